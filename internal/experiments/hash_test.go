@@ -1,0 +1,93 @@
+package experiments
+
+import (
+	"testing"
+)
+
+// Expected values for non-ASCII strings were computed independently in
+// Python over UTF-16 code units, the way the JavaScript SDK sees strings:
+//
+//	def fnv(s):
+//	    b = s.encode('utf-16-le'); h = 0x811c9dc5
+//	    for i in range(0, len(b), 2):
+//	        h ^= b[i] | (b[i+1] << 8); h = (h * 16777619) & 0xffffffff
+//	    return h
+//	h2 = lambda seed, v: (fnv(str(fnv(seed + v))) % 10000) / 10000
+//	h1 = lambda seed, v: (fnv(v + seed) % 1000) / 1000
+func TestFNV1a32(t *testing.T) {
+	cases := []struct {
+		in   string
+		want uint32
+	}{
+		// Published FNV-1a 32-bit test vectors.
+		{"", 0x811c9dc5},
+		{"a", 0xe40c292c},
+		{"foobar", 0xbf9cf968},
+		// One UTF-16 unit 0x00E9, not the UTF-8 bytes C3 A9.
+		{"é", 0x6c0b6c44},
+		// U+1F600 is the surrogate pair D83D DE00.
+		{"😀", 0xcb31c4b8},
+		{"shopper-😀-é", 0x17d7b23c},
+	}
+	for _, c := range cases {
+		if got := fnv1a32(fnvOffset32, c.in); got != c.want {
+			t.Errorf("fnv1a32(%q) = %#x; want %#x", c.in, got, c.want)
+		}
+	}
+}
+
+func TestHashNonASCII(t *testing.T) {
+	if got, ok := Hash("exp-😀", "shopper-é", 2); !ok || got != 0.8653 {
+		t.Errorf("Hash v2 = %v, %v; want 0.8653", got, ok)
+	}
+	if got, ok := Hash("__layer-é", "s-😀", 1); !ok || got != 0.657 {
+		t.Errorf("Hash v1 = %v, %v; want 0.657", got, ok)
+	}
+	if !InNamespace("s-😀", "layer-é", 0.657, 0.658) || InNamespace("s-😀", "layer-é", 0.658, 1) {
+		t.Errorf("InNamespace does not place s-😀 at 0.657 of layer-é")
+	}
+}
+
+func TestHashUnknownVersion(t *testing.T) {
+	for _, v := range []int{0, 3, -1} {
+		if _, ok := Hash("seed", "id", v); ok {
+			t.Errorf("Hash version %d: ok; want not ok", v)
+		}
+	}
+}
+
+// Hashing runs for every experiment of every assignment request, so it must
+// not allocate.
+func TestHashDoesNotAllocate(t *testing.T) {
+	id := "shopper-8952klfjas09ujkasdf-😀"
+	allocs := testing.AllocsPerRun(100, func() {
+		Hash("exp-cross-sell-bundles", id, 2)
+		Hash("exp-cross-sell-bundles", id, 1)
+		InNamespace(id, "checkout-layer", 0, 0.5)
+	})
+	if allocs != 0 {
+		t.Errorf("hashing allocates %v times per run; want 0", allocs)
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	const seed, id = "exp-cross-sell-bundles", "shopper-0a1b2c3d4e5f"
+	b.Run("v2", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			Hash(seed, id, 2)
+		}
+	})
+	b.Run("v1", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			Hash(seed, id, 1)
+		}
+	})
+	b.Run("InNamespace", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			InNamespace(id, "checkout-layer", 0, 0.5)
+		}
+	})
+}
