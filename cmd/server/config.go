@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xsell/xsell/internal/httpapi"
+)
+
+// config is the server's environment, read once at start.
+type config struct {
+	DatabaseURL    string
+	Addr           string
+	APIKeys        []httpapi.APIKey
+	DevKeys        bool
+	LogLevel       slog.Level
+	MaxBodyBytes   int64
+	TrustedProxies []string
+	DataDir        string
+	ShutdownGrace  time.Duration
+	DBMaxConns     int
+}
+
+// envVar documents one variable: the README's configuration table mirrors this list.
+type envVar struct {
+	name, def string
+	parse     func(c *config, v string) error
+}
+
+var envVars = []envVar{
+	{"DATABASE_URL", "", func(c *config, v string) error { c.DatabaseURL = v; return nil }},
+	{"XSELL_ADDR", "127.0.0.1:8080", func(c *config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("want host:port, %v", err)
+		}
+		c.Addr = v
+		return nil
+	}},
+	{"XSELL_API_KEYS", "", func(c *config, v string) error {
+		if v == "" {
+			c.DevKeys = true
+			v = httpapi.DevAPIKeys
+		}
+		keys, err := httpapi.ParseAPIKeys(v)
+		c.APIKeys = keys
+		return err
+	}},
+	{"XSELL_LOG_LEVEL", "info", func(c *config, v string) error {
+		return c.LogLevel.UnmarshalText([]byte(v))
+	}},
+	{"XSELL_MAX_BODY_BYTES", "1048576", func(c *config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1024 {
+			return fmt.Errorf("want a whole number of bytes ≥ 1024")
+		}
+		c.MaxBodyBytes = n
+		return nil
+	}},
+	{"XSELL_TRUSTED_PROXIES", "", func(c *config, v string) error {
+		c.TrustedProxies = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			if net.ParseIP(p) == nil {
+				if _, _, err := net.ParseCIDR(p); err != nil {
+					return fmt.Errorf("%q is neither an IP address nor a CIDR range", p)
+				}
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+		return nil
+	}},
+	{"XSELL_DATA_DIR", ".xsell", func(c *config, v string) error { c.DataDir = v; return nil }},
+	{"XSELL_SHUTDOWN_GRACE", "30s", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 30s")
+		}
+		c.ShutdownGrace = d
+		return nil
+	}},
+	{"XSELL_DB_MAX_CONNS", "20", func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2 {
+			return fmt.Errorf("want a whole number ≥ 2")
+		}
+		c.DBMaxConns = n
+		return nil
+	}},
+}
+
+// loadConfig reads the environment; the error names the variable and what it wants, in one line.
+func loadConfig(getenv func(string) string) (config, error) {
+	var c config
+	for _, v := range envVars {
+		val, set := getenv(v.name), true
+		if val == "" {
+			val, set = v.def, false
+		}
+		if err := v.parse(&c, val); err != nil {
+			if !set {
+				return c, fmt.Errorf("default of %s: %v", v.name, err)
+			}
+			return c, fmt.Errorf("%s=%q: %v", v.name, val, err)
+		}
+	}
+	if c.DevKeys && !loopback(c.Addr) {
+		return c, fmt.Errorf("XSELL_API_KEYS is unset, and the development keys are refused on the non-loopback address XSELL_ADDR=%q: set XSELL_API_KEYS", c.Addr)
+	}
+	return c, nil
+}
+
+// loopback reports whether addr listens only on this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+

@@ -1,0 +1,165 @@
+// Command server runs the xsell HTTP API.
+//
+//	server            serve the API (applies migrations first)
+//	server migrate    apply migrations and exit
+//
+// Configuration comes from the environment; see the README's table.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/xsell/xsell/internal/httpapi"
+	"github.com/xsell/xsell/internal/pgcluster"
+	"github.com/xsell/xsell/migrations"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "serve", "migrate":
+	default:
+		return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
+	}
+
+	db, closeDB, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+
+	applied, err := migrations.Up(ctx, db.DB)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations applied", "new", applied)
+	if cmd == "migrate" {
+		return nil
+	}
+	return serve(ctx, cfg, db, log)
+}
+
+// openDatabase connects to DATABASE_URL, or to the private cluster it starts under
+// XSELL_DATA_DIR; the returned func closes the pool and stops a cluster this process started.
+func openDatabase(ctx context.Context, cfg config, log *slog.Logger) (*sqlx.DB, func(), error) {
+	url := cfg.DatabaseURL
+	var cluster *pgcluster.Cluster
+	if url == "" {
+		var err error
+		cluster, err = pgcluster.StartPrivate(ctx, cfg.DataDir, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
+		if err != nil {
+			return nil, nil, err
+		}
+		url = cluster.URL()
+		log.Info("using the private PostgreSQL cluster", "dir", cluster.Dir)
+	}
+	stopCluster := func() {
+		if cluster == nil {
+			return
+		}
+		if err := cluster.Stop(); err != nil {
+			log.Error("stopping the private cluster", "error", err)
+		}
+	}
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		stopCluster()
+		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	db.SetMaxOpenConns(cfg.DBMaxConns)
+	db.SetMaxIdleConns(cfg.DBMaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		stopCluster()
+		return nil, nil, fmt.Errorf("the database does not answer: %w", err)
+	}
+	return db, func() { db.Close(); stopCluster() }, nil
+}
+
+func serve(ctx context.Context, cfg config, db *sqlx.DB, log *slog.Logger) error {
+	if cfg.DevKeys {
+		log.Warn("XSELL_API_KEYS is unset: using the DEVELOPMENT keys dev-admin, dev-checkout, dev-analyst — never expose this server")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+		collectors.NewDBStatsCollector(db.DB, "xsell"),
+		buildInfo(),
+	)
+	api, err := httpapi.New(httpapi.Config{
+		APIKeys:        cfg.APIKeys,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		TrustedProxies: cfg.TrustedProxies,
+	}, httpapi.Deps{DB: db, Log: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", l.Addr().String())
+	err = httpapi.Serve(ctx, l, api.Handler(), cfg.ShutdownGrace)
+	log.Info("stopped accepting; in-flight requests finished")
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// buildInfo exports the module version and VCS revision the binary was built from.
+func buildInfo() prometheus.Collector {
+	version, revision := "(devel)", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "xsell_build_info",
+		Help:        "The xsell version and revision of this binary; always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision},
+	})
+	g.Set(1)
+	return g
+}

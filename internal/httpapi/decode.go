@@ -1,0 +1,283 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
+	"github.com/go-playground/validator/v10"
+
+	"github.com/xsell/xsell/internal/apperr"
+)
+
+// decodeJSON reads the request body into dst strictly: the body must be application/json,
+// well-formed, of the right types and without unknown fields (each reported with its path),
+// and pass dst's `binding` tags. Every problem is an *apperr.Error the client can act on.
+func decodeJSON(c *gin.Context, dst any) error {
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return apperr.New(apperr.UnsupportedMedia, "the body must be application/json, not %q", ct)
+		}
+	} else if c.Request.ContentLength > 0 {
+		return apperr.New(apperr.UnsupportedMedia, "the body must be application/json; set Content-Type")
+	}
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return apperr.New(apperr.PayloadTooLarge, "the body exceeds the limit of %d bytes", tooBig.Limit)
+		}
+		return apperr.New(apperr.Invalid, "reading the body: %v", err)
+	}
+	return decodeBody(body, dst)
+}
+
+// decodeBody is decodeJSON on bytes already read.
+func decodeBody(body []byte, dst any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return apperr.New(apperr.MalformedJSON, "the body is empty; a JSON object is expected")
+	}
+	var raw any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return syntaxError(body, err)
+	}
+	if dec.More() {
+		return apperr.New(apperr.MalformedJSON, "the body holds more than one JSON value")
+	}
+	var problems apperr.Problems
+	unknownFields(raw, reflect.TypeOf(dst), "", &problems)
+	if err := problems.Err(); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			e := apperr.New(apperr.Invalid, "%s: must be %s, not %s", fieldOrBody(typeErr.Field), describeType(typeErr.Type), typeErr.Value)
+			e.Details = []apperr.Detail{{Field: typeErr.Field, Code: "wrong_type", Message: fmt.Sprintf("must be %s, not %s", describeType(typeErr.Type), typeErr.Value)}}
+			return e
+		}
+		return apperr.New(apperr.Invalid, "%v", err)
+	}
+	return validateStruct(dst)
+}
+
+func fieldOrBody(f string) string {
+	if f == "" {
+		return "body"
+	}
+	return f
+}
+
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return t.String()
+}
+
+// syntaxError turns a JSON syntax error into one that says where, as line and column.
+func syntaxError(body []byte, err error) error {
+	var se *json.SyntaxError
+	offset := int64(-1)
+	if errors.As(err, &se) {
+		offset = se.Offset - 1 // Offset counts the offending byte as read
+	} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		offset = int64(len(body))
+	}
+	if offset < 0 {
+		return apperr.New(apperr.MalformedJSON, "malformed JSON: %v", err)
+	}
+	line, col := 1, 1
+	for _, b := range body[:min(int(offset), len(body))] {
+		if b == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		msg = "unexpected end of input"
+	}
+	return apperr.New(apperr.MalformedJSON, "malformed JSON at line %d, column %d: %s", line, col, msg)
+}
+
+// unknownFields reports every object key that the target type has no field for, with its full
+// path; encoding/json would only name the first and without its path.
+func unknownFields(v any, t reflect.Type, path string, p *apperr.Problems) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch val := v.(type) {
+	case map[string]any:
+		switch t.Kind() {
+		case reflect.Struct:
+			fields := jsonFields(t)
+			for k, child := range val {
+				ft, ok := fields[k]
+				if !ok {
+					p.Add(join(path, k), "unknown_field", "unknown field")
+					continue
+				}
+				unknownFields(child, ft, join(path, k), p)
+			}
+		case reflect.Map:
+			for k, child := range val {
+				unknownFields(child, t.Elem(), join(path, k), p)
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			for i, child := range val {
+				unknownFields(child, t.Elem(), path+"["+strconv.Itoa(i)+"]", p)
+			}
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// jsonFields lists a struct's JSON keys, following embedded structs as encoding/json does.
+// A field of type json.RawMessage or any accepts whatever it is given.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range jsonFields(ft) {
+					out[k] = v
+				}
+				continue
+			}
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+// validateStruct runs the `binding` tags of dst through Gin's validator and reports every
+// failure with the JSON path of the field.
+func validateStruct(dst any) error {
+	if binding.Validator == nil {
+		return nil
+	}
+	err := binding.Validator.ValidateStruct(dst)
+	if err == nil {
+		return nil
+	}
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return apperr.New(apperr.Invalid, "%v", err)
+	}
+	var p apperr.Problems
+	for _, fe := range verrs {
+		p.Add(jsonPath(fe.Namespace()), ruleCode(fe.Tag()), "%s", ruleMessage(fe))
+	}
+	return p.Err()
+}
+
+// jsonPath turns validator's "Request.Items[0].Sku" namespace, already in JSON names thanks to
+// the tag-name function set in init, into "items[0].sku".
+func jsonPath(ns string) string {
+	if _, rest, ok := strings.Cut(ns, "."); ok {
+		return rest
+	}
+	return ns
+}
+
+func ruleCode(tag string) string {
+	switch tag {
+	case "required":
+		return "required"
+	case "gt", "gte", "lt", "lte", "min", "max":
+		return "out_of_range"
+	case "oneof":
+		return "not_allowed"
+	default:
+		return "invalid"
+	}
+}
+
+func ruleMessage(fe validator.FieldError) string {
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "gt":
+		return "must be greater than " + fe.Param()
+	case "gte":
+		return "must be at least " + fe.Param()
+	case "lt":
+		return "must be less than " + fe.Param()
+	case "lte":
+		return "must be at most " + fe.Param()
+	case "min":
+		return "must have at least " + fe.Param() + " (length or value)"
+	case "max":
+		return "must have at most " + fe.Param() + " (length or value)"
+	case "oneof":
+		return "must be one of: " + fe.Param()
+	default:
+		return "fails the rule " + fe.Tag()
+	}
+}
+
+func init() {
+	// Report JSON names, not Go names, in validation paths.
+	if v, ok := binding.Validator.Engine().(*validator.Validate); ok {
+		v.RegisterTagNameFunc(func(f reflect.StructField) string {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				return ""
+			}
+			if name == "" {
+				return f.Name
+			}
+			return name
+		})
+	}
+}

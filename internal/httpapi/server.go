@@ -1,0 +1,108 @@
+// Package httpapi is the HTTP face of xsell: Gin routes, handlers, authentication and the one
+// mapping from error codes to HTTP status.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/xsell/xsell/internal/apperr"
+)
+
+// Config is what the HTTP layer needs from the environment.
+type Config struct {
+	APIKeys        []APIKey
+	MaxBodyBytes   int64    // larger bodies get 413
+	TrustedProxies []string // addresses whose X-Forwarded-For is believed; none by default
+}
+
+// Deps are the services the handlers call.
+type Deps struct {
+	DB       *sqlx.DB
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Server routes requests to handlers.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	engine  *gin.Engine
+	ids     *requestIDs
+	metrics httpMetrics
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// New builds the routes.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Log, ids: newRequestIDs(), metrics: newHTTPMetrics(deps.Registry)}
+	e := gin.New()
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(s.withRequestID, s.observe, gin.CustomRecoveryWithWriter(nil, s.recoverPanic), s.limitBody)
+	e.NoRoute(func(c *gin.Context) {
+		s.renderError(c, apperr.New(apperr.NotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		s.renderError(c, apperr.New(apperr.MethodNotAllowed, "%s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+	s.engine = e
+	s.routes()
+	return s, nil
+}
+
+// Handler is the http.Handler that serves the API.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Engine exposes the Gin engine so that tests can add routes of their own.
+func (s *Server) Engine() *gin.Engine { return s.engine }
+
+func (s *Server) routes() {
+	e := s.engine
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
+}
+
+// Serve answers on l until ctx ends, then stops accepting, lets in-flight requests finish
+// (up to grace) and returns.
+func Serve(ctx context.Context, l net.Listener, h http.Handler, grace time.Duration) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
+}

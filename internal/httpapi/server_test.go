@@ -1,0 +1,281 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/xsell/xsell/internal/dbtest"
+)
+
+// newTestServer serves a Server with the three test keys over a fresh database.
+func newTestServer(t *testing.T) (*Server, *httptest.Server) {
+	t.Helper()
+	keys, err := ParseAPIKeys("admin:a-secret,checkout:c-secret,analyst:n-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{APIKeys: keys, MaxBodyBytes: 1 << 10}, Deps{DB: dbtest.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return s, ts
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func do(t *testing.T, method, url, key, contentType, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &a.body)
+	return a
+}
+
+func errorCode(a answer) string {
+	e, _ := a.body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func TestReadyz(t *testing.T) {
+	_, ts := newTestServer(t)
+	a := do(t, "GET", ts.URL+"/readyz", "", "", "")
+	if a.status != 200 || a.body["status"] != "ready" {
+		t.Fatalf("readyz = %d %s, want 200 ready", a.status, a.raw)
+	}
+	if a := do(t, "GET", ts.URL+"/healthz", "", "", ""); a.status != 200 {
+		t.Fatalf("healthz = %d", a.status)
+	}
+}
+
+func TestReadyzWithoutDatabase(t *testing.T) {
+	db := dbtest.New(t)
+	s, err := New(Config{}, Deps{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with the database closed = %d %s, want 503", rec.Code, rec.Body)
+	}
+}
+
+func TestAuthTable(t *testing.T) {
+	s, ts := newTestServer(t)
+	s.Engine().POST("/test/admin-only", s.authenticate(RoleAdmin), func(c *gin.Context) {
+		c.JSON(200, gin.H{"key": caller(c).Name})
+	})
+	cases := []struct {
+		name, key string
+		status    int
+		code      string
+	}{
+		{"no key", "", 401, "unauthorized"},
+		{"unknown key", "nope", 401, "unauthorized"},
+		{"wrong role checkout", "c-secret", 403, "forbidden"},
+		{"wrong role analyst", "n-secret", 403, "forbidden"},
+		{"right role", "a-secret", 200, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := do(t, "POST", ts.URL+"/test/admin-only", tc.key, "application/json", "{}")
+			if a.status != tc.status || errorCode(a) != tc.code {
+				t.Fatalf("got %d %s, want %d %q", a.status, a.raw, tc.status, tc.code)
+			}
+			if strings.Contains(a.raw, "secret") {
+				t.Fatalf("the answer leaks a secret: %s", a.raw)
+			}
+		})
+	}
+	if a := do(t, "POST", ts.URL+"/test/admin-only", "a-secret", "application/json", "{}"); a.body["key"] != "admin-1" {
+		t.Fatalf("key name = %v, want admin-1", a.body["key"])
+	}
+}
+
+func TestParseAPIKeys(t *testing.T) {
+	keys, err := ParseAPIKeys("admin:ops:s1, admin:s2,checkout:s3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 3 || keys[0].Name != "ops" || keys[1].Name != "admin-2" || keys[2].Role != RoleCheckout {
+		t.Fatalf("keys = %+v", keys)
+	}
+	for _, bad := range []string{"", "root:s", "admin", "admin:", "admin::s", "a:b:c:d"} {
+		if _, err := ParseAPIKeys(bad); err == nil {
+			t.Errorf("ParseAPIKeys(%q) accepted", bad)
+		}
+	}
+}
+
+type echoBody struct {
+	Name  string `json:"name" binding:"required"`
+	Count int    `json:"count" binding:"gte=0"`
+	Inner struct {
+		Tag string `json:"tag"`
+	} `json:"inner"`
+}
+
+func TestRequestErrors(t *testing.T) {
+	s, ts := newTestServer(t)
+	s.Engine().POST("/test/echo", func(c *gin.Context) {
+		var b echoBody
+		if err := decodeJSON(c, &b); err != nil {
+			s.renderError(c, err)
+			return
+		}
+		c.JSON(200, b)
+	})
+	cases := []struct {
+		name, method, path, ctype, body string
+		status                          int
+		code, mention                   string
+	}{
+		{"malformed says where", "POST", "/test/echo", "application/json", "{\n  \"name\": \"x\",\n  oops}", 400, "malformed_json", "line 3, column 3"},
+		{"truncated", "POST", "/test/echo", "application/json", `{"name": "x"`, 400, "malformed_json", "unexpected end"},
+		{"empty body", "POST", "/test/echo", "application/json", ``, 400, "malformed_json", "empty"},
+		{"wrong type names the field", "POST", "/test/echo", "application/json", `{"name": "x", "count": "two"}`, 400, "invalid_request", "count"},
+		{"unknown nested field has its path", "POST", "/test/echo", "application/json", `{"name": "x", "inner": {"tga": "y"}}`, 400, "invalid_request", "inner.tga"},
+		{"binding rule", "POST", "/test/echo", "application/json", `{"count": -1}`, 400, "invalid_request", "name"},
+		{"oversize", "POST", "/test/echo", "application/json", `{"name": "` + strings.Repeat("x", 2000) + `"}`, 413, "payload_too_large", "1024"},
+		{"media type", "POST", "/test/echo", "text/plain", `{"name": "x"}`, 415, "unsupported_media_type", "application/json"},
+		{"unknown route", "GET", "/v1/nothing", "", "", 404, "not_found", "/v1/nothing"},
+		{"wrong method", "DELETE", "/readyz", "", "", 405, "method_not_allowed", "DELETE"},
+		{"ok", "POST", "/test/echo", "application/json; charset=utf-8", `{"name": "x", "count": 2}`, 200, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := do(t, tc.method, ts.URL+tc.path, "", tc.ctype, tc.body)
+			if a.status != tc.status || errorCode(a) != tc.code || !strings.Contains(a.raw, tc.mention) {
+				t.Fatalf("got %d %s, want %d %q mentioning %q", a.status, a.raw, tc.status, tc.code, tc.mention)
+			}
+			if a.header.Get("X-Request-ID") == "" {
+				t.Fatal("no X-Request-ID in the answer")
+			}
+		})
+	}
+}
+
+func TestRequestIDEchoed(t *testing.T) {
+	_, ts := newTestServer(t)
+	req, _ := http.NewRequest("GET", ts.URL+"/healthz", nil)
+	req.Header.Set("X-Request-ID", "trace-42")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-ID"); got != "trace-42" {
+		t.Fatalf("X-Request-ID = %q, want trace-42", got)
+	}
+}
+
+func TestPanicAnswersInErrorShape(t *testing.T) {
+	s, ts := newTestServer(t)
+	s.Engine().GET("/test/panic", func(c *gin.Context) { panic("boom") })
+	a := do(t, "GET", ts.URL+"/test/panic", "", "", "")
+	if a.status != 500 || errorCode(a) != "internal" || strings.Contains(a.raw, "boom") {
+		t.Fatalf("panic answered %d %s", a.status, a.raw)
+	}
+}
+
+func TestMetricsCountRoutes(t *testing.T) {
+	_, ts := newTestServer(t)
+	do(t, "GET", ts.URL+"/healthz", "", "", "")
+	a := do(t, "GET", ts.URL+"/metrics", "", "", "")
+	for _, want := range []string{
+		`xsell_http_requests_total{method="GET",route="/healthz",status="200"} 1`,
+		`xsell_http_request_duration_seconds_bucket{method="GET",route="/healthz"`,
+	} {
+		if !strings.Contains(a.raw, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	s, err := New(Config{}, Deps{DB: dbtest.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	s.Engine().GET("/test/slow", func(c *gin.Context) {
+		close(entered)
+		<-release
+		c.String(200, "finished")
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, l, s.Handler(), 10*time.Second) }()
+
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + l.Addr().String() + "/test/slow")
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-entered
+	cancel() // as SIGTERM would
+	// New connections are refused once shutdown has begun, while the slow one is still running.
+	refused := false
+	for i := 0; i < 500 && !refused; i++ {
+		conn, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			refused = true
+			break
+		}
+		conn.Close()
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !refused {
+		t.Error("the server still accepted connections after shutdown began")
+	}
+	close(release)
+	if body := <-got; body != "finished" {
+		t.Fatalf("in-flight request got %q, want finished", body)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve returned %v", err)
+	}
+}
