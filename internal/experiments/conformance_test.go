@@ -1,0 +1,279 @@
+package experiments
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"testing"
+)
+
+// casesPath is the project's copy of GrowthBook's cross-SDK test cases.
+const casesPath = "../../testdata/growthbook/cases.json"
+
+// loadCases returns the named section of the conformance file, one raw JSON
+// array per case; a missing file or section fails the test.
+func loadCases(t *testing.T, section string) [][]json.RawMessage {
+	t.Helper()
+	data, err := os.ReadFile(casesPath)
+	if err != nil {
+		t.Fatalf("conformance cases are required: %v", err)
+	}
+	var file map[string]json.RawMessage
+	if err := json.Unmarshal(data, &file); err != nil {
+		t.Fatalf("decode %s: %v", casesPath, err)
+	}
+	raw, ok := file[section]
+	if !ok {
+		t.Fatalf("%s has no section %q", casesPath, section)
+	}
+	var cases [][]json.RawMessage
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatalf("decode section %q: %v", section, err)
+	}
+	if len(cases) == 0 {
+		t.Fatalf("section %q is empty", section)
+	}
+	return cases
+}
+
+func decode(t *testing.T, raw json.RawMessage, v any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+}
+
+func caseName(i int, raw json.RawMessage) string {
+	var name string
+	if err := json.Unmarshal(raw, &name); err != nil {
+		return fmt.Sprintf("%03d", i)
+	}
+	return fmt.Sprintf("%03d %s", i, name)
+}
+
+// truncate8 drops digits past the 8th decimal, GrowthBook's comparison for
+// computed weights and ranges.
+func truncate8(xs []float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = math.Floor(x*1e8) / 1e8
+	}
+	return out
+}
+
+func truncateRanges(rs [][2]float64) [][2]float64 {
+	out := make([][2]float64, len(rs))
+	for i, r := range rs {
+		t := truncate8(r[:])
+		out[i] = [2]float64{t[0], t[1]}
+	}
+	return out
+}
+
+func TestConformanceHash(t *testing.T) {
+	cases := loadCases(t, "hash")
+	for i, c := range cases {
+		// [seed, value, version, expected or null]
+		var seed, value string
+		var version int
+		var want *float64
+		decode(t, c[0], &seed)
+		decode(t, c[1], &value)
+		decode(t, c[2], &version)
+		decode(t, c[3], &want)
+		t.Run(fmt.Sprintf("%03d %q %q v%d", i, seed, value, version), func(t *testing.T) {
+			got, ok := Hash(seed, value, version)
+			switch {
+			case want == nil && ok:
+				t.Errorf("Hash = %v, true; want not ok for version %d", got, version)
+			case want != nil && (!ok || got != *want):
+				t.Errorf("Hash = %v, %v; want %v", got, ok, *want)
+			}
+		})
+	}
+	if len(cases) != 15 {
+		t.Errorf("hash: %d cases, want 15", len(cases))
+	}
+}
+
+func TestConformanceGetBucketRange(t *testing.T) {
+	cases := loadCases(t, "getBucketRange")
+	for i, c := range cases {
+		// [name, [numVariations, coverage, weights or null], expected ranges]
+		var args []json.RawMessage
+		var n int
+		var coverage float64
+		var weights []float64
+		var want [][2]float64
+		decode(t, c[1], &args)
+		decode(t, args[0], &n)
+		decode(t, args[1], &coverage)
+		decode(t, args[2], &weights)
+		decode(t, c[2], &want)
+		t.Run(caseName(i, c[0]), func(t *testing.T) {
+			// GrowthBook's own harness truncates both sides to 8 decimals:
+			// the ranges are unrounded doubles (0.2*0.2 is 0.04000000000000001
+			// in JavaScript too) while the file stores 0.04.
+			got := GetBucketRanges(n, coverage, weights)
+			if !slices.Equal(truncateRanges(got), truncateRanges(want)) {
+				t.Errorf("GetBucketRanges(%d, %v, %v) = %v; want %v", n, coverage, weights, got, want)
+			}
+		})
+	}
+	if len(cases) != 13 {
+		t.Errorf("getBucketRange: %d cases, want 13", len(cases))
+	}
+}
+
+func TestConformanceChooseVariation(t *testing.T) {
+	cases := loadCases(t, "chooseVariation")
+	for i, c := range cases {
+		// [name, n, ranges, expected index]
+		var n float64
+		var ranges [][2]float64
+		var want int
+		decode(t, c[1], &n)
+		decode(t, c[2], &ranges)
+		decode(t, c[3], &want)
+		t.Run(caseName(i, c[0]), func(t *testing.T) {
+			if got := ChooseVariation(n, ranges); got != want {
+				t.Errorf("ChooseVariation(%v, %v) = %d; want %d", n, ranges, got, want)
+			}
+		})
+	}
+	if len(cases) != 13 {
+		t.Errorf("chooseVariation: %d cases, want 13", len(cases))
+	}
+}
+
+func TestConformanceInNamespace(t *testing.T) {
+	cases := loadCases(t, "inNamespace")
+	for i, c := range cases {
+		// [name, id, [namespace, start, end], expected]
+		var id string
+		var ns []json.RawMessage
+		var name string
+		var start, end float64
+		var want bool
+		decode(t, c[1], &id)
+		decode(t, c[2], &ns)
+		decode(t, ns[0], &name)
+		decode(t, ns[1], &start)
+		decode(t, ns[2], &end)
+		decode(t, c[3], &want)
+		t.Run(caseName(i, c[0]), func(t *testing.T) {
+			if got := InNamespace(id, name, start, end); got != want {
+				t.Errorf("InNamespace(%q, %q, %v, %v) = %v; want %v", id, name, start, end, got, want)
+			}
+		})
+	}
+	if len(cases) != 16 {
+		t.Errorf("inNamespace: %d cases, want 16", len(cases))
+	}
+}
+
+func TestConformanceGetEqualWeights(t *testing.T) {
+	cases := loadCases(t, "getEqualWeights")
+	for i, c := range cases {
+		// [n, expected weights]
+		var n int
+		var want []float64
+		decode(t, c[0], &n)
+		decode(t, c[1], &want)
+		t.Run(fmt.Sprintf("%03d n=%d", i, n), func(t *testing.T) {
+			got := GetEqualWeights(n)
+			// The file stores 1/3 as 0.33333333; both sides are truncated
+			// to 8 decimals as GrowthBook's own harness does.
+			if !slices.Equal(truncate8(got), truncate8(want)) {
+				t.Errorf("GetEqualWeights(%d) = %v; want %v", n, got, want)
+			}
+		})
+	}
+	if len(cases) != 6 {
+		t.Errorf("getEqualWeights: %d cases, want 6", len(cases))
+	}
+}
+
+// sdkOnlyCases are the evalCondition cases whose conditions ParseCondition
+// rejects on purpose (GrowthBook evaluates them to false, or treats "$groups"
+// as an attribute name); they run through the lenient parser instead.
+var sdkOnlyCases = []string{
+	"$groups - match",
+	"$groups - no match",
+	"$in - not array",
+	"$nin - not array",
+	"unknown operator - pass",
+	"$regex invalid - pass",
+	"$regex invalid - fail",
+}
+
+func TestConformanceEvalCondition(t *testing.T) {
+	cases := loadCases(t, "evalCondition")
+	var rejected []string
+	for i, c := range cases {
+		// [name, condition, attributes, expected, saved groups (optional)]
+		var name string
+		var attrs map[string]any
+		var want bool
+		var groups map[string][]any
+		decode(t, c[0], &name)
+		decode(t, c[2], &attrs)
+		decode(t, c[3], &want)
+		if len(c) > 4 {
+			decode(t, c[4], &groups)
+		}
+		cond, strictErr := ParseCondition(c[1])
+		if strictErr != nil {
+			rejected = append(rejected, name)
+		}
+		t.Run(caseName(i, c[0]), func(t *testing.T) {
+			if strictErr != nil {
+				if !slices.Contains(sdkOnlyCases, name) {
+					t.Fatalf("ParseCondition(%s) = %v; want it accepted", c[1], strictErr)
+				}
+				var err error
+				if cond, err = parseConditionLenient(c[1]); err != nil {
+					t.Fatalf("parseConditionLenient(%s) = %v", c[1], err)
+				}
+			}
+			if got := cond.Eval(attrs, groups); got != want {
+				t.Errorf("condition %s on %s = %v; want %v", c[1], c[2], got, want)
+			}
+		})
+	}
+	slices.Sort(rejected)
+	wantRejected := slices.Sorted(slices.Values(sdkOnlyCases))
+	if !slices.Equal(rejected, wantRejected) {
+		t.Errorf("ParseCondition rejected %q; want exactly %q", rejected, wantRejected)
+	}
+	if len(cases) != 218 {
+		t.Errorf("evalCondition: %d cases, want 218", len(cases))
+	}
+}
+
+// TestConformanceLenientAgreesWithStrict checks that the lenient parser used
+// for the SDK-only cases evaluates every other case as ParseCondition does.
+func TestConformanceLenientAgreesWithStrict(t *testing.T) {
+	for i, c := range loadCases(t, "evalCondition") {
+		var attrs map[string]any
+		var groups map[string][]any
+		decode(t, c[2], &attrs)
+		if len(c) > 4 {
+			decode(t, c[4], &groups)
+		}
+		strict, err := ParseCondition(c[1])
+		if err != nil {
+			continue
+		}
+		lenient, err := parseConditionLenient(c[1])
+		if err != nil {
+			t.Errorf("%s: lenient parse failed: %v", caseName(i, c[0]), err)
+			continue
+		}
+		if strict.Eval(attrs, groups) != lenient.Eval(attrs, groups) {
+			t.Errorf("%s: strict and lenient disagree", caseName(i, c[0]))
+		}
+	}
+}
