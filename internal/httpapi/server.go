@@ -85,6 +85,11 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
+	v1 := e.Group("/v1")
+	s.experimentRoutes(v1)
+	s.assignRoutes(v1)
+	s.eventRoutes(v1)
+	s.loyaltyRoutes(v1)
 }
 
 // Serve answers on l until ctx ends, then stops accepting, lets in-flight requests finish
