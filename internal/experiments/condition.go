@@ -40,7 +40,9 @@ type Condition struct {
 // false: unknown operators (anywhere, including "$"-keys at the top level),
 // invalid regular expressions, and operator arguments of the wrong type are
 // rejected with a *ConditionError so they are caught when an experiment is
-// saved rather than excluding every shopper at checkout.
+// saved rather than excluding every shopper at checkout. Regular expressions
+// are Go's RE2 dialect: the JavaScript-only lookarounds and backreferences
+// are rejected here rather than evaluated differently.
 func ParseCondition(raw json.RawMessage) (*Condition, error) {
 	return parseCondition(raw, false)
 }
@@ -67,7 +69,7 @@ func parseCondition(raw json.RawMessage, lenient bool) (*Condition, error) {
 	if err := json.Unmarshal(trimmed, &v); err != nil {
 		return nil, &ConditionError{Path: conditionRoot, Message: "invalid JSON: " + err.Error()}
 	}
-	c := compiler{lenient: lenient}
+	c := condCompiler{lenient: lenient}
 	root, err := c.doc(v, conditionRoot)
 	if err != nil {
 		return nil, err
@@ -105,13 +107,13 @@ func (c *Condition) UnmarshalJSON(data []byte) error {
 
 // ---- compilation ----
 
-type compiler struct {
+type condCompiler struct {
 	lenient bool
 }
 
-func errAt(path, msg string) error { return &ConditionError{Path: path, Message: msg} }
+func condErrAt(path, msg string) error { return &ConditionError{Path: path, Message: msg} }
 
-func sortedKeys(m map[string]any) []string {
+func sortedCondKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -122,19 +124,19 @@ func sortedKeys(m map[string]any) []string {
 }
 
 // doc compiles a condition object: logical operators and attribute paths.
-func (c compiler) doc(v any, path string) (docCond, error) {
+func (c condCompiler) doc(v any, path string) (docCond, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, errAt(path, "condition must be a JSON object")
+		return nil, condErrAt(path, "condition must be a JSON object")
 	}
 	out := make(docCond, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range sortedCondKeys(m) {
 		p := path + "." + k
 		switch k {
 		case "$and", "$or", "$nor":
 			list, ok := m[k].([]any)
 			if !ok {
-				return nil, errAt(p, k+" needs an array of conditions")
+				return nil, condErrAt(p, k+" needs an array of conditions")
 			}
 			subs := make([]docCond, len(list))
 			for i, el := range list {
@@ -160,7 +162,7 @@ func (c compiler) doc(v any, path string) (docCond, error) {
 			out = append(out, notClause{sub})
 		default:
 			if strings.HasPrefix(k, "$") && !c.lenient {
-				return nil, errAt(p, "unknown operator "+strconv.Quote(k))
+				return nil, condErrAt(p, "unknown operator "+strconv.Quote(k))
 			}
 			vc, err := c.value(m[k], p)
 			if err != nil {
@@ -174,7 +176,7 @@ func (c compiler) doc(v any, path string) (docCond, error) {
 
 // value compiles what an attribute is tested against: a literal or an
 // object of operators.
-func (c compiler) value(v any, path string) (valueCond, error) {
+func (c condCompiler) value(v any, path string) (valueCond, error) {
 	switch x := v.(type) {
 	case string:
 		return eqString(x), nil
@@ -200,10 +202,10 @@ func (c compiler) value(v any, path string) (valueCond, error) {
 			if c.lenient {
 				return eqLiteral{x}, nil
 			}
-			return nil, errAt(path, "operators ($...) and plain keys cannot be mixed in one object")
+			return nil, condErrAt(path, "operators ($...) and plain keys cannot be mixed in one object")
 		}
 		conds := make(opList, 0, len(x))
-		for _, k := range sortedKeys(x) {
+		for _, k := range sortedCondKeys(x) {
 			oc, err := c.operator(k, x[k], path+"."+k)
 			if err != nil {
 				return nil, err
@@ -215,26 +217,26 @@ func (c compiler) value(v any, path string) (valueCond, error) {
 		}
 		return conds, nil
 	default:
-		return nil, errAt(path, "unsupported JSON value")
+		return nil, condErrAt(path, "unsupported JSON value")
 	}
 }
 
 // bad reports a wrongly typed operator argument; in lenient mode it becomes
 // the constant the SDK would answer instead.
-func (c compiler) bad(path, msg string, sdkAnswer bool) (valueCond, error) {
+func (c condCompiler) badArg(path, msg string, sdkAnswer bool) (valueCond, error) {
 	if c.lenient {
-		return constant(sdkAnswer), nil
+		return constCond(sdkAnswer), nil
 	}
-	return nil, errAt(path, msg)
+	return nil, condErrAt(path, msg)
 }
 
-func (c compiler) operator(op string, arg any, path string) (valueCond, error) {
+func (c condCompiler) operator(op string, arg any, path string) (valueCond, error) {
 	switch op {
 	case "$eq", "$ne":
-		p, ok := scalarOf(arg)
+		p, ok := jsScalarOf(arg)
 		if !ok {
 			// The SDK compares with ===, which is never true for a literal array or object.
-			return c.bad(path, op+" needs a string, number, boolean or null", op == "$ne")
+			return c.badArg(path, op+" needs a string, number, boolean or null", op == "$ne")
 		}
 		return strictEq{want: p, negate: op == "$ne"}, nil
 	case "$lt", "$lte", "$gt", "$gte":
@@ -242,34 +244,34 @@ func (c compiler) operator(op string, arg any, path string) (valueCond, error) {
 		case string, float64:
 		default:
 			if !c.lenient {
-				return nil, errAt(path, op+" needs a number or a string")
+				return nil, condErrAt(path, op+" needs a number or a string")
 			}
 		}
-		return relational{op: relOps[op], want: expectedPrim(arg)}, nil
+		return relationalCond{op: cmpOps[op], want: expectedJSPrim(arg)}, nil
 	case "$exists":
 		b, ok := arg.(bool)
 		if !ok {
 			if !c.lenient {
-				return nil, errAt(path, "$exists needs true or false")
+				return nil, condErrAt(path, "$exists needs true or false")
 			}
 			b = jsTruthy(arg)
 		}
-		return exists(b), nil
+		return existsCond(b), nil
 	case "$in", "$nin":
 		list, ok := arg.([]any)
 		if !ok {
-			return c.bad(path, op+" needs an array", false)
+			return c.badArg(path, op+" needs an array", false)
 		}
-		set, err := c.set(list, path)
+		values, err := c.compileSet(list, path)
 		if err != nil {
 			return nil, err
 		}
-		return inCond{set: set, negate: op == "$nin"}, nil
+		return inCond{values: values, negate: op == "$nin"}, nil
 	case "$inGroup", "$notInGroup":
 		key, ok := arg.(string)
 		if !ok {
 			if !c.lenient {
-				return nil, errAt(path, op+" needs the name of a saved group")
+				return nil, condErrAt(path, op+" needs the name of a saved group")
 			}
 			// JavaScript converts a property key to a string.
 			key = jsToString(arg)
@@ -280,17 +282,17 @@ func (c compiler) operator(op string, arg any, path string) (valueCond, error) {
 		if err != nil {
 			return nil, err
 		}
-		return notCond{inner}, nil
+		return notValueCond{inner}, nil
 	case "$size":
 		inner, err := c.value(arg, path)
 		if err != nil {
 			return nil, err
 		}
-		return sizeCond{inner}, nil
+		return arraySizeCond{inner}, nil
 	case "$elemMatch":
 		m, ok := arg.(map[string]any)
 		if !ok {
-			return nil, errAt(path, "$elemMatch needs an object")
+			return nil, condErrAt(path, "$elemMatch needs an object")
 		}
 		if isOperatorObject(m) {
 			inner, err := c.value(m, path)
@@ -307,7 +309,7 @@ func (c compiler) operator(op string, arg any, path string) (valueCond, error) {
 	case "$all":
 		list, ok := arg.([]any)
 		if !ok {
-			return c.bad(path, "$all needs an array", false)
+			return c.badArg(path, "$all needs an array", false)
 		}
 		conds := make([]valueCond, len(list))
 		for i, el := range list {
@@ -317,49 +319,53 @@ func (c compiler) operator(op string, arg any, path string) (valueCond, error) {
 			}
 			conds[i] = vc
 		}
-		return allCond(conds), nil
+		return allElemsCond(conds), nil
 	case "$regex":
 		s, ok := arg.(string)
 		if !ok {
-			return c.bad(path, "$regex needs a string", false)
+			return c.badArg(path, "$regex needs a string", false)
 		}
+		// RE2 instead of JavaScript's engine: linear time on shopper-supplied
+		// input. Patterns using JavaScript-only syntax fail to compile, and
+		// the remaining differences (\s is ASCII-only, "." matches "\r")
+		// do not arise for the ids and codes that targeting matches.
 		re, err := regexp.Compile(s)
 		if err != nil {
-			return c.bad(path, "invalid regular expression: "+err.Error(), false)
+			return c.badArg(path, "invalid regular expression: "+err.Error(), false)
 		}
-		return regexCond{re}, nil
+		return regexpCond{re}, nil
 	case "$type":
 		s, _ := arg.(string)
 		switch s {
 		case "string", "number", "boolean", "object", "array", "null":
 		default:
 			if !c.lenient {
-				return nil, errAt(path, `$type needs one of "string", "number", "boolean", "object", "array", "null"`)
+				return nil, condErrAt(path, `$type needs one of "string", "number", "boolean", "object", "array", "null"`)
 			}
 			if _, isStr := arg.(string); !isStr {
-				return constant(false), nil
+				return constCond(false), nil
 			}
 		}
-		return typeCond(s), nil
+		return jsTypeCond(s), nil
 	case "$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte":
 		switch arg.(type) {
 		case string, float64:
 		default:
 			if !c.lenient {
-				return nil, errAt(path, op+" needs a version string")
+				return nil, condErrAt(path, op+" needs a version string")
 			}
 		}
-		return versionCond{op: relOps[op], want: paddedVersion(arg)}, nil
+		return versionCond{op: cmpOps[op], want: paddedVersion(arg)}, nil
 	default:
 		if c.lenient {
-			return constant(false), nil
+			return constCond(false), nil
 		}
-		return nil, errAt(path, "unknown operator "+strconv.Quote(op))
+		return nil, condErrAt(path, "unknown operator "+strconv.Quote(op))
 	}
 }
 
 // set compiles the candidate list of $in and $nin.
-func (c compiler) set(list []any, path string) (*valueSet, error) {
+func (c condCompiler) compileSet(list []any, path string) (*valueSet, error) {
 	s := &valueSet{}
 	for i, el := range list {
 		switch x := el.(type) {
@@ -379,7 +385,7 @@ func (c compiler) set(list []any, path string) (*valueSet, error) {
 			// Arrays and objects are compared by identity in the SDK, so
 			// they never match anything.
 			if !c.lenient {
-				return nil, errAt(path+"["+strconv.Itoa(i)+"]", "values must be strings, numbers, booleans or null")
+				return nil, condErrAt(path+"["+strconv.Itoa(i)+"]", "values must be strings, numbers, booleans or null")
 			}
 		}
 	}
@@ -411,12 +417,12 @@ func isOperatorObject(m map[string]any) bool {
 // ---- evaluation: conditions over documents ----
 
 // clause is one key of a condition object, tested against a document.
-type clause interface {
+type condClause interface {
 	holds(doc any, groups map[string][]any) bool
 }
 
 // docCond is a condition object; every clause must hold.
-type docCond []clause
+type docCond []condClause
 
 func (d docCond) holds(doc any, groups map[string][]any) bool {
 	for _, c := range d {
@@ -450,7 +456,7 @@ func (f *fieldClause) holds(doc any, groups map[string][]any) bool {
 		}
 		return f.cond.matches(v, groups)
 	}
-	return f.cond.matches(lookup(doc, f.parts), groups)
+	return f.cond.matches(lookupPath(doc, f.parts), groups)
 }
 
 type andClause []docCond
@@ -494,7 +500,7 @@ func (n notClause) holds(doc any, groups map[string][]any) bool {
 
 // lookup follows a dotted path like GrowthBook's getPath: a missing step
 // gives null. Arrays answer numeric indexes and "length" as in JavaScript.
-func lookup(doc any, parts []string) any {
+func lookupPath(doc any, parts []string) any {
 	cur := doc
 	for _, k := range parts {
 		switch c := cur.(type) {
@@ -555,9 +561,9 @@ func (l opList) matches(v any, groups map[string][]any) bool {
 	return true
 }
 
-type constant bool
+type constCond bool
 
-func (c constant) matches(any, map[string][]any) bool { return bool(c) }
+func (c constCond) matches(any, map[string][]any) bool { return bool(c) }
 
 // eqString is a literal string condition: the value converted to a string
 // the JavaScript way (value + "") must equal it.
@@ -649,30 +655,30 @@ func jsonEqual(a, b any) bool {
 }
 
 // scalar is a JSON scalar for strict (===) comparison.
-type scalar struct {
+type jsScalar struct {
 	kind byte // 's', 'n', 'b' or 0 for null
 	s    string
 	n    float64
 	b    bool
 }
 
-func scalarOf(v any) (scalar, bool) {
+func jsScalarOf(v any) (jsScalar, bool) {
 	switch x := v.(type) {
 	case string:
-		return scalar{kind: 's', s: x}, true
+		return jsScalar{kind: 's', s: x}, true
 	case float64:
-		return scalar{kind: 'n', n: x}, true
+		return jsScalar{kind: 'n', n: x}, true
 	case bool:
-		return scalar{kind: 'b', b: x}, true
+		return jsScalar{kind: 'b', b: x}, true
 	case nil:
-		return scalar{}, true
+		return jsScalar{}, true
 	}
-	return scalar{}, false
+	return jsScalar{}, false
 }
 
 // equals is JavaScript's === (and includes' SameValueZero, which differs
 // only on NaN, a value JSON cannot carry).
-func (s scalar) equals(v any) bool {
+func (s jsScalar) equals(v any) bool {
 	switch s.kind {
 	case 's':
 		x, ok := v.(string)
@@ -689,39 +695,39 @@ func (s scalar) equals(v any) bool {
 }
 
 type strictEq struct {
-	want   scalar
+	want   jsScalar
 	negate bool
 }
 
 func (e strictEq) matches(v any, _ map[string][]any) bool { return e.want.equals(v) != e.negate }
 
-type relOp byte
+type cmpOp byte
 
 const (
-	opEq relOp = iota
-	opNe
-	opLt
-	opLte
-	opGt
-	opGte
+	cmpEq cmpOp = iota
+	cmpNe
+	cmpLt
+	cmpLte
+	cmpGt
+	cmpGte
 )
 
-var relOps = map[string]relOp{
-	"$lt": opLt, "$lte": opLte, "$gt": opGt, "$gte": opGte,
-	"$veq": opEq, "$vne": opNe, "$vlt": opLt, "$vlte": opLte, "$vgt": opGt, "$vgte": opGte,
+var cmpOps = map[string]cmpOp{
+	"$lt": cmpLt, "$lte": cmpLte, "$gt": cmpGt, "$gte": cmpGte,
+	"$veq": cmpEq, "$vne": cmpNe, "$vlt": cmpLt, "$vlte": cmpLte, "$vgt": cmpGt, "$vgte": cmpGte,
 }
 
-func (op relOp) holds(c int) bool {
+func (op cmpOp) holds(c int) bool {
 	switch op {
-	case opEq:
+	case cmpEq:
 		return c == 0
-	case opNe:
+	case cmpNe:
 		return c != 0
-	case opLt:
+	case cmpLt:
 		return c < 0
-	case opLte:
+	case cmpLte:
 		return c <= 0
-	case opGt:
+	case cmpGt:
 		return c > 0
 	default:
 		return c >= 0
@@ -730,36 +736,36 @@ func (op relOp) holds(c int) bool {
 
 // prim is a value after JavaScript's ToPrimitive: a string, or a number
 // (null and booleans already converted, as the relational operators do).
-type prim struct {
+type jsPrim struct {
 	isStr bool
 	s     string
 	n     float64 // the number, or for strings ToNumber(s) when known
 }
 
-func primOf(v any) prim {
+func jsPrimOf(v any) jsPrim {
 	switch x := v.(type) {
 	case string:
-		return prim{isStr: true, s: x, n: math.NaN()}
+		return jsPrim{isStr: true, s: x, n: math.NaN()}
 	case float64:
-		return prim{n: x}
+		return jsPrim{n: x}
 	case bool:
 		if x {
-			return prim{n: 1}
+			return jsPrim{n: 1}
 		}
-		return prim{}
+		return jsPrim{}
 	case nil:
-		return prim{}
+		return jsPrim{}
 	case []any:
-		return prim{isStr: true, s: jsToString(x), n: math.NaN()}
+		return jsPrim{isStr: true, s: jsToString(x), n: math.NaN()}
 	case map[string]any:
-		return prim{isStr: true, s: "[object Object]", n: math.NaN()}
+		return jsPrim{isStr: true, s: "[object Object]", n: math.NaN()}
 	}
-	return prim{n: math.NaN()}
+	return jsPrim{n: math.NaN()}
 }
 
 // expectedPrim converts an operator argument once, at compile time.
-func expectedPrim(v any) prim {
-	p := primOf(v)
+func expectedJSPrim(v any) jsPrim {
+	p := jsPrimOf(v)
 	if p.isStr {
 		p.n = stringToNumber(p.s)
 	}
@@ -768,17 +774,17 @@ func expectedPrim(v any) prim {
 
 // relational is $lt, $lte, $gt or $gte with JavaScript's comparison rules:
 // two strings compare as strings, anything else as numbers, NaN never holds.
-type relational struct {
-	op   relOp
-	want prim
+type relationalCond struct {
+	op   cmpOp
+	want jsPrim
 }
 
-func (r relational) matches(v any, _ map[string][]any) bool {
-	var got prim
+func (r relationalCond) matches(v any, _ map[string][]any) bool {
+	var got jsPrim
 	if f, ok := v.(float64); ok {
-		got = prim{n: f}
+		got = jsPrim{n: f}
 	} else {
-		got = primOf(v)
+		got = jsPrimOf(v)
 	}
 	if got.isStr && r.want.isStr {
 		return r.op.holds(compareJSStrings(got.s, r.want.s))
@@ -802,9 +808,9 @@ func (r relational) matches(v any, _ map[string][]any) bool {
 }
 
 // exists holds when the attribute is present and not null, or the opposite.
-type exists bool
+type existsCond bool
 
-func (e exists) matches(v any, _ map[string][]any) bool { return (v != nil) == bool(e) }
+func (e existsCond) matches(v any, _ map[string][]any) bool { return (v != nil) == bool(e) }
 
 // valueSet is the compiled list of $in/$nin.
 type valueSet struct {
@@ -844,7 +850,7 @@ func (s *valueSet) has(v any) bool {
 }
 
 type inCond struct {
-	set    *valueSet
+	values *valueSet
 	negate bool
 }
 
@@ -852,13 +858,13 @@ func (c inCond) matches(v any, _ map[string][]any) bool {
 	// An array attribute matches when it shares any element with the list.
 	if arr, ok := v.([]any); ok {
 		for _, el := range arr {
-			if c.set.has(el) {
+			if c.values.has(el) {
 				return !c.negate
 			}
 		}
 		return c.negate
 	}
-	return c.set.has(v) != c.negate
+	return c.values.has(v) != c.negate
 }
 
 type inGroup struct {
@@ -881,7 +887,7 @@ func inList(v any, list []any) bool {
 		}
 		return false
 	}
-	want, ok := scalarOf(v)
+	want, ok := jsScalarOf(v)
 	if !ok {
 		return false
 	}
@@ -893,13 +899,15 @@ func inList(v any, list []any) bool {
 	return false
 }
 
-type notCond struct{ inner valueCond }
+type notValueCond struct{ inner valueCond }
 
-func (n notCond) matches(v any, groups map[string][]any) bool { return !n.inner.matches(v, groups) }
+func (n notValueCond) matches(v any, groups map[string][]any) bool {
+	return !n.inner.matches(v, groups)
+}
 
-type sizeCond struct{ inner valueCond }
+type arraySizeCond struct{ inner valueCond }
 
-func (s sizeCond) matches(v any, groups map[string][]any) bool {
+func (s arraySizeCond) matches(v any, groups map[string][]any) bool {
 	arr, ok := v.([]any)
 	return ok && s.inner.matches(float64(len(arr)), groups)
 }
@@ -939,9 +947,9 @@ func (e elemMatchDoc) matches(v any, groups map[string][]any) bool {
 }
 
 // allCond holds when every listed condition is satisfied by some element.
-type allCond []valueCond
+type allElemsCond []valueCond
 
-func (a allCond) matches(v any, groups map[string][]any) bool {
+func (a allElemsCond) matches(v any, groups map[string][]any) bool {
 	arr, ok := v.([]any)
 	if !ok {
 		return false
@@ -961,9 +969,9 @@ func (a allCond) matches(v any, groups map[string][]any) bool {
 	return true
 }
 
-type regexCond struct{ re *regexp.Regexp }
+type regexpCond struct{ re *regexp.Regexp }
 
-func (r regexCond) matches(v any, _ map[string][]any) bool {
+func (r regexpCond) matches(v any, _ map[string][]any) bool {
 	if s, ok := v.(string); ok {
 		return r.re.MatchString(s)
 	}
@@ -971,9 +979,9 @@ func (r regexCond) matches(v any, _ map[string][]any) bool {
 	return r.re.MatchString(jsToString(v))
 }
 
-type typeCond string
+type jsTypeCond string
 
-func (t typeCond) matches(v any, _ map[string][]any) bool { return jsType(v) == string(t) }
+func (t jsTypeCond) matches(v any, _ map[string][]any) bool { return jsType(v) == string(t) }
 
 func jsType(v any) string {
 	switch v.(type) {
@@ -994,7 +1002,7 @@ func jsType(v any) string {
 }
 
 type versionCond struct {
-	op   relOp
+	op   cmpOp
 	want string
 }
 
@@ -1040,7 +1048,7 @@ func paddedVersion(v any) string {
 		if i > 0 {
 			b.WriteByte('-')
 		}
-		if isDigits(p) {
+		if isASCIIDigits(p) {
 			// Left-padding numbers makes " 9" sort before "10".
 			for j := len(p); j < 5; j++ {
 				b.WriteByte(' ')
@@ -1063,7 +1071,7 @@ func splitVersion(s string) []string {
 	return append(parts, s[start:])
 }
 
-func isDigits(s string) bool {
+func isASCIIDigits(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -1272,13 +1280,13 @@ func stringToNumber(s string) float64 {
 		return math.NaN()
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil && !isRangeErr(err) {
+	if err != nil && !isParseRangeErr(err) {
 		return math.NaN()
 	}
 	return f
 }
 
-func isRangeErr(err error) bool {
+func isParseRangeErr(err error) bool {
 	ne, ok := err.(*strconv.NumError)
 	return ok && ne.Err == strconv.ErrRange
 }
@@ -1346,7 +1354,7 @@ func compareJSStrings(a, b string) int {
 	}
 	ra, _ := utf8.DecodeRuneInString(a[i:])
 	rb, _ := utf8.DecodeRuneInString(b[i:])
-	ua, ub := firstUnit(ra), firstUnit(rb)
+	ua, ub := firstUTF16Unit(ra), firstUTF16Unit(rb)
 	if ua != ub {
 		return int(ua) - int(ub)
 	}
@@ -1355,7 +1363,7 @@ func compareJSStrings(a, b string) int {
 	return int(ra) - int(rb)
 }
 
-func firstUnit(r rune) rune {
+func firstUTF16Unit(r rune) rune {
 	if r < 0x10000 {
 		return r
 	}

@@ -17,7 +17,7 @@ const benchTargeting = `{
 const benchAttrs = `{"country": "IT", "device": "mobile", "cart_total": 87.5,
 	"loyalty": {"tier": "gold", "points": 1200}, "first_order": false}`
 
-func benchSetup(b *testing.B) (*Condition, map[string]any) {
+func benchConditionSetup(b *testing.B) (*Condition, map[string]any) {
 	b.Helper()
 	cond, err := ParseCondition(json.RawMessage(benchTargeting))
 	if err != nil {
@@ -34,7 +34,7 @@ func benchSetup(b *testing.B) (*Condition, map[string]any) {
 }
 
 func BenchmarkConditionEval(b *testing.B) {
-	cond, attrs := benchSetup(b)
+	cond, attrs := benchConditionSetup(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		cond.Eval(attrs, nil)
@@ -45,7 +45,7 @@ func BenchmarkConditionEval(b *testing.B) {
 // to one experiment: targeting, layer, hash and variant choice (ranges are
 // computed once per experiment, not per request).
 func BenchmarkExperimentEval(b *testing.B) {
-	cond, attrs := benchSetup(b)
+	cond, attrs := benchConditionSetup(b)
 	ranges := GetBucketRanges(3, 0.8, []float64{0.2, 0.3, 0.5})
 	const id = "shopper-0a1b2c3d4e5f"
 	b.ReportAllocs()

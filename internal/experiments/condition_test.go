@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func mustParse(t *testing.T, cond string) *Condition {
+func mustParseCondition(t *testing.T, cond string) *Condition {
 	t.Helper()
 	c, err := ParseCondition(json.RawMessage(cond))
 	if err != nil {
@@ -16,7 +16,7 @@ func mustParse(t *testing.T, cond string) *Condition {
 	return c
 }
 
-func attrsOf(t *testing.T, s string) map[string]any {
+func conditionAttrs(t *testing.T, s string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
@@ -79,7 +79,7 @@ func TestConditionErrorString(t *testing.T) {
 
 func TestEmptyConditionTargetsEveryone(t *testing.T) {
 	for _, raw := range []string{"", "null", " ", "{}"} {
-		c := mustParse(t, raw)
+		c := mustParseCondition(t, raw)
 		if !c.Eval(map[string]any{"country": "IT"}, nil) || !c.Eval(nil, nil) {
 			t.Errorf("condition %q does not match everyone", raw)
 		}
@@ -168,7 +168,7 @@ func TestConditionSemantics(t *testing.T) {
 	groups := map[string][]any{"vip": {"s-1", "s-2"}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := mustParse(t, c.cond).Eval(attrsOf(t, c.attrs), groups); got != c.want {
+			if got := mustParseCondition(t, c.cond).Eval(conditionAttrs(t, c.attrs), groups); got != c.want {
 				t.Errorf("condition %s on %s = %v; want %v", c.cond, c.attrs, got, c.want)
 			}
 		})
@@ -196,7 +196,7 @@ func TestLenientParserFollowsSDKForgiveness(t *testing.T) {
 			t.Errorf("parseConditionLenient(%s): %v", c.cond, err)
 			continue
 		}
-		if got := cond.Eval(attrsOf(t, c.attrs), nil); got != c.want {
+		if got := cond.Eval(conditionAttrs(t, c.attrs), nil); got != c.want {
 			t.Errorf("lenient %s on %s = %v; want %v", c.cond, c.attrs, got, c.want)
 		}
 	}
@@ -267,7 +267,7 @@ func TestPaddedVersion(t *testing.T) {
 // The assignment path evaluates targeting for every running experiment; the
 // common operators must not allocate.
 func TestConditionEvalDoesNotAllocate(t *testing.T) {
-	cond := mustParse(t, `{
+	cond := mustParseCondition(t, `{
 		"country": {"$in": ["IT", "FR", "DE", "ES"]},
 		"device": "mobile",
 		"tier": {"$eq": "gold"},
@@ -276,7 +276,7 @@ func TestConditionEvalDoesNotAllocate(t *testing.T) {
 		"customer.segment": {"$nin": ["churned"]},
 		"$or": [{"member": true}, {"tags": {"$in": ["vip"]}}]
 	}`)
-	attrs := attrsOf(t, `{"country": "IT", "device": "mobile", "tier": "gold", "cart_total": 120.5,
+	attrs := conditionAttrs(t, `{"country": "IT", "device": "mobile", "tier": "gold", "cart_total": 120.5,
 		"visits": 3, "customer": {"segment": "new"}, "member": false, "tags": ["a", "vip"]}`)
 	if !cond.Eval(attrs, nil) {
 		t.Fatal("condition does not match the shopper")

@@ -10,23 +10,23 @@ import (
 )
 
 // casesPath is the project's copy of GrowthBook's cross-SDK test cases.
-const casesPath = "../../testdata/growthbook/cases.json"
+const conformanceCasesPath = "../../testdata/growthbook/cases.json"
 
 // loadCases returns the named section of the conformance file, one raw JSON
 // array per case; a missing file or section fails the test.
 func loadCases(t *testing.T, section string) [][]json.RawMessage {
 	t.Helper()
-	data, err := os.ReadFile(casesPath)
+	data, err := os.ReadFile(conformanceCasesPath)
 	if err != nil {
 		t.Fatalf("conformance cases are required: %v", err)
 	}
 	var file map[string]json.RawMessage
 	if err := json.Unmarshal(data, &file); err != nil {
-		t.Fatalf("decode %s: %v", casesPath, err)
+		t.Fatalf("decode %s: %v", conformanceCasesPath, err)
 	}
 	raw, ok := file[section]
 	if !ok {
-		t.Fatalf("%s has no section %q", casesPath, section)
+		t.Fatalf("%s has no section %q", conformanceCasesPath, section)
 	}
 	var cases [][]json.RawMessage
 	if err := json.Unmarshal(raw, &cases); err != nil {
@@ -38,14 +38,14 @@ func loadCases(t *testing.T, section string) [][]json.RawMessage {
 	return cases
 }
 
-func decode(t *testing.T, raw json.RawMessage, v any) {
+func decodeCase(t *testing.T, raw json.RawMessage, v any) {
 	t.Helper()
 	if err := json.Unmarshal(raw, v); err != nil {
 		t.Fatalf("decode %s: %v", raw, err)
 	}
 }
 
-func caseName(i int, raw json.RawMessage) string {
+func conformanceCaseName(i int, raw json.RawMessage) string {
 	var name string
 	if err := json.Unmarshal(raw, &name); err != nil {
 		return fmt.Sprintf("%03d", i)
@@ -79,10 +79,10 @@ func TestConformanceHash(t *testing.T) {
 		var seed, value string
 		var version int
 		var want *float64
-		decode(t, c[0], &seed)
-		decode(t, c[1], &value)
-		decode(t, c[2], &version)
-		decode(t, c[3], &want)
+		decodeCase(t, c[0], &seed)
+		decodeCase(t, c[1], &value)
+		decodeCase(t, c[2], &version)
+		decodeCase(t, c[3], &want)
 		t.Run(fmt.Sprintf("%03d %q %q v%d", i, seed, value, version), func(t *testing.T) {
 			got, ok := Hash(seed, value, version)
 			switch {
@@ -107,12 +107,12 @@ func TestConformanceGetBucketRange(t *testing.T) {
 		var coverage float64
 		var weights []float64
 		var want [][2]float64
-		decode(t, c[1], &args)
-		decode(t, args[0], &n)
-		decode(t, args[1], &coverage)
-		decode(t, args[2], &weights)
-		decode(t, c[2], &want)
-		t.Run(caseName(i, c[0]), func(t *testing.T) {
+		decodeCase(t, c[1], &args)
+		decodeCase(t, args[0], &n)
+		decodeCase(t, args[1], &coverage)
+		decodeCase(t, args[2], &weights)
+		decodeCase(t, c[2], &want)
+		t.Run(conformanceCaseName(i, c[0]), func(t *testing.T) {
 			// GrowthBook's own harness truncates both sides to 8 decimals:
 			// the ranges are unrounded doubles (0.2*0.2 is 0.04000000000000001
 			// in JavaScript too) while the file stores 0.04.
@@ -134,10 +134,10 @@ func TestConformanceChooseVariation(t *testing.T) {
 		var n float64
 		var ranges [][2]float64
 		var want int
-		decode(t, c[1], &n)
-		decode(t, c[2], &ranges)
-		decode(t, c[3], &want)
-		t.Run(caseName(i, c[0]), func(t *testing.T) {
+		decodeCase(t, c[1], &n)
+		decodeCase(t, c[2], &ranges)
+		decodeCase(t, c[3], &want)
+		t.Run(conformanceCaseName(i, c[0]), func(t *testing.T) {
 			if got := ChooseVariation(n, ranges); got != want {
 				t.Errorf("ChooseVariation(%v, %v) = %d; want %d", n, ranges, got, want)
 			}
@@ -157,13 +157,13 @@ func TestConformanceInNamespace(t *testing.T) {
 		var name string
 		var start, end float64
 		var want bool
-		decode(t, c[1], &id)
-		decode(t, c[2], &ns)
-		decode(t, ns[0], &name)
-		decode(t, ns[1], &start)
-		decode(t, ns[2], &end)
-		decode(t, c[3], &want)
-		t.Run(caseName(i, c[0]), func(t *testing.T) {
+		decodeCase(t, c[1], &id)
+		decodeCase(t, c[2], &ns)
+		decodeCase(t, ns[0], &name)
+		decodeCase(t, ns[1], &start)
+		decodeCase(t, ns[2], &end)
+		decodeCase(t, c[3], &want)
+		t.Run(conformanceCaseName(i, c[0]), func(t *testing.T) {
 			if got := InNamespace(id, name, start, end); got != want {
 				t.Errorf("InNamespace(%q, %q, %v, %v) = %v; want %v", id, name, start, end, got, want)
 			}
@@ -180,8 +180,8 @@ func TestConformanceGetEqualWeights(t *testing.T) {
 		// [n, expected weights]
 		var n int
 		var want []float64
-		decode(t, c[0], &n)
-		decode(t, c[1], &want)
+		decodeCase(t, c[0], &n)
+		decodeCase(t, c[1], &want)
 		t.Run(fmt.Sprintf("%03d n=%d", i, n), func(t *testing.T) {
 			got := GetEqualWeights(n)
 			// The file stores 1/3 as 0.33333333; both sides are truncated
@@ -218,17 +218,17 @@ func TestConformanceEvalCondition(t *testing.T) {
 		var attrs map[string]any
 		var want bool
 		var groups map[string][]any
-		decode(t, c[0], &name)
-		decode(t, c[2], &attrs)
-		decode(t, c[3], &want)
+		decodeCase(t, c[0], &name)
+		decodeCase(t, c[2], &attrs)
+		decodeCase(t, c[3], &want)
 		if len(c) > 4 {
-			decode(t, c[4], &groups)
+			decodeCase(t, c[4], &groups)
 		}
 		cond, strictErr := ParseCondition(c[1])
 		if strictErr != nil {
 			rejected = append(rejected, name)
 		}
-		t.Run(caseName(i, c[0]), func(t *testing.T) {
+		t.Run(conformanceCaseName(i, c[0]), func(t *testing.T) {
 			if strictErr != nil {
 				if !slices.Contains(sdkOnlyCases, name) {
 					t.Fatalf("ParseCondition(%s) = %v; want it accepted", c[1], strictErr)
@@ -259,9 +259,9 @@ func TestConformanceLenientAgreesWithStrict(t *testing.T) {
 	for i, c := range loadCases(t, "evalCondition") {
 		var attrs map[string]any
 		var groups map[string][]any
-		decode(t, c[2], &attrs)
+		decodeCase(t, c[2], &attrs)
 		if len(c) > 4 {
-			decode(t, c[4], &groups)
+			decodeCase(t, c[4], &groups)
 		}
 		strict, err := ParseCondition(c[1])
 		if err != nil {
@@ -269,11 +269,11 @@ func TestConformanceLenientAgreesWithStrict(t *testing.T) {
 		}
 		lenient, err := parseConditionLenient(c[1])
 		if err != nil {
-			t.Errorf("%s: lenient parse failed: %v", caseName(i, c[0]), err)
+			t.Errorf("%s: lenient parse failed: %v", conformanceCaseName(i, c[0]), err)
 			continue
 		}
 		if strict.Eval(attrs, groups) != lenient.Eval(attrs, groups) {
-			t.Errorf("%s: strict and lenient disagree", caseName(i, c[0]))
+			t.Errorf("%s: strict and lenient disagree", conformanceCaseName(i, c[0]))
 		}
 	}
 }
