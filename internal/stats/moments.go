@@ -1,0 +1,90 @@
+package stats
+
+import "math"
+
+// Moments are the sufficient statistics of a per-unit metric in one arm; for a proportion Sum is the number of successes.
+type Moments struct {
+	N, Sum, SumSq float64
+}
+
+// Add records one unit's value.
+func (m *Moments) Add(x float64) {
+	m.N++
+	m.Sum += x
+	m.SumSq += x * x
+}
+
+// Mean returns the arm's mean, or 0 for an empty arm.
+func (m Moments) Mean() float64 {
+	if m.N <= 0 {
+		return 0
+	}
+	return m.Sum / m.N
+}
+
+// Variance returns the sample variance (denominator N−1), or 0 with fewer than two units.
+func (m Moments) Variance() float64 {
+	if m.N < 2 {
+		return 0
+	}
+	// Rounding can make a zero variance slightly negative.
+	return math.Max(0, (m.SumSq-m.Sum*(m.Sum/m.N))/(m.N-1))
+}
+
+// RatioMoments are the sufficient statistics of a ratio metric (Σ numerator / Σ denominator, e.g. revenue per order) in one arm, one numerator and denominator value per unit.
+type RatioMoments struct {
+	N                           float64
+	SumNum, SumNumSq            float64
+	SumDen, SumDenSq, SumNumDen float64
+}
+
+// Add records one unit's numerator and denominator.
+func (m *RatioMoments) Add(num, den float64) {
+	m.N++
+	m.SumNum += num
+	m.SumNumSq += num * num
+	m.SumDen += den
+	m.SumDenSq += den * den
+	m.SumNumDen += num * den
+}
+
+// CUPEDMoments are the sufficient statistics of a metric Y and its pre-exposure covariate X in one arm.
+type CUPEDMoments struct {
+	N           float64
+	SumY, SumYY float64
+	SumX, SumXX float64
+	SumXY       float64
+}
+
+// Add records one unit's metric y and covariate x.
+func (m *CUPEDMoments) Add(y, x float64) {
+	m.N++
+	m.SumY += y
+	m.SumYY += y * y
+	m.SumX += x
+	m.SumXX += x * x
+	m.SumXY += x * y
+}
+
+// Metric returns the moments of Y alone, for the unadjusted test.
+func (m CUPEDMoments) Metric() Moments {
+	return Moments{N: m.N, Sum: m.SumY, SumSq: m.SumYY}
+}
+
+// centredCov returns the sample covariance (denominator n−1) from raw sums.
+func centredCov(n, sa, sb, sab float64) float64 {
+	if n < 2 {
+		return 0
+	}
+	return (sab - sa*(sb/n)) / (n - 1)
+}
+
+// finite reports whether every value is a finite number.
+func finite(xs ...float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
