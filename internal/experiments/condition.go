@@ -79,7 +79,8 @@ func parseCondition(raw json.RawMessage, lenient bool) (*Condition, error) {
 
 // Eval reports whether a shopper with these attributes matches the condition;
 // savedGroups holds the member lists that $inGroup and $notInGroup refer to.
-// A nil condition matches everyone.
+// Attribute values are those encoding/json produces (float64, string, bool,
+// nil, []any, map[string]any). A nil condition matches everyone.
 func (c *Condition) Eval(attrs map[string]any, savedGroups map[string][]any) bool {
 	if c == nil {
 		return true
@@ -162,6 +163,9 @@ func (c condCompiler) doc(v any, path string) (docCond, error) {
 			out = append(out, notClause{sub})
 		default:
 			if strings.HasPrefix(k, "$") && !c.lenient {
+				if isValueOperator(k) {
+					return nil, condErrAt(p, k+" applies to an attribute: write {\"attribute\": {\""+k+"\": ...}}")
+				}
 				return nil, condErrAt(p, "unknown operator "+strconv.Quote(k))
 			}
 			vc, err := c.value(m[k], p)
@@ -398,6 +402,18 @@ func (c condCompiler) compileSet(list []any, path string) (*valueSet, error) {
 		}
 	}
 	return s, nil
+}
+
+// isValueOperator reports whether op is an operator applied to an attribute
+// value (as opposed to $and, $or, $nor and $not over conditions).
+func isValueOperator(op string) bool {
+	switch op {
+	case "$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$exists", "$in", "$nin",
+		"$inGroup", "$notInGroup", "$size", "$elemMatch", "$all", "$regex", "$type":
+		return true
+	}
+	_, ok := cmpOps[op]
+	return ok
 }
 
 // isOperatorObject is GrowthBook's test for an object of operators: not
@@ -880,13 +896,19 @@ func (g inGroup) matches(v any, groups map[string][]any) bool {
 // inList is GrowthBook's isIn over an uncompiled list.
 func inList(v any, list []any) bool {
 	if arr, ok := v.([]any); ok {
+		// One level only: a nested array is an element compared by
+		// identity, so it never matches.
 		for _, el := range arr {
-			if inList(el, list) {
+			if listHas(list, el) {
 				return true
 			}
 		}
 		return false
 	}
+	return listHas(list, v)
+}
+
+func listHas(list []any, v any) bool {
 	want, ok := jsScalarOf(v)
 	if !ok {
 		return false

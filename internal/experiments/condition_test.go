@@ -50,6 +50,8 @@ func TestParseConditionErrorPaths(t *testing.T) {
 		{`{"a": {"$inGroup": 7}}`, "targeting.a.$inGroup", "$inGroup needs the name of a saved group"},
 		{`{"v": {"$vgt": null}}`, "targeting.v.$vgt", "$vgt needs a version string"},
 		{`{"a": {"$not": {"$gt": 1, "$nope": 2}}}`, "targeting.a.$not.$nope", `unknown operator "$nope"`},
+		{`{"$in": ["IT"]}`, "targeting.$in", `$in applies to an attribute: write {"attribute": {"$in": ...}}`},
+		{`{"tags": {"$elemMatch": {"$gt": 5, "name": "x"}}}`, "targeting.tags.$elemMatch.$gt", `$gt applies to an attribute: write {"attribute": {"$gt": ...}}`},
 	}
 	for _, c := range cases {
 		_, err := ParseCondition(json.RawMessage(c.cond))
@@ -153,6 +155,8 @@ func TestConditionSemantics(t *testing.T) {
 		{"exists false on null", `{"a": {"$exists": false}}`, `{"a": null}`, true},
 		{"inGroup intersects an array attribute", `{"ids": {"$inGroup": "vip"}}`, `{"ids": ["x", "s-2"]}`, true},
 		{"notInGroup with an array attribute", `{"ids": {"$notInGroup": "vip"}}`, `{"ids": ["x"]}`, true},
+		{"inGroup does not look into nested arrays", `{"ids": {"$inGroup": "vip"}}`, `{"ids": [["s-1"]]}`, false},
+		{"in does not look into nested arrays", `{"ids": {"$in": ["s-1"]}}`, `{"ids": [["s-1"]]}`, false},
 		{"version as a number", `{"v": {"$vgte": 2}}`, `{"v": "10.0.0"}`, true},
 		{"version of a number attribute", `{"v": {"$vlt": "2.1.0"}}`, `{"v": 2}`, true},
 		{"version of a missing attribute is 0", `{"v": {"$vlt": "0.0.1"}}`, `{}`, true},
@@ -274,10 +278,14 @@ func TestConditionEvalDoesNotAllocate(t *testing.T) {
 		"cart_total": {"$gt": 50, "$lte": 500},
 		"visits": 3,
 		"customer.segment": {"$nin": ["churned"]},
-		"$or": [{"member": true}, {"tags": {"$in": ["vip"]}}]
+		"$or": [{"member": true}, {"tags": {"$in": ["vip"]}}],
+		"zip": "20121",
+		"age": 30,
+		"score": {"$lt": 100}
 	}`)
 	attrs := conditionAttrs(t, `{"country": "IT", "device": "mobile", "tier": "gold", "cart_total": 120.5,
-		"visits": 3, "customer": {"segment": "new"}, "member": false, "tags": ["a", "vip"]}`)
+		"visits": 3, "customer": {"segment": "new"}, "member": false, "tags": ["a", "vip"],
+		"zip": 20121, "age": "30", "score": " 99.5 "}`)
 	if !cond.Eval(attrs, nil) {
 		t.Fatal("condition does not match the shopper")
 	}
