@@ -47,18 +47,35 @@ func normalSurvival(x float64) float64 {
 // tQuantile returns the p-quantile of Student's t with nu degrees of freedom, for p in (0, 1).
 func tQuantile(p, nu float64) float64 {
 	z := distuv.UnitNormal.Quantile(p)
-	if !useExpansion(nu, z) {
-		// gonum's inverse incomplete beta is good to about 1e-9; two Newton steps on
-		// the (accurate) survival function bring the quantile to full precision.
-		d := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: nu}
-		q := d.Quantile(p)
-		for range 2 {
-			if f := d.Prob(q); f > 0 {
-				q += (tSurvival(q, nu) - (1 - p)) / f
-			}
-		}
-		return q
+	if useExpansion(nu, z) {
+		return cornishFisher(z, nu)
 	}
+	// gonum's inverse incomplete beta is slow and good to only about 1e-9. From
+	// ν = 8 on and for z² ≤ ν, the Cornish–Fisher value is within 1e-3 of the quantile; Newton
+	// steps on the accurate survival function then converge to full precision.
+	d := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: nu}
+	var q float64
+	if nu < 8 || z*z > nu {
+		q = d.Quantile(p)
+	} else {
+		q = cornishFisher(z, nu)
+	}
+	for range 8 {
+		f := d.Prob(q)
+		if !(f > 0) {
+			break
+		}
+		step := (tSurvival(q, nu) - (1 - p)) / f
+		q += step
+		if math.Abs(step) <= 1e-15*math.Abs(q) {
+			break
+		}
+	}
+	return q
+}
+
+// cornishFisher is the 1/ν expansion of Student's t quantile around the normal quantile z.
+func cornishFisher(z, nu float64) float64 {
 	z2 := z * z
 	g1 := (z2 + 1) * z / 4
 	g2 := ((5*z2+16)*z2 + 3) * z / 96

@@ -385,11 +385,11 @@ def t_sf(x, nu):
     return mpmath.betainc(nu / 2, mpmath.mpf(1) / 2, 0, nu / (nu + x * x), regularized=True) / 2
 
 
-for nu in [3.0, 30.0, 1e3, 99999.0, 1e5, 1e6, 1e7, 2e9]:
+for nu in [3.0, 8.5, 12.0, 30.0, 1e3, 99999.0, 1e5, 1e6, 1e7, 2e9]:
     N = mpmath.mpf(nu)
     for x in [0.3, 2.2, 6.0]:
         tdist.append({"nu": nu, "t": x, "survival": float(t_sf(mpmath.mpf(x), N))})
-    for p in [0.95, 0.975, 0.995, 0.9995]:
+    for p in [0.95, 0.975, 0.995, 0.9995, 0.9999995]:
         q = mpmath.findroot(lambda x: t_sf(x, N) - (1 - mpmath.mpf(p)), stats.t.ppf(p, nu))
         tdist.append({"nu": nu, "p": p, "quantile": float(q)})
 out["student_t"] = tdist
