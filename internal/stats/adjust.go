@@ -16,7 +16,7 @@ const (
 	CorrectionNone Correction = "none" // p-values unchanged
 )
 
-// ParseCorrection returns the correction named s ("holm", "bh" or "benjamini-hochberg", "none").
+// ParseCorrection returns the correction named s: "holm", "bh" (also "benjamini-hochberg", "fdr_bh") or "none".
 func ParseCorrection(s string) (Correction, error) {
 	switch s {
 	case "holm":

@@ -25,13 +25,12 @@ type Bayesian struct {
 }
 
 // BayesNormal returns the chance to win and expected losses when the effect (e.g. the lift) has a normal posterior with this mean and standard deviation.
-//
-// With a flat prior the posterior of the effect is N(mean, sd²), GrowthBook's
-// Gaussian approximation. With m the mean in the better direction and z = m/sd:
-// chance to win Φ(z), expected loss E[max(0,−δ)] = sd·φ(z) − m·Φ(−z), and
-// risk of control E[max(0,δ)] = sd·φ(z) + m·Φ(z) (moments of a normal
-// truncated at 0). sd = 0 gives the point-mass limits.
 func BayesNormal(mean, sd float64, dir Direction) Bayesian {
+	// With a flat prior the posterior of the effect is N(mean, sd²), GrowthBook's
+	// Gaussian approximation. With m the mean in the better direction and z = m/sd:
+	// chance to win Φ(z), expected loss E[max(0,−δ)] = sd·φ(z) − m·Φ(−z), and
+	// risk of control E[max(0,δ)] = sd·φ(z) + m·Φ(z) (moments of a normal
+	// truncated at 0). sd = 0 gives the point-mass limits.
 	if !finite(mean, sd) || sd < 0 {
 		return Bayesian{Reason: "effect mean and standard deviation must be finite, standard deviation not negative"}
 	}

@@ -17,13 +17,15 @@ const (
 
 // Comparison is the result of comparing one treatment arm with the control arm on one metric.
 type Comparison struct {
-	Test   string // one of the Test* names
-	Valid  bool   // false: the test could not be computed and only the N, mean and Diff fields hold values
-	Reason string // why Valid is false; empty otherwise
-	Alpha  float64
+	Test   string  // one of the Test* names
+	Valid  bool    // false: the test could not be computed and only the N, mean and Diff fields hold values
+	Reason string  // why Valid is false; empty otherwise
+	Alpha  float64 // significance level; intervals are at 1 − Alpha
 
-	ControlN, TreatmentN       float64
-	ControlMean, TreatmentMean float64
+	ControlN      float64 // units in control
+	TreatmentN    float64 // units in treatment
+	ControlMean   float64 // control mean (ratio for ratio metrics, adjusted mean for CUPED)
+	TreatmentMean float64 // treatment mean (ratio for ratio metrics, adjusted mean for CUPED)
 
 	Diff   float64    // TreatmentMean − ControlMean
 	DiffSE float64    // standard error of Diff behind DiffCI
@@ -37,11 +39,11 @@ type Comparison struct {
 
 // Lift is the relative difference Diff / ControlMean with its delta-method standard error and normal interval.
 type Lift struct {
-	Valid    bool   // false when the lift is undefined, e.g. control mean 0
-	Reason   string // why Valid is false; empty otherwise
-	Estimate float64
-	SE       float64
-	CI       [2]float64
+	Valid    bool       // false when the lift is undefined, e.g. control mean 0
+	Reason   string     // why Valid is false; empty otherwise
+	Estimate float64    // TreatmentMean / ControlMean − 1
+	SE       float64    // delta-method standard error of Estimate
+	CI       [2]float64 // (1−Alpha) normal interval (a confidence sequence after Sequential)
 }
 
 // Significant reports whether the comparison is valid and its p-value is below its alpha.

@@ -4,7 +4,9 @@ import "math"
 
 // Moments are the sufficient statistics of a per-unit metric in one arm; for a proportion Sum is the number of successes.
 type Moments struct {
-	N, Sum, SumSq float64
+	N     float64 // units
+	Sum   float64 // Σ value (successes for a proportion)
+	SumSq float64 // Σ value²
 }
 
 // Add records one unit's value.
@@ -33,9 +35,12 @@ func (m Moments) Variance() float64 {
 
 // RatioMoments are the sufficient statistics of a ratio metric (Σ numerator / Σ denominator, e.g. revenue per order) in one arm, one numerator and denominator value per unit.
 type RatioMoments struct {
-	N                           float64
-	SumNum, SumNumSq            float64
-	SumDen, SumDenSq, SumNumDen float64
+	N         float64 // units
+	SumNum    float64 // Σ numerator (e.g. revenue)
+	SumNumSq  float64 // Σ numerator²
+	SumDen    float64 // Σ denominator (e.g. orders)
+	SumDenSq  float64 // Σ denominator²
+	SumNumDen float64 // Σ numerator·denominator
 }
 
 // Add records one unit's numerator and denominator.
@@ -50,10 +55,12 @@ func (m *RatioMoments) Add(num, den float64) {
 
 // CUPEDMoments are the sufficient statistics of a metric Y and its pre-exposure covariate X in one arm.
 type CUPEDMoments struct {
-	N           float64
-	SumY, SumYY float64
-	SumX, SumXX float64
-	SumXY       float64
+	N     float64 // units
+	SumY  float64 // Σ metric
+	SumYY float64 // Σ metric²
+	SumX  float64 // Σ covariate (e.g. revenue in the 14 days before exposure)
+	SumXX float64 // Σ covariate²
+	SumXY float64 // Σ metric·covariate
 }
 
 // Add records one unit's metric y and covariate x.

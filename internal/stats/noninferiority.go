@@ -24,13 +24,13 @@ type NonInferiorityResult struct {
 }
 
 // NonInferiority tests, one-sided at the comparison's alpha, whether the treatment is worse than control by at least the margin in the metric's bad direction.
-//
-// For a higher-is-better metric and margin m the null hypothesis is effect ≤ −m
-// (for lower-is-better, effect ≥ m). An absolute margin tests Diff with the
-// comparison's own distribution (Student's t with the Welch degrees of freedom, or
-// normal) and its DiffSE (the unpooled standard error for proportions); a relative
-// margin tests the lift with its delta-method standard error, normally.
 func NonInferiority(c Comparison, m Margin, dir Direction) NonInferiorityResult {
+	// For a higher-is-better metric and margin m the null hypothesis is effect ≤ −m
+	// (for lower-is-better, effect ≥ m). An absolute margin tests Diff with the
+	// comparison's own distribution (Student's t with the Welch degrees of freedom, or
+	// normal) and its DiffSE (the unpooled standard error for proportions, since the
+	// null is not a zero difference); a relative margin tests the lift with its
+	// delta-method standard error, normally, as the lift's interval is normal.
 	switch {
 	case !c.Valid:
 		return NonInferiorityResult{Reason: c.Reason}

@@ -119,9 +119,8 @@ func SampleSizeProportion(in PlanInput) (Plan, error) {
 }
 
 // SampleSizeMean returns the units per variant for a test of means (normal approximation, equal variances) to detect a change of MDE.
-//
-// n = 2σ²(z_{1−α'/2} + z_power)² / δ².
 func SampleSizeMean(in PlanInput) (Plan, error) {
+	// n = 2σ²(z_{1−α'/2} + z_power)² / δ².
 	za, zb, a, err := quantiles(in.Alpha, in.Power, in.Variants)
 	if err != nil {
 		return Plan{}, err
@@ -146,8 +145,9 @@ func newMDE(abs, baseline float64) MDE {
 	return m
 }
 
-// MDEMean returns the smallest change of the mean detectable with the given units per variant: (z_{1−α'/2} + z_power)·σ·√(2/n).
+// MDEMean returns the smallest change of the mean detectable with the given units per variant.
 func MDEMean(in MDEInput) (MDE, error) {
+	// δ = (z_{1−α'/2} + z_power)·σ·√(2/n), the inverse of SampleSizeMean.
 	za, zb, _, err := quantiles(in.Alpha, in.Power, in.Variants)
 	if err != nil {
 		return MDE{}, err

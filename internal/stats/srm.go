@@ -11,12 +11,12 @@ const SRMThreshold = 0.001
 
 // SRMResult is the Pearson chi-square goodness-of-fit test of the exposed units per variant against the expected weights.
 type SRMResult struct {
-	Valid    bool   // false when the test cannot be computed; see Reason
-	Reason   string // why Valid is false; empty otherwise
-	Chi2     float64
+	Valid    bool    // false when the test cannot be computed; see Reason
+	Reason   string  // why Valid is false; empty otherwise
+	Chi2     float64 // Pearson's statistic Σ (observed − expected)² / expected
 	DF       float64 // number of variants − 1
-	PValue   float64
-	Mismatch bool // PValue < SRMThreshold
+	PValue   float64 // P(χ²_DF ≥ Chi2)
+	Mismatch bool    // PValue < SRMThreshold
 }
 
 // SRM tests whether the observed unit counts per variant match the expected weights (any positive scale).
