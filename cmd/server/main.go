@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/pgcluster"
 	"github.com/xsell/xsell/migrations"
@@ -127,7 +128,10 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, log *slog.Logger) error
 		APIKeys:        cfg.APIKeys,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		TrustedProxies: cfg.TrustedProxies,
-	}, httpapi.Deps{DB: db, Log: log, Registry: reg})
+	}, httpapi.Deps{
+		DB: db, Log: log, Registry: reg,
+		Experiments: experiments.NewStore(db, nil),
+	})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ const (
 	IdempotencyConflict  Code = "idempotency_conflict"   // an idempotency key was reused with a different body
 	InsufficientPoints   Code = "insufficient_points"    // the balance does not cover a redemption
 	Conflict             Code = "conflict"               // another rule about the resource's state forbids it
+	RequiresNewPhase     Code = "requires_new_phase"     // allocation changes of a started experiment need a new phase
 	PayloadTooLarge      Code = "payload_too_large"      // the body exceeds the limit
 	UnsupportedMedia     Code = "unsupported_media_type" // the body is not application/json
 	Unavailable          Code = "unavailable"            // a dependency (the database) is down

@@ -24,7 +24,7 @@ func statusOf(code apperr.Code) int {
 	case apperr.MethodNotAllowed:
 		return http.StatusMethodNotAllowed
 	case apperr.AlreadyExists, apperr.InvalidTransition, apperr.VersionConflict,
-		apperr.IdempotencyConflict, apperr.InsufficientPoints, apperr.Conflict:
+		apperr.IdempotencyConflict, apperr.InsufficientPoints, apperr.Conflict, apperr.RequiresNewPhase:
 		return http.StatusConflict
 	case apperr.PreconditionRequired:
 		return http.StatusPreconditionRequired

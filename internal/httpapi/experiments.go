@@ -1,6 +1,200 @@
 package httpapi
 
-import "github.com/gin-gonic/gin"
+import (
+	"net/http"
+	"strconv"
+	"strings"
 
-// experimentRoutes registers the /v1 routes of this area.
-func (s *Server) experimentRoutes(v1 *gin.RouterGroup) {}
+	"github.com/gin-gonic/gin"
+
+	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/experiments"
+)
+
+// experimentRoutes registers the experiment API of SPEC §3: admins write, analysts read.
+func (s *Server) experimentRoutes(v1 *gin.RouterGroup) {
+	read := s.authenticate(RoleAdmin, RoleAnalyst)
+	write := s.authenticate(RoleAdmin)
+	v1.POST("/experiments", write, s.createExperiment)
+	v1.GET("/experiments", read, s.listExperiments)
+	v1.GET("/experiments/:key", read, s.getExperiment)
+	v1.PUT("/experiments/:key", write, s.updateExperiment)
+	v1.DELETE("/experiments/:key", write, s.deleteExperiment)
+	for _, a := range []experiments.Action{experiments.ActionStart, experiments.ActionPause, experiments.ActionResume, experiments.ActionStop} {
+		v1.POST("/experiments/:key/"+string(a), write, s.transitionExperiment(a))
+	}
+	v1.POST("/experiments/:key/phases", write, s.newPhase)
+	v1.GET("/experiments/:key/history", read, s.experimentHistory)
+}
+
+func actor(c *gin.Context) experiments.Actor {
+	k := caller(c)
+	return experiments.Actor{Role: string(k.Role), Name: k.Name}
+}
+
+// renderExperiment answers with the experiment and its version as the ETag for If-Match.
+func renderExperiment(c *gin.Context, status int, e *experiments.Experiment) {
+	c.Header("ETag", strconv.Quote(strconv.Itoa(e.Version)))
+	c.JSON(status, e)
+}
+
+func (s *Server) createExperiment(c *gin.Context) {
+	var def experiments.Definition
+	if err := decodeJSON(c, &def); err != nil {
+		s.renderError(c, err)
+		return
+	}
+	e, err := s.deps.Experiments.Create(c, actor(c), def)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	c.Header("Location", "/v1/experiments/"+e.Key)
+	renderExperiment(c, http.StatusCreated, e)
+}
+
+func (s *Server) listExperiments(c *gin.Context) {
+	f := experiments.ListFilter{Status: experiments.Status(c.Query("status")), After: c.Query("cursor")}
+	var p apperr.Problems
+	switch f.Status {
+	case "", experiments.StatusDraft, experiments.StatusRunning, experiments.StatusPaused, experiments.StatusStopped:
+	default:
+		p.Add("status", "not_allowed", "must be one of draft, running, paused, stopped, got %q", f.Status)
+	}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 200 {
+			p.Add("limit", "out_of_range", "must be a whole number from 1 to 200, got %q", l)
+		}
+		f.Limit = n
+	}
+	if err := p.Err(); err != nil {
+		s.renderError(c, err)
+		return
+	}
+	list, next, err := s.deps.Experiments.List(c, f)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	if list == nil {
+		list = []*experiments.Experiment{}
+	}
+	c.JSON(http.StatusOK, gin.H{"experiments": list, "next_cursor": next})
+}
+
+func (s *Server) getExperiment(c *gin.Context) {
+	e, err := s.deps.Experiments.Get(c, c.Param("key"))
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	renderExperiment(c, http.StatusOK, e)
+}
+
+// ifMatch reads the version a write is based on from If-Match ("3", W/"3" or 3), or nil.
+func ifMatch(c *gin.Context) (*int, error) {
+	h := strings.TrimSpace(c.GetHeader("If-Match"))
+	if h == "" {
+		return nil, nil
+	}
+	v := strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e := apperr.New(apperr.Invalid, "If-Match must hold the experiment's version, such as \"3\", got %s", h)
+		e.Details = []apperr.Detail{{Field: "If-Match", Code: "invalid_format", Message: "must be a version number"}}
+		return nil, e
+	}
+	return &n, nil
+}
+
+// updateBody is a definition plus, optionally, the version it was based on.
+type updateBody struct {
+	experiments.Definition
+	Version *int `json:"version,omitempty"`
+}
+
+func (s *Server) updateExperiment(c *gin.Context) {
+	version, err := ifMatch(c)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	var body updateBody
+	if err := decodeJSON(c, &body); err != nil {
+		s.renderError(c, err)
+		return
+	}
+	if version == nil {
+		version = body.Version
+	} else if body.Version != nil && *body.Version != *version {
+		e := apperr.New(apperr.Invalid, "version: the body says %d but If-Match says %d", *body.Version, *version)
+		e.Details = []apperr.Detail{{Field: "version", Code: "mismatch", Message: "must agree with If-Match"}}
+		s.renderError(c, e)
+		return
+	}
+	e, err := s.deps.Experiments.Update(c, actor(c), c.Param("key"), body.Definition, version)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	renderExperiment(c, http.StatusOK, e)
+}
+
+func (s *Server) deleteExperiment(c *gin.Context) {
+	version, err := ifMatch(c)
+	if err == nil {
+		err = s.deps.Experiments.Delete(c, actor(c), c.Param("key"), version)
+	}
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) transitionExperiment(a experiments.Action) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		version, err := ifMatch(c)
+		if err != nil {
+			s.renderError(c, err)
+			return
+		}
+		e, err := s.deps.Experiments.Transition(c, actor(c), c.Param("key"), a, version)
+		if err != nil {
+			s.renderError(c, err)
+			return
+		}
+		renderExperiment(c, http.StatusOK, e)
+	}
+}
+
+func (s *Server) newPhase(c *gin.Context) {
+	version, err := ifMatch(c)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	var change experiments.PhaseChange
+	if c.Request.ContentLength != 0 {
+		if err := decodeJSON(c, &change); err != nil {
+			s.renderError(c, err)
+			return
+		}
+	}
+	e, err := s.deps.Experiments.NewPhase(c, actor(c), c.Param("key"), change, version)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	renderExperiment(c, http.StatusOK, e)
+}
+
+func (s *Server) experimentHistory(c *gin.Context) {
+	h, err := s.deps.Experiments.History(c, c.Param("key"))
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"experiment": c.Param("key"), "history": h})
+}

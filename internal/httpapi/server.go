@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/events"
+	"github.com/xsell/xsell/internal/experiments"
 )
 
 // Config is what the HTTP layer needs from the environment.
@@ -30,6 +32,9 @@ type Deps struct {
 	DB       *sqlx.DB
 	Log      *slog.Logger
 	Registry *prometheus.Registry
+
+	Experiments *experiments.Store
+	Events      *events.Service // ingests POST /v1/events
 }
 
 // Server routes requests to handlers.
