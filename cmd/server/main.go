@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/pgcluster"
@@ -124,6 +125,20 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, log *slog.Logger) error
 		collectors.NewDBStatsCollector(db.DB, "xsell"),
 		buildInfo(),
 	)
+	eventsSvc := events.NewService(db, events.Options{Log: log, Registerer: reg})
+	// Deferred so that it runs after the HTTP server has drained and before the database
+	// closes: every batch taken is committed and answered.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+		defer cancel()
+		if err := eventsSvc.Close(cctx); err != nil {
+			log.Error("stopping the events committer", "error", err)
+		}
+	}()
+	if err := eventsSvc.EnsurePartitions(ctx); err != nil {
+		return err
+	}
+	go eventsSvc.MaintainPartitions(ctx)
 	api, err := httpapi.New(httpapi.Config{
 		APIKeys:        cfg.APIKeys,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
@@ -131,6 +146,7 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, log *slog.Logger) error
 	}, httpapi.Deps{
 		DB: db, Log: log, Registry: reg,
 		Experiments: experiments.NewStore(db, nil),
+		Events:      eventsSvc,
 	})
 	if err != nil {
 		return err
