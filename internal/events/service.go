@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -52,6 +53,7 @@ type Service struct {
 	stopped   chan struct{}
 	closeOnce sync.Once
 	metrics   *metrics
+	taken     atomic.Int64 // batches the committer has received, for tests of Close
 }
 
 // pending is one batch waiting for its group's commit.
@@ -113,6 +115,9 @@ func (s *Service) Ingest(ctx context.Context, raw []json.RawMessage) (Result, er
 var errClosed = apperr.New(apperr.Unavailable, "the server is shutting down; retry on another instance")
 
 func (s *Service) store(ctx context.Context, evs []Event) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
 	p := &pending{events: evs, done: make(chan outcome, 1)}
 	select {
 	case s.in <- p:
@@ -165,6 +170,7 @@ func (s *Service) run() {
 
 // collect gathers batches for up to MaxWait after the first, or until MaxRows.
 func (s *Service) collect(first *pending) []*pending {
+	s.taken.Add(1)
 	group := []*pending{first}
 	rows := len(first.events)
 	timer := time.NewTimer(s.opts.MaxWait)
@@ -172,6 +178,7 @@ func (s *Service) collect(first *pending) []*pending {
 	for rows < s.opts.MaxRows {
 		select {
 		case p := <-s.in:
+			s.taken.Add(1)
 			group = append(group, p)
 			rows += len(p.events)
 		case <-timer.C:
@@ -232,6 +239,8 @@ func (s *Service) commit(group []*pending) {
 		p.done <- outcome{res: res}
 	}
 }
+
+func (s *Service) takenBatches() int64 { return s.taken.Load() }
 
 // EnsurePartitions creates the monthly partitions around the clock's current month.
 func (s *Service) EnsurePartitions(ctx context.Context) error {
