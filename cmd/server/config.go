@@ -23,6 +23,7 @@ type config struct {
 	DataDir        string
 	ShutdownGrace  time.Duration
 	DBMaxConns     int
+	CacheReload    time.Duration
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -82,6 +83,14 @@ var envVars = []envVar{
 			return fmt.Errorf("want a positive duration such as 30s")
 		}
 		c.ShutdownGrace = d
+		return nil
+	}},
+	{"XSELL_CACHE_RELOAD", "30s", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond {
+			return fmt.Errorf("want a duration of at least 100ms, such as 30s")
+		}
+		c.CacheReload = d
 		return nil
 	}},
 	{"XSELL_DB_MAX_CONNS", "20", func(c *config, v string) error {

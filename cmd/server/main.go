@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,7 +57,7 @@ func run(args []string) error {
 		return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
 	}
 
-	db, closeDB, err := openDatabase(ctx, cfg, log)
+	db, url, closeDB, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -70,19 +71,19 @@ func run(args []string) error {
 	if cmd == "migrate" {
 		return nil
 	}
-	return serve(ctx, cfg, db, log)
+	return serve(ctx, cfg, db, url, log)
 }
 
 // openDatabase connects to DATABASE_URL, or to the private cluster it starts under
 // XSELL_DATA_DIR; the returned func closes the pool and stops a cluster this process started.
-func openDatabase(ctx context.Context, cfg config, log *slog.Logger) (*sqlx.DB, func(), error) {
+func openDatabase(ctx context.Context, cfg config, log *slog.Logger) (*sqlx.DB, string, func(), error) {
 	url := cfg.DatabaseURL
 	var cluster *pgcluster.Cluster
 	if url == "" {
 		var err error
 		cluster, err = pgcluster.StartPrivate(ctx, cfg.DataDir, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
 		if err != nil {
-			return nil, nil, err
+			return nil, "", nil, err
 		}
 		url = cluster.URL()
 		log.Info("using the private PostgreSQL cluster", "dir", cluster.Dir)
@@ -98,7 +99,7 @@ func openDatabase(ctx context.Context, cfg config, log *slog.Logger) (*sqlx.DB, 
 	db, err := sqlx.Open("postgres", url)
 	if err != nil {
 		stopCluster()
-		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, "", nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	db.SetMaxOpenConns(cfg.DBMaxConns)
 	db.SetMaxIdleConns(cfg.DBMaxConns)
@@ -108,12 +109,12 @@ func openDatabase(ctx context.Context, cfg config, log *slog.Logger) (*sqlx.DB, 
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
 		stopCluster()
-		return nil, nil, fmt.Errorf("the database does not answer: %w", err)
+		return nil, "", nil, fmt.Errorf("the database does not answer: %w", err)
 	}
-	return db, func() { db.Close(); stopCluster() }, nil
+	return db, url, func() { db.Close(); stopCluster() }, nil
 }
 
-func serve(ctx context.Context, cfg config, db *sqlx.DB, log *slog.Logger) error {
+func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.Logger) error {
 	if cfg.DevKeys {
 		log.Warn("XSELL_API_KEYS is unset: using the DEVELOPMENT keys dev-admin, dev-checkout, dev-analyst — never expose this server")
 	}
@@ -125,6 +126,20 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, log *slog.Logger) error
 		collectors.NewDBStatsCollector(db.DB, "xsell"),
 		buildInfo(),
 	)
+	// Background work runs until the HTTP server has drained, then stops before the
+	// database closes, so that its last writes (queued exposures) still reach it.
+	workers := newWorkers()
+	defer workers.stop()
+
+	store := experiments.NewStore(db, nil)
+	cache := experiments.NewCache(store, url, cfg.CacheReload, log)
+	if err := cache.Load(ctx); err != nil {
+		return err
+	}
+	workers.run(cache.Run)
+	recorder := experiments.NewRecorder(db, experiments.RecorderConfig{}, reg, log)
+	workers.run(func(ctx context.Context) { recorder.Run(ctx, cfg.ShutdownGrace) })
+
 	eventsSvc := events.NewService(db, events.Options{Log: log, Registerer: reg})
 	// Deferred so that it runs after the HTTP server has drained and before the database
 	// closes: every batch taken is committed and answered.
@@ -138,14 +153,17 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, log *slog.Logger) error
 	if err := eventsSvc.EnsurePartitions(ctx); err != nil {
 		return err
 	}
-	go eventsSvc.MaintainPartitions(ctx)
+	workers.run(eventsSvc.MaintainPartitions)
+
 	api, err := httpapi.New(httpapi.Config{
 		APIKeys:        cfg.APIKeys,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		TrustedProxies: cfg.TrustedProxies,
 	}, httpapi.Deps{
 		DB: db, Log: log, Registry: reg,
-		Experiments: experiments.NewStore(db, nil),
+		Experiments: store,
+		Assignments: cache,
+		Exposures:   recorder,
 		Events:      eventsSvc,
 	})
 	if err != nil {
@@ -158,10 +176,35 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, log *slog.Logger) error
 	log.Info("listening", "addr", l.Addr().String())
 	err = httpapi.Serve(ctx, l, api.Handler(), cfg.ShutdownGrace)
 	log.Info("stopped accepting; in-flight requests finished")
+	workers.stop()
+	log.Info("background work stopped; queued exposures flushed")
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// workers runs background loops with a context of their own, cancelled by stop, which waits
+// for every loop to return.
+type workers struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newWorkers() *workers {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &workers{ctx: ctx, cancel: cancel}
+}
+
+func (w *workers) run(loop func(context.Context)) {
+	w.wg.Add(1)
+	go func() { defer w.wg.Done(); loop(w.ctx) }()
+}
+
+func (w *workers) stop() {
+	w.cancel()
+	w.wg.Wait()
 }
 
 // buildInfo exports the module version and VCS revision the binary was built from.

@@ -1,6 +1,95 @@
 package httpapi
 
-import "github.com/gin-gonic/gin"
+import (
+	"net/http"
+	"strconv"
+	"time"
 
-// assignRoutes registers the /v1 routes of this area.
-func (s *Server) assignRoutes(v1 *gin.RouterGroup) {}
+	"github.com/gin-gonic/gin"
+
+	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/experiments"
+)
+
+// assignRoutes registers POST /v1/assign for checkout (and admins, who may back-date).
+func (s *Server) assignRoutes(v1 *gin.RouterGroup) {
+	v1.POST("/assign", s.authenticate(RoleCheckout, RoleAdmin), s.assign)
+}
+
+// assignRequest is the body of POST /v1/assign (SPEC §4).
+type assignRequest struct {
+	ShopperID   string         `json:"shopper_id"`
+	Attributes  map[string]any `json:"attributes"`
+	Experiments []string       `json:"experiments"`
+	// At back-dates the exposure, for simulated or back-filled traffic: admin key only, in
+	// the past, at most MaxBackdate ago. Live checkout never sends it.
+	At *time.Time `json:"at"`
+}
+
+// assignResponse is the answer of POST /v1/assign.
+type assignResponse struct {
+	ShopperID   string                   `json:"shopper_id"`
+	Assignments []experiments.Assignment `json:"assignments"`
+}
+
+// MaxBackdate is how far back an admin may place an assignment with "at".
+const MaxBackdate = 90 * 24 * time.Hour
+
+// maxAssignExperiments bounds the experiments one request may name.
+const maxAssignExperiments = 100
+
+func (s *Server) assign(c *gin.Context) {
+	var req assignRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.renderError(c, err)
+		return
+	}
+	if err := s.validateAssign(c, &req); err != nil {
+		s.renderError(c, err)
+		return
+	}
+	if req.Attributes == nil {
+		req.Attributes = make(map[string]any, 1)
+	}
+	record := s.deps.Exposures.Record
+	if req.At != nil {
+		at := req.At.UTC()
+		record = func(e experiments.Exposure) {
+			e.At = at
+			s.deps.Exposures.Record(e)
+		}
+	}
+	snap := s.deps.Assignments.Snapshot()
+	out := snap.Assign(req.ShopperID, req.Attributes, req.Experiments, make([]experiments.Assignment, 0, 4), record)
+	c.JSON(http.StatusOK, assignResponse{ShopperID: req.ShopperID, Assignments: out})
+}
+
+func (s *Server) validateAssign(c *gin.Context, req *assignRequest) error {
+	var p apperr.Problems
+	switch {
+	case req.ShopperID == "":
+		p.Add("shopper_id", "required", "is required")
+	case len(req.ShopperID) > 128:
+		p.Add("shopper_id", "too_long", "must be at most 128 bytes, got %d", len(req.ShopperID))
+	}
+	if len(req.Experiments) > maxAssignExperiments {
+		p.Add("experiments", "too_many", "at most %d experiments per request, got %d", maxAssignExperiments, len(req.Experiments))
+	}
+	for i, k := range req.Experiments {
+		if k == "" || len(k) > 64 {
+			p.Add("experiments["+strconv.Itoa(i)+"]", "invalid_format", "must be an experiment key")
+		}
+	}
+	if req.At != nil {
+		now := time.Now()
+		switch {
+		case caller(c).Role != RoleAdmin:
+			p.Add("at", "not_allowed", "only an admin key may back-date an assignment")
+		case req.At.After(now):
+			p.Add("at", "in_the_future", "must be in the past")
+		case now.Sub(*req.At) > MaxBackdate:
+			p.Add("at", "out_of_range", "must be at most 90 days ago")
+		}
+	}
+	return p.Err()
+}

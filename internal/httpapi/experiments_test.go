@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -18,20 +20,50 @@ const (
 	analystKey  = "n-secret"
 )
 
-// apiServer serves the whole API over a fresh database and returns both.
-func apiServer(t *testing.T) (string, *sqlx.DB) {
+// testAPI is the whole API over a fresh database.
+type testAPI struct {
+	url      string
+	db       *sqlx.DB
+	cache    *experiments.Cache
+	recorder *experiments.Recorder
+	stop     func() // flushes the recorder
+}
+
+func newTestAPI(t *testing.T) *testAPI {
 	t.Helper()
 	keys, err := ParseAPIKeys("admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:" + analystKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := dbtest.New(t)
-	s, err := New(Config{APIKeys: keys}, Deps{DB: db, Experiments: experiments.NewStore(db, nil)})
+	store := experiments.NewStore(db, nil)
+	api := &testAPI{db: db, cache: experiments.NewCache(store, "", time.Hour, nil),
+		recorder: experiments.NewRecorder(db, experiments.RecorderConfig{}, nil, nil)}
+	ctx, cancel := context.WithCancel(context.Background())
+	go api.recorder.Run(ctx, 5*time.Second)
+	api.stop = func() { cancel(); <-api.recorder.Done() }
+	t.Cleanup(api.stop)
+	s, err := New(Config{APIKeys: keys}, Deps{DB: db, Experiments: store, Assignments: api.cache, Exposures: api.recorder})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := newHTTPTestServer(t, s)
-	return ts, db
+	api.url = newHTTPTestServer(t, s)
+	return api
+}
+
+// reload makes the assignment cache see what the test just wrote (servers do it on NOTIFY).
+func (a *testAPI) reload(t *testing.T) {
+	t.Helper()
+	if err := a.cache.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// apiServer serves the whole API over a fresh database and returns both.
+func apiServer(t *testing.T) (string, *sqlx.DB) {
+	t.Helper()
+	a := newTestAPI(t)
+	return a.url, a.db
 }
 
 // validExperiment is a body every test starts from: control, a bundle and a loyalty variant.

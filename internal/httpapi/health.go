@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -17,9 +18,12 @@ func (s *Server) healthz(c *gin.Context) {
 
 // readiness is the body of /readyz.
 type readiness struct {
-	Status     string `json:"status"` // ready, or unavailable
+	// Status is ready; degraded when the database is down but assignment answers from its
+	// cache; or unavailable.
+	Status     string `json:"status"`
 	Database   string `json:"database"`
 	Migrations string `json:"migrations"`
+	Assignment string `json:"assignment,omitempty"`
 }
 
 // readyz says whether the server can do its work: the database answers and has every
@@ -34,6 +38,14 @@ func (s *Server) readyz(c *gin.Context) {
 		r.Status, r.Migrations = "unavailable", "unknown: "+err.Error()
 	} else if pending {
 		r.Status, r.Migrations = "unavailable", "pending: run `server migrate`"
+	}
+	if a := s.deps.Assignments; a != nil {
+		snap := a.Snapshot()
+		r.Assignment = fmt.Sprintf("%d experiments cached, loaded %s ago", snap.Len(), time.Since(snap.Loaded).Round(time.Millisecond))
+		if r.Status == "unavailable" && !snap.Loaded.IsZero() {
+			// Checkout still gets answers; writes (events, loyalty) do not work.
+			r.Status = "degraded"
+		}
 	}
 	status := http.StatusOK
 	if r.Status != "ready" {

@@ -34,7 +34,9 @@ type Deps struct {
 	Registry *prometheus.Registry
 
 	Experiments *experiments.Store
-	Events      *events.Service // ingests POST /v1/events
+	Assignments *experiments.Cache    // compiled experiments that /v1/assign answers from
+	Exposures   *experiments.Recorder // writes exposures off the request path
+	Events      *events.Service       // ingests POST /v1/events
 }
 
 // Server routes requests to handlers.

@@ -1,0 +1,203 @@
+package experiments
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Reason says why a shopper got the answer they got (SPEC §4).
+type Reason string
+
+// The reasons of an assignment.
+const (
+	ReasonAssigned          Reason = "assigned"
+	ReasonForced            Reason = "forced"
+	ReasonNotTargeted       Reason = "not_targeted"
+	ReasonNotInCoverage     Reason = "not_in_coverage"
+	ReasonNotInLayer        Reason = "not_in_layer"
+	ReasonNotRunning        Reason = "not_running"
+	ReasonUnknownExperiment Reason = "unknown_experiment"
+)
+
+// Assignment is one experiment's answer for one shopper.
+type Assignment struct {
+	Experiment   string          `json:"experiment"`
+	Phase        int             `json:"phase,omitempty"`
+	InExperiment bool            `json:"in_experiment"`
+	Variant      *string         `json:"variant"`
+	Reason       Reason          `json:"reason"`
+	Strategy     json.RawMessage `json:"strategy,omitempty"`
+}
+
+// compiled is an experiment prepared for assignment: everything that does not depend on the
+// shopper is worked out once, when the cache loads, not per request.
+type compiled struct {
+	key           string
+	status        Status
+	phase         int
+	seed          string
+	hashAttribute string
+	condition     *Condition
+	layer         *Layer
+	ranges        [][2]float64
+	variantKeys   []string
+	strategies    []json.RawMessage
+	control       json.RawMessage // the control's strategy, shown when not in the experiment
+	forced        map[string]int  // shopper → variant index
+}
+
+func compile(e *Experiment) (*compiled, error) {
+	c := &compiled{
+		key: e.Key, status: e.Status, phase: e.Phase, seed: e.Seed, hashAttribute: e.HashAttribute,
+		layer: e.Layer, ranges: GetBucketRanges(len(e.Variants), *e.Coverage, e.Weights()),
+	}
+	if len(e.Targeting) > 0 {
+		cond, err := ParseCondition(e.Targeting)
+		if err != nil {
+			return nil, err
+		}
+		c.condition = cond
+	}
+	index := map[string]int{}
+	for i, v := range e.Variants {
+		index[v.Key] = i
+		c.variantKeys = append(c.variantKeys, v.Key)
+		s, err := json.Marshal(v.Strategy)
+		if err != nil {
+			return nil, err
+		}
+		c.strategies = append(c.strategies, s)
+		if v.Control {
+			c.control = s
+		}
+	}
+	if len(e.Forced) > 0 {
+		c.forced = make(map[string]int, len(e.Forced))
+		for shopper, variant := range e.Forced {
+			if i, ok := index[variant]; ok {
+				c.forced[shopper] = i
+			}
+		}
+	}
+	return c, nil
+}
+
+// Snapshot is an immutable set of compiled experiments; the cache swaps whole snapshots so
+// that a request never sees a half-applied change.
+type Snapshot struct {
+	byKey   map[string]*compiled
+	running []*compiled // in key order, for requests that name no experiment
+	Loaded  time.Time
+}
+
+// NewSnapshot compiles experiments for assignment. An experiment that fails to compile (it
+// cannot, having been validated on save) is reported rather than silently skipped.
+func NewSnapshot(list []*Experiment, loaded time.Time) (*Snapshot, error) {
+	s := &Snapshot{byKey: make(map[string]*compiled, len(list)), Loaded: loaded}
+	for _, e := range list {
+		c, err := compile(e)
+		if err != nil {
+			return nil, err
+		}
+		s.byKey[e.Key] = c
+		if e.Status == StatusRunning {
+			s.running = append(s.running, c)
+		}
+	}
+	return s, nil
+}
+
+// Len is the number of experiments in the snapshot.
+func (s *Snapshot) Len() int { return len(s.byKey) }
+
+// Exposure is a shopper's being put in a variant, to be recorded for analysis.
+type Exposure struct {
+	Experiment string
+	Phase      int
+	ShopperID  string
+	Variant    string
+	Attributes map[string]any
+	At         time.Time
+}
+
+// Assign answers for one shopper: for the named experiments, or every running one when keys is
+// empty. attrs must already hold shopper_id (Assign adds it when absent). record is called
+// for each answer that puts the shopper in an experiment by randomisation; forced QA
+// overrides are not recorded, so that testers never enter the analysis.
+func (s *Snapshot) Assign(shopperID string, attrs map[string]any, keys []string, out []Assignment, record func(Exposure)) []Assignment {
+	if _, ok := attrs["shopper_id"]; !ok {
+		attrs["shopper_id"] = shopperID
+	}
+	if len(keys) == 0 {
+		for _, c := range s.running {
+			out = append(out, c.assign(shopperID, attrs, record))
+		}
+		return out
+	}
+	for _, k := range keys {
+		c, ok := s.byKey[k]
+		if !ok {
+			out = append(out, Assignment{Experiment: k, Reason: ReasonUnknownExperiment})
+			continue
+		}
+		out = append(out, c.assign(shopperID, attrs, record))
+	}
+	return out
+}
+
+// assign applies SPEC §4's order: not running → forced → targeting → layer → coverage/variant.
+func (c *compiled) assign(shopperID string, attrs map[string]any, record func(Exposure)) Assignment {
+	a := Assignment{Experiment: c.key, Phase: c.phase, Strategy: c.control}
+	if c.status != StatusRunning {
+		a.Reason, a.Phase, a.Strategy = ReasonNotRunning, 0, nil
+		return a
+	}
+	if i, ok := c.forced[shopperID]; ok {
+		a.InExperiment, a.Variant, a.Reason, a.Strategy = true, &c.variantKeys[i], ReasonForced, c.strategies[i]
+		return a
+	}
+	if !c.condition.Eval(attrs, nil) {
+		a.Reason = ReasonNotTargeted
+		return a
+	}
+	id, ok := hashValue(c.hashAttribute, shopperID, attrs)
+	if !ok {
+		// No value to hash on: the shopper cannot be placed consistently, so they are not
+		// targeted, as GrowthBook skips such experiments.
+		a.Reason = ReasonNotTargeted
+		return a
+	}
+	if c.layer != nil && !InNamespace(id, c.layer.Name, c.layer.Range[0], c.layer.Range[1]) {
+		a.Reason = ReasonNotInLayer
+		return a
+	}
+	n, _ := Hash(c.seed, id, 2)
+	i := ChooseVariation(n, c.ranges)
+	if i < 0 {
+		a.Reason = ReasonNotInCoverage
+		return a
+	}
+	a.InExperiment, a.Variant, a.Reason, a.Strategy = true, &c.variantKeys[i], ReasonAssigned, c.strategies[i]
+	if record != nil {
+		record(Exposure{Experiment: c.key, Phase: c.phase, ShopperID: shopperID, Variant: c.variantKeys[i], Attributes: attrs})
+	}
+	return a
+}
+
+// hashValue is the identifier the experiment hashes on, as text the way JavaScript would
+// stringify it.
+func hashValue(attr, shopperID string, attrs map[string]any) (string, bool) {
+	if attr == "shopper_id" {
+		return shopperID, shopperID != ""
+	}
+	switch v := attrs[attr].(type) {
+	case string:
+		return v, v != ""
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(v), true
+	}
+	return "", false
+}

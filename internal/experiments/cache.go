@@ -1,0 +1,121 @@
+package experiments
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// Cache keeps every experiment compiled in memory so that assignment never waits on the
+// database, and keeps answering from the last good snapshot while the database is down.
+type Cache struct {
+	store   *Store
+	url     string
+	log     *slog.Logger
+	reload  time.Duration
+	current atomic.Pointer[Snapshot]
+	// healthy is false after a failed load, until a load succeeds: /readyz says degraded.
+	healthy atomic.Bool
+	// reloaded is signalled after every successful load, for tests and the readiness check.
+	reloaded chan struct{}
+}
+
+// NewCache returns a cache over store; url is the database to LISTEN on for changes, and
+// reload the period of the full reload that backs up notifications.
+func NewCache(store *Store, url string, reload time.Duration, log *slog.Logger) *Cache {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if reload <= 0 {
+		reload = 30 * time.Second
+	}
+	c := &Cache{store: store, url: url, log: log, reload: reload, reloaded: make(chan struct{}, 1)}
+	empty, _ := NewSnapshot(nil, time.Time{})
+	c.current.Store(empty)
+	return c
+}
+
+// Snapshot is the experiments as last loaded.
+func (c *Cache) Snapshot() *Snapshot { return c.current.Load() }
+
+// Healthy reports whether the last load succeeded.
+func (c *Cache) Healthy() bool { return c.healthy.Load() }
+
+// Load reads every experiment and swaps in the new snapshot.
+func (c *Cache) Load(ctx context.Context) error {
+	list, err := c.store.All(ctx)
+	if err != nil {
+		c.healthy.Store(false)
+		return fmt.Errorf("loading experiments: %w", err)
+	}
+	snap, err := NewSnapshot(list, time.Now())
+	if err != nil {
+		c.healthy.Store(false)
+		return err
+	}
+	c.current.Store(snap)
+	c.healthy.Store(true)
+	select {
+	case c.reloaded <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Run keeps the cache current until ctx ends: it reloads on every change notification (each
+// write to experiments sends one at commit), after the listener reconnects (changes may have
+// been missed meanwhile), and every reload period as a backstop.
+func (c *Cache) Run(ctx context.Context) {
+	events := make(chan struct{}, 1)
+	listener := pq.NewListener(c.url, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+		if err != nil {
+			c.log.Warn("experiment change listener", "event", int(ev), "error", err)
+		}
+		if ev == pq.ListenerEventReconnected {
+			poke(events)
+		}
+	})
+	defer listener.Close()
+	// Listen waits for a connection; with the database down at start it would block the loop.
+	go func() {
+		if err := listener.Listen(NotifyChannel); err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("cannot LISTEN for experiment changes; relying on periodic reloads", "error", err)
+			}
+			return
+		}
+		// Changes committed before LISTEN took effect sent no notification we could hear.
+		poke(events)
+	}()
+	tick := time.NewTicker(c.reload)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-listener.Notify:
+			_ = n // a nil notification also means "reconnected": reload either way
+			poke(events)
+		case <-tick.C:
+			poke(events)
+		case <-events:
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := c.Load(lctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("experiment cache reload failed; still answering from the last snapshot", "error", err,
+					"snapshot_age", time.Since(c.Snapshot().Loaded).Round(time.Millisecond).String())
+			}
+			cancel()
+		}
+	}
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

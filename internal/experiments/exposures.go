@@ -1,0 +1,259 @@
+package experiments
+
+import (
+	"context"
+	"encoding/json"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// RecorderConfig sizes the exposure recorder.
+type RecorderConfig struct {
+	// QueueSize bounds the exposures waiting to be written, in memory, while the database is
+	// slow or down; beyond it new exposures are dropped and counted.
+	QueueSize int
+	// BatchSize is the most rows one INSERT writes.
+	BatchSize int
+	// FlushInterval is the longest an exposure waits before a write is attempted.
+	FlushInterval time.Duration
+	// SeenSize bounds the in-memory de-duplication set; when full it is forgotten and starts
+	// over, which costs only redundant writes that the database ignores.
+	SeenSize int
+}
+
+func (c *RecorderConfig) defaults() {
+	if c.QueueSize <= 0 {
+		c.QueueSize = 100_000
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1000
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 100 * time.Millisecond
+	}
+	if c.SeenSize <= 0 {
+		c.SeenSize = 1_000_000
+	}
+}
+
+type seenKey struct {
+	experiment string
+	phase      int
+	shopper    string
+	variant    string
+}
+
+const seenShards = 16
+
+type seenShard struct {
+	mu sync.Mutex
+	m  map[seenKey]struct{}
+}
+
+// Recorder writes exposures off the request path: Record only de-duplicates and queues; a
+// single writer goroutine batches the queue into multi-row inserts and retries while the
+// database is down.
+type Recorder struct {
+	db      *sqlx.DB
+	cfg     RecorderConfig
+	log     *slog.Logger
+	queue   chan Exposure
+	seed    maphash.Seed
+	seen    [seenShards]seenShard
+	dropped prometheus.Counter
+	written prometheus.Counter
+	pending prometheus.GaugeFunc
+	done    chan struct{}
+	now     func() time.Time
+}
+
+// NewRecorder returns a Recorder writing to db, with its metrics registered on reg.
+func NewRecorder(db *sqlx.DB, cfg RecorderConfig, reg prometheus.Registerer, log *slog.Logger) *Recorder {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Recorder{
+		db: db, cfg: cfg, log: log, queue: make(chan Exposure, cfg.QueueSize), seed: maphash.MakeSeed(),
+		done: make(chan struct{}), now: time.Now,
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xsell_exposures_dropped_total",
+			Help: "Exposures lost because the queue was full or the database stayed down through shutdown.",
+		}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xsell_exposures_written_total",
+			Help: "Exposure rows sent to the database (duplicates included; the database keeps the first).",
+		}),
+	}
+	r.pending = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "xsell_exposures_queued",
+		Help: "Exposures waiting in memory to be written.",
+	}, func() float64 { return float64(len(r.queue)) })
+	for i := range r.seen {
+		r.seen[i].m = make(map[seenKey]struct{})
+	}
+	if reg != nil {
+		reg.MustRegister(r.dropped, r.written, r.pending)
+	}
+	return r
+}
+
+// Record queues an exposure unless this process has queued the same one already. It never
+// blocks: a full queue drops the exposure, counts it and logs it.
+func (r *Recorder) Record(e Exposure) {
+	k := seenKey{e.Experiment, e.Phase, e.ShopperID, e.Variant}
+	sh := &r.seen[maphash.String(r.seed, e.ShopperID)%seenShards]
+	sh.mu.Lock()
+	if _, dup := sh.m[k]; dup {
+		sh.mu.Unlock()
+		return
+	}
+	if len(sh.m) >= r.cfg.SeenSize/seenShards {
+		clear(sh.m)
+	}
+	sh.m[k] = struct{}{}
+	sh.mu.Unlock()
+	if e.At.IsZero() {
+		e.At = r.now()
+	}
+	select {
+	case r.queue <- e:
+	default:
+		r.drop(1, "exposure queue full")
+		// Forget it, so that the shopper's next request tries again.
+		sh.mu.Lock()
+		delete(sh.m, k)
+		sh.mu.Unlock()
+	}
+}
+
+func (r *Recorder) drop(n int, why string) {
+	r.dropped.Add(float64(n))
+	r.log.Error("exposures dropped", "count", n, "reason", why)
+}
+
+// Run writes queued exposures until ctx ends, then flushes what is queued, trying for at most
+// drain, and counts whatever it could not write as dropped.
+func (r *Recorder) Run(ctx context.Context, drain time.Duration) {
+	defer close(r.done)
+	batch := make([]Exposure, 0, r.cfg.BatchSize)
+	tick := time.NewTicker(r.cfg.FlushInterval)
+	defer tick.Stop()
+	backoff := time.Duration(0)
+	var retryAt time.Time
+	flush := func(wctx context.Context) {
+		if len(batch) == 0 || time.Now().Before(retryAt) {
+			return
+		}
+		if err := r.write(wctx, batch); err != nil {
+			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
+			retryAt = time.Now().Add(backoff)
+			r.log.Warn("writing exposures failed; keeping them and retrying", "rows", len(batch), "retry_in", backoff.String(), "error", err)
+			return
+		}
+		backoff, retryAt = 0, time.Time{}
+		batch = batch[:0]
+	}
+	for {
+		// While a batch waits for the database, the queue keeps absorbing new exposures.
+		var in chan Exposure
+		if len(batch) < r.cfg.BatchSize {
+			in = r.queue
+		}
+		select {
+		case e := <-in:
+			batch = append(batch, e)
+			if len(batch) >= r.cfg.BatchSize {
+				flush(ctx)
+			}
+		case <-tick.C:
+			flush(ctx)
+		case <-ctx.Done():
+			r.drain(batch, drain)
+			return
+		}
+	}
+}
+
+// drain writes the batch and the rest of the queue before shutdown.
+func (r *Recorder) drain(batch []Exposure, limit time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	for {
+	fill:
+		for len(batch) < r.cfg.BatchSize {
+			select {
+			case e := <-r.queue:
+				batch = append(batch, e)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		for r.write(ctx, batch) != nil {
+			select {
+			case <-ctx.Done():
+				r.drop(len(batch)+len(r.queue), "database unavailable at shutdown")
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		batch = batch[:0]
+	}
+}
+
+// Done is closed when Run has returned, after the final flush.
+func (r *Recorder) Done() <-chan struct{} { return r.done }
+
+// write inserts a batch in one statement. The first row per (experiment, phase, shopper) wins;
+// a later row with another variant flags the shopper, whom analysis then leaves out.
+func (r *Recorder) write(ctx context.Context, batch []Exposure) error {
+	type key struct {
+		experiment string
+		phase      int
+		shopper    string
+	}
+	idx := make(map[key]int, len(batch))
+	var (
+		exps, shoppers, variants []string
+		phases                   []int64
+		attrs                    []string
+		ats                      []string
+		multi                    []bool
+	)
+	for _, e := range batch {
+		k := key{e.Experiment, e.Phase, e.ShopperID}
+		if i, ok := idx[k]; ok {
+			// ON CONFLICT cannot touch a row twice in one statement: fold repeats here.
+			if variants[i] != e.Variant {
+				multi[i] = true
+			}
+			continue
+		}
+		idx[k] = len(exps)
+		a, err := json.Marshal(e.Attributes)
+		if err != nil || string(a) == "null" {
+			a = []byte("{}")
+		}
+		exps, shoppers, variants = append(exps, e.Experiment), append(shoppers, e.ShopperID), append(variants, e.Variant)
+		phases, attrs, ats, multi = append(phases, int64(e.Phase)), append(attrs, string(a)), append(ats, e.At.UTC().Format(time.RFC3339Nano)), append(multi, false)
+	}
+	_, err := r.db.ExecContext(ctx, `INSERT INTO exposures AS x
+			(experiment_key, phase, shopper_id, variant, attributes, first_seen, multiple_variants)
+		SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[], $7::bool[])
+		ON CONFLICT (experiment_key, phase, shopper_id) DO UPDATE SET multiple_variants = true
+		WHERE NOT x.multiple_variants AND (x.variant <> EXCLUDED.variant OR EXCLUDED.multiple_variants)`,
+		pq.Array(exps), pq.Array(phases), pq.Array(shoppers), pq.Array(variants), pq.Array(attrs), pq.Array(ats), pq.Array(multi))
+	if err == nil {
+		r.written.Add(float64(len(exps)))
+	}
+	return err
+}

@@ -1,0 +1,124 @@
+package httpapi
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAssignAnswersAsTheSpecShows(t *testing.T) {
+	api := newTestAPI(t)
+	createExperiment(t, api.url, validExperiment("pdp-bundle"))
+	do(t, "POST", api.url+"/v1/experiments/pdp-bundle/start", adminKey, "", "")
+	createExperiment(t, api.url, validExperiment("draft-one"))
+	api.reload(t)
+
+	a := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json",
+		`{"shopper_id": "s-1", "attributes": {"country": "IT", "device": "mobile"}, "experiments": ["pdp-bundle", "draft-one", "ghost"]}`)
+	if a.status != 200 || a.body["shopper_id"] != "s-1" {
+		t.Fatalf("assign: %d %s", a.status, a.raw)
+	}
+	got := a.body["assignments"].([]any)
+	first := got[0].(map[string]any)
+	if first["experiment"] != "pdp-bundle" || first["phase"] != 1.0 || first["in_experiment"] != true || first["reason"] != "assigned" {
+		t.Fatalf("first assignment = %v", first)
+	}
+	strategy := first["strategy"].(map[string]any)
+	switch first["variant"] {
+	case "control":
+		if strategy["type"] != "none" {
+			t.Fatalf("control with strategy %v", strategy)
+		}
+	case "bundle10":
+		if strategy["type"] != "bundle" || strategy["discount_percent"] != 10.0 || strategy["timing"] != "cart" {
+			t.Fatalf("bundle10 with strategy %v", strategy)
+		}
+	case "points":
+		if strategy["type"] != "loyalty_points" || strategy["bonus_points"] != 200.0 {
+			t.Fatalf("points with strategy %v", strategy)
+		}
+	default:
+		t.Fatalf("variant %v", first["variant"])
+	}
+	for i, want := range []string{"", "not_running", "unknown_experiment"} {
+		if i == 0 {
+			continue
+		}
+		x := got[i].(map[string]any)
+		if x["reason"] != want || x["in_experiment"] != false || x["variant"] != nil {
+			t.Errorf("assignment %d = %v, want %s with a null variant", i, x, want)
+		}
+	}
+	// Not targeted: the control experience, no variant.
+	us := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "s-1", "attributes": {"country": "US"}}`)
+	x := us.body["assignments"].([]any)[0].(map[string]any)
+	if x["reason"] != "not_targeted" || x["variant"] != nil {
+		t.Fatalf("US shopper: %v", x)
+	}
+	// The same shopper always gets the same answer.
+	again := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "s-1", "attributes": {"country": "IT"}}`)
+	if v := again.body["assignments"].([]any)[0].(map[string]any)["variant"]; v != first["variant"] {
+		t.Fatalf("second answer %v, first %v", v, first["variant"])
+	}
+	api.stop()
+	var n int
+	if err := api.db.Get(&n, `SELECT count(*) FROM exposures WHERE experiment_key = 'pdp-bundle' AND shopper_id = 's-1'`); err != nil || n != 1 {
+		t.Fatalf("exposure rows for s-1: %d %v, want 1", n, err)
+	}
+}
+
+func TestAssignForcedAndPaused(t *testing.T) {
+	api := newTestAPI(t)
+	body := validExperiment("qa")
+	body["forced"] = map[string]any{"tester-1": "points"}
+	createExperiment(t, api.url, body)
+	do(t, "POST", api.url+"/v1/experiments/qa/start", adminKey, "", "")
+	api.reload(t)
+	a := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "tester-1", "attributes": {"country": "US"}}`)
+	x := a.body["assignments"].([]any)[0].(map[string]any)
+	if x["reason"] != "forced" || x["variant"] != "points" || x["in_experiment"] != true {
+		t.Fatalf("forced: %v", x)
+	}
+	do(t, "POST", api.url+"/v1/experiments/qa/pause", adminKey, "", "")
+	api.reload(t)
+	a = do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "s-2", "attributes": {"country": "IT"}, "experiments": ["qa"]}`)
+	x = a.body["assignments"].([]any)[0].(map[string]any)
+	if x["reason"] != "not_running" || x["variant"] != nil {
+		t.Fatalf("paused: %v", x)
+	}
+	// With no experiments named, only running ones answer.
+	a = do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "s-2"}`)
+	if n := len(a.body["assignments"].([]any)); n != 0 {
+		t.Fatalf("paused experiment listed by default: %s", a.raw)
+	}
+}
+
+func TestAssignBadRequests(t *testing.T) {
+	api := newTestAPI(t)
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	old := time.Now().Add(-100 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	cases := []struct {
+		name, key, body string
+		status          int
+		field           string
+	}{
+		{"no shopper", checkoutKey, `{"attributes": {}}`, 400, "shopper_id"},
+		{"long shopper", checkoutKey, `{"shopper_id": "` + strings.Repeat("s", 129) + `"}`, 400, "shopper_id"},
+		{"attributes not an object", checkoutKey, `{"shopper_id": "s", "attributes": [1]}`, 400, "attributes"},
+		{"unknown field", checkoutKey, `{"shopper_id": "s", "user": "x"}`, 400, "user"},
+		{"at from checkout", checkoutKey, `{"shopper_id": "s", "at": "` + past + `"}`, 400, "at"},
+		{"at in the future", adminKey, `{"shopper_id": "s", "at": "` + future + `"}`, 400, "at"},
+		{"at too old", adminKey, `{"shopper_id": "s", "at": "` + old + `"}`, 400, "at"},
+		{"analyst key", analystKey, `{"shopper_id": "s"}`, 403, ""},
+		{"at from admin", adminKey, `{"shopper_id": "s", "at": "` + past + `"}`, 200, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := do(t, "POST", api.url+"/v1/assign", tc.key, "application/json", tc.body)
+			if a.status != tc.status || (tc.field != "" && !hasDetailField(a, tc.field)) {
+				t.Fatalf("got %d %s, want %d naming %q", a.status, a.raw, tc.status, tc.field)
+			}
+		})
+	}
+}
