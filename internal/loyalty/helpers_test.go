@@ -1,0 +1,161 @@
+package loyalty_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/loyalty"
+)
+
+// t0 is where every test clock starts.
+var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+// clock is a time source the test moves by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type fixture struct {
+	svc   *loyalty.Service
+	db    *sqlx.DB
+	clock *clock
+	ctx   context.Context
+}
+
+// newFixture is a Service on a fresh database with a clock at t0.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db := dbtest.New(t)
+	// Other packages test against the same cluster at the same time; stay well inside its
+	// connection limit.
+	db.SetMaxOpenConns(16)
+	c := &clock{t: t0}
+	return &fixture{svc: loyalty.New(db, c.Now), db: db, clock: c, ctx: context.Background()}
+}
+
+func (f *fixture) setProgram(t *testing.T, earnRate, pointValue, expiryDays, pendingDays int) {
+	t.Helper()
+	if _, err := f.svc.SetProgram(f.ctx, loyalty.Program{EarnRate: earnRate, PointValue: pointValue,
+		ExpiryDays: expiryDays, PendingDays: pendingDays}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) earn(t *testing.T, shopper string, points int64, key string) loyalty.Receipt {
+	t.Helper()
+	out, err := f.svc.Earn(f.ctx, shopper, loyalty.EarnRequest{Points: points, IdempotencyKey: key, Reason: "test"})
+	if err != nil {
+		t.Fatalf("earn %d for %s: %v", points, shopper, err)
+	}
+	return out.Receipt
+}
+
+func (f *fixture) redeem(t *testing.T, shopper string, points int64, key string) loyalty.Receipt {
+	t.Helper()
+	out, err := f.svc.Redeem(f.ctx, shopper, loyalty.RedeemRequest{Points: points, IdempotencyKey: key})
+	if err != nil {
+		t.Fatalf("redeem %d for %s: %v", points, shopper, err)
+	}
+	return out.Receipt
+}
+
+func (f *fixture) reverse(t *testing.T, id int64, points int64, key string) loyalty.Receipt {
+	t.Helper()
+	r := loyalty.ReverseRequest{IdempotencyKey: key}
+	if points > 0 {
+		r.Points = &points
+	}
+	out, err := f.svc.Reverse(f.ctx, id, r)
+	if err != nil {
+		t.Fatalf("reverse %d of transaction %d: %v", points, id, err)
+	}
+	return out.Receipt
+}
+
+func (f *fixture) account(t *testing.T, shopper string) loyalty.Account {
+	t.Helper()
+	a, err := f.svc.Account(f.ctx, shopper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// count runs a COUNT or SUM query that returns one integer.
+func (f *fixture) count(t *testing.T, query string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := f.db.GetContext(f.ctx, &n, query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// lotRemaining is the remainder of the lot an earn made, read straight from the table.
+func (f *fixture) lotRemaining(t *testing.T, earnID int64) int64 {
+	t.Helper()
+	return f.count(t, `SELECT remaining FROM loyalty_lots WHERE entry_id = $1`, earnID)
+}
+
+func wantCode(t *testing.T, err error, code apperr.Code) {
+	t.Helper()
+	var e *apperr.Error
+	if !errors.As(err, &e) || e.Code != code {
+		t.Fatalf("error = %v, want code %s", err, code)
+	}
+}
+
+// checkBooks asserts that, for every account, the ledger, the lots and the moves agree and
+// that no lot or reversal went beyond what it had.
+func (f *fixture) checkBooks(t *testing.T) {
+	t.Helper()
+	bad := []struct{ what, query string }{
+		{"accounts whose entries do not sum to their lot remainders", `
+			SELECT count(*) FROM loyalty_accounts a
+			WHERE (SELECT COALESCE(sum(points), 0) FROM loyalty_entries e WHERE e.shopper_id = a.shopper_id)
+			   <> (SELECT COALESCE(sum(remaining), 0) FROM loyalty_lots l WHERE l.shopper_id = a.shopper_id)`},
+		{"lots whose moves do not sum to their remainder", `
+			SELECT count(*) FROM loyalty_lots l
+			WHERE l.remaining <> (SELECT COALESCE(sum(points), 0) FROM loyalty_lot_moves m WHERE m.lot_id = l.id)`},
+		{"entries whose moves do not sum to their points", `
+			SELECT count(*) FROM loyalty_entries e
+			WHERE e.points <> (SELECT COALESCE(sum(points), 0) FROM loyalty_lot_moves m WHERE m.entry_id = e.id)`},
+		{"lots with a negative or excess remainder", `
+			SELECT count(*) FROM loyalty_lots WHERE remaining < 0 OR remaining > points OR debt < 0`},
+		{"transactions reversed beyond their points", `
+			SELECT count(*) FROM loyalty_entries o
+			WHERE (SELECT COALESCE(sum(abs(r.points) + r.shortfall), 0) FROM loyalty_entries r WHERE r.reverses = o.id)
+			    > abs(o.points)`},
+	}
+	for _, b := range bad {
+		if n := f.count(t, b.query); n != 0 {
+			t.Errorf("%d %s", n, b.what)
+		}
+	}
+}
