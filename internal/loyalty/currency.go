@@ -1,6 +1,6 @@
 package loyalty
 
-import "math"
+import "math/bits"
 
 // minorExponents lists the ISO 4217 currencies whose minor unit is not 1/100 of the major
 // unit; every other currency has two decimals. It is the one place that knows this.
@@ -28,16 +28,18 @@ func minorPerMajor(currency string) int64 {
 }
 
 // basePoints is what an order earns: earnRate points per major unit of amount − discount,
-// floored (12.50 EUR at 2 points per euro is 25 points), and never below zero.
+// floored (12.50 EUR at 2 points per euro is 25 points), never below zero and at most
+// MaxPoints, however absurd the amount.
 func basePoints(amount, discount int64, currency string, earnRate int) int64 {
 	paid := amount - discount
 	if paid <= 0 || earnRate <= 0 {
 		return 0
 	}
-	rate, per := int64(earnRate), minorPerMajor(currency)
-	if paid > math.MaxInt64/rate {
-		// Too large to multiply first; whole units only, so nothing overflows.
-		return paid / per * rate
+	per := uint64(minorPerMajor(currency))
+	hi, lo := bits.Mul64(uint64(paid), uint64(earnRate))
+	if hi >= per {
+		return MaxPoints // the quotient would not even fit in 64 bits
 	}
-	return paid * rate / per
+	q, _ := bits.Div64(hi, lo, per)
+	return int64(min(q, MaxPoints))
 }

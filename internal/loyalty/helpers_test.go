@@ -3,6 +3,7 @@ package loyalty_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -159,3 +160,5 @@ func (f *fixture) checkBooks(t *testing.T) {
 		}
 	}
 }
+
+func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,270 @@
+package loyalty
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// creditBatch is how many order events one transaction of CreditOrders handles.
+const creditBatch = 200
+
+// orderEvent is an order_completed or order_refunded row of the events outbox.
+type orderEvent struct {
+	Seq        int64     `db:"seq"`
+	ID         string    `db:"id"`
+	Type       string    `db:"type"`
+	ShopperID  string    `db:"shopper_id"`
+	OccurredAt time.Time `db:"occurred_at"`
+	OrderID    string    `db:"order_id"`
+	Amount     int64     `db:"amount"`
+	Discount   int64     `db:"discount"`
+	Currency   string    `db:"currency"`
+}
+
+// CreditOrders credits points for the order events written since its last run and returns how
+// many events it handled. It reads the events table as an outbox: its cursor (the last seq
+// handled) moves in the same transaction as the points, so each event counts exactly once,
+// even with several servers running it (they queue on the cursor row). An order_completed
+// earns the base rate on amount − discount once per order id (pending when pending_days > 0)
+// plus the bonus of each running loyalty_points variant the shopper is in whose products the
+// order holds; an order_refunded takes back points in proportion to the amount returned.
+func (s *Service) CreditOrders(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.creditBatch(ctx)
+		total += n
+		if err != nil || n < creditBatch {
+			return total, err
+		}
+	}
+}
+
+func (s *Service) creditBatch(ctx context.Context) (int, error) {
+	n := 0
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		n = 0
+		var cursor int64
+		if err := tx.GetContext(ctx, &cursor, `SELECT seq FROM loyalty_event_cursor FOR UPDATE`); err != nil {
+			return fmt.Errorf("locking the events cursor: %w", err)
+		}
+		// internal/events makes rows visible in seq order (an advisory lock around each
+		// commit), so nothing can appear later below the cursor.
+		var evs []orderEvent
+		if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, order_id,
+			amount, COALESCE(discount, 0) AS discount, currency
+			FROM events WHERE seq > $1 AND type IN ('order_completed', 'order_refunded')
+			ORDER BY seq LIMIT $2`, cursor, creditBatch); err != nil {
+			return fmt.Errorf("reading order events: %w", err)
+		}
+		for _, ev := range evs {
+			ev.Currency = strings.TrimSpace(ev.Currency)
+			if err := lockAccount(ctx, tx, ev.ShopperID, s.now()); err != nil {
+				return err
+			}
+			var err error
+			if ev.Type == "order_completed" {
+				err = s.creditOrder(ctx, tx, ev)
+			} else {
+				err = s.refundOrder(ctx, tx, ev)
+			}
+			if err != nil {
+				return fmt.Errorf("event %s (seq %d, order %s): %w", ev.ID, ev.Seq, ev.OrderID, err)
+			}
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		n = len(evs)
+		_, err := tx.ExecContext(ctx, `UPDATE loyalty_event_cursor SET seq = $1`, evs[len(evs)-1].Seq)
+		return err
+	})
+	return n, err
+}
+
+// orderRow is the loyalty_orders row of an order.
+type orderRow struct {
+	Paid       int64      `db:"paid"`
+	Refunded   int64      `db:"refunded"`
+	CreditedAt *time.Time `db:"credited_at"`
+}
+
+// creditOrder earns an order's points, unless its order id was credited before.
+func (s *Service) creditOrder(ctx context.Context, tx *sqlx.Tx, ev orderEvent) error {
+	now := s.now()
+	paid := max(ev.Amount-ev.Discount, 0)
+	var rows []orderRow
+	// A row without credited_at was left by a refund that came first; an order id already
+	// credited makes this event a duplicate order, which earns nothing.
+	if err := tx.SelectContext(ctx, &rows, `INSERT INTO loyalty_orders
+		(order_id, shopper_id, currency, paid, event_seq, credited_at) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (order_id) DO UPDATE SET shopper_id = EXCLUDED.shopper_id, currency = EXCLUDED.currency,
+			paid = EXCLUDED.paid, event_seq = EXCLUDED.event_seq, credited_at = EXCLUDED.credited_at
+			WHERE loyalty_orders.credited_at IS NULL
+		RETURNING paid, refunded, credited_at`, ev.OrderID, ev.ShopperID, ev.Currency, paid, ev.Seq, now); err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	prog, err := loadProgram(ctx, tx)
+	if err != nil {
+		return err
+	}
+	// The return window runs from the order; an order reported late does not wait twice.
+	start := ev.OccurredAt.UTC().Truncate(time.Microsecond)
+	if start.After(now) {
+		start = now
+	}
+	available := start.Add(prog.pending())
+	expires := expiryFrom(available, prog)
+	earn := func(points int64, reason string, experiment, variant *string) error {
+		if points <= 0 {
+			return nil
+		}
+		_, err := addLot(ctx, tx, entry{ShopperID: ev.ShopperID, Kind: KindEarn, Points: min(points, MaxPoints),
+			Source: SourceOrder, Reason: reason, OrderID: &ev.OrderID, Experiment: experiment, Variant: variant,
+			CreatedAt: now}, available, expires)
+		return err
+	}
+	base := basePoints(ev.Amount, ev.Discount, ev.Currency, prog.EarnRate)
+	if err := earn(base, "order_completed", nil, nil); err != nil {
+		return err
+	}
+	bonuses, err := orderBonuses(ctx, tx, ev, base)
+	if err != nil {
+		return err
+	}
+	for _, b := range bonuses {
+		if err := earn(b.points, "loyalty_points bonus", &b.experiment, &b.variant); err != nil {
+			return err
+		}
+	}
+	if rows[0].Refunded > 0 {
+		return takeBackRefunded(ctx, tx, now, ev.OrderID, rows[0].Paid, rows[0].Refunded)
+	}
+	return nil
+}
+
+// refundOrder adds a refund to its order and takes back the points it is owed.
+func (s *Service) refundOrder(ctx context.Context, tx *sqlx.Tx, ev orderEvent) error {
+	var o orderRow
+	if err := tx.GetContext(ctx, &o, `INSERT INTO loyalty_orders (order_id, shopper_id, currency, refunded)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (order_id) DO UPDATE SET refunded = loyalty_orders.refunded + EXCLUDED.refunded
+		RETURNING paid, refunded, credited_at`, ev.OrderID, ev.ShopperID, ev.Currency, ev.Amount); err != nil {
+		return err
+	}
+	if o.CreditedAt == nil {
+		return nil // the order has not been seen yet; crediting it will apply the refund
+	}
+	return takeBackRefunded(ctx, tx, s.now(), ev.OrderID, o.Paid, o.Refunded)
+}
+
+// takeBackRefunded makes the points an order's earns have lost add up to their share of the
+// refunded amount: floor(points × refunded / paid), capped at the points. Working from the
+// running total rather than from each refund keeps partial refunds from rounding away points,
+// and counting every reversal (manual ones too) keeps an earn from being undone twice.
+func takeBackRefunded(ctx context.Context, tx *sqlx.Tx, now time.Time, orderID string, paid, refunded int64) error {
+	var earns []struct {
+		ID int64 `db:"id"`
+	}
+	if err := tx.SelectContext(ctx, &earns, `SELECT id FROM loyalty_entries
+		WHERE order_id = $1 AND kind = 'earn' AND source = 'order' ORDER BY id`, orderID); err != nil {
+		return err
+	}
+	for _, e := range earns {
+		o, err := loadOriginal(ctx, tx, e.ID)
+		if err != nil {
+			return err
+		}
+		owed := o.Points
+		if paid > 0 && refunded < paid {
+			owed = mulDiv(o.Points, refunded, paid)
+		}
+		if want := owed - o.Undone; want > 0 {
+			if _, err := reverse(ctx, tx, now, e.ID, want, SourceOrder, "order_refunded"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mulDiv is floor(a × b / c) for 0 <= b <= c, without overflow.
+func mulDiv(a, b, c int64) int64 {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	q, _ := bits.Div64(hi, lo, uint64(c))
+	return int64(q)
+}
+
+// bonus is the extra points of one loyalty_points variant.
+type bonus struct {
+	experiment, variant string
+	points              int64
+}
+
+// strategyVariant is the part of an experiment's variant that crediting reads.
+type strategyVariant struct {
+	Key      string `json:"key"`
+	Strategy struct {
+		Type             string   `json:"type"`
+		Products         []string `json:"products"`
+		BonusPoints      int64    `json:"bonus_points"`
+		PointsMultiplier float64  `json:"points_multiplier"`
+	} `json:"strategy"`
+}
+
+// orderBonuses finds the running experiments whose current phase exposed the shopper to a
+// loyalty_points variant, and the bonus of each whose products the order holds.
+func orderBonuses(ctx context.Context, tx *sqlx.Tx, ev orderEvent, base int64) ([]bonus, error) {
+	var exposed []struct {
+		Experiment string `db:"key"`
+		Variant    string `db:"variant"`
+		Variants   []byte `db:"variants"`
+	}
+	if err := tx.SelectContext(ctx, &exposed, `SELECT x.key, e.variant, x.variants
+		FROM exposures e JOIN experiments x ON x.key = e.experiment_key AND x.phase = e.phase
+		WHERE e.shopper_id = $1 AND x.status = 'running' ORDER BY x.key`, ev.ShopperID); err != nil {
+		return nil, err
+	}
+	if len(exposed) == 0 {
+		return nil, nil
+	}
+	var skus []string
+	if err := tx.SelectContext(ctx, &skus, `SELECT DISTINCT sku FROM order_items
+		WHERE event_id = $1 AND occurred_at = $2`, ev.ID, ev.OccurredAt); err != nil {
+		return nil, err
+	}
+	var out []bonus
+	for _, x := range exposed {
+		var variants []strategyVariant
+		if err := json.Unmarshal(x.Variants, &variants); err != nil {
+			return nil, fmt.Errorf("experiment %s: variants: %w", x.Experiment, err)
+		}
+		i := slices.IndexFunc(variants, func(v strategyVariant) bool { return v.Key == x.Variant })
+		if i < 0 || variants[i].Strategy.Type != "loyalty_points" {
+			continue
+		}
+		st := variants[i].Strategy
+		if !slices.ContainsFunc(st.Products, func(p string) bool { return slices.Contains(skus, p) }) {
+			continue
+		}
+		points := st.BonusPoints
+		if st.PointsMultiplier > 1 {
+			// The multiplier scales the base points; the bonus is the extra part, floored.
+			points = int64(math.Floor(float64(base) * (st.PointsMultiplier - 1)))
+		}
+		if points > 0 {
+			out = append(out, bonus{experiment: x.Experiment, variant: x.Variant, points: points})
+		}
+	}
+	return out, nil
+}
