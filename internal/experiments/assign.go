@@ -28,6 +28,22 @@ type Assignment struct {
 	Variant      *string         `json:"variant"`
 	Reason       Reason          `json:"reason"`
 	Strategy     json.RawMessage `json:"strategy,omitempty"`
+
+	// raw is this answer already encoded, prepared when the cache loaded.
+	raw []byte
+}
+
+// AppendJSON appends the assignment as JSON; answers of known experiments were encoded when
+// the cache loaded, so this is a copy.
+func (a *Assignment) AppendJSON(dst []byte) []byte {
+	if a.raw != nil {
+		return append(dst, a.raw...)
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		panic(err) // strings and prepared JSON only
+	}
+	return append(dst, b...)
 }
 
 // compiled is an experiment prepared for assignment: everything that does not depend on the
@@ -45,6 +61,30 @@ type compiled struct {
 	strategies    []json.RawMessage
 	control       json.RawMessage // the control's strategy, shown when not in the experiment
 	forced        map[string]int  // shopper → variant index
+
+	// Every answer this experiment can give, prepared once: for each variant assigned and
+	// forced, and one for each reason to stay out.
+	assigned, forcedAnswers                     []Assignment
+	notTargeted, notInCoverage, notInLayer, off Assignment
+}
+
+// prepare fills the answers' encoded form.
+func (a Assignment) prepare() Assignment {
+	a.raw = a.AppendJSON(nil)
+	return a
+}
+
+func (c *compiled) prepareAnswers() {
+	for i := range c.variantKeys {
+		v := &c.variantKeys[i]
+		c.assigned = append(c.assigned, Assignment{Experiment: c.key, Phase: c.phase, InExperiment: true, Variant: v, Reason: ReasonAssigned, Strategy: c.strategies[i]}.prepare())
+		c.forcedAnswers = append(c.forcedAnswers, Assignment{Experiment: c.key, Phase: c.phase, InExperiment: true, Variant: v, Reason: ReasonForced, Strategy: c.strategies[i]}.prepare())
+	}
+	out := func(r Reason) Assignment {
+		return Assignment{Experiment: c.key, Phase: c.phase, Reason: r, Strategy: c.control}.prepare()
+	}
+	c.notTargeted, c.notInCoverage, c.notInLayer = out(ReasonNotTargeted), out(ReasonNotInCoverage), out(ReasonNotInLayer)
+	c.off = Assignment{Experiment: c.key, Reason: ReasonNotRunning}.prepare()
 }
 
 func compile(e *Experiment) (*compiled, error) {
@@ -80,6 +120,7 @@ func compile(e *Experiment) (*compiled, error) {
 			}
 		}
 	}
+	c.prepareAnswers()
 	return c, nil
 }
 
@@ -148,41 +189,33 @@ func (s *Snapshot) Assign(shopperID string, attrs map[string]any, keys []string,
 
 // assign applies SPEC §4's order: not running → forced → targeting → layer → coverage/variant.
 func (c *compiled) assign(shopperID string, attrs map[string]any, record func(Exposure)) Assignment {
-	a := Assignment{Experiment: c.key, Phase: c.phase, Strategy: c.control}
 	if c.status != StatusRunning {
-		a.Reason, a.Phase, a.Strategy = ReasonNotRunning, 0, nil
-		return a
+		return c.off
 	}
 	if i, ok := c.forced[shopperID]; ok {
-		a.InExperiment, a.Variant, a.Reason, a.Strategy = true, &c.variantKeys[i], ReasonForced, c.strategies[i]
-		return a
+		return c.forcedAnswers[i]
 	}
 	if !c.condition.Eval(attrs, nil) {
-		a.Reason = ReasonNotTargeted
-		return a
+		return c.notTargeted
 	}
 	id, ok := hashValue(c.hashAttribute, shopperID, attrs)
 	if !ok {
 		// No value to hash on: the shopper cannot be placed consistently, so they are not
 		// targeted, as GrowthBook skips such experiments.
-		a.Reason = ReasonNotTargeted
-		return a
+		return c.notTargeted
 	}
 	if c.layer != nil && !InNamespace(id, c.layer.Name, c.layer.Range[0], c.layer.Range[1]) {
-		a.Reason = ReasonNotInLayer
-		return a
+		return c.notInLayer
 	}
 	n, _ := Hash(c.seed, id, 2)
 	i := ChooseVariation(n, c.ranges)
 	if i < 0 {
-		a.Reason = ReasonNotInCoverage
-		return a
+		return c.notInCoverage
 	}
-	a.InExperiment, a.Variant, a.Reason, a.Strategy = true, &c.variantKeys[i], ReasonAssigned, c.strategies[i]
 	if record != nil {
 		record(Exposure{Experiment: c.key, Phase: c.phase, ShopperID: shopperID, Variant: c.variantKeys[i], Attributes: attrs})
 	}
-	return a
+	return c.assigned[i]
 }
 
 // hashValue is the identifier the experiment hashes on, as text the way JavaScript would

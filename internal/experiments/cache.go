@@ -42,6 +42,9 @@ func NewCache(store *Store, url string, reload time.Duration, log *slog.Logger) 
 // Snapshot is the experiments as last loaded.
 func (c *Cache) Snapshot() *Snapshot { return c.current.Load() }
 
+// Set swaps in a snapshot built elsewhere, for benchmarks and tools that need no database.
+func (c *Cache) Set(s *Snapshot) { c.current.Store(s) }
+
 // Healthy reports whether the last load succeeded.
 func (c *Cache) Healthy() bool { return c.healthy.Load() }
 

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -24,12 +26,6 @@ type assignRequest struct {
 	// At back-dates the exposure, for simulated or back-filled traffic: admin key only, in
 	// the past, at most MaxBackdate ago. Live checkout never sends it.
 	At *time.Time `json:"at"`
-}
-
-// assignResponse is the answer of POST /v1/assign.
-type assignResponse struct {
-	ShopperID   string                   `json:"shopper_id"`
-	Assignments []experiments.Assignment `json:"assignments"`
 }
 
 // MaxBackdate is how far back an admin may place an assignment with "at".
@@ -60,9 +56,33 @@ func (s *Server) assign(c *gin.Context) {
 		}
 	}
 	snap := s.deps.Assignments.Snapshot()
-	out := snap.Assign(req.ShopperID, req.Attributes, req.Experiments, make([]experiments.Assignment, 0, 4), record)
-	c.JSON(http.StatusOK, assignResponse{ShopperID: req.ShopperID, Assignments: out})
+	buf := answerBuffers.Get().(*answerBuffer)
+	buf.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, buf.out[:0], record)
+	// Each answer was encoded when the cache loaded; the response is their concatenation.
+	shopper, _ := json.Marshal(req.ShopperID)
+	b := append(buf.json[:0], `{"shopper_id":`...)
+	b = append(b, shopper...)
+	b = append(b, `,"assignments":[`...)
+	for i := range buf.out {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = buf.out[i].AppendJSON(b)
+	}
+	b = append(b, "]}"...)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
+	buf.json = b
+	answerBuffers.Put(buf)
 }
+
+// answerBuffer is reused across requests, so that a steady stream of assignments allocates
+// little beyond the request itself.
+type answerBuffer struct {
+	out  []experiments.Assignment
+	json []byte
+}
+
+var answerBuffers = sync.Pool{New: func() any { return &answerBuffer{json: make([]byte, 0, 4096)} }}
 
 func (s *Server) validateAssign(c *gin.Context, req *assignRequest) error {
 	var p apperr.Problems

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
@@ -44,6 +45,18 @@ func decodeJSON(c *gin.Context, dst any) error {
 
 // decodeBody is decodeJSON on bytes already read.
 func decodeBody(body []byte, dst any) error {
+	// Fast path: a good body is decoded once, strictly. Only a body that fails is read again,
+	// slowly, to say exactly what is wrong and where.
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err == nil && len(bytes.TrimSpace(body[dec.InputOffset():])) == 0 {
+		return validateStruct(dst)
+	}
+	return explainBody(body, dst)
+}
+
+// explainBody decodes a body that failed the fast path, collecting every problem with its path.
+func explainBody(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return apperr.New(apperr.MalformedJSON, "the body is empty; a JSON object is expected")
 	}
@@ -203,7 +216,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 // validateStruct runs the `binding` tags of dst through Gin's validator and reports every
 // failure with the JSON path of the field.
 func validateStruct(dst any) error {
-	if binding.Validator == nil {
+	if binding.Validator == nil || !hasBindingTags(reflect.TypeOf(dst)) {
 		return nil
 	}
 	err := binding.Validator.ValidateStruct(dst)
@@ -219,6 +232,36 @@ func validateStruct(dst any) error {
 		p.Add(jsonPath(fe.Namespace()), ruleCode(fe.Tag()), "%s", ruleMessage(fe))
 	}
 	return p.Err()
+}
+
+// tagged caches, per type, whether any field (at any depth) has a binding tag; most request
+// types have none, and the validator's walk is not free on the assignment path.
+var tagged sync.Map
+
+func hasBindingTags(t reflect.Type) bool {
+	if v, ok := tagged.Load(t); ok {
+		return v.(bool)
+	}
+	has := bindingTagsIn(t, map[reflect.Type]bool{})
+	tagged.Store(t, has)
+	return has
+}
+
+func bindingTagsIn(t reflect.Type, seen map[reflect.Type]bool) bool {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return false
+	}
+	seen[t] = true
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("binding") != "" || bindingTagsIn(f.Type, seen) {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonPath turns validator's "Request.Items[0].Sku" namespace, already in JSON names thanks to

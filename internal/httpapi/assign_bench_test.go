@@ -1,0 +1,80 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/xsell/xsell/internal/experiments"
+)
+
+// benchAPI is a Server whose cache holds 20 running experiments with targeting, and whose
+// recorder is not running (its queue absorbs, then drops and counts).
+func benchAPI(b *testing.B) http.Handler {
+	b.Helper()
+	keys, _ := ParseAPIKeys("checkout:" + checkoutKey)
+	var list []*experiments.Experiment
+	for i := range 20 {
+		cov := 0.9
+		e := &experiments.Experiment{Status: experiments.StatusRunning, Phase: 1, Definition: experiments.Definition{
+			Key: fmt.Sprintf("bench-%02d", i), Name: "b", Coverage: &cov,
+			Targeting: []byte(`{"country": {"$in": ["IT", "FR", "DE"]}, "device": "mobile", "visits": {"$gt": 2}}`),
+			Variants: []experiments.Variant{
+				{Key: "control", Name: "C", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategyNone}},
+				{Key: "bundle", Name: "B", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategySuggestion, Products: []string{"sku-2"}, Timing: experiments.TimingCart}},
+			}}}
+		e.Normalize()
+		list = append(list, e)
+	}
+	snap, err := experiments.NewSnapshot(list, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache := experiments.NewCache(nil, "", time.Hour, nil)
+	cache.Set(snap)
+	rec := experiments.NewRecorder(nil, experiments.RecorderConfig{QueueSize: 1 << 20}, nil, nil)
+	s, err := New(Config{APIKeys: keys}, Deps{Assignments: cache, Exposures: rec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = context.Background
+	return s.Handler()
+}
+
+func benchRequests(b *testing.B, h http.Handler, pool int) {
+	bodies := make([][]byte, pool)
+	for i := range bodies {
+		bodies[i] = []byte(fmt.Sprintf(`{"shopper_id":"shopper-%d","attributes":{"country":"IT","device":"mobile","visits":5}}`, i))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/v1/assign", bytes.NewReader(bodies[i%pool]))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+checkoutKey)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		i++
+	}
+}
+
+// BenchmarkAssignHandler is POST /v1/assign in process, returning shoppers: the whole
+// middleware chain, decoding, 20 experiments and the encoded answer.
+func BenchmarkAssignHandler(b *testing.B) { benchRequests(b, benchAPI(b), 1000) }
+
+// BenchmarkBareHandler is the yardstick: Gin with no middleware and a fixed body.
+func BenchmarkBareHandler(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 3000)
+	e := gin.New()
+	e.POST("/v1/assign", func(c *gin.Context) { c.Data(200, "application/json", body) })
+	benchRequests(b, e, 1000)
+}

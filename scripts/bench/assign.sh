@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Assignment throughput: wrk against POST /v1/assign with 20 running experiments (targeting,
+# half of them layered) and, in the same run, against a bare Gin handler that returns a fixed
+# body of the same size. Starts its own throwaway PostgreSQL; needs wrk (apt-get install wrk).
+#
+#   scripts/bench/assign.sh [DURATION] [CONNECTIONS]      # defaults: 15s, 32
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration=${1:-15s}
+conns=${2:-32}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  exec go run ./cmd/devdb exec -- "$0" "$@"
+fi
+
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+go build -o "$work/server" ./cmd/server
+go build -o "$work/bare" ./scripts/bench/bare
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+xport=$(port); bport=$(port)
+XSELL_ADDR=127.0.0.1:$xport XSELL_LOG_LEVEL=warn "$work/server" >"$work/server.log" 2>&1 &
+for _ in $(seq 100); do curl -sf "127.0.0.1:$xport/readyz" >/dev/null && break; sleep 0.1; done
+
+admin=(-H 'Authorization: Bearer dev-admin' -H 'Content-Type: application/json')
+for i in $(seq -w 1 20); do
+  layer=''
+  if [ $((10#$i % 2)) -eq 0 ]; then layer=', "layer": {"name": "checkout", "range": [0, 0.8]}'; fi
+  curl -sf "${admin[@]}" -X POST "127.0.0.1:$xport/v1/experiments" -d '{
+    "key": "bench-'"$i"'", "name": "bench", "coverage": 0.9,
+    "targeting": {"country": {"$in": ["IT", "FR", "DE"]}, "device": "mobile", "visits": {"$gt": 2}},
+    "variants": [
+      {"key": "control", "name": "C", "weight": 0.34, "strategy": {"type": "none"}},
+      {"key": "bundle", "name": "B", "weight": 0.33, "strategy": {"type": "bundle", "products": ["sku-2"], "discount_percent": 10, "timing": "cart"}},
+      {"key": "points", "name": "P", "weight": 0.33, "strategy": {"type": "loyalty_points", "products": ["sku-2"], "bonus_points": 100, "timing": "checkout"}}
+    ]'"$layer"'}' >/dev/null
+  curl -sf "${admin[@]}" -X POST "127.0.0.1:$xport/v1/experiments/bench-$i/start" >/dev/null
+done
+# The bare handler answers with a real answer's bytes.
+curl -sf -H 'Authorization: Bearer dev-checkout' -H 'Content-Type: application/json' -X POST "127.0.0.1:$xport/v1/assign" \
+  -d '{"shopper_id":"shopper-1-1","attributes":{"country":"IT","device":"mobile","visits":5}}' >"$work/body.json"
+"$work/bare" "127.0.0.1:$bport" "$work/body.json" &
+for _ in $(seq 100); do curl -sf -X POST "127.0.0.1:$bport/v1/assign" >/dev/null && break; sleep 0.1; done
+
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "answer size: $(wc -c <"$work/body.json") bytes, $(grep -o '"experiment"' "$work/body.json" | wc -l) assignments"
+run() {
+  SHOPPERS=$3 wrk -t2 -c"$conns" -d"$duration" --latency -s scripts/bench/assign.lua "http://127.0.0.1:$1/v1/assign" | tee "$work/$2.txt"
+}
+rps() { sed -n 's/^Requests\/sec: *//p' "$work/$1.txt"; }
+p99() { awk '$1=="99%"{print $2}' "$work/$1.txt"; }
+metric() { curl -s "127.0.0.1:$xport/metrics" | sed -n "s/^$1 //p"; }
+echo "== bare Gin handler (fixed body)"; run "$bport" bare 10000
+echo "== xsell POST /v1/assign, returning shoppers (pool of 10,000)"; run "$xport" returning 10000
+echo "== xsell POST /v1/assign, a new shopper every request (20 exposures each)"; run "$xport" new 0
+echo
+ratio() { python3 -c "print(f'{$(rps "$1")/$(rps bare):.0%}')"; }
+echo "summary:"
+echo "  bare                $(rps bare) req/s, p99 $(p99 bare)"
+echo "  returning shoppers  $(rps returning) req/s, p99 $(p99 returning), $(ratio returning) of bare"
+echo "  new shoppers        $(rps new) req/s, p99 $(p99 new), $(ratio new) of bare"
+sleep 1 # let the recorder write its last batch before counting
+echo "  exposure rows: $(psql "$DATABASE_URL" -Atc "select count(*) from exposures"), written $(metric xsell_exposures_written_total), dropped $(metric xsell_exposures_dropped_total)"

@@ -1,0 +1,33 @@
+// Command bare is the yardstick of scripts/bench/assign.sh: a Gin handler with no middleware
+// that answers POST /v1/assign with a fixed body read from a file, so that the benchmark
+// compares xsell's assignment with the cost of HTTP and Gin alone.
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/gin-gonic/gin"
+)
+
+func main() {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: bare ADDR BODY_FILE")
+		os.Exit(2)
+	}
+	body, err := os.ReadFile(os.Args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.POST("/v1/assign", func(c *gin.Context) {
+		c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	})
+	if err := http.ListenAndServe(os.Args[1], e); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
