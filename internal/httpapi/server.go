@@ -18,6 +18,7 @@ import (
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/loyalty"
 )
 
 // Config is what the HTTP layer needs from the environment.
@@ -37,6 +38,7 @@ type Deps struct {
 	Assignments *experiments.Cache    // compiled experiments that /v1/assign answers from
 	Exposures   *experiments.Recorder // writes exposures off the request path
 	Events      *events.Service       // ingests POST /v1/events
+	Loyalty     *loyalty.Service      // program, accounts and the points ledger
 }
 
 // Server routes requests to handlers.
