@@ -2,6 +2,9 @@
 //
 //	server            serve the API (applies migrations first)
 //	server migrate    apply migrations and exit
+//	server loyalty expire
+//	                  write off loyalty points past their expiry and exit (the server also
+//	                  does this on a timer)
 //
 // Configuration comes from the environment; see the README's table.
 package main
@@ -15,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -27,6 +31,7 @@ import (
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
+	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/pgcluster"
 	"github.com/xsell/xsell/migrations"
 )
@@ -53,8 +58,12 @@ func run(args []string) error {
 	}
 	switch cmd {
 	case "serve", "migrate":
+	case "loyalty":
+		if len(args) != 2 || args[1] != "expire" {
+			return fmt.Errorf("unknown command %q (want: server loyalty expire)", strings.Join(args, " "))
+		}
 	default:
-		return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate or loyalty expire)", cmd)
 	}
 
 	db, url, closeDB, err := openDatabase(ctx, cfg, log)
@@ -70,6 +79,11 @@ func run(args []string) error {
 	log.Info("migrations applied", "new", applied)
 	if cmd == "migrate" {
 		return nil
+	}
+	if cmd == "loyalty" {
+		n, err := loyalty.New(db, nil).ExpireDue(ctx)
+		log.Info("loyalty: expired lots", "lots", n)
+		return err
 	}
 	return serve(ctx, cfg, db, url, log)
 }
@@ -155,6 +169,11 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 	}
 	workers.run(eventsSvc.MaintainPartitions)
 
+	points := loyalty.New(db, nil)
+	jobs := loyalty.DefaultJobs
+	jobs.Log = log
+	workers.run(func(ctx context.Context) { points.RunJobs(ctx, jobs) })
+
 	api, err := httpapi.New(httpapi.Config{
 		APIKeys:        cfg.APIKeys,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
@@ -165,6 +184,7 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 		Assignments: cache,
 		Exposures:   recorder,
 		Events:      eventsSvc,
+		Loyalty:     points,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/loyalty"
+	"github.com/xsell/xsell/internal/servertest"
+)
+
+func TestLoyaltyExpireCommand(t *testing.T) {
+	url := dbtest.URL(t)
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Points earned 400 days ago under the default 365-day expiry have lapsed; points earned
+	// now have not.
+	ctx := context.Background()
+	past := loyalty.New(db, func() time.Time { return time.Now().Add(-400 * 24 * time.Hour) })
+	if _, err := past.Earn(ctx, "s-1", loyalty.EarnRequest{Points: 70, IdempotencyKey: "old", Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loyalty.New(db, nil).Earn(ctx, "s-1", loyalty.EarnRequest{Points: 5, IdempotencyKey: "new", Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	for run := range 2 {
+		cmd := exec.Command(servertest.Binary(t), "loyalty", "expire")
+		cmd.Env = append(cmd.Environ(), "DATABASE_URL="+url)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("server loyalty expire (run %d): %v\n%s", run+1, err, out)
+		}
+		// The first run writes off the one lapsed lot; the second finds nothing to do.
+		want := []string{`"lots":1`, `"lots":0`}[run]
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("run %d logged %s, want %s", run+1, out, want)
+		}
+	}
+	var expired int64
+	if err := db.Get(&expired, `SELECT COALESCE(sum(points), 0) FROM loyalty_entries WHERE kind = 'expire'`); err != nil || expired != -70 {
+		t.Fatalf("expire entries sum to %d (%v), want -70", expired, err)
+	}
+
+	cmd := exec.Command(servertest.Binary(t), "loyalty", "frobnicate")
+	cmd.Env = append(cmd.Environ(), "DATABASE_URL=postgres://nowhere")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), `unknown command "loyalty frobnicate"`) {
+		t.Fatalf("unknown loyalty command: %v %s", err, out)
+	}
+}
