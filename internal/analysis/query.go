@@ -1,0 +1,478 @@
+package analysis
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/stats"
+)
+
+// CUPEDLookback is how far before first exposure the CUPED covariate (revenue) is summed.
+const CUPEDLookback = 14 * 24 * time.Hour
+
+// aggregateSQL reduces the exposed shoppers of one experiment phase to sufficient statistics per
+// (variant, segment, day of first exposure) in one statement; no per-shopper row leaves Postgres.
+//
+// Parameters: $1 experiment, $2 phase, $3 end of the analysis window, $4 conversion window in
+// seconds (NULL: none), $5 target SKUs, $6 segment attribute (empty for none), $7 CUPED lookback
+// in seconds (0 when CUPED is off, so the events before exposure are not read at all).
+//
+// Shape: the phase's exposures are read once (x); the shoppers seen in two variants are only
+// counted (the last UNION ALL arm). Each other source is reduced to one row per shopper with a
+// hash join on shopper_id bounded by that shopper's own window [first_seen, until): events (ev:
+// orders, revenue, discounts, refunds, pre-exposure revenue), order lines holding a target SKU
+// (xs) and the loyalty bonus entries the experiment paid (bonus, reversals included). The
+// per-shopper rows are then summed; money stays bigint, squares and products are float8 since
+// they only feed variances.
+const aggregateSQL = `
+WITH x AS MATERIALIZED (
+    SELECT shopper_id, variant, first_seen, multiple_variants,
+           CASE WHEN $6::text = '' THEN '' ELSE COALESCE(attributes ->> $6::text, '') END AS segment,
+           CASE WHEN $4::float8 IS NULL THEN $3::timestamptz
+                ELSE LEAST($3::timestamptz, first_seen + make_interval(secs => $4::float8)) END AS until
+    FROM exposures
+    WHERE experiment_key = $1 AND phase = $2 AND first_seen < $3::timestamptz
+),
+u AS (SELECT shopper_id, variant, first_seen, segment, until FROM x WHERE NOT multiple_variants),
+ev AS (
+    SELECT u.shopper_id,
+           count(*) FILTER (WHERE e.type = 'order_completed' AND e.occurred_at >= u.first_seen) AS orders,
+           COALESCE(bool_or(e.type = 'order_refunded' AND e.occurred_at >= u.first_seen), false) AS refunded,
+           COALESCE(sum(CASE WHEN e.type = 'order_completed' THEN e.amount ELSE -e.amount END)
+                    FILTER (WHERE e.occurred_at >= u.first_seen), 0) AS revenue,
+           COALESCE(sum(e.discount) FILTER (WHERE e.type = 'order_completed' AND e.occurred_at >= u.first_seen), 0) AS discount,
+           COALESCE(sum(CASE WHEN e.type = 'order_completed' THEN e.amount ELSE -e.amount END)
+                    FILTER (WHERE e.occurred_at < u.first_seen), 0) AS pre_revenue,
+           min(e.currency) AS cur_min, max(e.currency) AS cur_max
+    FROM u JOIN events e ON e.shopper_id = u.shopper_id
+     AND e.occurred_at >= u.first_seen - make_interval(secs => $7::float8)
+     AND e.occurred_at < u.until
+    WHERE e.type IN ('order_completed', 'order_refunded')
+    GROUP BY u.shopper_id
+),
+xs AS (
+    SELECT DISTINCT u.shopper_id
+    FROM u JOIN order_items i ON i.shopper_id = u.shopper_id
+     AND i.occurred_at >= u.first_seen AND i.occurred_at < u.until
+    WHERE i.sku = ANY($5::text[])
+),
+bonus AS (
+    SELECT u.shopper_id, sum(l.points) AS points
+    FROM u JOIN loyalty_entries l ON l.shopper_id = u.shopper_id
+     AND l.created_at >= u.first_seen AND l.created_at < u.until
+    LEFT JOIN loyalty_entries o ON o.id = l.reverses
+    WHERE l.kind IN ('earn', 'reverse')
+      AND COALESCE(l.experiment, o.experiment) = $1
+      AND COALESCE(l.variant, o.variant) = u.variant
+    GROUP BY u.shopper_id
+),
+pv AS (SELECT COALESCE((SELECT point_value FROM loyalty_program LIMIT 1), 0)::bigint AS point_value),
+per AS (
+    SELECT u.variant, u.segment, (u.first_seen AT TIME ZONE 'UTC')::date AS day,
+           COALESCE(ev.orders, 0)::bigint AS orders,
+           (xs.shopper_id IS NOT NULL) AS cross_sell,
+           COALESCE(ev.refunded, false) AS refunded,
+           COALESCE(ev.revenue, 0)::bigint AS revenue,
+           (COALESCE(ev.discount, 0) + COALESCE(b.points, 0) * pv.point_value)::bigint AS cost,
+           COALESCE(ev.pre_revenue, 0)::bigint AS pre,
+           ev.cur_min, ev.cur_max
+    FROM u CROSS JOIN pv
+    LEFT JOIN ev ON ev.shopper_id = u.shopper_id
+    LEFT JOIN xs ON xs.shopper_id = u.shopper_id
+    LEFT JOIN bonus b ON b.shopper_id = u.shopper_id
+)
+SELECT false AS excluded, variant, segment, day,
+       count(*) AS units,
+       count(*) FILTER (WHERE cross_sell) AS cross_sell,
+       count(*) FILTER (WHERE orders > 0) AS converted,
+       count(*) FILTER (WHERE refunded) AS refunded,
+       sum(orders)::bigint AS orders,
+       sum(orders::float8 * orders) AS orders_sq,
+       sum(revenue)::bigint AS revenue,
+       sum(revenue::float8 * revenue) AS revenue_sq,
+       sum(revenue::float8 * orders) AS revenue_orders,
+       sum(cost)::bigint AS cost,
+       sum(cost::float8 * cost) AS cost_sq,
+       sum(revenue - cost)::bigint AS net,
+       sum((revenue - cost)::float8 * (revenue - cost)) AS net_sq,
+       sum(pre)::bigint AS pre,
+       sum(pre::float8 * pre) AS pre_sq,
+       sum(revenue::float8 * pre) AS revenue_pre,
+       sum(cost::float8 * pre) AS cost_pre,
+       sum((revenue - cost)::float8 * pre) AS net_pre,
+       COALESCE(min(cur_min), '') AS cur_min, COALESCE(max(cur_max), '') AS cur_max
+FROM per GROUP BY variant, segment, day
+UNION ALL
+SELECT true, '', '', NULL, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', ''
+FROM x WHERE multiple_variants
+`
+
+// aggRow is one group of aggregateSQL's result.
+type aggRow struct {
+	Excluded      bool         `db:"excluded"`
+	Variant       string       `db:"variant"`
+	Segment       string       `db:"segment"`
+	Day           sql.NullTime `db:"day"`
+	Units         int64        `db:"units"`
+	CrossSell     int64        `db:"cross_sell"`
+	Converted     int64        `db:"converted"`
+	Refunded      int64        `db:"refunded"`
+	Orders        int64        `db:"orders"`
+	OrdersSq      float64      `db:"orders_sq"`
+	Revenue       int64        `db:"revenue"`
+	RevenueSq     float64      `db:"revenue_sq"`
+	RevenueOrders float64      `db:"revenue_orders"`
+	Cost          int64        `db:"cost"`
+	CostSq        float64      `db:"cost_sq"`
+	Net           int64        `db:"net"`
+	NetSq         float64      `db:"net_sq"`
+	Pre           int64        `db:"pre"`
+	PreSq         float64      `db:"pre_sq"`
+	RevenuePre    float64      `db:"revenue_pre"`
+	CostPre       float64      `db:"cost_pre"`
+	NetPre        float64      `db:"net_pre"`
+	CurMin        string       `db:"cur_min"`
+	CurMax        string       `db:"cur_max"`
+}
+
+// suff returns the sufficient statistics of one standard metric in this group.
+func (r aggRow) suff(name string) Suff {
+	n := float64(r.Units)
+	prop := func(k int64) Suff { return Suff{Moments: stats.Moments{N: n, Sum: float64(k), SumSq: float64(k)}} }
+	withPre := func(sum int64, sq, cross float64) Suff {
+		return Suff{HasCovariate: true, CUPED: stats.CUPEDMoments{N: n, SumY: float64(sum), SumYY: sq,
+			SumX: float64(r.Pre), SumXX: r.PreSq, SumXY: cross}}
+	}
+	switch name {
+	case "cross_sell_rate":
+		return prop(r.CrossSell)
+	case "conversion":
+		return prop(r.Converted)
+	case "refund_rate":
+		return prop(r.Refunded)
+	case "revenue":
+		return withPre(r.Revenue, r.RevenueSq, r.RevenuePre)
+	case "offer_cost":
+		return withPre(r.Cost, r.CostSq, r.CostPre)
+	case "net_revenue":
+		return withPre(r.Net, r.NetSq, r.NetPre)
+	case "aov":
+		return Suff{Ratio: stats.RatioMoments{N: n, SumNum: float64(r.Revenue), SumNumSq: r.RevenueSq,
+			SumDen: float64(r.Orders), SumDenSq: r.OrdersSq, SumNumDen: r.RevenueOrders}}
+	}
+	return Suff{}
+}
+
+// Source reads experiments, exposures and events from Postgres for analysis.
+type Source struct {
+	db  *sqlx.DB
+	now func() time.Time
+}
+
+// NewSource returns a Source on db; now is the clock that closes a running phase's window.
+func NewSource(db *sqlx.DB, now func() time.Time) *Source {
+	if now == nil {
+		now = time.Now
+	}
+	return &Source{db: db, now: now}
+}
+
+// ReportRequest is what `analyze report` asks for.
+type ReportRequest struct {
+	Experiment string
+	Phase      int           // 0: the experiment's current phase
+	Segment    string        // attribute recorded at assignment to break results down by; "" for none
+	Window     time.Duration // conversion window after first exposure; 0: to the end of the phase
+	Options    Options
+	// Stage, when set, is told what the report is doing, for progress output.
+	Stage func(string)
+}
+
+// ErrNotFound is returned (wrapped) when the experiment does not exist.
+var ErrNotFound = errors.New("unknown experiment")
+
+// ErrNoExposures is returned (wrapped) when the phase has no exposed shopper yet.
+var ErrNoExposures = errors.New("no exposures yet")
+
+// phaseRow is the analysed phase of an experiment.
+type phaseRow struct {
+	Phase     int          `db:"phase"`
+	Variants  []byte       `db:"variants"`
+	StartedAt time.Time    `db:"started_at"`
+	EndedAt   sql.NullTime `db:"ended_at"`
+}
+
+// Prepared is a report request resolved against the experiment: the SQL with its arguments
+// and what is needed to turn its rows into a report.
+type Prepared struct {
+	SQL   string
+	Args  []any
+	input Input
+	start time.Time
+	end   time.Time
+	win   time.Duration
+}
+
+// Prepare loads the experiment and its phase and resolves the request into the aggregate
+// query; it fails on an unknown experiment or phase.
+func (s *Source) Prepare(ctx context.Context, req ReportRequest) (*Prepared, error) {
+	if err := req.Options.Validate(); err != nil {
+		return nil, err
+	}
+	if req.Window < 0 {
+		return nil, fmt.Errorf("window must be positive, got %v", req.Window)
+	}
+	e, err := experiments.NewStore(s.db, s.now).Get(ctx, req.Experiment)
+	if err != nil {
+		var ae *apperr.Error
+		if errors.As(err, &ae) && ae.Code == apperr.NotFound {
+			return nil, fmt.Errorf("%w %q (analyze list shows the experiments)", ErrNotFound, req.Experiment)
+		}
+		return nil, fmt.Errorf("reading experiment %q: %w", req.Experiment, err)
+	}
+	phase := req.Phase
+	if phase == 0 {
+		phase = e.Phase
+	}
+	var ph phaseRow
+	err = sqlx.GetContext(ctx, s.db, &ph, `SELECT phase, variants, started_at, ended_at
+		FROM experiment_phases WHERE experiment_key = $1 AND phase = $2`, e.Key, phase)
+	if errors.Is(err, sql.ErrNoRows) {
+		if e.Status == experiments.StatusDraft {
+			return nil, fmt.Errorf("%w: experiment %q is a draft and has not started", ErrNoExposures, e.Key)
+		}
+		return nil, fmt.Errorf("experiment %q has no phase %d (it is in phase %d)", e.Key, phase, e.Phase)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading phase %d of %q: %w", phase, e.Key, err)
+	}
+	var variants []experiments.Variant
+	if err := json.Unmarshal(ph.Variants, &variants); err != nil {
+		return nil, fmt.Errorf("phase %d of %q: unreadable variants: %w", phase, e.Key, err)
+	}
+	in := Input{Experiment: e.Key, Name: e.Name, Phase: phase, SegmentAttribute: req.Segment, Options: req.Options}
+	for i, v := range variants {
+		in.Variants = append(in.Variants, VariantSpec{Key: v.Key, Weight: v.Weight})
+		if v.Control {
+			in.Control = i
+		}
+	}
+	in.Metrics = metricsOf(e.Metrics)
+	end := s.now()
+	if ph.EndedAt.Valid {
+		end = ph.EndedAt.Time
+	}
+	p := &Prepared{SQL: aggregateSQL, input: in, start: ph.StartedAt, end: end, win: req.Window}
+	var winSecs any
+	if req.Window > 0 {
+		winSecs = req.Window.Seconds()
+	}
+	pre := 0.0
+	if req.Options.CUPED {
+		pre = CUPEDLookback.Seconds()
+	}
+	targets := e.TargetProducts
+	if targets == nil {
+		targets = []string{}
+	}
+	p.Args = []any{e.Key, phase, end, winSecs, pq.StringArray(targets), req.Segment, pre}
+	return p, nil
+}
+
+// metricsOf orders the standard metrics as the experiment names them: primary, secondary,
+// guardrails (with their margins), then the rest.
+func metricsOf(m *experiments.Metrics) []MetricSpec {
+	var out []MetricSpec
+	has := map[string]int{}
+	addName := func(name string) {
+		std, ok := standardMetric(name)
+		if _, dup := has[name]; ok && !dup {
+			has[name] = len(out)
+			out = append(out, MetricSpec{Metric: std})
+		}
+	}
+	if m != nil {
+		addName(m.Primary)
+		for _, s := range m.Secondary {
+			addName(s)
+		}
+		for _, g := range m.Guardrails {
+			addName(g.Metric)
+			if i, ok := has[g.Metric]; ok {
+				out[i].Guardrail = &stats.Margin{Value: g.Margin, Relative: g.Relative}
+			}
+		}
+	}
+	for _, std := range StandardMetrics {
+		addName(std.Name)
+	}
+	return out
+}
+
+// Report runs the aggregate query and builds the report.
+func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error) {
+	stage := req.Stage
+	if stage == nil {
+		stage = func(string) {}
+	}
+	stage("reading the experiment")
+	p, err := s.Prepare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	stage("aggregating exposures and events")
+	var rows []aggRow
+	if err := sqlx.SelectContext(ctx, s.db, &rows, p.SQL, p.Args...); err != nil {
+		return nil, fmt.Errorf("aggregating %q: %w", p.input.Experiment, err)
+	}
+	stage("computing statistics")
+	return p.build(rows)
+}
+
+// build turns the aggregate rows into the report.
+func (p *Prepared) build(rows []aggRow) (*Report, error) {
+	in := p.input
+	idx := map[string]int{}
+	for i, v := range in.Variants {
+		idx[v.Key] = i
+	}
+	newArms := func() []Arm {
+		a := make([]Arm, len(in.Variants))
+		for i := range a {
+			a[i].Metrics = make([]Suff, len(in.Metrics))
+		}
+		return a
+	}
+	in.Data.Overall = newArms()
+	segs := map[string][]Arm{}
+	days := map[time.Time][]Arm{}
+	var excluded, unknown int64
+	currencies := map[string]bool{}
+	for _, r := range rows {
+		if r.Excluded {
+			excluded += r.Units
+			continue
+		}
+		vi, ok := idx[r.Variant]
+		if !ok {
+			unknown += r.Units
+			continue
+		}
+		for _, c := range []string{r.CurMin, r.CurMax} {
+			if c != "" {
+				currencies[c] = true
+			}
+		}
+		a := Arm{Units: r.Units, Metrics: make([]Suff, len(in.Metrics))}
+		for mi, m := range in.Metrics {
+			a.Metrics[mi] = r.suff(m.Name)
+		}
+		in.Data.Overall[vi].add(a)
+		if in.SegmentAttribute != "" {
+			key := r.Segment
+			if key == "" {
+				key = "(none)"
+			}
+			if segs[key] == nil {
+				segs[key] = newArms()
+			}
+			segs[key][vi].add(a)
+		}
+		if r.Day.Valid {
+			d := r.Day.Time.UTC()
+			if days[d] == nil {
+				days[d] = newArms()
+			}
+			days[d][vi].add(a)
+		}
+	}
+	var total int64
+	for _, a := range in.Data.Overall {
+		total += a.Units
+	}
+	if total == 0 {
+		msg := fmt.Sprintf("%v for experiment %q phase %d", ErrNoExposures, in.Experiment, in.Phase)
+		if excluded > 0 {
+			msg += fmt.Sprintf(" (%d shoppers seen in two variants are left out)", excluded)
+		}
+		return nil, errors.New(msg)
+	}
+	for _, k := range sortedKeys(segs) {
+		in.Data.Segments = append(in.Data.Segments, SegmentData{Value: k, Arms: segs[k]})
+	}
+	var dayKeys []time.Time
+	for d := range days {
+		dayKeys = append(dayKeys, d)
+	}
+	sort.Slice(dayKeys, func(i, j int) bool { return dayKeys[i].Before(dayKeys[j]) })
+	for _, d := range dayKeys {
+		in.Data.Days = append(in.Data.Days, DayData{Day: d, Arms: days[d]})
+	}
+	r, err := Build(in)
+	if err != nil {
+		return nil, err
+	}
+	r.ExcludedMultipleVariants, r.ExcludedUnknownVariant = excluded, unknown
+	r.Window = &Window{Start: p.start.UTC(), End: p.end.UTC()}
+	if p.win > 0 {
+		r.Window.ConversionWindow = p.win.String()
+	}
+	if len(currencies) > 1 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("orders are in several currencies (%s); money metrics add their minor units as they are",
+			strings.Join(sortedKeys(currencies), ", ")))
+	}
+	if unknown > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%d exposed shoppers are in a variant the phase does not define; they are left out", unknown))
+	}
+	return r, nil
+}
+
+// InlineSQL returns the aggregate query with its arguments written in as literals, so that the
+// very statement a report runs can be timed on its own in psql (scripts/bench/analyze.sh).
+func (p *Prepared) InlineSQL() (string, error) {
+	q := p.SQL
+	// Replace from the highest number down so that $1 never eats the front of $10.
+	for i := len(p.Args); i >= 1; i-- {
+		lit, err := literal(p.Args[i-1])
+		if err != nil {
+			return "", err
+		}
+		q = strings.ReplaceAll(q, fmt.Sprintf("$%d", i), lit)
+	}
+	return q, nil
+}
+
+// literal writes one argument as an SQL literal.
+func literal(v any) (string, error) {
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	switch x := v.(type) {
+	case nil:
+		return "NULL", nil
+	case string:
+		return quote(x), nil
+	case int:
+		return fmt.Sprint(x), nil
+	case float64:
+		return fmt.Sprintf("%g", x), nil
+	case time.Time:
+		return quote(x.UTC().Format(time.RFC3339Nano)), nil
+	case pq.StringArray:
+		val, err := x.Value()
+		if err != nil {
+			return "", err
+		}
+		return quote(val.(string)), nil
+	}
+	return "", fmt.Errorf("no literal form for %T", v)
+}
