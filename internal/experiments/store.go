@@ -264,6 +264,21 @@ func checkVersion(e *Experiment, want *int) error {
 	return nil
 }
 
+// edit runs fn in a transaction on the experiment, locked and read, after checking that it is
+// still at the version the caller read (when the caller said).
+func (s *Store) edit(ctx context.Context, key string, version *int, fn func(tx *sqlx.Tx, cur *Experiment) error) error {
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		cur, err := get(ctx, tx, key, true)
+		if err != nil {
+			return err
+		}
+		if err := checkVersion(cur, version); err != nil {
+			return err
+		}
+		return fn(tx, cur)
+	})
+}
+
 // runningEditable are the fields a started experiment may change (SPEC §3).
 var runningEditable = []string{"name", "hypothesis", "metrics", "targeting", "coverage", "forced"}
 
@@ -287,14 +302,8 @@ func (s *Store) Update(ctx context.Context, actor Actor, key string, def Definit
 		return nil, e
 	}
 	var out *Experiment
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		cur, err := get(ctx, tx, key, true)
-		if err != nil {
-			return err
-		}
-		if err := checkVersion(cur, version); err != nil {
-			return err
-		}
+	err := s.edit(ctx, key, version, func(tx *sqlx.Tx, cur *Experiment) error {
+		var err error
 		if cur.Status.Started() && def.Seed == "" {
 			def.Seed = cur.Seed // the stored seed may be key:phase, not the default
 		}
@@ -407,14 +416,7 @@ func sameJSON(a, b json.RawMessage) bool {
 
 // Delete removes a draft; started experiments are kept for their data.
 func (s *Store) Delete(ctx context.Context, actor Actor, key string, version *int) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
-		cur, err := get(ctx, tx, key, true)
-		if err != nil {
-			return err
-		}
-		if err := checkVersion(cur, version); err != nil {
-			return err
-		}
+	return s.edit(ctx, key, version, func(tx *sqlx.Tx, cur *Experiment) error {
 		if cur.Status != StatusDraft {
 			return apperr.New(apperr.InvalidTransition, "only drafts can be deleted; experiment %q is %s (stop it instead)", key, cur.Status)
 		}
@@ -428,14 +430,8 @@ func (s *Store) Delete(ctx context.Context, actor Actor, key string, version *in
 // Transition applies a lifecycle action.
 func (s *Store) Transition(ctx context.Context, actor Actor, key string, a Action, version *int) (*Experiment, error) {
 	var out *Experiment
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		cur, err := get(ctx, tx, key, true)
-		if err != nil {
-			return err
-		}
-		if err := checkVersion(cur, version); err != nil {
-			return err
-		}
+	err := s.edit(ctx, key, version, func(tx *sqlx.Tx, cur *Experiment) error {
+		var err error
 		next, ok := cur.Status.Next(a)
 		if !ok {
 			return apperr.New(apperr.InvalidTransition, "cannot %s experiment %q: it is %s", a, key, cur.Status)
@@ -483,14 +479,8 @@ type PhaseChange struct {
 // key:phase, so that shoppers are re-randomised and analysis starts a fresh window.
 func (s *Store) NewPhase(ctx context.Context, actor Actor, key string, change PhaseChange, version *int) (*Experiment, error) {
 	var out *Experiment
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		cur, err := get(ctx, tx, key, true)
-		if err != nil {
-			return err
-		}
-		if err := checkVersion(cur, version); err != nil {
-			return err
-		}
+	err := s.edit(ctx, key, version, func(tx *sqlx.Tx, cur *Experiment) error {
+		var err error
 		if cur.Status != StatusRunning && cur.Status != StatusPaused {
 			return apperr.New(apperr.InvalidTransition, "a new phase needs a running or paused experiment; %q is %s", key, cur.Status)
 		}

@@ -41,15 +41,25 @@ type answer struct {
 
 func do(t *testing.T, method, url, key, contentType, body string) answer {
 	t.Helper()
+	headers := map[string]string{}
+	if key != "" {
+		headers["Authorization"] = "Bearer " + key
+	}
+	if contentType != "" {
+		headers["Content-Type"] = contentType
+	}
+	return send(t, method, url, body, headers)
+}
+
+// send makes one request and reads the whole answer.
+func send(t *testing.T, method, url, body string, headers map[string]string) answer {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -290,22 +300,9 @@ func newHTTPTestServer(t *testing.T, s *Server) string {
 // doWith is do with a JSON body and extra headers.
 func doWith(t *testing.T, method, url, key, body string, headers map[string]string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
+	all := map[string]string{"Authorization": "Bearer " + key, "Content-Type": "application/json"}
 	for k, v := range headers {
-		req.Header.Set(k, v)
+		all[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := answer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &a.body)
-	return a
+	return send(t, method, url, body, all)
 }
