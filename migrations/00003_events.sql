@@ -4,9 +4,9 @@
 
 -- Idempotency by the client's event id. A unique index on the partitioned events table would
 -- have to include occurred_at, which would let the same id in two months be stored twice, so the
--- ids live in this small unpartitioned table: the committer inserts them with ON CONFLICT DO
--- NOTHING and stores only the events whose id was new, in the same transaction (first write
--- wins). occurred_at says which partition holds the event.
+-- ids live in this small unpartitioned table: the committer, holding the commit advisory lock,
+-- looks the ids up and stores only the events whose id is new, with their ids, in the same
+-- transaction (first write wins). occurred_at says which partition holds the event.
 CREATE TABLE event_ids (
     id          text PRIMARY KEY,
     occurred_at timestamptz NOT NULL,

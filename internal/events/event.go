@@ -61,42 +61,70 @@ type Item struct {
 	UnitPrice int64 // minor units, in the event's currency
 }
 
-// wireEvent is an event as JSON carries it; pointers tell a missing field from a zero one.
-type wireEvent struct {
-	ID         *string
-	Type       *string
-	ShopperID  *string
-	OccurredAt *string
-	Experiment *string
-	OrderID    *string
-	Amount     *int64
-	Discount   *int64
-	Currency   *string
-	Items      []wireItem
-	hasItems   bool
+// Input is an event as JSON carries it; pointers tell a missing field from a zero one.
+type Input struct {
+	ID         *string     `json:"id"`
+	Type       *string     `json:"type"`
+	ShopperID  *string     `json:"shopper_id"`
+	OccurredAt *string     `json:"occurred_at"`
+	Experiment *string     `json:"experiment"`
+	OrderID    *string     `json:"order_id"`
+	Amount     *int64      `json:"amount"`
+	Discount   *int64      `json:"discount"`
+	Currency   *string     `json:"currency"`
+	Items      []InputItem `json:"items"` // nil when absent or null
 }
 
-type wireItem struct {
-	SKU       *string
-	Quantity  *int64
-	UnitPrice *int64
+// InputItem is an order line as JSON carries it.
+type InputItem struct {
+	SKU       *string `json:"sku"`
+	Quantity  *int64  `json:"quantity"`
+	UnitPrice *int64  `json:"unit_price"`
+}
+
+// Validate applies SPEC §5's rules to a batch already decoded into its types, reporting every
+// problem with the event's index and the field's path. Events without occurred_at get now.
+// A null event (a nil pointer) is reported as Parse reports it.
+func Validate(in []*Input, now time.Time) ([]Event, error) {
+	var p apperr.Problems
+	if !batchSize(in == nil, len(in), &p) {
+		return nil, p.Err()
+	}
+	out := make([]Event, len(in))
+	for i, e := range in {
+		if e == nil {
+			p.AddAt(i, "", "wrong_type", "an event must be an object")
+			continue
+		}
+		out[i] = validate(*e, nil, i, now, &p)
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func batchSize(missing bool, n int, p *apperr.Problems) bool {
+	switch {
+	case missing:
+		p.Add("events", "required", "is required: an array of 1 to %d events", MaxBatch)
+	case n == 0:
+		p.Add("events", "out_of_range", "must hold at least one event")
+	case n > MaxBatch:
+		p.Add("events", "out_of_range", "must hold at most %d events, not %d", MaxBatch, n)
+	default:
+		return true
+	}
+	return false
 }
 
 // Parse decodes and validates a batch of events as JSON values. It decodes each event field by
 // field rather than into a struct, so that every problem of every event — wrong types and
-// unknown fields included — is reported with the event's index and the field's path, and a
-// batch with any problem is refused whole. Events without occurred_at get now.
+// unknown fields included — is reported with the event's index and the field's path; it is
+// the slow path, for batches that a typed decode refused. Events without occurred_at get now.
 func Parse(raw []json.RawMessage, now time.Time) ([]Event, error) {
 	var p apperr.Problems
-	switch {
-	case raw == nil:
-		p.Add("events", "required", "is required: an array of 1 to %d events", MaxBatch)
-	case len(raw) == 0:
-		p.Add("events", "out_of_range", "must hold at least one event")
-	case len(raw) > MaxBatch:
-		p.Add("events", "out_of_range", "must hold at most %d events, not %d", MaxBatch, len(raw))
-	}
-	if p.Len() > 0 {
+	if !batchSize(raw == nil, len(raw), &p) {
 		return nil, p.Err()
 	}
 	out := make([]Event, len(raw))
@@ -115,8 +143,8 @@ func Parse(raw []json.RawMessage, now time.Time) ([]Event, error) {
 
 // decodeEvent reads one event's fields; bad names those that had the wrong type, so that
 // validate does not report them a second time. A nil bad means the value is not an object.
-func decodeEvent(raw json.RawMessage, i int, p *apperr.Problems) (wireEvent, map[string]bool) {
-	var w wireEvent
+func decodeEvent(raw json.RawMessage, i int, p *apperr.Problems) (Input, map[string]bool) {
+	var w Input
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
 		p.AddAt(i, "", "wrong_type", "an event must be an object")
@@ -152,7 +180,7 @@ func decodeEvent(raw json.RawMessage, i int, p *apperr.Problems) (wireEvent, map
 	str("currency", &w.Currency)
 	if v, ok := obj["items"]; ok {
 		delete(obj, "items")
-		w.Items, w.hasItems = decodeItems(v, i, p, bad)
+		w.Items = decodeItems(v, i, p, bad)
 	}
 	unknown := make([]string, 0, len(obj))
 	for k := range obj {
@@ -165,17 +193,17 @@ func decodeEvent(raw json.RawMessage, i int, p *apperr.Problems) (wireEvent, map
 	return w, bad
 }
 
-func decodeItems(raw json.RawMessage, i int, p *apperr.Problems, bad map[string]bool) ([]wireItem, bool) {
+func decodeItems(raw json.RawMessage, i int, p *apperr.Problems, bad map[string]bool) []InputItem {
 	if string(raw) == "null" {
-		return nil, false
+		return nil
 	}
 	var list []json.RawMessage
 	if err := json.Unmarshal(raw, &list); err != nil {
 		p.AddAt(i, "items", "wrong_type", "must be an array of items")
 		bad["items"] = true
-		return nil, true
+		return nil
 	}
-	items := make([]wireItem, len(list))
+	items := make([]InputItem, len(list))
 	for j, r := range list {
 		path := "items[" + strconv.Itoa(j) + "]"
 		var obj map[string]json.RawMessage
@@ -212,11 +240,12 @@ func decodeItems(raw json.RawMessage, i int, p *apperr.Problems, bad map[string]
 			p.AddAt(i, path+"."+k, "unknown_field", "unknown field")
 		}
 	}
-	return items, true
+	return items
 }
 
-// validate applies SPEC §5's rules to one decoded event.
-func validate(w wireEvent, bad map[string]bool, i int, now time.Time, p *apperr.Problems) Event {
+// validate applies SPEC §5's rules to one decoded event; bad names the fields that had the
+// wrong type (nil after a typed decode), which are not checked again.
+func validate(w Input, bad map[string]bool, i int, now time.Time, p *apperr.Problems) Event {
 	var e Event
 	text := func(field string, v *string, max int, required bool) string {
 		switch {
@@ -295,7 +324,7 @@ func validate(w wireEvent, bad map[string]bool, i int, now time.Time, p *apperr.
 		e.Currency = validCurrency(*w.Currency, i, p)
 	}
 
-	if w.hasItems && !bad["items"] {
+	if w.Items != nil && !bad["items"] {
 		switch {
 		case e.Type != "" && e.Type != OrderCompleted:
 			p.AddAt(i, "items", "not_allowed", "only %s events carry items", OrderCompleted)
@@ -322,7 +351,7 @@ func validCurrency(c string, i int, p *apperr.Problems) string {
 	return c
 }
 
-func validateItems(items []wireItem, bad map[string]bool, i int, p *apperr.Problems) []Item {
+func validateItems(items []InputItem, bad map[string]bool, i int, p *apperr.Problems) []Item {
 	out := make([]Item, 0, len(items))
 	for j, it := range items {
 		path := "items[" + strconv.Itoa(j) + "]"

@@ -102,6 +102,16 @@ func TestParseRefusesEachInvalidEventWithFieldAndCode(t *testing.T) {
 			if ds[0].Message == "" {
 				t.Fatal("a detail without a message")
 			}
+			// When a typed decode takes the batch, Validate must find the same problem.
+			var in []*Input
+			dec := json.NewDecoder(strings.NewReader(`[{"id":"fine","type":"offer_viewed","shopper_id":"s-1"},` + tc.event + `]`))
+			dec.DisallowUnknownFields()
+			if dec.Decode(&in) == nil && tc.field != "ID" {
+				_, err := Validate(in, testNow)
+				if vd := details(t, err); describe(vd) != describe(ds) {
+					t.Fatalf("Validate found %s, Parse %s", describe(vd), describe(ds))
+				}
+			}
 		})
 	}
 }

@@ -101,14 +101,31 @@ func NewService(db *sqlx.DB, opts Options) *Service {
 	return s
 }
 
-// Ingest validates a batch of JSON events and stores it; it returns once the batch is
+// Ingest validates a batch decoded into its types and stores it; it returns once the batch is
 // committed. A batch with any invalid event is refused whole, with every problem listed.
-func (s *Service) Ingest(ctx context.Context, raw []json.RawMessage) (Result, error) {
+func (s *Service) Ingest(ctx context.Context, in []*Input) (Result, error) {
+	evs, err := Validate(in, s.opts.Clock())
+	if err != nil {
+		return Result{}, err
+	}
+	return s.store(ctx, evs)
+}
+
+// IngestJSON is Ingest for events as raw JSON values, decoded field by field (see Parse).
+func (s *Service) IngestJSON(ctx context.Context, raw []json.RawMessage) (Result, error) {
 	evs, err := Parse(raw, s.opts.Clock())
 	if err != nil {
 		return Result{}, err
 	}
 	return s.store(ctx, evs)
+}
+
+// Explain returns every problem of a batch of raw JSON events, or nil; it stores nothing. It
+// serves callers whose typed decode failed on the first wrong type and who owe their client
+// the full list.
+func (s *Service) Explain(raw []json.RawMessage) error {
+	_, err := Parse(raw, s.opts.Clock())
+	return err
 }
 
 // errClosed answers batches that arrive after Close.

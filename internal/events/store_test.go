@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -36,7 +37,7 @@ func viewed(id, shopper string) string {
 
 func ingest(t *testing.T, s *Service, events ...string) Result {
 	t.Helper()
-	res, err := s.Ingest(context.Background(), raws(events...))
+	res, err := s.IngestJSON(context.Background(), raws(events...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestIngestStoresEveryFieldAndOrderLines(t *testing.T) {
 
 func TestInvalidBatchStoresNothing(t *testing.T) {
 	s, db := newService(t, Options{})
-	_, err := s.Ingest(context.Background(), raws(viewed("good", "s-1"), `{"id":"bad","type":"order_refunded","shopper_id":"s-1","amount":1,"currency":"EUR"}`))
+	_, err := s.IngestJSON(context.Background(), raws(viewed("good", "s-1"), `{"id":"bad","type":"order_refunded","shopper_id":"s-1","amount":1,"currency":"EUR"}`))
 	if apperr.CodeOf(err) != apperr.Invalid {
 		t.Fatalf("error = %v, want invalid_request", err)
 	}
@@ -143,7 +144,7 @@ func TestConcurrentDuplicatesAreStoredOnce(t *testing.T) {
 					for i := range ids {
 						batch[i] = viewed(fmt.Sprintf("same-%d", (i+c)%ids), fmt.Sprintf("client-%d", c))
 					}
-					results[c], errs[c] = s.Ingest(context.Background(), raws(batch...))
+					results[c], errs[c] = s.IngestJSON(context.Background(), raws(batch...))
 				})
 			}
 			wg.Wait()
@@ -178,7 +179,7 @@ func TestConcurrentBatchesShareOneTransaction(t *testing.T) {
 				batch[i] = viewed(fmt.Sprintf("c%d-%d", c, i), "s")
 			}
 			var res Result
-			res, errs[c] = s.Ingest(context.Background(), raws(batch...))
+			res, errs[c] = s.IngestJSON(context.Background(), raws(batch...))
 			if errs[c] == nil && res != (Result{Accepted: 10}) {
 				errs[c] = fmt.Errorf("client %d: %+v", c, res)
 			}
@@ -220,7 +221,7 @@ func TestCloseCommitsWhatItTookThenRefuses(t *testing.T) {
 	s, db := newService(t, Options{MaxWait: time.Hour})
 	done := make(chan error, 1)
 	go func() {
-		res, err := s.Ingest(context.Background(), raws(viewed("before-close", "s")))
+		res, err := s.IngestJSON(context.Background(), raws(viewed("before-close", "s")))
 		if err == nil && res.Accepted != 1 {
 			err = fmt.Errorf("result %+v", res)
 		}
@@ -245,7 +246,7 @@ func TestCloseCommitsWhatItTookThenRefuses(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM events WHERE id = 'before-close'`); n != 1 {
 		t.Fatal("the batch answered before Close is not stored")
 	}
-	_, err := s.Ingest(context.Background(), raws(viewed("after-close", "s")))
+	_, err := s.IngestJSON(context.Background(), raws(viewed("after-close", "s")))
 	if apperr.CodeOf(err) != apperr.Unavailable {
 		t.Fatalf("after Close: %v, want unavailable", err)
 	}
@@ -313,7 +314,32 @@ func TestIngestRespectsTheCallersContext(t *testing.T) {
 	s, _ := newService(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.Ingest(ctx, raws(viewed("x", "s"))); !errors.Is(err, context.Canceled) {
+	if _, err := s.IngestJSON(ctx, raws(viewed("x", "s"))); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a cancelled caller: %v", err)
+	}
+}
+
+func TestIngestKeepsAwkwardTextExactly(t *testing.T) {
+	s, db := newService(t, Options{})
+	// What COPY's text format must escape, and what looks like its NULL marker.
+	awkward := "a\\b\tc\nd\re \\N \\. ü 🛒"
+	body, _ := json.Marshal(map[string]any{
+		"id": awkward, "type": "order_completed", "shopper_id": awkward, "order_id": awkward,
+		"experiment": `\N`, "amount": 1, "currency": "EUR",
+		"items": []map[string]any{{"sku": awkward, "quantity": 1, "unit_price": 1}},
+	})
+	if res := ingest(t, s, string(body)); res.Accepted != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	var got struct{ ID, Shopper, Order, Experiment, SKU string }
+	if err := db.Get(&got, `SELECT e.id, e.shopper_id AS shopper, e.order_id AS order, e.experiment, i.sku
+		FROM events e JOIN order_items i ON i.event_id = e.id`); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != awkward || got.Shopper != awkward || got.Order != awkward || got.SKU != awkward || got.Experiment != `\N` {
+		t.Fatalf("stored %q, want %q everywhere and experiment \\N", got, awkward)
+	}
+	if res := ingest(t, s, string(body)); res != (Result{Duplicates: 1}) {
+		t.Fatalf("the same id again: %+v, want a duplicate", res)
 	}
 }

@@ -167,6 +167,7 @@ func TestPostEventsBodyErrors(t *testing.T) {
 	}{
 		{"not JSON", "application/json", `{"events": [`, 400, "malformed_json", ""},
 		{"unknown top-level field", "application/json", `{"events":[` + tourView + `],"batch":1}`, 400, "invalid_request", "- batch unknown_field"},
+		{"unknown fields at both levels", "application/json", `{"events":[{"id":"e","type":"offer_viewed","shopper_id":"s","shoper":"x"}],"batch":1}`, 400, "invalid_request", "- batch unknown_field 0 shoper unknown_field"},
 		{"no events", "application/json", `{}`, 400, "invalid_request", "- events required"},
 		{"empty events", "application/json", `{"events":[]}`, 400, "invalid_request", "- events out_of_range"},
 		{"events not an array", "application/json", `{"events":{}}`, 400, "invalid_request", "- events wrong_type"},
