@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Benchmark of `analyze report` (docs/benchmarks.md, section "analyze report").
+#
+# Generates 1,000,000 exposed shoppers and 5,000,000 events with SQL in a throwaway PostgreSQL
+# cluster (cmd/devdb), then times `analyze report` end to end against the bare aggregate query
+# it runs (printed by `analyze report --sql`, so it is the very same statement) in psql, in the
+# same run, alternating the two. The cluster is removed at the end whatever happens.
+#
+#   scripts/bench/analyze.sh            # RUNS=3 by default
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ -z "${XSELL_BENCH_INNER:-}" ]; then
+	# A fresh cluster even if DATABASE_URL is set: this script fills the database with 10M rows.
+	exec env -u DATABASE_URL XSELL_BENCH_INNER=1 go run ./cmd/devdb exec -- bash "$0" "$@"
+fi
+
+RUNS=${RUNS:-3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+go build -o "$work/" ./cmd/analyze ./cmd/server
+export XSELL_LOG_LEVEL=error
+"$work/server" migrate >/dev/null
+psql=(psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1)
+
+now() { date +%s.%N; }
+echo "generating 1,000,000 exposures and 5,000,000 events..."
+t0=$(now)
+"${psql[@]}" <<'SQL'
+SET synchronous_commit = off;
+INSERT INTO experiments (key, name, status, phase, seed, hash_attribute, coverage, variants, target_products, metrics, started_at)
+VALUES ('bench', 'Benchmark', 'running', 1, 'bench', 'shopper_id', 1,
+  '[{"key":"control","name":"c","weight":0.3334,"control":true,"strategy":{"type":"none"}},
+    {"key":"bundle10","name":"b","weight":0.3333,"strategy":{"type":"bundle","products":["sku-cond"],"discount_percent":10,"timing":"cart"}},
+    {"key":"points200","name":"p","weight":0.3333,"strategy":{"type":"loyalty_points","products":["sku-cond"],"bonus_points":200,"timing":"checkout"}}]',
+  '["sku-cond"]', '{"primary":"cross_sell_rate","secondary":["net_revenue"],"guardrails":["refund_rate"]}', now() - interval '30 days');
+INSERT INTO experiment_phases (experiment_key, phase, seed, coverage, variants, started_at)
+SELECT key, 1, seed, coverage, variants, started_at FROM experiments WHERE key = 'bench';
+
+-- 1M exposed shoppers over the first 20 days; 0.1% of them seen in two variants.
+INSERT INTO exposures (experiment_key, phase, shopper_id, variant, attributes, first_seen, multiple_variants)
+SELECT 'bench', 1, 's' || g, (ARRAY['control','bundle10','points200'])[1 + g % 3],
+       jsonb_build_object('device', CASE WHEN g % 5 < 3 THEN 'mobile' ELSE 'desktop' END, 'country', 'IT'),
+       now() - interval '30 days' + random() * interval '20 days', g % 1000 = 0
+FROM generate_series(1, 1000000) g;
+
+-- 5M events of random exposed shoppers from 14 days before the start to now: 2.0M views,
+-- 0.5M acceptances, 2.2M orders (one or two lines each), 0.3M refunds.
+CREATE TEMP TABLE gen AS
+SELECT g, 's' || (1 + floor(random() * 1000000)::int) AS shopper,
+       now() - interval '44 days' + random() * interval '44 days' AS at,
+       CASE WHEN g <= 2000000 THEN 'offer_viewed' WHEN g <= 2500000 THEN 'offer_accepted'
+            WHEN g <= 4700000 THEN 'order_completed' ELSE 'order_refunded' END AS type
+FROM generate_series(1, 5000000) g;
+INSERT INTO events (id, type, shopper_id, occurred_at, experiment, order_id, amount, discount, currency)
+SELECT 'e' || g, type, shopper, at, 'bench',
+       CASE WHEN type IN ('order_completed', 'order_refunded') THEN 'o' || (g % 2200000) END,
+       CASE WHEN type = 'order_completed' THEN 1000 + (g::bigint * 7919) % 9000 WHEN type = 'order_refunded' THEN 500 + g % 2000 END,
+       CASE WHEN type = 'order_completed' THEN (g % 4 = 0)::int * 300 END,
+       CASE WHEN type IN ('order_completed', 'order_refunded') THEN 'EUR' END
+FROM gen;
+INSERT INTO order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price)
+SELECT 'e' || g, l, at, 'o' || (g % 2200000), shopper,
+       CASE WHEN l = 0 THEN 'sku-' || (g % 50) ELSE 'sku-cond' END, 1, 1000
+FROM gen, generate_series(0, 1) l
+WHERE type = 'order_completed' AND (l = 0 OR g % 3 = 0);
+-- Bonus points of the points200 arm: one ledger entry per qualifying order.
+INSERT INTO loyalty_accounts (shopper_id, created_at)
+SELECT DISTINCT shopper, now() - interval '40 days' FROM gen WHERE type = 'order_completed' AND g % 3 = 0;
+INSERT INTO loyalty_entries (shopper_id, kind, points, source, order_id, experiment, variant, created_at)
+SELECT shopper, 'earn', 200, 'order', 'o' || (g % 2200000), 'bench', 'points200', at
+FROM gen WHERE type = 'order_completed' AND g % 3 = 0;
+DROP TABLE gen;
+VACUUM ANALYZE exposures, events, order_items, loyalty_entries, loyalty_accounts;
+SQL
+t1=$(now)
+printf 'generated in %.0f s\n' "$(echo "$t1 - $t0" | bc)"
+"${psql[@]}" -At -c "SELECT 'exposures', count(*) FROM exposures UNION ALL SELECT 'events', count(*) FROM events
+  UNION ALL SELECT 'order_items', count(*) FROM order_items UNION ALL SELECT 'loyalty_entries', count(*) FROM loyalty_entries"
+
+bench() { # label, analyze flags...
+	local label=$1; shift
+	"$work/analyze" report --experiment bench --sql "$@" >"$work/q.sql"
+	"$work/analyze" report --experiment bench --format json "$@" >/dev/null # warm the cache once
+	local a=() q=()
+	for _ in $(seq "$RUNS"); do
+		local s e
+		s=$(now); "${psql[@]}" -f "$work/q.sql" -o /dev/null; e=$(now); q+=("$(echo "$e - $s" | bc)")
+		s=$(now); "$work/analyze" report --experiment bench --format json "$@" >/dev/null; e=$(now); a+=("$(echo "$e - $s" | bc)")
+	done
+	local qmin amin
+	qmin=$(printf '%s\n' "${q[@]}" | sort -n | head -1)
+	amin=$(printf '%s\n' "${a[@]}" | sort -n | head -1)
+	printf '%-28s bare query (psql): %s s   analyze report: %s s   ratio (best of %d): %.2f\n' \
+		"$label" "$(printf '%.2f ' "${q[@]}")" "$(printf '%.2f ' "${a[@]}")" "$RUNS" "$(echo "$amin / $qmin" | bc -l)"
+}
+echo
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(psql --version); $(go version | cut -d' ' -f3)"
+bench "report"
+bench "report --cuped" --cuped
+bench "report --segment device" --segment device

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Events ingestion benchmark: 16 clients post batches of 100 events to POST /v1/events, then the
+# same rows are loaded with psql \copy into the same (emptied) tables, and both rates printed.
+#
+# It starts its own server on its own durable PostgreSQL cluster (fsync and synchronous_commit
+# on, as in production: a 200 means committed) in a temporary directory, and removes both.
+#
+#   scripts/bench/events.sh [CLIENTS [BATCH [BATCHES_PER_CLIENT]]]     defaults 16 100 100
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+clients=${1:-16}
+batch=${2:-100}
+batches=${3:-100}
+
+tmp=$(mktemp -d /tmp/xsell-bench-events.XXXXXX)
+chmod 755 "$tmp" # the cluster runs as the postgres user when we are root
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill -TERM "$pid" 2>/dev/null || true # the server stops its cluster on the way out
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/server" ./cmd/server
+go build -o "$tmp/eventsload" ./scripts/bench/eventsload
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+XSELL_DATA_DIR="$tmp/pg" XSELL_ADDR="127.0.0.1:$port" XSELL_API_KEYS="checkout:bench-key" \
+	XSELL_LOG_LEVEL=warn "$tmp/server" >"$tmp/server.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do
+	curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
+	kill -0 "$pid" 2>/dev/null || { cat "$tmp/server.log"; exit 1; }
+	sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready"; cat "$tmp/server.log"; exit 1; }
+
+echo "machine: nproc=$(nproc), $(lscpu | sed -n 's/^Model name: *//p'), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$tmp/eventsload" -url "http://127.0.0.1:$port" -key bench-key -clients "$clients" -batch "$batch" \
+	-batches "$batches" -csv "$tmp"
+curl -s "http://127.0.0.1:$port/metrics" | awk '
+	/^xsell_events_group_events_sum/ {es=$2} /^xsell_events_group_events_count/ {ec=$2}
+	/^xsell_events_commit_seconds_sum/ {cs=$2}
+	/^process_cpu_seconds_total/ {cpu=$2}
+	END {printf "server process CPU: %.1f s\n", cpu; printf "group commit: %d transactions, %.0f events each on average, %.1f ms each on average\n", ec, es/ec, 1000*cs/ec}'
+
+# The raw COPY: the same rows into the same tables with their indexes, in one transaction.
+psql_() { psql -X -q -v ON_ERROR_STOP=1 "host=$tmp/pg/socket port=5432 user=postgres dbname=postgres" "$@"; }
+psql_ -c 'TRUNCATE event_ids, events, order_items'
+rows=$(wc -l <"$tmp/events.csv")
+t0=$(date +%s.%N)
+psql_ -1 <<EOF
+\copy event_ids (id, occurred_at) FROM '$tmp/event_ids.csv' WITH (FORMAT csv)
+\copy events (id, type, shopper_id, occurred_at, experiment, order_id, amount, discount, currency) FROM '$tmp/events.csv' WITH (FORMAT csv)
+\copy order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price) FROM '$tmp/order_items.csv' WITH (FORMAT csv)
+EOF
+t1=$(date +%s.%N)
+python3 -c "import sys; r,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'psql \\\\copy: {r} events in {b-a:.2f}s, {r/(b-a):.0f} events/s')" "$rows" "$t0" "$t1"
+if [ -s "$tmp/server.log" ]; then echo "server log (warnings and errors):"; tail -5 "$tmp/server.log"; fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
