@@ -29,5 +29,10 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
+## demo: a whole experiment in one command: server, 50,000 simulated shoppers, report (see README)
+.PHONY: demo
+demo: build
+	./scripts/demo.sh
+
 clean:
 	rm -rf bin

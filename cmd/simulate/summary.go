@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/text/currency"
+
+	"github.com/xsell/xsell/internal/simulation"
+)
+
+// writeSummary prints what the run sent, per arm, with the effects it planted.
+func writeSummary(w io.Writer, s *simulation.Summary) error {
+	fmt.Fprintf(w, "simulated %s shoppers arriving over %d days (%s to %s UTC) in experiment %s, phase %d\n",
+		thousands(int64(s.Shoppers)), s.Days, s.From.UTC().Format("2006-01-02 15:04"), s.To.UTC().Format("2006-01-02 15:04"),
+		s.Experiment, s.Phase)
+	fmt.Fprintf(w, "sent %s events (%s already stored) in %s requests (%s retried) in %s\n\n",
+		thousands(s.Events), thousands(s.Duplicates), thousands(s.Requests), thousands(s.Retries), s.Elapsed.Round(100*time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "variant\tstrategy\tplanted effect\tshoppers\toffers seen\taccepted\torders\twith target\trevenue\tdiscounts\trefunds\t")
+	for _, a := range s.Arms {
+		name, strategy := a.Variant, a.Strategy
+		if name == "" {
+			name, strategy = "(not in experiment)", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, strategy, effect(a.Effect),
+			thousands(a.Shoppers), thousands(a.Viewed), thousands(a.Accepted), thousands(a.Orders), thousands(a.CrossSell),
+			money(a.Revenue, s.Currency), money(a.Discount, s.Currency), thousands(a.Refunds))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\ntarget products: %s; money in %s", strings.Join(s.Targets, ", "), s.Currency)
+	if s.LoyaltyReady {
+		fmt.Fprint(w, "; every order's loyalty points credited")
+	}
+	fmt.Fprintln(w)
+	if s.Warning != "" {
+		fmt.Fprintln(w, "warning: "+s.Warning)
+	}
+	return nil
+}
+
+// effect describes a planted effect, e.g. "cross-sell +20%".
+func effect(e simulation.Effect) string {
+	var parts []string
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"cross-sell", e.CrossSell}, {"conversion", e.Conversion}, {"refunds", e.Refund}} {
+		if p.v != 0 {
+			parts = append(parts, fmt.Sprintf("%s %+.0f%%", p.name, 100*p.v))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// money formats minor units in the currency's major unit, e.g. 123456 EUR → 1,234.56.
+func money(minor int64, code string) string {
+	scale := 2
+	if u, err := currency.ParseISO(code); err == nil {
+		scale, _ = currency.Standard.Rounding(u)
+	}
+	neg := minor < 0
+	if neg {
+		minor = -minor
+	}
+	var pow int64 = 1
+	for range scale {
+		pow *= 10
+	}
+	s := thousands(minor / pow)
+	if scale > 0 {
+		s += "." + fmt.Sprintf("%0*d", scale, minor%pow)
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// thousands writes n with comma separators.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

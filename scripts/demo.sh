@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# What `make demo` runs (see README, "See it work"): a whole experiment from definition to
+# report. It starts the server on a fresh private PostgreSQL under .xsell/demo/ (or on
+# $DATABASE_URL), creates and starts a three-arm experiment, simulates 50,000 shoppers over the
+# last 14 days through the public API, prints `analyze report`, writes the HTML report, and stops
+# the server and its cluster whatever happens.
+#
+# Settings: DEMO_SHOPPERS (50000), DEMO_ADDR (127.0.0.1:8090, so a `make run` on 8080 can stay).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=.xsell/demo
+scenario=scripts/demo/scenario.yaml
+addr=${DEMO_ADDR:-127.0.0.1:8090}
+shoppers=${DEMO_SHOPPERS:-50000}
+key=cross-sell-demo
+log=$out/server.log
+report=$out/report.html
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+for b in server simulate analyze; do
+	[ -x "bin/$b" ] || die "bin/$b is missing: run it through 'make demo', which builds it"
+done
+if (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
+	die "something already listens on $addr; set DEMO_ADDR=127.0.0.1:PORT to use another port"
+fi
+
+if [ -z "${DATABASE_URL:-}" ]; then
+	# A fresh cluster each run, apart from the one `make run` uses, so the demo always starts
+	# from nothing and never touches your data.
+	export XSELL_DATA_DIR=$out/pg
+	if [ -f "$XSELL_DATA_DIR/data/postmaster.pid" ] && kill -0 "$(head -1 "$XSELL_DATA_DIR/data/postmaster.pid")" 2>/dev/null; then
+		die "a PostgreSQL from an earlier demo still runs in $XSELL_DATA_DIR; stop it first"
+	fi
+	rm -rf "$out"
+	where="a fresh private PostgreSQL in $XSELL_DATA_DIR"
+else
+	# A shared database keeps earlier runs: a new experiment key each time.
+	key=$key-$(date -u +%Y%m%d%H%M%S)
+	where="DATABASE_URL"
+fi
+mkdir -p "$out"
+
+server=
+stop_server() {
+	if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
+		# SIGTERM: the server finishes its requests, writes what it queued, stops its cluster.
+		kill -TERM "$server"
+		wait "$server" || true
+	fi
+	server=
+}
+on_exit() {
+	status=$?
+	stop_server
+	if [ "$status" -ne 0 ]; then
+		printf '\ndemo: failed; the last lines of the server log (%s):\n' "$log" >&2
+		tail -n 15 "$log" >&2 || true
+	fi
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+say "Starting the server on $addr with $where"
+XSELL_ADDR=$addr XSELL_LOG_LEVEL=warn bin/server >"$log" 2>&1 &
+server=$!
+
+say "Creating experiment $key and simulating $shoppers shoppers over the last 14 days"
+bin/simulate --server "http://$addr" --scenario "$scenario" --experiment "$key" --create \
+	--wait-ready 90s --shoppers "$shoppers"
+
+say "analyze report --experiment $key"
+bin/analyze report --experiment "$key"
+bin/analyze report --experiment "$key" --format html --out "$report"
+
+say "Stopping the server and its database"
+stop_server
+printf 'done in %ds. The HTML report, with charts: %s\n' "$SECONDS" "$(cd "$(dirname "$report")" && pwd)/$(basename "$report")"
+printf 'Open it with: xdg-open %s   (server log: %s)\n' "$report" "$log"
