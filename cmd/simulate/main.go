@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case ctx.Err() != nil:
+		err = errors.New("interrupted; the events sent so far are stored, and running it again sends only the rest")
 	}
 	fmt.Fprintln(stderr, "simulate: "+strings.Join(strings.Fields(err.Error()), " "))
 	var ue usageError
