@@ -206,6 +206,18 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 	arms[""] = &ArmSummary{}
 	prog.Total.Store(int64(sc.Shoppers))
 
+	// The server's assignment cache learns of a just-started experiment a moment after the
+	// start commits. Ask for the first shopper until the experiment answers; that shopper is
+	// asked again below, with the same answer and no second exposure.
+	prog.setStage("waiting for the server to assign in the experiment")
+	first := m.shopper(0)
+	if err := poll(ctx, 15*time.Second, 50*time.Millisecond, func() (bool, error) {
+		a, err := c.assign(ctx, x.Key, first)
+		return err == nil && a.Reason != "not_running" && a.Reason != "unknown_experiment", err
+	}, func() string { return "experiment " + x.Key + " is running but the server does not assign in it" }); err != nil {
+		return nil, err
+	}
+
 	written, err := c.metric(ctx, "xsell_exposures_written_total")
 	exposuresVisible := err == nil
 	var inExperiment int64
