@@ -17,7 +17,7 @@ key=cross-sell-demo
 log=$out/server.log
 report=$out/report.html
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() { printf '\n\033[1m== %s\033[0m  (%ds)\n' "$*" "$SECONDS"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 for b in server simulate analyze; do
