@@ -3,6 +3,7 @@ package experiments
 import (
 	"encoding/json"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -127,15 +128,20 @@ func compile(e *Experiment) (*compiled, error) {
 // Snapshot is an immutable set of compiled experiments; the cache swaps whole snapshots so
 // that a request never sees a half-applied change.
 type Snapshot struct {
+	// Generation tells snapshots apart: answers, and so exposures, may differ between two.
+	Generation uint64
+
 	byKey   map[string]*compiled
 	running []*compiled // in key order, for requests that name no experiment
 	Loaded  time.Time
 }
 
+var generations atomic.Uint64
+
 // NewSnapshot compiles experiments for assignment. An experiment that fails to compile (it
 // cannot, having been validated on save) is reported rather than silently skipped.
 func NewSnapshot(list []*Experiment, loaded time.Time) (*Snapshot, error) {
-	s := &Snapshot{byKey: make(map[string]*compiled, len(list)), Loaded: loaded}
+	s := &Snapshot{Generation: generations.Add(1), byKey: make(map[string]*compiled, len(list)), Loaded: loaded}
 	for _, e := range list {
 		c, err := compile(e)
 		if err != nil {

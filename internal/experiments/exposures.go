@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -22,8 +22,9 @@ type RecorderConfig struct {
 	BatchSize int
 	// FlushInterval is the longest an exposure waits before a write is attempted.
 	FlushInterval time.Duration
-	// SeenSize bounds the in-memory de-duplication set; when full it is forgotten and starts
-	// over, which costs only redundant writes that the database ignores.
+	// SeenSize is the number of slots of the in-memory de-duplication table (rounded up to a
+	// power of two, 8 bytes each). Two exposures sharing a slot evict each other, which costs
+	// only a redundant write that the database ignores.
 	SeenSize int
 }
 
@@ -38,15 +39,8 @@ func (c *RecorderConfig) defaults() {
 		c.FlushInterval = 100 * time.Millisecond
 	}
 	if c.SeenSize <= 0 {
-		c.SeenSize = 1_000_000
+		c.SeenSize = 1 << 20
 	}
-}
-
-const seenShards = 16
-
-type seenShard struct {
-	mu sync.Mutex
-	m  map[uint64]struct{}
 }
 
 // Recorder writes exposures off the request path: Record only de-duplicates and queues; a
@@ -58,7 +52,7 @@ type Recorder struct {
 	log     *slog.Logger
 	queue   chan Exposure
 	seed    maphash.Seed
-	seen    [seenShards]seenShard
+	seen    []atomic.Uint64 // direct-mapped digests of exposures already queued
 	dropped prometheus.Counter
 	written prometheus.Counter
 	pending prometheus.GaugeFunc
@@ -88,9 +82,11 @@ func NewRecorder(db *sqlx.DB, cfg RecorderConfig, reg prometheus.Registerer, log
 		Name: "xsell_exposures_queued",
 		Help: "Exposures waiting in memory to be written.",
 	}, func() float64 { return float64(len(r.queue)) })
-	for i := range r.seen {
-		r.seen[i].m = make(map[uint64]struct{})
+	size := 1
+	for size < cfg.SeenSize {
+		size <<= 1
 	}
+	r.seen = make([]atomic.Uint64, size)
 	if reg != nil {
 		reg.MustRegister(r.dropped, r.written, r.pending)
 	}
@@ -98,8 +94,8 @@ func NewRecorder(db *sqlx.DB, cfg RecorderConfig, reg prometheus.Registerer, log
 }
 
 // Record queues an exposure unless this process has queued the same one already. It never
-// blocks: a full queue drops the exposure, counts it and logs it.
-func (r *Recorder) Record(e Exposure) {
+// blocks: a full queue drops the exposure, counts it, logs it and returns false.
+func (r *Recorder) Record(e Exposure) bool {
 	// A 64-bit digest stands for (experiment, phase, shopper, variant): comparing four strings
 	// cost more than the rest of assignment. A collision (odds ~n²/2⁶⁴) would only skip a
 	// redundant write; the database still keeps one row per shopper.
@@ -112,30 +108,40 @@ func (r *Recorder) Record(e Exposure) {
 	h.WriteString(e.Variant)
 	h.WriteByte(byte(e.Phase))
 	h.WriteByte(byte(e.Phase >> 8))
-	k := h.Sum64()
-	sh := &r.seen[k%seenShards]
-	sh.mu.Lock()
-	if _, dup := sh.m[k]; dup {
-		sh.mu.Unlock()
-		return
+	k := h.Sum64() | 1 // never 0, the empty slot
+	slot := &r.seen[k&uint64(len(r.seen)-1)]
+	// A lossy, lock-free table rather than a locked map: one probe per exposure, bounded
+	// memory, and a shopper evicted by another is at worst written twice.
+	if slot.Load() == k {
+		return true
 	}
-	if len(sh.m) >= r.cfg.SeenSize/seenShards {
-		clear(sh.m)
-	}
-	sh.m[k] = struct{}{}
-	sh.mu.Unlock()
+	slot.Store(k)
 	if e.At.IsZero() {
 		e.At = r.now()
 	}
 	select {
 	case r.queue <- e:
+		return true
 	default:
 		r.drop(1, "exposure queue full")
 		// Forget it, so that the shopper's next request tries again.
-		sh.mu.Lock()
-		delete(sh.m, k)
-		sh.mu.Unlock()
+		slot.CompareAndSwap(k, 0)
+		return false
 	}
+}
+
+// Recorded reports whether every exposure of a request with this digest has been queued
+// already: a returning shopper's identical request under the same snapshot gives the same
+// answers, so the request needs one probe instead of one per experiment.
+func (r *Recorder) Recorded(digest uint64) bool {
+	digest |= 1
+	return r.seen[digest&uint64(len(r.seen)-1)].Load() == digest
+}
+
+// MarkRecorded notes that every exposure of a request with this digest has been queued.
+func (r *Recorder) MarkRecorded(digest uint64) {
+	digest |= 1
+	r.seen[digest&uint64(len(r.seen)-1)].Store(digest)
 }
 
 func (r *Recorder) drop(n int, why string) {

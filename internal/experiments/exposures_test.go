@@ -29,7 +29,7 @@ func TestOneExposureRowPerShopperAfterManyCalls(t *testing.T) {
 	s := snapshotOf(t, experimentFor("once", []float64{0.5, 0.5}, 1))
 	for range 50 {
 		for _, id := range []string{"s-1", "s-2", "s-3"} {
-			s.Assign(id, map[string]any{"device": "mobile"}, nil, nil, r.Record)
+			s.Assign(id, map[string]any{"device": "mobile"}, nil, nil, func(e Exposure) { r.Record(e) })
 		}
 	}
 	stop()

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"hash/maphash"
 	"net/http"
 	"strconv"
 	"sync"
@@ -35,8 +36,13 @@ const MaxBackdate = 90 * 24 * time.Hour
 const maxAssignExperiments = 100
 
 func (s *Server) assign(c *gin.Context) {
+	body, err := readJSON(c)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
 	var req assignRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := decodeBody(body, &req); err != nil {
 		s.renderError(c, err)
 		return
 	}
@@ -47,17 +53,26 @@ func (s *Server) assign(c *gin.Context) {
 	if req.Attributes == nil {
 		req.Attributes = make(map[string]any, 1)
 	}
-	record := s.deps.Exposures.Record
-	if req.At != nil {
-		at := req.At.UTC()
+	snap := s.deps.Assignments.Snapshot()
+	// The same body under the same snapshot gets the same answers: once its exposures are
+	// queued, a returning shopper's request costs one probe, not one per experiment.
+	digest := maphash.Bytes(requestSeed, body) ^ snap.Generation*0x9e3779b97f4a7c15
+	rec := s.deps.Exposures
+	var record func(experiments.Exposure)
+	queued := true
+	if !rec.Recorded(digest) {
 		record = func(e experiments.Exposure) {
-			e.At = at
-			s.deps.Exposures.Record(e)
+			if req.At != nil {
+				e.At = req.At.UTC()
+			}
+			queued = rec.Record(e) && queued
 		}
 	}
-	snap := s.deps.Assignments.Snapshot()
 	buf := answerBuffers.Get().(*answerBuffer)
 	buf.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, buf.out[:0], record)
+	if record != nil && queued {
+		rec.MarkRecorded(digest)
+	}
 	// Each answer was encoded when the cache loaded; the response is their concatenation.
 	shopper, _ := json.Marshal(req.ShopperID)
 	b := append(buf.json[:0], `{"shopper_id":`...)
@@ -74,6 +89,8 @@ func (s *Server) assign(c *gin.Context) {
 	buf.json = b
 	answerBuffers.Put(buf)
 }
+
+var requestSeed = maphash.MakeSeed()
 
 // answerBuffer is reused across requests, so that a steady stream of assignments allocates
 // little beyond the request itself.

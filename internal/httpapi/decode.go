@@ -24,23 +24,32 @@ import (
 // well-formed, of the right types and without unknown fields (each reported with its path),
 // and pass dst's `binding` tags. Every problem is an *apperr.Error the client can act on.
 func decodeJSON(c *gin.Context, dst any) error {
+	body, err := readJSON(c)
+	if err != nil {
+		return err
+	}
+	return decodeBody(body, dst)
+}
+
+// readJSON reads a body that says it is JSON, within the size limit.
+func readJSON(c *gin.Context) ([]byte, error) {
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return apperr.New(apperr.UnsupportedMedia, "the body must be application/json, not %q", ct)
+			return nil, apperr.New(apperr.UnsupportedMedia, "the body must be application/json, not %q", ct)
 		}
 	} else if c.Request.ContentLength > 0 {
-		return apperr.New(apperr.UnsupportedMedia, "the body must be application/json; set Content-Type")
+		return nil, apperr.New(apperr.UnsupportedMedia, "the body must be application/json; set Content-Type")
 	}
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return apperr.New(apperr.PayloadTooLarge, "the body exceeds the limit of %d bytes", tooBig.Limit)
+			return nil, apperr.New(apperr.PayloadTooLarge, "the body exceeds the limit of %d bytes", tooBig.Limit)
 		}
-		return apperr.New(apperr.Invalid, "reading the body: %v", err)
+		return nil, apperr.New(apperr.Invalid, "reading the body: %v", err)
 	}
-	return decodeBody(body, dst)
+	return body, nil
 }
 
 // decodeBody is decodeJSON on bytes already read.
