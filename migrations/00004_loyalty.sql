@@ -69,7 +69,8 @@ CREATE TABLE loyalty_lots (
     expires_at   timestamptz,
     CHECK (expires_at IS NULL OR expires_at > available_at)
 );
-CREATE INDEX loyalty_lots_open ON loyalty_lots (shopper_id, expires_at) WHERE remaining > 0;
+-- Not partial: the account read sums spent lots too (expired, lifetime figures).
+CREATE INDEX loyalty_lots_shopper ON loyalty_lots (shopper_id, expires_at);
 CREATE INDEX loyalty_lots_expiring ON loyalty_lots (expires_at) WHERE remaining > 0;
 
 -- How each entry moved points into or out of each lot: a redeem's draws (negative), which a

@@ -122,3 +122,15 @@ func TestAssignBadRequests(t *testing.T) {
 		})
 	}
 }
+
+func TestAStartedExperimentAnswersAtOnceOnTheSameServer(t *testing.T) {
+	api := newTestAPI(t)
+	createExperiment(t, api.url, validExperiment("at-once"))
+	do(t, "POST", api.url+"/v1/experiments/at-once/start", adminKey, "", "")
+	// No reload by the test: the write itself refreshed this server's cache.
+	a := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "s-9", "attributes": {"country": "FR"}}`)
+	list := a.body["assignments"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["reason"] != "assigned" {
+		t.Fatalf("right after start: %s", a.raw)
+	}
+}

@@ -27,6 +27,18 @@ func (s *Server) experimentRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/experiments/:key/history", read, s.experimentHistory)
 }
 
+// refreshAssignments reloads this server's assignment cache after an experiment write, so that
+// a client who starts an experiment and at once asks this server for a variant sees it; other
+// servers hear of the change through NOTIFY.
+func (s *Server) refreshAssignments(c *gin.Context) {
+	if s.deps.Assignments == nil {
+		return
+	}
+	if err := s.deps.Assignments.Load(c); err != nil {
+		s.log.Warn("reloading the assignment cache after a write", "request_id", requestID(c), "error", err)
+	}
+}
+
 func actor(c *gin.Context) experiments.Actor {
 	k := caller(c)
 	return experiments.Actor{Role: string(k.Role), Name: k.Name}
@@ -49,6 +61,7 @@ func (s *Server) createExperiment(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
+	s.refreshAssignments(c)
 	c.Header("Location", "/v1/experiments/"+e.Key)
 	renderExperiment(c, http.StatusCreated, e)
 }
@@ -138,6 +151,7 @@ func (s *Server) updateExperiment(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
+	s.refreshAssignments(c)
 	renderExperiment(c, http.StatusOK, e)
 }
 
@@ -150,6 +164,7 @@ func (s *Server) deleteExperiment(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
+	s.refreshAssignments(c)
 	c.Status(http.StatusNoContent)
 }
 
@@ -165,6 +180,7 @@ func (s *Server) transitionExperiment(a experiments.Action) gin.HandlerFunc {
 			s.renderError(c, err)
 			return
 		}
+		s.refreshAssignments(c)
 		renderExperiment(c, http.StatusOK, e)
 	}
 }
@@ -187,6 +203,7 @@ func (s *Server) newPhase(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
+	s.refreshAssignments(c)
 	renderExperiment(c, http.StatusOK, e)
 }
 
