@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
 	"github.com/go-playground/validator/v10"
+	gojson "github.com/goccy/go-json"
 
 	"github.com/xsell/xsell/internal/apperr"
 )
@@ -56,7 +57,10 @@ func readJSON(c *gin.Context) ([]byte, error) {
 func decodeBody(body []byte, dst any) error {
 	// Fast path: a good body is decoded once, strictly. Only a body that fails is read again,
 	// slowly, to say exactly what is wrong and where.
-	dec := json.NewDecoder(bytes.NewReader(body))
+	// goccy/go-json decodes the same JSON into the same values as encoding/json, two to three
+	// times faster: on two cores shared with Postgres, event ingestion's throughput was bound
+	// by JSON decoding. encoding/json still reads a failing body, for its exact messages.
+	dec := gojson.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err == nil && len(bytes.TrimSpace(body[dec.InputOffset():])) == 0 {
 		return validateStruct(dst)
