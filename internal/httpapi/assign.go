@@ -85,6 +85,8 @@ func (s *Server) assign(c *gin.Context) {
 		b = buf.out[i].AppendJSON(b)
 	}
 	b = append(b, "]}"...)
+	// Without a length, net/http sends a body over 2 KB chunked, in two writes.
+	c.Header("Content-Length", strconv.Itoa(len(b)))
 	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
 	buf.json = b
 	answerBuffers.Put(buf)
