@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 )
@@ -23,7 +24,10 @@ func main() {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
+	length := strconv.Itoa(len(body))
 	e.POST("/v1/assign", func(c *gin.Context) {
+		// The same Content-Length as xsell's answer, so that neither is chunked.
+		c.Header("Content-Length", length)
 		c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 	})
 	if err := http.ListenAndServe(os.Args[1], e); err != nil {
