@@ -53,7 +53,7 @@ type compiled struct {
 	key           string
 	status        Status
 	phase         int
-	seed          string
+	seedState     uint32 // FNV-1a state after the seed, for hash version 2
 	hashAttribute string
 	condition     *Condition
 	layer         *Layer
@@ -90,7 +90,7 @@ func (c *compiled) prepareAnswers() {
 
 func compile(e *Experiment) (*compiled, error) {
 	c := &compiled{
-		key: e.Key, status: e.Status, phase: e.Phase, seed: e.Seed, hashAttribute: e.HashAttribute,
+		key: e.Key, status: e.Status, phase: e.Phase, seedState: seedPrefix(e.Seed), hashAttribute: e.HashAttribute,
 		layer: e.Layer, ranges: GetBucketRanges(len(e.Variants), *e.Coverage, e.Weights()),
 	}
 	if len(e.Targeting) > 0 {
@@ -213,7 +213,7 @@ func (c *compiled) assign(shopperID string, attrs map[string]any, record func(Ex
 	if c.layer != nil && !InNamespace(id, c.layer.Name, c.layer.Range[0], c.layer.Range[1]) {
 		return c.notInLayer
 	}
-	n, _ := Hash(c.seed, id, 2)
+	n := hashV2(c.seedState, id)
 	i := ChooseVariation(n, c.ranges)
 	if i < 0 {
 		return c.notInCoverage

@@ -44,17 +44,26 @@ func Hash(seed, value string, version int) (n float64, ok bool) {
 		h := fnv1a32(fnv1a32(fnvOffset32, value), seed)
 		return float64(h%1000) / 1000, true
 	case 2:
-		inner := fnv1a32(fnv1a32(fnvOffset32, seed), value)
-		// The decimal text of the inner hash is hashed again; a stack buffer
-		// keeps this free of heap allocation on the assignment path.
-		var buf [20]byte
-		digits := strconv.AppendUint(buf[:0], uint64(inner), 10)
-		h := fnvOffset32
-		for _, c := range digits {
-			h = (h ^ uint32(c)) * fnvPrime32
-		}
-		return float64(h%10000) / 10000, true
+		return hashV2(seedPrefix(seed), value), true
 	default:
 		return 0, false
 	}
+}
+
+// seedPrefix is the FNV-1a state after the seed: hash version 2 hashes seed+value, so an
+// experiment computes this once when the cache loads, not per shopper.
+func seedPrefix(seed string) uint32 { return fnv1a32(fnvOffset32, seed) }
+
+// hashV2 is hash version 2 of seed+value, given the seed's prefix state.
+func hashV2(prefix uint32, value string) float64 {
+	inner := fnv1a32(prefix, value)
+	// The decimal text of the inner hash is hashed again; a stack buffer keeps this free of
+	// heap allocation on the assignment path.
+	var buf [20]byte
+	digits := strconv.AppendUint(buf[:0], uint64(inner), 10)
+	h := fnvOffset32
+	for _, c := range digits {
+		h = (h ^ uint32(c)) * fnvPrime32
+	}
+	return float64(h%10000) / 10000
 }
