@@ -4,6 +4,7 @@
 # body of the same size. Starts its own throwaway PostgreSQL; needs wrk (apt-get install wrk).
 #
 #   scripts/bench/assign.sh [DURATION] [CONNECTIONS]      # defaults: 15s, 32
+#   PIN=1 scripts/bench/assign.sh                          # wrk on CPU 0, servers on CPU 1
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-15s}
@@ -14,6 +15,9 @@ if [ -z "${DATABASE_URL:-}" ]; then
   exec go run ./cmd/devdb exec -- "$0" "$@"
 fi
 
+# PIN=1 puts wrk on CPU 0 and the servers on CPU 1, so that neither preempts the other.
+wrkcpu=(); srvcpu=()
+if [ "${PIN:-0}" = 1 ]; then wrkcpu=(taskset -c 0); srvcpu=(taskset -c 1); fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/server" ./cmd/server
@@ -21,7 +25,7 @@ go build -o "$work/bare" ./scripts/bench/bare
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 xport=$(port); bport=$(port)
-XSELL_ADDR=127.0.0.1:$xport XSELL_LOG_LEVEL=${XSELL_LOG_LEVEL:-warn} "$work/server" >"$work/server.log" 2>&1 &
+XSELL_ADDR=127.0.0.1:$xport XSELL_LOG_LEVEL=${XSELL_LOG_LEVEL:-warn} "${srvcpu[@]}" "$work/server" >"$work/server.log" 2>&1 &
 for _ in $(seq 100); do curl -sf "127.0.0.1:$xport/readyz" >/dev/null && break; sleep 0.1; done
 
 admin=(-H 'Authorization: Bearer dev-admin' -H 'Content-Type: application/json')
@@ -41,20 +45,20 @@ done
 # The bare handler answers with a real answer's bytes.
 curl -sf -H 'Authorization: Bearer dev-checkout' -H 'Content-Type: application/json' -X POST "127.0.0.1:$xport/v1/assign" \
   -d '{"shopper_id":"shopper-1-1","attributes":{"country":"IT","device":"mobile","visits":5}}' >"$work/body.json"
-"$work/bare" "127.0.0.1:$bport" "$work/body.json" &
+"${srvcpu[@]}" "$work/bare" "127.0.0.1:$bport" "$work/body.json" &
 for _ in $(seq 100); do curl -sf -X POST "127.0.0.1:$bport/v1/assign" >/dev/null && break; sleep 0.1; done
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "answer size: $(wc -c <"$work/body.json") bytes, $(grep -o '"experiment"' "$work/body.json" | wc -l) assignments"
 run() {
-  SHOPPERS=$3 wrk -t2 -c"$conns" -d"$duration" --latency -s scripts/bench/assign.lua "http://127.0.0.1:$1/v1/assign" | tee "$work/$2.txt"
+  SHOPPERS=$3 "${wrkcpu[@]}" wrk -t2 -c"$conns" -d"$duration" --latency -s scripts/bench/assign.lua "http://127.0.0.1:$1/v1/assign" | tee "$work/$2.txt"
 }
 rps() { sed -n 's/^Requests\/sec: *//p' "$work/$1.txt"; }
 p99() { awk '$1=="99%"{print $2}' "$work/$1.txt"; }
 metric() { curl -s "127.0.0.1:$xport/metrics" | sed -n "s/^$1 //p"; }
 echo "== bare Gin handler (fixed body)"; run "$bport" bare 10000
 # Warm-up, not counted: the pool's exposures are written once, as for shoppers seen before.
-SHOPPERS=10000 wrk -t2 -c"$conns" -d5s -s scripts/bench/assign.lua "http://127.0.0.1:$xport/v1/assign" >/dev/null
+SHOPPERS=10000 "${wrkcpu[@]}" wrk -t2 -c"$conns" -d5s -s scripts/bench/assign.lua "http://127.0.0.1:$xport/v1/assign" >/dev/null
 echo "== xsell POST /v1/assign, returning shoppers (pool of 10,000, exposures already written)"; run "$xport" returning 10000
 echo "== xsell POST /v1/assign, a new shopper every request (20 exposures each)"; run "$xport" new 0
 echo
