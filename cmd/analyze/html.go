@@ -59,7 +59,7 @@ func liftChart(metric string, rs []analysis.Result) (template.HTML, error) {
 		return "", nil
 	}
 	p := plot.New()
-	p.Title.Text = metric + ": lift over control with its interval"
+	p.Title.Text = metric + ": lift vs control, with interval"
 	p.Y.Label.Text = "lift (%)"
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
@@ -82,7 +82,8 @@ func liftChart(metric string, rs []analysis.Result) (template.HTML, error) {
 	dots.GlyphStyle.Shape = draw.CircleGlyph{}
 	dots.GlyphStyle.Radius = vg.Points(3.5)
 	p.Add(zero, bars, dots)
-	return svgOf(p, vg.Points(140+90*float64(len(names))), vg.Points(260))
+	// Wide enough for the title, whatever the number of treatments.
+	return svgOf(p, vg.Points(max(360, 140+90*float64(len(names)))), vg.Points(260))
 }
 
 // cumulativeChart draws the primary metric's lift by day of exposure, one line per treatment
@@ -113,6 +114,7 @@ func cumulativeChart(c *analysis.Cumulative) (template.HTML, error) {
 	p.Y.Label.Text = "lift (%)"
 	p.X.Tick.Marker = plot.TimeTicks{Format: "2006-01-02"}
 	p.Legend.Top = true
+	p.Legend.Left = true // the lines end, and usually settle, on the right
 	for i, v := range order {
 		s := byVariant[v]
 		for k, xys := range s {
