@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 
@@ -40,14 +38,17 @@ func (s *Server) postEvents(c *gin.Context) {
 		s.renderError(c, apperr.New(apperr.Internal, "the events service is not wired"))
 		return
 	}
-	// The body is kept so that a batch the typed decode refuses (it stops at the first wrong
-	// type) can be examined event by event and all its problems reported.
-	var body bytes.Buffer
-	c.Request.Body = readCloser{io.TeeReader(c.Request.Body, &body), c.Request.Body}
+	body, err := readJSON(c)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
 	var req eventsRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := decodeBody(body, &req); err != nil {
+		// The typed decode stops at the first wrong type; the body is examined again event by
+		// event so that every problem is reported.
 		if apperr.CodeOf(err) == apperr.Invalid {
-			err = s.explainEvents(body.Bytes(), err)
+			err = s.explainEvents(body, err)
 		}
 		s.renderError(c, err)
 		return
@@ -58,11 +59,6 @@ func (s *Server) postEvents(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, eventsResponse{Accepted: res.Accepted, Duplicates: res.Duplicates})
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
 }
 
 // explainEvents replaces the decoder's problems inside events with the events package's
