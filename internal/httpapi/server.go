@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -49,6 +50,8 @@ type Server struct {
 	engine  *gin.Engine
 	ids     *requestIDs
 	metrics httpMetrics
+	// migrated remembers that /readyz found every migration applied.
+	migrated atomic.Bool
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
