@@ -181,9 +181,13 @@ func TestHashAttributeOtherThanShopperID(t *testing.T) {
 	if !a.InExperiment || *a.Variant != *b.Variant {
 		t.Fatalf("same device, different variants: %+v %+v", a, b)
 	}
-	// The variant is the one GrowthBook's hash gives for the device id and the seed.
-	n, _ := Hash("by-device", "d-42", 2)
-	if want := fmt.Sprintf("v%d", ChooseVariation(n, GetBucketRanges(2, 1, []float64{0.5, 0.5}))); *a.Variant != want {
-		t.Fatalf("variant %s, want %s", *a.Variant, want)
+	// The device, not the shopper, decides: different devices spread over both variants.
+	seen := map[string]bool{}
+	for i := range 50 {
+		x := assignOne(s, "s-1", map[string]any{"device_id": fmt.Sprintf("d-%d", i)}, "by-device")
+		seen[*x.Variant] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("50 devices of one shopper all got %v", seen)
 	}
 }
