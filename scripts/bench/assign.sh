@@ -26,6 +26,7 @@ go build -o "$work/bare" ./scripts/bench/bare
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 xport=$(port); bport=$(port)
 XSELL_ADDR=127.0.0.1:$xport XSELL_LOG_LEVEL=${XSELL_LOG_LEVEL:-warn} "${srvcpu[@]}" "$work/server" >"$work/server.log" 2>&1 &
+xpid=$!
 for _ in $(seq 100); do curl -sf "127.0.0.1:$xport/readyz" >/dev/null && break; sleep 0.1; done
 
 admin=(-H 'Authorization: Bearer dev-admin' -H 'Content-Type: application/json')
@@ -46,26 +47,33 @@ done
 curl -sf -H 'Authorization: Bearer dev-checkout' -H 'Content-Type: application/json' -X POST "127.0.0.1:$xport/v1/assign" \
   -d '{"shopper_id":"shopper-1-1","attributes":{"country":"IT","device":"mobile","visits":5}}' >"$work/body.json"
 "${srvcpu[@]}" "$work/bare" "127.0.0.1:$bport" "$work/body.json" &
+bpid=$!
 for _ in $(seq 100); do curl -sf -X POST "127.0.0.1:$bport/v1/assign" >/dev/null && break; sleep 0.1; done
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "answer size: $(wc -c <"$work/body.json") bytes, $(grep -o '"experiment"' "$work/body.json" | wc -l) assignments"
+# CPU time (user + system, in clock ticks) a process has used so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() {
+  local before; before=$(ticks "$4")
   SHOPPERS=$3 "${wrkcpu[@]}" wrk -t2 -c"$conns" -d"$duration" --latency -s scripts/bench/assign.lua "http://127.0.0.1:$1/v1/assign" | tee "$work/$2.txt"
+  echo $(( $(ticks "$4") - before )) >"$work/$2.ticks"
 }
+# Server CPU per request, in microseconds: steadier than req/s on a shared VM.
+cpu() { python3 -c "print(round($(cat "$work/$1.ticks") * 1e6 / $(getconf CLK_TCK) / $(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$work/$1.txt"), 1))"; }
 rps() { sed -n 's/^Requests\/sec: *//p' "$work/$1.txt"; }
 p99() { awk '$1=="99%"{print $2}' "$work/$1.txt"; }
 metric() { curl -s "127.0.0.1:$xport/metrics" | sed -n "s/^$1 //p"; }
-echo "== bare Gin handler (fixed body)"; run "$bport" bare 10000
+echo "== bare Gin handler (fixed body)"; run "$bport" bare 10000 "$bpid"
 # Warm-up, not counted: the pool's exposures are written once, as for shoppers seen before.
 SHOPPERS=10000 "${wrkcpu[@]}" wrk -t2 -c"$conns" -d5s -s scripts/bench/assign.lua "http://127.0.0.1:$xport/v1/assign" >/dev/null
-echo "== xsell POST /v1/assign, returning shoppers (pool of 10,000, exposures already written)"; run "$xport" returning 10000
-echo "== xsell POST /v1/assign, a new shopper every request (20 exposures each)"; run "$xport" new 0
+echo "== xsell POST /v1/assign, returning shoppers (pool of 10,000, exposures already written)"; run "$xport" returning 10000 "$xpid"
+echo "== xsell POST /v1/assign, a new shopper every request (20 exposures each)"; run "$xport" new 0 "$xpid"
 echo
 ratio() { python3 -c "print(f'{$(rps "$1")/$(rps bare):.0%}')"; }
 echo "summary:"
-echo "  bare                $(rps bare) req/s, p99 $(p99 bare)"
-echo "  returning shoppers  $(rps returning) req/s, p99 $(p99 returning), $(ratio returning) of bare"
-echo "  new shoppers        $(rps new) req/s, p99 $(p99 new), $(ratio new) of bare"
+echo "  bare                $(rps bare) req/s, p99 $(p99 bare), server CPU $(cpu bare) µs/request"
+echo "  returning shoppers  $(rps returning) req/s, p99 $(p99 returning), $(ratio returning) of bare, server CPU $(cpu returning) µs/request"
+echo "  new shoppers        $(rps new) req/s, p99 $(p99 new), $(ratio new) of bare, server CPU $(cpu new) µs/request"
 sleep 1 # let the recorder write its last batch before counting
 echo "  exposure rows: $(psql "$DATABASE_URL" -Atc "select count(*) from exposures"), written $(metric xsell_exposures_written_total), dropped $(metric xsell_exposures_dropped_total)"
