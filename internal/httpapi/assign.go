@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"hash/maphash"
 	"net/http"
@@ -36,22 +37,34 @@ const MaxBackdate = 90 * 24 * time.Hour
 const maxAssignExperiments = 100
 
 func (s *Server) assign(c *gin.Context) {
-	body, err := readJSON(c)
+	st := assignStates.Get().(*assignState)
+	defer assignStates.Put(st)
+	body, err := readJSONInto(c, st.body[:0])
+	st.body = body[:0]
 	if err != nil {
 		s.renderError(c, err)
 		return
 	}
-	var req assignRequest
-	if err := decodeBody(body, &req); err != nil {
+	req := &st.req
+	*req = assignRequest{Experiments: req.Experiments[:0]}
+	fast := parseAssign(body, req, st.attrs)
+	if !fast {
+		// The general decoder, for every other shape and to explain a bad body. It gets its
+		// own copy: the buffer goes back to the pool.
+		*req = assignRequest{}
+		if err := decodeBody(bytes.Clone(body), req); err != nil {
+			s.renderError(c, err)
+			return
+		}
+	}
+	if err := s.validateAssign(c, req); err != nil {
 		s.renderError(c, err)
 		return
 	}
-	if err := s.validateAssign(c, &req); err != nil {
-		s.renderError(c, err)
-		return
-	}
+	pooledAttrs := fast || req.Attributes == nil
 	if req.Attributes == nil {
-		req.Attributes = make(map[string]any, 1)
+		clear(st.attrs)
+		req.Attributes = st.attrs
 	}
 	snap := s.deps.Assignments.Snapshot()
 	// The same body under the same snapshot gets the same answers: once its exposures are
@@ -59,49 +72,54 @@ func (s *Server) assign(c *gin.Context) {
 	digest := maphash.Bytes(requestSeed, body) ^ snap.Generation*0x9e3779b97f4a7c15
 	rec := s.deps.Exposures
 	var record func(experiments.Exposure)
-	queued := true
+	queued, recorded := true, false
 	if !rec.Recorded(digest) {
 		record = func(e experiments.Exposure) {
 			if req.At != nil {
 				e.At = req.At.UTC()
 			}
+			recorded = true
 			queued = rec.Record(e) && queued
 		}
 	}
-	buf := answerBuffers.Get().(*answerBuffer)
-	buf.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, buf.out[:0], record)
+	st.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, st.out[:0], record)
 	if record != nil && queued {
 		rec.MarkRecorded(digest)
 	}
+	if recorded && pooledAttrs {
+		// The queued exposures hold the attributes until they are written.
+		st.attrs = make(map[string]any, 8)
+	}
 	// Each answer was encoded when the cache loaded; the response is their concatenation.
-	shopper, _ := json.Marshal(req.ShopperID)
-	b := append(buf.json[:0], `{"shopper_id":`...)
-	b = append(b, shopper...)
+	b := append(st.json[:0], `{"shopper_id":`...)
+	b = appendJSONString(b, req.ShopperID)
 	b = append(b, `,"assignments":[`...)
-	for i := range buf.out {
+	for i := range st.out {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = buf.out[i].AppendJSON(b)
+		b = st.out[i].AppendJSON(b)
 	}
 	b = append(b, "]}"...)
-	// Without a length, net/http sends a body over 2 KB chunked, in two writes.
-	c.Header("Content-Length", strconv.Itoa(len(b)))
-	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
-	buf.json = b
-	answerBuffers.Put(buf)
+	st.json = b
+	writeJSON(c, http.StatusOK, b)
 }
 
 var requestSeed = maphash.MakeSeed()
 
-// answerBuffer is reused across requests, so that a steady stream of assignments allocates
-// little beyond the request itself.
-type answerBuffer struct {
-	out  []experiments.Assignment
-	json []byte
+// assignState is what one assignment needs besides the request, reused across requests so
+// that a steady stream of assignments allocates little beyond the request itself.
+type assignState struct {
+	body  []byte
+	req   assignRequest
+	attrs map[string]any
+	out   []experiments.Assignment
+	json  []byte
 }
 
-var answerBuffers = sync.Pool{New: func() any { return &answerBuffer{json: make([]byte, 0, 4096)} }}
+var assignStates = sync.Pool{New: func() any {
+	return &assignState{body: make([]byte, 0, 1024), attrs: make(map[string]any, 8), json: make([]byte, 0, 4096)}
+}}
 
 func (s *Server) validateAssign(c *gin.Context, req *assignRequest) error {
 	var p apperr.Problems
@@ -122,7 +140,7 @@ func (s *Server) validateAssign(c *gin.Context, req *assignRequest) error {
 	if req.At != nil {
 		now := time.Now()
 		switch {
-		case caller(c).Role != RoleAdmin:
+		case s.caller(c).Role != RoleAdmin:
 			p.Add("at", "not_allowed", "only an admin key may back-date an assignment")
 		case req.At.After(now):
 			p.Add("at", "in_the_future", "must be in the past")
@@ -131,4 +149,31 @@ func (s *Server) validateAssign(c *gin.Context, req *assignRequest) error {
 		}
 	}
 	return p.Err()
+}
+
+// jsonContentType is shared by every answer written with writeJSON; net/http only reads it.
+var jsonContentType = []string{"application/json; charset=utf-8"}
+
+// writeJSON sends b, already encoded, with its length: without one, net/http sends a body
+// over 2 KB chunked, in two writes.
+func writeJSON(c *gin.Context, status int, b []byte) {
+	h := c.Writer.Header()
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	c.Status(status)
+	_, _ = c.Writer.Write(b)
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		// encoding/json escapes these (the last three for HTML); let it.
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -132,5 +134,46 @@ func TestAStartedExperimentAnswersAtOnceOnTheSameServer(t *testing.T) {
 	list := a.body["assignments"].([]any)
 	if len(list) != 1 || list[0].(map[string]any)["reason"] != "assigned" {
 		t.Fatalf("right after start: %s", a.raw)
+	}
+}
+
+// TestExposuresKeepEachShoppersAttributes guards the reuse of request state between
+// assignments: each exposure row holds the attributes its own request sent, even when
+// returning shoppers (nothing to record) and new ones (recorded) alternate from many clients.
+func TestExposuresKeepEachShoppersAttributes(t *testing.T) {
+	api := newTestAPI(t)
+	createExperiment(t, api.url, validExperiment("attrs"))
+	do(t, "POST", api.url+"/v1/experiments/attrs/start", adminKey, "", "")
+	const shoppers = 60
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			for i := w; i < shoppers; i += 6 {
+				body := fmt.Sprintf(`{"shopper_id": "s-%d", "attributes": {"country": "IT", "visits": %d, "city": "c-%d"}}`, i, i, i)
+				for range 3 { // first visit recorded, then returning
+					if a := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", body); a.status != 200 {
+						t.Errorf("assign s-%d: %d %s", i, a.status, a.raw)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	api.stop() // writes the queued exposures
+	var rows []struct {
+		Shopper string `db:"shopper_id"`
+		City    string `db:"city"`
+		Visits  int    `db:"visits"`
+	}
+	if err := api.db.Select(&rows, `SELECT shopper_id, attributes->>'city' AS city, (attributes->>'visits')::int AS visits FROM exposures`); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != shoppers {
+		t.Fatalf("%d exposure rows, want %d", len(rows), shoppers)
+	}
+	for _, r := range rows {
+		if want := strings.TrimPrefix(r.Shopper, "s-"); r.City != "c-"+want || fmt.Sprint(r.Visits) != want {
+			t.Errorf("exposure of %s holds city %q and visits %d", r.Shopper, r.City, r.Visits)
+		}
 	}
 }

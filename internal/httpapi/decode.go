@@ -33,24 +33,47 @@ func decodeJSON(c *gin.Context, dst any) error {
 }
 
 // readJSON reads a body that says it is JSON, within the size limit.
-func readJSON(c *gin.Context) ([]byte, error) {
-	if ct := c.GetHeader("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, apperr.New(apperr.UnsupportedMedia, "the body must be application/json, not %q", ct)
+func readJSON(c *gin.Context) ([]byte, error) { return readJSONInto(c, nil) }
+
+// readJSONInto is readJSON appending to buf, so that a hot handler can reuse its buffer.
+func readJSONInto(c *gin.Context, buf []byte) ([]byte, error) {
+	if ct := c.Request.Header["Content-Type"]; len(ct) > 0 {
+		if !isJSONType(ct[0]) {
+			return buf, apperr.New(apperr.UnsupportedMedia, "the body must be application/json, not %q", ct[0])
 		}
 	} else if c.Request.ContentLength > 0 {
-		return nil, apperr.New(apperr.UnsupportedMedia, "the body must be application/json; set Content-Type")
+		return buf, apperr.New(apperr.UnsupportedMedia, "the body must be application/json; set Content-Type")
 	}
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, apperr.New(apperr.PayloadTooLarge, "the body exceeds the limit of %d bytes", tooBig.Limit)
+	if n := c.Request.ContentLength; n > 0 && n < 1<<20 && int(n) >= cap(buf)-len(buf) {
+		// One more byte than announced, so that the end is found without growing.
+		buf = append(buf[:cap(buf)], make([]byte, int(n)+1-(cap(buf)-len(buf)))...)[:len(buf)]
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
 		}
-		return nil, apperr.New(apperr.Invalid, "reading the body: %v", err)
+		n, err := c.Request.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return buf, apperr.New(apperr.PayloadTooLarge, "the body exceeds the limit of %d bytes", tooBig.Limit)
+			}
+			return buf, apperr.New(apperr.Invalid, "reading the body: %v", err)
+		}
 	}
-	return body, nil
+}
+
+// isJSONType says whether a Content-Type names JSON: application/json or a +json type.
+func isJSONType(ct string) bool {
+	if ct == "application/json" || strings.EqualFold(ct, "application/json; charset=utf-8") {
+		return true // what nearly every client sends, without parsing
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // decodeBody is decodeJSON on bytes already read.

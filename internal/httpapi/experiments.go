@@ -39,8 +39,8 @@ func (s *Server) refreshAssignments(c *gin.Context) {
 	}
 }
 
-func actor(c *gin.Context) experiments.Actor {
-	k := caller(c)
+func (s *Server) actor(c *gin.Context) experiments.Actor {
+	k := s.caller(c)
 	return experiments.Actor{Role: string(k.Role), Name: k.Name}
 }
 
@@ -56,7 +56,7 @@ func (s *Server) createExperiment(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
-	e, err := s.deps.Experiments.Create(c, actor(c), def)
+	e, err := s.deps.Experiments.Create(c, s.actor(c), def)
 	if err != nil {
 		s.renderError(c, err)
 		return
@@ -146,7 +146,7 @@ func (s *Server) updateExperiment(c *gin.Context) {
 		s.renderError(c, e)
 		return
 	}
-	e, err := s.deps.Experiments.Update(c, actor(c), c.Param("key"), body.Definition, version)
+	e, err := s.deps.Experiments.Update(c, s.actor(c), c.Param("key"), body.Definition, version)
 	if err != nil {
 		s.renderError(c, err)
 		return
@@ -158,7 +158,7 @@ func (s *Server) updateExperiment(c *gin.Context) {
 func (s *Server) deleteExperiment(c *gin.Context) {
 	version, err := ifMatch(c)
 	if err == nil {
-		err = s.deps.Experiments.Delete(c, actor(c), c.Param("key"), version)
+		err = s.deps.Experiments.Delete(c, s.actor(c), c.Param("key"), version)
 	}
 	if err != nil {
 		s.renderError(c, err)
@@ -175,7 +175,7 @@ func (s *Server) transitionExperiment(a experiments.Action) gin.HandlerFunc {
 			s.renderError(c, err)
 			return
 		}
-		e, err := s.deps.Experiments.Transition(c, actor(c), c.Param("key"), a, version)
+		e, err := s.deps.Experiments.Transition(c, s.actor(c), c.Param("key"), a, version)
 		if err != nil {
 			s.renderError(c, err)
 			return
@@ -198,7 +198,7 @@ func (s *Server) newPhase(c *gin.Context) {
 			return
 		}
 	}
-	e, err := s.deps.Experiments.NewPhase(c, actor(c), c.Param("key"), change, version)
+	e, err := s.deps.Experiments.NewPhase(c, s.actor(c), c.Param("key"), change, version)
 	if err != nil {
 		s.renderError(c, err)
 		return

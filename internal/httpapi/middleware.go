@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,10 @@ import (
 )
 
 const requestIDHeader = "X-Request-ID"
+
+// requestIDKey is requestIDHeader as net/http stores it, so that the hot path reads and writes
+// header maps without canonicalising the name on every request.
+const requestIDKey = "X-Request-Id"
 
 // requestIDs makes ids unique across restarts (random prefix) and cheap per request (counter).
 type requestIDs struct {
@@ -50,17 +55,23 @@ func validRequestID(id string) bool {
 
 // withRequestID takes X-Request-ID from the request or makes one, and echoes it back.
 func (s *Server) withRequestID(c *gin.Context) {
-	id := c.GetHeader(requestIDHeader)
+	var id string
+	if v := c.Request.Header[requestIDKey]; len(v) > 0 {
+		id = v[0]
+	}
 	if !validRequestID(id) {
 		id = s.ids.next()
 	}
-	c.Set(requestIDHeader, id)
-	c.Header(requestIDHeader, id)
+	c.Writer.Header()[requestIDKey] = []string{id}
 	c.Next()
 }
 
+// requestID is the id of the request, as withRequestID set it on the response.
 func requestID(c *gin.Context) string {
-	return c.GetString(requestIDHeader)
+	if v := c.Writer.Header()[requestIDKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // routeOf names a request by its route template, so that metrics do not explode per id.
@@ -77,8 +88,7 @@ func (s *Server) observe(c *gin.Context) {
 	c.Next()
 	elapsed := time.Since(start)
 	route, status := routeOf(c), c.Writer.Status()
-	s.metrics.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(status)).Inc()
-	s.metrics.latency.WithLabelValues(c.Request.Method, route).Observe(elapsed.Seconds())
+	s.metrics.observe(c.Request.Method, route, status, elapsed)
 	if !s.log.Enabled(c.Request.Context(), slog.LevelInfo) {
 		return
 	}
@@ -92,7 +102,7 @@ func (s *Server) observe(c *gin.Context) {
 		slog.Int("bytes", c.Writer.Size()),
 		slog.String("client_ip", c.ClientIP()),
 	}
-	if k := caller(c); k.Name != "" {
+	if k := s.caller(c); k.Name != "" {
 		attrs = append(attrs, slog.String("key", k.Name), slog.String("role", string(k.Role)))
 	}
 	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request", attrs...)
@@ -118,6 +128,45 @@ func (s *Server) limitBody(c *gin.Context) {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// series holds each (method, route, status)'s counter and histogram once looked up, since
+	// finding them by label values on every request costs more than counting.
+	series *sync.Map // seriesKey → *seriesMetrics
+}
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type seriesMetrics struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// observe counts one request and its latency.
+func (m httpMetrics) observe(method, route string, status int, elapsed time.Duration) {
+	k := seriesKey{metricMethod(method), route, status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &seriesMetrics{
+			requests: m.requests.WithLabelValues(k.method, route, strconv.Itoa(status)),
+			latency:  m.latency.WithLabelValues(k.method, route),
+		})
+	}
+	sm := v.(*seriesMetrics)
+	sm.requests.Inc()
+	sm.latency.Observe(elapsed.Seconds())
+}
+
+// metricMethod bounds the method label: a client may send any token as a method, and each
+// would otherwise become a series of its own.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) httpMetrics {
@@ -131,6 +180,7 @@ func newHTTPMetrics(reg prometheus.Registerer) httpMetrics {
 			Help:    "HTTP request latency by method and route template.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"method", "route"}),
+		series: &sync.Map{},
 	}
 	reg.MustRegister(m.requests, m.latency)
 	return m

@@ -106,7 +106,7 @@ func TestReadyzWithoutDatabase(t *testing.T) {
 func TestAuthTable(t *testing.T) {
 	s, ts := newTestServer(t)
 	s.Engine().POST("/test/admin-only", s.authenticate(RoleAdmin), func(c *gin.Context) {
-		c.JSON(200, gin.H{"key": caller(c).Name})
+		c.JSON(200, gin.H{"key": s.caller(c).Name})
 	})
 	cases := []struct {
 		name, key string
