@@ -62,6 +62,10 @@ type compiled struct {
 	strategies    []json.RawMessage
 	control       json.RawMessage // the control's strategy, shown when not in the experiment
 	forced        map[string]int  // shopper → variant index
+	// condSlot and layerSlot index a request's memo: experiments with the same targeting, or
+	// the same layer and hash attribute, share a slot, so that one request evaluates each
+	// once. -1: not memoised.
+	condSlot, layerSlot int
 
 	// Every answer this experiment can give, prepared once: for each variant assigned and
 	// forced, and one for each reason to stay out.
@@ -142,10 +146,18 @@ var generations atomic.Uint64
 // cannot, having been validated on save) is reported rather than silently skipped.
 func NewSnapshot(list []*Experiment, loaded time.Time) (*Snapshot, error) {
 	s := &Snapshot{Generation: generations.Add(1), byKey: make(map[string]*compiled, len(list)), Loaded: loaded}
+	conds, layers := map[string]int{}, map[[2]string]int{}
 	for _, e := range list {
 		c, err := compile(e)
 		if err != nil {
 			return nil, err
+		}
+		c.condSlot, c.layerSlot = -1, -1
+		if c.condition != nil {
+			c.condSlot = memoSlot(conds, string(c.condition.raw))
+		}
+		if c.layer != nil {
+			c.layerSlot = memoSlot(layers, [2]string{c.layer.Name, c.hashAttribute})
 		}
 		s.byKey[e.Key] = c
 		if e.Status == StatusRunning {
@@ -153,6 +165,28 @@ func NewSnapshot(list []*Experiment, loaded time.Time) (*Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// memoSlots bounds the distinct targeting rules (and layers) one request remembers.
+const memoSlots = 64
+
+// memoSlot numbers a distinct key, up to memoSlots; beyond them, -1.
+func memoSlot[K comparable](slots map[K]int, k K) int {
+	if i, ok := slots[k]; ok {
+		return i
+	}
+	if len(slots) == memoSlots {
+		return -1
+	}
+	slots[k] = len(slots)
+	return slots[k]
+}
+
+// assignMemo is what one request has worked out so far: whether each distinct targeting rule
+// holds, and where the shopper falls in each layer. It lives on the request's stack.
+type assignMemo struct {
+	cond  [memoSlots]uint8   // 0 not yet evaluated, 1 holds, 2 does not
+	layer [memoSlots]float64 // 0 not yet hashed, else the layer hash + 1
 }
 
 // Len is the number of experiments in the snapshot.
@@ -176,9 +210,10 @@ func (s *Snapshot) Assign(shopperID string, attrs map[string]any, keys []string,
 	if _, ok := attrs["shopper_id"]; !ok {
 		attrs["shopper_id"] = shopperID
 	}
+	var memo assignMemo
 	if len(keys) == 0 {
 		for _, c := range s.running {
-			out = append(out, c.assign(shopperID, attrs, record))
+			out = append(out, c.assign(shopperID, attrs, &memo, record))
 		}
 		return out
 	}
@@ -188,20 +223,20 @@ func (s *Snapshot) Assign(shopperID string, attrs map[string]any, keys []string,
 			out = append(out, Assignment{Experiment: k, Reason: ReasonUnknownExperiment})
 			continue
 		}
-		out = append(out, c.assign(shopperID, attrs, record))
+		out = append(out, c.assign(shopperID, attrs, &memo, record))
 	}
 	return out
 }
 
 // assign applies SPEC §4's order: not running → forced → targeting → layer → coverage/variant.
-func (c *compiled) assign(shopperID string, attrs map[string]any, record func(Exposure)) Assignment {
+func (c *compiled) assign(shopperID string, attrs map[string]any, memo *assignMemo, record func(Exposure)) Assignment {
 	if c.status != StatusRunning {
 		return c.off
 	}
 	if i, ok := c.forced[shopperID]; ok {
 		return c.forcedAnswers[i]
 	}
-	if !c.condition.Eval(attrs, nil) {
+	if !c.targets(attrs, memo) {
 		return c.notTargeted
 	}
 	id, ok := hashValue(c.hashAttribute, shopperID, attrs)
@@ -210,7 +245,7 @@ func (c *compiled) assign(shopperID string, attrs map[string]any, record func(Ex
 		// targeted, as GrowthBook skips such experiments.
 		return c.notTargeted
 	}
-	if c.layer != nil && !InNamespace(id, c.layer.Name, c.layer.Range[0], c.layer.Range[1]) {
+	if c.layer != nil && !c.inLayer(id, memo) {
 		return c.notInLayer
 	}
 	n := hashV2(c.seedState, id)
@@ -222,6 +257,39 @@ func (c *compiled) assign(shopperID string, attrs map[string]any, record func(Ex
 		record(Exposure{Experiment: c.key, Phase: c.phase, ShopperID: shopperID, Variant: c.variantKeys[i], Attributes: attrs})
 	}
 	return c.assigned[i]
+}
+
+// targets evaluates the experiment's targeting, once per distinct rule and request.
+func (c *compiled) targets(attrs map[string]any, memo *assignMemo) bool {
+	if c.condSlot < 0 {
+		return c.condition.Eval(attrs, nil)
+	}
+	switch memo.cond[c.condSlot] {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	ok := c.condition.Eval(attrs, nil)
+	memo.cond[c.condSlot] = 2
+	if ok {
+		memo.cond[c.condSlot] = 1
+	}
+	return ok
+}
+
+// inLayer says whether the shopper falls in the experiment's range of its layer; the hash
+// is GrowthBook's namespace hash, computed once per layer and request.
+func (c *compiled) inLayer(id string, memo *assignMemo) bool {
+	if c.layerSlot < 0 {
+		return InNamespace(id, c.layer.Name, c.layer.Range[0], c.layer.Range[1])
+	}
+	n := memo.layer[c.layerSlot] - 1
+	if n < 0 {
+		n = namespaceHash(id, c.layer.Name)
+		memo.layer[c.layerSlot] = n + 1
+	}
+	return n >= c.layer.Range[0] && n < c.layer.Range[1]
 }
 
 // hashValue is the identifier the experiment hashes on, as text the way JavaScript would

@@ -191,3 +191,45 @@ func TestHashAttributeOtherThanShopperID(t *testing.T) {
 		t.Fatalf("50 devices of one shopper all got %v", seen)
 	}
 }
+
+// TestRulesAndLayersSharedWithinARequest: experiments with the same targeting or layer share
+// what a request works out, and only those — a different rule, or the same layer name hashed
+// on another attribute, is worked out on its own.
+func TestRulesAndLayersSharedWithinARequest(t *testing.T) {
+	it, fr, it2 := experimentFor("it", []float64{0.5, 0.5}, 1), experimentFor("fr", []float64{0.5, 0.5}, 1), experimentFor("it-again", []float64{0.5, 0.5}, 1)
+	it.Targeting = json.RawMessage(`{"country": "IT"}`)
+	fr.Targeting = json.RawMessage(`{"country": "FR"}`)
+	it2.Targeting = json.RawMessage(`{"country": "IT"}`)
+	byShopper, byDevice := experimentFor("by-shopper", []float64{0.5, 0.5}, 1), experimentFor("by-device", []float64{0.5, 0.5}, 1)
+	byShopper.Layer = &Layer{Name: "l", Range: [2]float64{0, 0.5}}
+	byDevice.Layer = &Layer{Name: "l", Range: [2]float64{0, 0.5}}
+	byDevice.HashAttribute = "device_id"
+	s := snapshotOf(t, it, fr, it2, byShopper, byDevice)
+	for _, country := range []string{"IT", "FR"} {
+		for i := range 200 {
+			shopper, device := fmt.Sprintf("s-%d", i), fmt.Sprintf("d-%d", i*7919)
+			out := s.Assign(shopper, map[string]any{"country": country, "device_id": device}, nil, nil, nil)
+			reasons := map[string]Reason{}
+			for _, a := range out {
+				reasons[a.Experiment] = a.Reason
+			}
+			wantIT, wantFR := ReasonAssigned, ReasonNotTargeted
+			if country == "FR" {
+				wantIT, wantFR = ReasonNotTargeted, ReasonAssigned
+			}
+			if reasons["it"] != wantIT || reasons["it-again"] != wantIT || reasons["fr"] != wantFR {
+				t.Fatalf("%s from %s: %v", shopper, country, reasons)
+			}
+			// GrowthBook's namespace check, on each experiment's own hash attribute.
+			for key, id := range map[string]string{"by-shopper": shopper, "by-device": device} {
+				want := ReasonNotInLayer
+				if InNamespace(id, "l", 0, 0.5) {
+					want = ReasonAssigned
+				}
+				if reasons[key] != want {
+					t.Fatalf("%s (%s): %s, want %s", key, id, reasons[key], want)
+				}
+			}
+		}
+	}
+}

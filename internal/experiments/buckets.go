@@ -57,8 +57,13 @@ func ChooseVariation(n float64, ranges [][2]float64) int {
 // InNamespace reports whether hashValue falls in the [start, end) slice of
 // the named namespace (a layer, in xsell's words).
 func InNamespace(hashValue, name string, start, end float64) bool {
-	// Hash version 1 of seed "__"+name, computed without concatenating.
-	h := fnv1a32(fnv1a32(fnv1a32(fnvOffset32, hashValue), "__"), name)
-	n := float64(h%1000) / 1000
+	n := namespaceHash(hashValue, name)
 	return n >= start && n < end
+}
+
+// namespaceHash is where a value falls in a namespace, in [0, 1): hash version 1 of
+// value+"__"+name, computed without concatenating.
+func namespaceHash(hashValue, name string) float64 {
+	h := fnv1a32(fnv1a32(fnv1a32(fnvOffset32, hashValue), "__"), name)
+	return float64(h%1000) / 1000
 }
