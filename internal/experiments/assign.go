@@ -137,7 +137,11 @@ type Snapshot struct {
 
 	byKey   map[string]*compiled
 	running []*compiled // in key order, for requests that name no experiment
-	Loaded  time.Time
+	// Loaded is when the experiments were read; a reload that finds them unchanged keeps the
+	// snapshot and this time.
+	Loaded time.Time
+	// fingerprint identifies the experiments the cache compiled this snapshot from.
+	fingerprint [32]byte
 }
 
 var generations atomic.Uint64

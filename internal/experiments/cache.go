@@ -2,6 +2,8 @@ package experiments
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -18,6 +20,7 @@ type Cache struct {
 	log     *slog.Logger
 	reload  time.Duration
 	current atomic.Pointer[Snapshot]
+	checked atomic.Int64 // when the database last confirmed the snapshot, in Unix nanoseconds
 	// healthy is false after a failed load, until a load succeeds: /readyz says degraded.
 	healthy atomic.Bool
 	// reloaded is signalled after every successful load, for tests and the readiness check.
@@ -45,6 +48,15 @@ func (c *Cache) Snapshot() *Snapshot { return c.current.Load() }
 // Set swaps in a snapshot built elsewhere, for benchmarks and tools that need no database.
 func (c *Cache) Set(s *Snapshot) { c.current.Store(s) }
 
+// Checked is when the snapshot was last confirmed against the database: loaded, or reloaded
+// and found unchanged. Zero before the first load.
+func (c *Cache) Checked() time.Time {
+	if n := c.checked.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // Healthy reports whether the last load succeeded.
 func (c *Cache) Healthy() bool { return c.healthy.Load() }
 
@@ -55,12 +67,25 @@ func (c *Cache) Load(ctx context.Context) error {
 		c.healthy.Store(false)
 		return fmt.Errorf("loading experiments: %w", err)
 	}
-	snap, err := NewSnapshot(list, time.Now())
+	// A reload that finds nothing changed keeps the current snapshot: its generation is part
+	// of the key under which returning shoppers' requests are remembered as recorded, and
+	// the periodic backstop would otherwise send every one of them down the full path twice
+	// a minute.
+	text, err := json.Marshal(list)
 	if err != nil {
-		c.healthy.Store(false)
-		return err
+		return fmt.Errorf("fingerprinting experiments: %w", err)
 	}
-	c.current.Store(snap)
+	fingerprint := sha256.Sum256(text)
+	if cur := c.current.Load(); cur.fingerprint != fingerprint || cur.Loaded.IsZero() {
+		snap, err := NewSnapshot(list, time.Now())
+		if err != nil {
+			c.healthy.Store(false)
+			return err
+		}
+		snap.fingerprint = fingerprint
+		c.current.Store(snap)
+	}
+	c.checked.Store(time.Now().UnixNano())
 	c.healthy.Store(true)
 	select {
 	case c.reloaded <- struct{}{}:
@@ -109,7 +134,7 @@ func (c *Cache) Run(ctx context.Context) {
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := c.Load(lctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("experiment cache reload failed; still answering from the last snapshot", "error", err,
-					"snapshot_age", time.Since(c.Snapshot().Loaded).Round(time.Millisecond).String())
+					"snapshot_age", time.Since(c.Checked()).Round(time.Millisecond).String())
 			}
 			cancel()
 		}

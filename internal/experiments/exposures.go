@@ -24,7 +24,8 @@ type RecorderConfig struct {
 	FlushInterval time.Duration
 	// SeenSize is the number of slots of the in-memory de-duplication table (rounded up to a
 	// power of two, 8 bytes each). Two exposures sharing a slot evict each other, which costs
-	// only a redundant write that the database ignores.
+	// only a redundant write that the database ignores. Requests remembered as recorded get a
+	// table a quarter of this size.
 	SeenSize int
 }
 
@@ -53,6 +54,9 @@ type Recorder struct {
 	queue   chan Exposure
 	seed    maphash.Seed
 	seen    []atomic.Uint64 // direct-mapped digests of exposures already queued
+	// requests holds digests of whole requests whose exposures are all queued. A table of
+	// its own, so that returning shoppers' requests and exposures do not evict each other.
+	requests []atomic.Uint64
 	dropped prometheus.Counter
 	written prometheus.Counter
 	pending prometheus.GaugeFunc
@@ -87,6 +91,7 @@ func NewRecorder(db *sqlx.DB, cfg RecorderConfig, reg prometheus.Registerer, log
 		size <<= 1
 	}
 	r.seen = make([]atomic.Uint64, size)
+	r.requests = make([]atomic.Uint64, max(size/4, 1))
 	if reg != nil {
 		reg.MustRegister(r.dropped, r.written, r.pending)
 	}
@@ -135,13 +140,13 @@ func (r *Recorder) Record(e Exposure) bool {
 // answers, so the request needs one probe instead of one per experiment.
 func (r *Recorder) Recorded(digest uint64) bool {
 	digest |= 1
-	return r.seen[digest&uint64(len(r.seen)-1)].Load() == digest
+	return r.requests[digest&uint64(len(r.requests)-1)].Load() == digest
 }
 
 // MarkRecorded notes that every exposure of a request with this digest has been queued.
 func (r *Recorder) MarkRecorded(digest uint64) {
 	digest |= 1
-	r.seen[digest&uint64(len(r.seen)-1)].Store(digest)
+	r.requests[digest&uint64(len(r.requests)-1)].Store(digest)
 }
 
 func (r *Recorder) drop(n int, why string) {

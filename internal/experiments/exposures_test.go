@@ -143,3 +143,42 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestAnUnchangedReloadKeepsTheSnapshot: the periodic reload finds nothing new most of the
+// time, and then keeps the snapshot (and its generation, under which returning shoppers'
+// requests are remembered as recorded); a real change makes a new one.
+func TestAnUnchangedReloadKeepsTheSnapshot(t *testing.T) {
+	db := dbtest.New(t)
+	store := NewStore(db, nil)
+	cache := NewCache(store, "", time.Hour, nil)
+	ctx := context.Background()
+	actor := Actor{Role: "admin", Name: "test"}
+	if _, err := store.Create(ctx, actor, experimentFor("kept", []float64{0.5, 0.5}, 1).Definition); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Transition(ctx, actor, "kept", ActionStart, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := cache.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first, checked := cache.Snapshot(), cache.Checked()
+	if err := cache.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cache.Snapshot() != first {
+		t.Fatal("a reload with nothing changed replaced the snapshot")
+	}
+	if !cache.Checked().After(checked) {
+		t.Fatalf("Checked() stayed at %v after a successful reload", checked)
+	}
+	if _, err := store.Transition(ctx, actor, "kept", ActionPause, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := cache.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := cache.Snapshot(); s == first || s.Generation == first.Generation || s.byKey["kept"].status != StatusPaused {
+		t.Fatal("a reload after a pause kept the old snapshot")
+	}
+}

@@ -46,9 +46,9 @@ func (s *Server) readyz(c *gin.Context) {
 		}
 	}
 	if a := s.deps.Assignments; a != nil {
-		snap := a.Snapshot()
-		r.Assignment = fmt.Sprintf("%d experiments cached, loaded %s ago", snap.Len(), time.Since(snap.Loaded).Round(time.Millisecond))
-		if r.Status == "unavailable" && !snap.Loaded.IsZero() {
+		checked := a.Checked()
+		r.Assignment = fmt.Sprintf("%d experiments cached, checked %s ago", a.Snapshot().Len(), time.Since(checked).Round(time.Millisecond))
+		if r.Status == "unavailable" && !checked.IsZero() {
 			// Checkout still gets answers; writes (events, loyalty) do not work.
 			r.Status = "degraded"
 		}

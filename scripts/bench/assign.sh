@@ -5,6 +5,7 @@
 #
 #   scripts/bench/assign.sh [DURATION] [CONNECTIONS]      # defaults: 15s, 32
 #   PIN=1 scripts/bench/assign.sh                          # wrk on CPU 0, servers on CPU 1
+#   ROUNDS=3 (bare and xsell alternate this many times), WRK_THREADS=2
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-15s}
@@ -64,7 +65,6 @@ cpu() { python3 -c "print(round($(cat "$work/$1.ticks") * 1e6 / $(getconf CLK_TC
 rps() { sed -n 's/^Requests\/sec: *//p' "$work/$1.txt"; }
 p99() { awk '$1=="99%"{print $2}' "$work/$1.txt"; }
 metric() { curl -s "127.0.0.1:$xport/metrics" | sed -n "s/^$1 //p"; }
-echo "== bare Gin handler (fixed body)"; run "$bport" bare 10000 "$bpid"
 # Warm-up, not counted: the pool's exposures are written once, as for shoppers seen before.
 # The queue holds 100,000 exposures and the pool makes 200,000, so some are dropped at first
 # and recorded again on the shopper's next request: warm up until a round drops none, and let
@@ -82,14 +82,22 @@ for round in 1 2 3 4 5; do
   [ "$(metric xsell_exposures_dropped_total)" = "$dropped" ] && break
 done
 echo "warm-up: $round round(s) of 5 s; exposures written $(metric xsell_exposures_written_total), dropped $(metric xsell_exposures_dropped_total)"
-echo "== xsell POST /v1/assign, returning shoppers (pool of 10,000, exposures already written)"; run "$xport" returning 10000 "$xpid"
-echo "exposures written $(metric xsell_exposures_written_total), dropped $(metric xsell_exposures_dropped_total) after the run"
+# The VM's speed drifts between runs, so bare and xsell alternate, ROUNDS times, and each
+# round's ratio compares two runs made a few seconds apart.
+rounds=${ROUNDS:-3}
+for r in $(seq "$rounds"); do
+  echo "== round $r: bare Gin handler (fixed body)"; run "$bport" "bare$r" 10000 "$bpid"
+  echo "== round $r: xsell POST /v1/assign, returning shoppers (pool of 10,000, exposures already written)"; run "$xport" "returning$r" 10000 "$xpid"
+  echo "exposures written so far: $(metric xsell_exposures_written_total)"
+done
+echo "exposures written $(metric xsell_exposures_written_total), dropped $(metric xsell_exposures_dropped_total) after the returning runs"
 echo "== xsell POST /v1/assign, a new shopper every request (20 exposures each)"; run "$xport" new 0 "$xpid"
 echo
-ratio() { python3 -c "print(f'{$(rps "$1")/$(rps bare):.0%}')"; }
-echo "summary:"
-echo "  bare                $(rps bare) req/s, p99 $(p99 bare), server CPU $(cpu bare) µs/request"
-echo "  returning shoppers  $(rps returning) req/s, p99 $(p99 returning), $(ratio returning) of bare, server CPU $(cpu returning) µs/request"
-echo "  new shoppers        $(rps new) req/s, p99 $(p99 new), $(ratio new) of bare, server CPU $(cpu new) µs/request"
+ratio() { python3 -c "print(f'{$(rps "$1")/$(rps "$2"):.0%}')"; }
+echo "summary (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+for r in $(seq "$rounds"); do
+  echo "  round $r  bare $(rps "bare$r") req/s, p99 $(p99 "bare$r"), CPU $(cpu "bare$r") µs/req | returning $(rps "returning$r") req/s, p99 $(p99 "returning$r"), CPU $(cpu "returning$r") µs/req | $(ratio "returning$r" "bare$r") of bare"
+done
+echo "  new shoppers  $(rps new) req/s, p99 $(p99 new), $(ratio new "bare$rounds") of the last bare run, server CPU $(cpu new) µs/request"
 sleep 1 # let the recorder write its last batch before counting
 echo "  exposure rows: $(psql "$DATABASE_URL" -Atc "select count(*) from exposures"), written $(metric xsell_exposures_written_total), dropped $(metric xsell_exposures_dropped_total)"
