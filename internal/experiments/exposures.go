@@ -48,20 +48,20 @@ func (c *RecorderConfig) defaults() {
 // single writer goroutine batches the queue into multi-row inserts and retries while the
 // database is down.
 type Recorder struct {
-	db      *sqlx.DB
-	cfg     RecorderConfig
-	log     *slog.Logger
-	queue   chan Exposure
-	seed    maphash.Seed
-	seen    []atomic.Uint64 // direct-mapped digests of exposures already queued
+	db    *sqlx.DB
+	cfg   RecorderConfig
+	log   *slog.Logger
+	queue chan Exposure
+	seed  maphash.Seed
+	seen  []atomic.Uint64 // direct-mapped digests of exposures already queued
 	// requests holds digests of whole requests whose exposures are all queued. A table of
 	// its own, so that returning shoppers' requests and exposures do not evict each other.
 	requests []atomic.Uint64
-	dropped prometheus.Counter
-	written prometheus.Counter
-	pending prometheus.GaugeFunc
-	done    chan struct{}
-	now     func() time.Time
+	dropped  prometheus.Counter
+	written  prometheus.Counter
+	pending  prometheus.GaugeFunc
+	done     chan struct{}
+	now      func() time.Time
 }
 
 // NewRecorder returns a Recorder writing to db, with its metrics registered on reg.
