@@ -164,20 +164,49 @@ func (s *Service) Close(ctx context.Context) error {
 	}
 }
 
-// run is the committer: one group at a time, so that a group forms while the previous one
-// commits and the group size follows the load.
+// run is the committer, in two stages: while one group is being written (under the commit
+// lock, serially), the next one forms and is prepared — its ids looked up, its COPY text
+// built — and keeps growing with every batch that arrives until the writer is free, so that
+// the serial part is only the COPYs and the commit, and the group size follows the load.
 func (s *Service) run() {
 	defer close(s.stopped)
+	prepared := make(chan *groupWrite) // unbuffered: the writer takes a group when it is free
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for g := range prepared {
+			s.write(g)
+		}
+	}()
+	defer func() {
+		close(prepared)
+		<-written
+	}()
+	var next *groupWrite
 	for {
+		// While the writer is busy, arriving batches join the group waiting for it.
+		var in <-chan *pending = s.in
+		var out chan<- *groupWrite
+		if next != nil {
+			out = prepared
+			if len(next.rows) >= s.opts.MaxRows {
+				in = nil
+			}
+		}
 		select {
-		case p := <-s.in:
-			s.commit(s.collect(p))
+		case p := <-in:
+			next = s.prepare(next, s.collect(p))
+		case out <- next:
+			next = nil
 		case <-s.closing:
 			for {
 				select {
 				case p := <-s.in:
-					s.commit(s.collect(p))
+					next = s.prepare(next, s.collect(p))
 				default:
+					if next != nil {
+						prepared <- next
+					}
 					return
 				}
 			}
@@ -207,42 +236,112 @@ func (s *Service) collect(first *pending) []*pending {
 	return group
 }
 
-// commit writes a group in one transaction and answers each batch with its own counts. When
-// the transaction fails, each batch of the group is retried on its own, so that whatever made
-// it fail fails only the batch that caused it.
-func (s *Service) commit(group []*pending) {
-	seen := make(map[string]bool)
-	var rows []*Event
-	owned := make([][]string, len(group)) // ids each batch is first to bring in this group
-	for gi, p := range group {
+// groupWrite is a group on its way to the database.
+type groupWrite struct {
+	group []*pending
+	owned [][]string // ids each batch is first to bring in this group
+	rows  []*Event   // the group's events, each id once
+	seen  map[string]bool
+	fresh map[string]bool
+	text  groupText
+	err   error // a look-up failed; the group is written the careful way
+}
+
+// prepare adds batches to g (a new group when g is nil): it finds which of their ids are new
+// and builds the COPY text of those rows, outside the commit lock. Another server's group may
+// store one of those ids before this group's COPY; the primary key then fails this group,
+// which write retries the careful way.
+func (s *Service) prepare(g *groupWrite, batches []*pending) *groupWrite {
+	if g == nil {
+		g = &groupWrite{seen: map[string]bool{}, fresh: map[string]bool{}}
+	}
+	first := len(g.rows)
+	for _, p := range batches {
+		var owned []string
 		for i := range p.events {
 			e := &p.events[i]
-			if seen[e.ID] {
+			if g.seen[e.ID] {
 				continue
 			}
-			seen[e.ID] = true
-			rows = append(rows, e)
-			owned[gi] = append(owned[gi], e.ID)
+			g.seen[e.ID] = true
+			g.rows = append(g.rows, e)
+			owned = append(owned, e.ID)
 		}
+		g.group = append(g.group, p)
+		g.owned = append(g.owned, owned)
+	}
+	if g.err != nil {
+		return g
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	start := time.Now()
-	fresh, err := insert(ctx, s.db, rows)
+	fresh, err := lookUpNew(ctx, s.db, g.rows[first:])
 	if err != nil {
-		if len(group) > 1 {
-			s.log.Warn("events: group commit failed; retrying its batches one by one", "batches", len(group), "error", err)
-			for _, p := range group {
-				s.commit([]*pending{p})
+		g.err = err
+		return g
+	}
+	for id := range fresh {
+		g.fresh[id] = true
+	}
+	g.text.add(g.rows[first:], fresh)
+	return g
+}
+
+// write stores a prepared group in one transaction and answers each batch with its own
+// counts. When that fails, each batch of the group is written on its own with its ids looked
+// up under the commit lock, so that a race on an id or whatever else made the group fail
+// fails only the batch that caused it.
+func (s *Service) write(g *groupWrite) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	err := g.err
+	if err == nil {
+		err = copyGroup(ctx, s.db, g.text)
+	}
+	if err != nil {
+		if len(g.group) > 1 || g.err == nil {
+			s.log.Warn("events: group commit failed; writing its batches one by one", "batches", len(g.group), "error", err)
+			for _, p := range g.group {
+				s.commitCarefully(p)
 			}
 			return
 		}
 		s.metrics.failures.Inc()
-		group[0].done <- outcome{err: fmt.Errorf("storing %d events: %w", len(group[0].events), err)}
+		g.group[0].done <- outcome{err: fmt.Errorf("storing %d events: %w", len(g.group[0].events), err)}
 		return
 	}
 	s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
-	s.metrics.groupEvents.Observe(float64(len(rows)))
+	s.metrics.groupEvents.Observe(float64(len(g.rows)))
+	s.answer(g.group, g.owned, g.fresh)
+}
+
+// commitCarefully writes one batch with its ids looked up under the commit lock, where no
+// other writer can race it.
+func (s *Service) commitCarefully(p *pending) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	seen := make(map[string]bool)
+	var rows []*Event
+	var owned []string
+	for i := range p.events {
+		if e := &p.events[i]; !seen[e.ID] {
+			seen[e.ID] = true
+			rows = append(rows, e)
+			owned = append(owned, e.ID)
+		}
+	}
+	fresh, err := insert(ctx, s.db, rows)
+	if err != nil {
+		s.metrics.failures.Inc()
+		p.done <- outcome{err: fmt.Errorf("storing %d events: %w", len(p.events), err)}
+		return
+	}
+	s.answer([]*pending{p}, [][]string{owned}, fresh)
+}
+
+// answer tells each batch of a committed group what it stored.
+func (s *Service) answer(group []*pending, owned [][]string, fresh map[string]bool) {
 	for gi, p := range group {
 		accepted := 0
 		for _, id := range owned[gi] {

@@ -19,25 +19,91 @@ import (
 // The value is the first 8 bytes of sha256("xsell.events.commit").
 const commitLockKey int64 = 0x2d1f5c6a9e0b7431
 
-// insert writes the events of one group (ids unique within it) in one transaction and returns
-// the set of ids that were new, that is, stored by this call.
-//
-// It looks the ids up and COPYs only the new rows, rather than INSERT ... ON CONFLICT: COPY
-// into the partitioned tables batches rows per partition and is two to three times as fast.
-// This is safe because every writer of event_ids is a group commit holding commitLockKey, so no
-// other transaction can add one of these ids between the look-up and the COPY; were one to,
-// the primary key would fail the transaction rather than store a duplicate.
+// The group commit writes a group in two steps: lookUpNew and groupText.add outside any lock,
+// while the previous group is still being written, then copyGroup under commitLockKey. Rows
+// go in with COPY rather than INSERT ... ON CONFLICT: COPY into the partitioned tables batches
+// rows per partition and is two to three times as fast. Without ON CONFLICT, an id stored by
+// another transaction between the look-up and the COPY fails the primary key and the whole
+// transaction; the caller then writes each batch with insert, which looks its ids up under
+// the lock, where no group commit can race it.
 //
 // The COPY text is written here and handed to lib/pq in one piece (CopyData): its per-row
-// Exec through database/sql costs about ten times as much CPU, and the committer is serial.
-func insert(ctx context.Context, db *sqlx.DB, evs []*Event) (_ map[string]bool, err error) {
-	ids := make([]string, len(evs))
-	for i, e := range evs {
-		ids[i] = e.ID
-	}
-	conn, err := db.Conn(ctx)
+// Exec through database/sql costs about ten times as much CPU, and the writer is serial.
+
+// beginLocked opens the transaction and takes the commit lock in one round trip (the simple
+// query protocol runs both statements); the look-up plan setting rides along.
+var beginLocked = fmt.Sprintf(`BEGIN; SELECT pg_advisory_xact_lock(%d); SET LOCAL enable_seqscan = off`, commitLockKey)
+
+// lookUpNew returns the set of the rows' ids that event_ids does not hold yet.
+func lookUpNew(ctx context.Context, db *sqlx.DB, rows []*Event) (map[string]bool, error) {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only; nothing to keep
+	// A thousand ids are a thousand primary-key probes; left to itself the planner prefers a
+	// sequential scan of event_ids once that is a few thousand pages, which makes each group
+	// cost as much as the table is big.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		return nil, err
+	}
+	return newIDs(ctx, tx, ids(rows))
+}
+
+func ids(rows []*Event) []string {
+	out := make([]string, len(rows))
+	for i, e := range rows {
+		out[i] = e.ID
+	}
+	return out
+}
+
+// groupText is the COPY text of a group's new rows, one per table.
+type groupText struct{ ids, events, items copyText }
+
+// add appends the COPY rows of the events whose id is in fresh.
+func (t *groupText) add(rows []*Event, fresh map[string]bool) {
+	for _, e := range rows {
+		if !fresh[e.ID] {
+			continue
+		}
+		at := e.OccurredAt.UTC().AppendFormat(nil, time.RFC3339Nano)
+		t.ids.text(e.ID).raw(at).end()
+		t.events.text(e.ID).text(e.Type).text(e.ShopperID).raw(at).opt(e.Experiment).opt(e.OrderID).
+			num(e.Amount).num(e.Discount).opt(e.Currency).end()
+		for j, it := range e.Items {
+			q, line := it.Quantity, int64(j)
+			t.items.text(e.ID).num(&line).raw(at).text(e.OrderID).text(e.ShopperID).text(it.SKU).
+				num(&q).num(&it.UnitPrice).end()
+		}
+	}
+}
+
+// copyGroup writes a prepared group in one transaction under the commit lock.
+func copyGroup(ctx context.Context, db *sqlx.DB, t groupText) error {
+	return inCommitTx(ctx, db, func(conn *sql.Conn) error { return copyText3(ctx, conn, t) })
+}
+
+// insert writes events (ids unique among them) in one transaction, looking their ids up under
+// the commit lock, and returns the set of ids it stored.
+func insert(ctx context.Context, db *sqlx.DB, evs []*Event) (fresh map[string]bool, err error) {
+	err = inCommitTx(ctx, db, func(conn *sql.Conn) error {
+		if fresh, err = newIDs(ctx, conn, ids(evs)); err != nil {
+			return err
+		}
+		var t groupText
+		t.add(evs, fresh)
+		return copyText3(ctx, conn, t)
+	})
+	return fresh, err
+}
+
+// inCommitTx runs fn in a transaction holding the commit lock, on a connection of its own,
+// and commits.
+func inCommitTx(ctx context.Context, db *sqlx.DB, fn func(*sql.Conn) error) (err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -47,59 +113,36 @@ func insert(ctx context.Context, db *sqlx.DB, evs []*Event) (_ map[string]bool, 
 		}
 		conn.Close()
 	}()
-	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
-		return nil, err
+	if _, err := conn.ExecContext(ctx, beginLocked); err != nil {
+		return err
 	}
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, commitLockKey); err != nil {
-		return nil, err
+	if err := fn(conn); err != nil {
+		return err
 	}
-	// The look-up of a thousand ids is a thousand primary-key probes; left to itself the planner
-	// prefers a sequential scan of event_ids once that is a few thousand pages, which makes
-	// each group cost as much as the table is big.
-	if _, err := conn.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
-		return nil, err
-	}
-	fresh, err := newIDs(ctx, conn, ids)
-	if err != nil {
-		return nil, err
-	}
-	if len(fresh) > 0 {
-		var idBuf, evBuf, itemBuf copyText
-		for _, e := range evs {
-			if !fresh[e.ID] {
-				continue
-			}
-			at := e.OccurredAt.UTC().AppendFormat(nil, time.RFC3339Nano)
-			idBuf.text(e.ID).raw(at).end()
-			evBuf.text(e.ID).text(e.Type).text(e.ShopperID).raw(at).opt(e.Experiment).opt(e.OrderID).
-				num(e.Amount).num(e.Discount).opt(e.Currency).end()
-			for j, it := range e.Items {
-				q, line := it.Quantity, int64(j)
-				itemBuf.text(e.ID).num(&line).raw(at).text(e.OrderID).text(e.ShopperID).text(it.SKU).
-					num(&q).num(&it.UnitPrice).end()
-			}
+	_, err = conn.ExecContext(ctx, `COMMIT`)
+	return err
+}
+
+// copyText3 COPYs a group's rows into event_ids, events and order_items.
+func copyText3(ctx context.Context, conn *sql.Conn, t groupText) error {
+	return conn.Raw(func(dc any) error {
+		if err := copyIn(ctx, dc, `COPY event_ids (id, occurred_at) FROM STDIN`, t.ids); err != nil {
+			return err
 		}
-		err = conn.Raw(func(dc any) error {
-			if err := copyIn(ctx, dc, `COPY event_ids (id, occurred_at) FROM STDIN`, idBuf); err != nil {
-				return err
-			}
-			if err := copyIn(ctx, dc, `COPY events (id, type, shopper_id, occurred_at, experiment, order_id, amount, discount, currency) FROM STDIN`, evBuf); err != nil {
-				return err
-			}
-			return copyIn(ctx, dc, `COPY order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price) FROM STDIN`, itemBuf)
-		})
-		if err != nil {
-			return nil, err
+		if err := copyIn(ctx, dc, `COPY events (id, type, shopper_id, occurred_at, experiment, order_id, amount, discount, currency) FROM STDIN`, t.events); err != nil {
+			return err
 		}
-	}
-	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {
-		return nil, err
-	}
-	return fresh, nil
+		return copyIn(ctx, dc, `COPY order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price) FROM STDIN`, t.items)
+	})
+}
+
+// querier is a connection or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // newIDs returns those of ids that event_ids does not hold.
-func newIDs(ctx context.Context, conn *sql.Conn, ids []string) (map[string]bool, error) {
+func newIDs(ctx context.Context, conn querier, ids []string) (map[string]bool, error) {
 	fresh := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		fresh[id] = true

@@ -343,3 +343,65 @@ func TestIngestKeepsAwkwardTextExactly(t *testing.T) {
 		t.Fatalf("the same id again: %+v, want a duplicate", res)
 	}
 }
+
+// TestAGroupGrownWhileWaitingCountsEachBatch builds a group the way the committer does while
+// the writer is busy — a first batch, then a second prepared into the same group — and checks
+// what each batch is told: the second's repeat of the first's id and of an id stored earlier
+// are duplicates, and the group is one transaction.
+func TestAGroupGrownWhileWaitingCountsEachBatch(t *testing.T) {
+	s, db := newService(t, Options{})
+	ingest(t, s, viewed("stored-before", "s"))
+	batch := func(ids ...string) *pending {
+		p := &pending{done: make(chan outcome, 1)}
+		for _, id := range ids {
+			p.events = append(p.events, Event{ID: id, Type: OfferViewed, ShopperID: "s", OccurredAt: testNow})
+		}
+		return p
+	}
+	first, second := batch("a", "b"), batch("b", "stored-before", "c", "c")
+	g := s.prepare(nil, []*pending{first})
+	g = s.prepare(g, []*pending{second})
+	s.write(g)
+	for _, c := range []struct {
+		name string
+		p    *pending
+		want Result
+	}{{"first", first, Result{Accepted: 2}}, {"second", second, Result{Accepted: 1, Duplicates: 3}}} {
+		if o := <-c.p.done; o.err != nil || o.res != c.want {
+			t.Errorf("%s batch: %+v %v, want %+v", c.name, o.res, o.err, c.want)
+		}
+	}
+	if n := count(t, db, `SELECT count(*) FROM events`); n != 4 {
+		t.Fatalf("%d events stored, want 4 (stored-before, a, b, c)", n)
+	}
+	if n := count(t, db, `SELECT count(DISTINCT xmin::text) FROM events WHERE id <> 'stored-before'`); n != 1 {
+		t.Fatalf("the grown group was written by %d transactions, want 1", n)
+	}
+}
+
+// TestAnIDStoredBetweenLookUpAndCopy: the look-up runs outside the commit lock, so another
+// writer may store one of the group's ids before the group's COPY. The group then fails on
+// the primary key and each batch is written again with its ids looked up under the lock:
+// the id counts as a duplicate, the rest is stored, nothing twice.
+func TestAnIDStoredBetweenLookUpAndCopy(t *testing.T) {
+	s, db := newService(t, Options{})
+	p := &pending{done: make(chan outcome, 1)}
+	for _, id := range []string{"raced", "mine"} {
+		p.events = append(p.events, Event{ID: id, Type: OfferViewed, ShopperID: "s", OccurredAt: testNow})
+	}
+	g := s.prepare(nil, []*pending{p})
+	if !g.fresh["raced"] {
+		t.Fatal("the look-up already saw the id")
+	}
+	ingest(t, s, viewed("raced", "someone else")) // commits between the look-up and the COPY
+	s.write(g)
+	if o := <-p.done; o.err != nil || o.res != (Result{Accepted: 1, Duplicates: 1}) {
+		t.Fatalf("batch: %+v %v, want 1 accepted and 1 duplicate", o.res, o.err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM events`); n != 2 {
+		t.Fatalf("%d events stored, want 2", n)
+	}
+	if n := count(t, db, `SELECT count(*) FROM events WHERE id = 'raced' AND shopper_id = 'someone else'`); n != 1 {
+		t.Fatal("the first write of the raced id did not win")
+	}
+}
