@@ -24,6 +24,7 @@ type config struct {
 	ShutdownGrace  time.Duration
 	DBMaxConns     int
 	CacheReload    time.Duration
+	LoyaltyJobs    bool // this instance credits orders and expires points on timers
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -92,6 +93,14 @@ var envVars = []envVar{
 		}
 		c.CacheReload = d
 		return nil
+	}},
+	{"XSELL_LOYALTY_JOBS", "on", func(c *config, v string) error {
+		switch v {
+		case "on", "off":
+			c.LoyaltyJobs = v == "on"
+			return nil
+		}
+		return fmt.Errorf("want on or off")
 	}},
 	{"XSELL_DB_MAX_CONNS", "20", func(c *config, v string) error {
 		n, err := strconv.Atoi(v)

@@ -176,9 +176,13 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 	workers.run(eventsSvc.MaintainPartitions)
 
 	points := loyalty.New(db, nil)
-	jobs := loyalty.DefaultJobs
-	jobs.Log = log
-	workers.run(func(ctx context.Context) { points.RunJobs(ctx, jobs) })
+	if cfg.LoyaltyJobs {
+		jobs := loyalty.DefaultJobs
+		jobs.Log = log
+		workers.run(func(ctx context.Context) { points.RunJobs(ctx, jobs) })
+	} else {
+		log.Info("loyalty jobs are off on this instance (XSELL_LOYALTY_JOBS=off): orders are credited and points expired only where they are on")
+	}
 
 	api, err := httpapi.New(httpapi.Config{
 		APIKeys:        cfg.APIKeys,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -24,6 +25,7 @@ func TestConfigErrorsAreOneClearLine(t *testing.T) {
 		{map[string]string{"XSELL_TRUSTED_PROXIES": "proxy.local"}, `XSELL_TRUSTED_PROXIES`},
 		{map[string]string{"XSELL_SHUTDOWN_GRACE": "-1s"}, `XSELL_SHUTDOWN_GRACE`},
 		{map[string]string{"XSELL_ADDR": "0.0.0.0:8080"}, `development keys are refused`},
+		{map[string]string{"XSELL_LOYALTY_JOBS": "sometimes"}, `XSELL_LOYALTY_JOBS="sometimes": want on or off`},
 	}
 	for _, tc := range cases {
 		_, err := loadConfig(func(k string) string { return tc.env[k] })
@@ -34,8 +36,26 @@ func TestConfigErrorsAreOneClearLine(t *testing.T) {
 	c, err := loadConfig(func(k string) string {
 		return map[string]string{"XSELL_ADDR": "0.0.0.0:9000", "XSELL_API_KEYS": "admin:s"}[k]
 	})
-	if err != nil || c.DevKeys || c.MaxBodyBytes != 1<<20 || c.Addr != "0.0.0.0:9000" {
+	if err != nil || c.DevKeys || c.MaxBodyBytes != 1<<20 || c.Addr != "0.0.0.0:9000" || !c.LoyaltyJobs {
 		t.Fatalf("config = %+v, %v", c, err)
+	}
+}
+
+// TestREADMEListsEveryVariable keeps the README's configuration table and the variables the
+// server reads in step.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range envVars {
+		row := "| `" + v.name + "` | "
+		if v.def != "" {
+			row += "`" + v.def + "` |"
+		}
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README's configuration table has no row starting %q", row)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@
 #
 #   scripts/bench/events.sh [CLIENTS [BATCH [BATCHES_PER_CLIENT]]]     defaults 16 100 100
 #   ROUNDS=3 (HTTP and the raw COPY alternate this many times)
+#   LOYALTY_JOBS=on (the server also credits the orders as they arrive; default off)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -30,8 +31,11 @@ go build -o "$tmp/server" ./cmd/server
 go build -o "$tmp/eventsload" ./scripts/bench/eventsload
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
+# Loyalty jobs off by default: the server then does what psql does, ingestion alone, as an
+# ingestion instance of a fleet whose crediting runs on a worker. LOYALTY_JOBS=on measures the
+# all-in-one server, whose crediting job reads and credits the orders during the load.
 XSELL_DATA_DIR="$tmp/pg" XSELL_ADDR="127.0.0.1:$port" XSELL_API_KEYS="checkout:bench-key" \
-	XSELL_LOG_LEVEL=warn "$tmp/server" >"$tmp/server.log" 2>&1 &
+	XSELL_LOYALTY_JOBS="${LOYALTY_JOBS:-off}" XSELL_LOG_LEVEL=warn "$tmp/server" >"$tmp/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do
 	curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
@@ -40,7 +44,7 @@ for _ in $(seq 600); do
 done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready"; cat "$tmp/server.log"; exit 1; }
 
-echo "machine: nproc=$(nproc), $(lscpu | sed -n 's/^Model name: *//p'), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: nproc=$(nproc), $(lscpu | sed -n 's/^Model name: *//p'), load average before: $(cut -d' ' -f1-3 /proc/loadavg); loyalty jobs ${LOYALTY_JOBS:-off}"
 psql_() { psql -X -q -v ON_ERROR_STOP=1 "host=$tmp/pg/socket port=5432 user=postgres dbname=postgres" "$@"; }
 # The VM's speed drifts from one run to the next, so HTTP and the raw COPY alternate ROUNDS
 # times on emptied tables, and each round's ratio compares two loads made seconds apart.
