@@ -63,11 +63,12 @@ type groupText struct{ ids, events, items copyText }
 
 // add appends the COPY rows of the events whose id is in fresh.
 func (t *groupText) add(rows []*Event, fresh map[string]bool) {
+	var buf [32]byte
 	for _, e := range rows {
 		if !fresh[e.ID] {
 			continue
 		}
-		at := e.OccurredAt.UTC().AppendFormat(nil, time.RFC3339Nano)
+		at := appendTimestamp(buf[:0], e.OccurredAt)
 		t.ids.text(e.ID).raw(at).end()
 		t.events.text(e.ID).text(e.Type).text(e.ShopperID).raw(at).opt(e.Experiment).opt(e.OrderID).
 			num(e.Amount).num(e.Discount).opt(e.Currency).end()
@@ -77,6 +78,41 @@ func (t *groupText) add(rows []*Event, fresh map[string]bool) {
 				num(&q).num(&it.UnitPrice).end()
 		}
 	}
+}
+
+// appendTimestamp appends t in UTC as 2006-01-02T15:04:05.123456789Z, the form COPY reads
+// for timestamptz. It is time.Format for the years 0–9999 without parsing a layout per call:
+// formatting the timestamps was the largest part of building a group's COPY text.
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, time.RFC3339Nano)
+	}
+	hour, minute, sec := t.Clock()
+	digits := func(dst []byte, v, n int) []byte {
+		start := len(dst)
+		dst = append(dst, "000000000"[:n]...)
+		for i := start + n - 1; i >= start; i-- {
+			dst[i] = byte('0' + v%10)
+			v /= 10
+		}
+		return dst
+	}
+	dst = digits(dst, year, 4)
+	dst = append(dst, '-')
+	dst = digits(dst, int(month), 2)
+	dst = append(dst, '-')
+	dst = digits(dst, day, 2)
+	dst = append(dst, 'T')
+	dst = digits(dst, hour, 2)
+	dst = append(dst, ':')
+	dst = digits(dst, minute, 2)
+	dst = append(dst, ':')
+	dst = digits(dst, sec, 2)
+	dst = append(dst, '.')
+	dst = digits(dst, t.Nanosecond(), 9)
+	return append(dst, 'Z')
 }
 
 // copyGroup writes a prepared group in one transaction under the commit lock.

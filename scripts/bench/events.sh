@@ -51,14 +51,14 @@ psql_() { psql -X -q -v ON_ERROR_STOP=1 "host=$tmp/pg/socket port=5432 user=post
 rounds=${ROUNDS:-3}
 summary=()
 for r in $(seq "$rounds"); do
-	psql_ -c 'TRUNCATE event_ids, events, order_items'
+	psql_ -c 'TRUNCATE event_ids, events, order_items' -c CHECKPOINT
 	out=$("$tmp/eventsload" -url "http://127.0.0.1:$port" -key bench-key -clients "$clients" -batch "$batch" \
 		-batches "$batches" -csv "$tmp")
 	echo "round $r $out"
 	http=$(sed -n 's/.* \([0-9]*\) events\/s.*/\1/p' <<<"$out")
 
 	# The raw COPY: the same rows into the same tables with their indexes, in one transaction.
-	psql_ -c 'TRUNCATE event_ids, events, order_items'
+	psql_ -c 'TRUNCATE event_ids, events, order_items' -c CHECKPOINT
 	rows=$(wc -l <"$tmp/events.csv")
 	t0=$(date +%s.%N)
 	psql_ -1 <<EOF
