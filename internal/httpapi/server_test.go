@@ -224,10 +224,16 @@ func TestPanicAnswersInErrorShape(t *testing.T) {
 func TestMetricsCountRoutes(t *testing.T) {
 	_, ts := newTestServer(t)
 	do(t, "GET", ts.URL+"/healthz", "", "", "")
+	do(t, "GET", ts.URL+"/healthz", "", "", "")
+	// Methods outside HTTP's usual ones share one label value, so clients cannot mint series.
+	do(t, "BREW", ts.URL+"/healthz", "", "", "")
+	do(t, "XYZZY", ts.URL+"/nowhere", "", "", "")
 	a := do(t, "GET", ts.URL+"/metrics", "", "", "")
 	for _, want := range []string{
-		`xsell_http_requests_total{method="GET",route="/healthz",status="200"} 1`,
+		`xsell_http_requests_total{method="GET",route="/healthz",status="200"} 2`,
 		`xsell_http_request_duration_seconds_bucket{method="GET",route="/healthz"`,
+		`xsell_http_requests_total{method="other",route="unmatched",status="405"} 1`,
+		`xsell_http_requests_total{method="other",route="unmatched",status="404"} 1`,
 	} {
 		if !strings.Contains(a.raw, want) {
 			t.Errorf("/metrics lacks %s", want)
