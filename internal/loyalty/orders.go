@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // creditBatch is how many order events one transaction of CreditOrders handles.
@@ -64,9 +65,13 @@ func (s *Service) creditBatch(ctx context.Context) (int, error) {
 			ORDER BY seq LIMIT $2`, cursor, creditBatch); err != nil {
 			return fmt.Errorf("reading order events: %w", err)
 		}
-		// The settings are read once per batch, not per order: one round trip fewer per order,
-		// and every order of a batch credited under the same settings.
-		var prog *Program
+		if len(evs) == 0 {
+			return nil
+		}
+		batch, err := readOrderBatch(ctx, tx, evs, s.now())
+		if err != nil {
+			return err
+		}
 		for _, ev := range evs {
 			ev.Currency = strings.TrimSpace(ev.Currency)
 			if err := lockAccount(ctx, tx, ev.ShopperID, s.now()); err != nil {
@@ -74,14 +79,7 @@ func (s *Service) creditBatch(ctx context.Context) (int, error) {
 			}
 			var err error
 			if ev.Type == "order_completed" {
-				if prog == nil {
-					p, err := loadProgram(ctx, tx)
-					if err != nil {
-						return err
-					}
-					prog = &p
-				}
-				err = s.creditOrder(ctx, tx, ev, *prog)
+				err = s.creditOrder(ctx, tx, ev, batch)
 			} else {
 				err = s.refundOrder(ctx, tx, ev)
 			}
@@ -89,14 +87,85 @@ func (s *Service) creditBatch(ctx context.Context) (int, error) {
 				return fmt.Errorf("event %s (seq %d, order %s): %w", ev.ID, ev.Seq, ev.OrderID, err)
 			}
 		}
-		if len(evs) == 0 {
-			return nil
-		}
 		n = len(evs)
-		_, err := tx.ExecContext(ctx, `UPDATE loyalty_event_cursor SET seq = $1`, evs[len(evs)-1].Seq)
+		_, err = tx.ExecContext(ctx, `UPDATE loyalty_event_cursor SET seq = $1`, evs[len(evs)-1].Seq)
 		return err
 	})
 	return n, err
+}
+
+// orderBatch is what crediting a batch of order events reads once, in a few statements,
+// rather than once per order: crediting costs a round trip per statement, and each order
+// used to need three more of them.
+type orderBatch struct {
+	prog Program
+	// exposed lists, per shopper with an order in the batch, the running experiments whose
+	// current phase exposed them, as the batch began.
+	exposed map[string][]exposure
+	// skus holds the distinct SKUs of the batch's orders from exposed shoppers, by event id.
+	skus map[string][]string
+}
+
+// exposure is a shopper's variant in a running experiment, with the experiment's variants.
+type exposure struct {
+	ShopperID  string `db:"shopper_id"`
+	Experiment string `db:"key"`
+	Variant    string `db:"variant"`
+	Variants   []byte `db:"variants"`
+}
+
+// readOrderBatch makes sure every shopper of the batch has an account (so that locking it is
+// one statement) and reads the program and what the orders' bonuses depend on.
+func readOrderBatch(ctx context.Context, tx *sqlx.Tx, evs []orderEvent, now time.Time) (*orderBatch, error) {
+	var shoppers, buyers []string
+	for _, ev := range evs {
+		shoppers = append(shoppers, ev.ShopperID)
+		if ev.Type == "order_completed" {
+			buyers = append(buyers, ev.ShopperID)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO loyalty_accounts (shopper_id, created_at)
+		SELECT DISTINCT s, $2::timestamptz FROM unnest($1::text[]) AS s ON CONFLICT DO NOTHING`, pq.StringArray(shoppers), now); err != nil {
+		return nil, fmt.Errorf("making the accounts of a batch: %w", err)
+	}
+	b := &orderBatch{exposed: map[string][]exposure{}, skus: map[string][]string{}}
+	if len(buyers) == 0 {
+		return b, nil
+	}
+	var err error
+	if b.prog, err = loadProgram(ctx, tx); err != nil {
+		return nil, err
+	}
+	var exposed []exposure
+	if err := tx.SelectContext(ctx, &exposed, `SELECT e.shopper_id, x.key, e.variant, x.variants
+		FROM exposures e JOIN experiments x ON x.key = e.experiment_key AND x.phase = e.phase
+		WHERE e.shopper_id = ANY($1) AND x.status = 'running' ORDER BY e.shopper_id, x.key`, pq.StringArray(buyers)); err != nil {
+		return nil, err
+	}
+	for _, x := range exposed {
+		b.exposed[x.ShopperID] = append(b.exposed[x.ShopperID], x)
+	}
+	var orders []string
+	for _, ev := range evs {
+		if ev.Type == "order_completed" && len(b.exposed[ev.ShopperID]) > 0 {
+			orders = append(orders, ev.ID)
+		}
+	}
+	if len(orders) == 0 {
+		return b, nil
+	}
+	var lines []struct {
+		EventID string `db:"event_id"`
+		SKU     string `db:"sku"`
+	}
+	if err := tx.SelectContext(ctx, &lines, `SELECT DISTINCT event_id, sku FROM order_items
+		WHERE event_id = ANY($1)`, pq.StringArray(orders)); err != nil {
+		return nil, err
+	}
+	for _, l := range lines {
+		b.skus[l.EventID] = append(b.skus[l.EventID], l.SKU)
+	}
+	return b, nil
 }
 
 // orderRow is the loyalty_orders row of an order.
@@ -107,7 +176,8 @@ type orderRow struct {
 }
 
 // creditOrder earns an order's points, unless its order id was credited before.
-func (s *Service) creditOrder(ctx context.Context, tx *sqlx.Tx, ev orderEvent, prog Program) error {
+func (s *Service) creditOrder(ctx context.Context, tx *sqlx.Tx, ev orderEvent, batch *orderBatch) error {
+	prog := batch.prog
 	now := s.now()
 	paid := max(ev.Amount-ev.Discount, 0)
 	var rows []orderRow
@@ -144,7 +214,7 @@ func (s *Service) creditOrder(ctx context.Context, tx *sqlx.Tx, ev orderEvent, p
 	if err := earn(base, "order_completed", nil, nil); err != nil {
 		return err
 	}
-	bonuses, err := orderBonuses(ctx, tx, ev, base)
+	bonuses, err := orderBonuses(batch, ev, base)
 	if err != nil {
 		return err
 	}
@@ -230,25 +300,8 @@ type strategyVariant struct {
 
 // orderBonuses finds the running experiments whose current phase exposed the shopper to a
 // loyalty_points variant, and the bonus of each whose products the order holds.
-func orderBonuses(ctx context.Context, tx *sqlx.Tx, ev orderEvent, base int64) ([]bonus, error) {
-	var exposed []struct {
-		Experiment string `db:"key"`
-		Variant    string `db:"variant"`
-		Variants   []byte `db:"variants"`
-	}
-	if err := tx.SelectContext(ctx, &exposed, `SELECT x.key, e.variant, x.variants
-		FROM exposures e JOIN experiments x ON x.key = e.experiment_key AND x.phase = e.phase
-		WHERE e.shopper_id = $1 AND x.status = 'running' ORDER BY x.key`, ev.ShopperID); err != nil {
-		return nil, err
-	}
-	if len(exposed) == 0 {
-		return nil, nil
-	}
-	var skus []string
-	if err := tx.SelectContext(ctx, &skus, `SELECT DISTINCT sku FROM order_items
-		WHERE event_id = $1 AND occurred_at = $2`, ev.ID, ev.OccurredAt); err != nil {
-		return nil, err
-	}
+func orderBonuses(batch *orderBatch, ev orderEvent, base int64) ([]bonus, error) {
+	exposed, skus := batch.exposed[ev.ShopperID], batch.skus[ev.ID]
 	var out []bonus
 	for _, x := range exposed {
 		var variants []strategyVariant
