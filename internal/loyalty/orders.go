@@ -37,6 +37,11 @@ type orderEvent struct {
 // earns the base rate on amount − discount once per order id (pending when pending_days > 0)
 // plus the bonus of each running loyalty_points variant the shopper is in whose products the
 // order holds; an order_refunded takes back points in proportion to the amount returned.
+//
+// "The shopper is in" means an exposure row exists when the order's batch is read. Exposures
+// are written off the assignment path (within ~100 ms), so an order credited sooner than that
+// after the shopper's first assignment earns no bonus: a known limit, narrow because the job
+// runs every few seconds and orders come minutes after the offer.
 func (s *Service) CreditOrders(ctx context.Context) (int, error) {
 	total := 0
 	for {
@@ -100,7 +105,7 @@ func (s *Service) creditBatch(ctx context.Context) (int, error) {
 type orderBatch struct {
 	prog Program
 	// exposed lists, per shopper with an order in the batch, the running experiments whose
-	// current phase exposed them, as the batch began.
+	// current phase exposed them, as the batch began (see CreditOrders on the timing).
 	exposed map[string][]exposure
 	// skus holds the distinct SKUs of the batch's orders from exposed shoppers, by event id.
 	skus map[string][]string
