@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -30,7 +31,10 @@ func main() {
 		c.Header("Content-Length", length)
 		c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 	})
-	if err := http.ListenAndServe(os.Args[1], e); err != nil {
+	// The same connection settings as xsell's server (internal/httpapi.Serve), so that the
+	// two differ only in their handlers.
+	srv := &http.Server{Addr: os.Args[1], Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
