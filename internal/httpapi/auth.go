@@ -123,9 +123,10 @@ func joinRoles(roles []Role) string {
 	return strings.Join(s, ", ")
 }
 
-// caller returns the key that authenticated the request, or the zero key on a route without
-// authentication. It identifies the key again rather than having authenticate store it in the
-// context: few handlers ask, and storing costs every assignment a map allocation.
+// caller returns the key whose secret the request carries (on an authenticated route, the key
+// authenticate let through), or the zero key. It identifies the key again rather than having
+// authenticate store it in the context: few handlers ask, and storing costs every assignment a
+// map allocation.
 func (s *Server) caller(c *gin.Context) APIKey {
 	secret, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 	if !ok {
