@@ -17,10 +17,8 @@ import (
 	"github.com/xsell/xsell/internal/apperr"
 )
 
-const requestIDHeader = "X-Request-ID"
-
-// requestIDKey is requestIDHeader as net/http stores it, so that the hot path reads and writes
-// header maps without canonicalising the name on every request.
+// requestIDKey is the X-Request-ID header's name as net/http stores it, so that the hot path
+// reads and writes header maps without canonicalising the name on every request.
 const requestIDKey = "X-Request-Id"
 
 // requestIDs makes ids unique across restarts (random prefix) and cheap per request (counter).
