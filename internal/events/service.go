@@ -247,15 +247,13 @@ type groupWrite struct {
 	err   error // a look-up failed; the group is written the careful way
 }
 
-// prepare adds batches to g (a new group when g is nil): it finds which of their ids are new
-// and builds the COPY text of those rows, outside the commit lock. Another server's group may
-// store one of those ids before this group's COPY; the primary key then fails this group,
-// which write retries the careful way.
-func (s *Service) prepare(g *groupWrite, batches []*pending) *groupWrite {
-	if g == nil {
-		g = &groupWrite{seen: map[string]bool{}, fresh: map[string]bool{}}
-	}
-	first := len(g.rows)
+func newGroupWrite() *groupWrite {
+	return &groupWrite{seen: map[string]bool{}, fresh: map[string]bool{}}
+}
+
+// take adds batches to the group: each id's first event in the group becomes a row, owned by
+// the batch that brought it; a later one is that batch's duplicate.
+func (g *groupWrite) take(batches []*pending) {
 	for _, p := range batches {
 		var owned []string
 		for i := range p.events {
@@ -270,6 +268,18 @@ func (s *Service) prepare(g *groupWrite, batches []*pending) *groupWrite {
 		g.group = append(g.group, p)
 		g.owned = append(g.owned, owned)
 	}
+}
+
+// prepare adds batches to g (a new group when g is nil): it finds which of their ids are new
+// and builds the COPY text of those rows, outside the commit lock. Another server's group may
+// store one of those ids before this group's COPY; the primary key then fails this group,
+// which write retries the careful way.
+func (s *Service) prepare(g *groupWrite, batches []*pending) *groupWrite {
+	if g == nil {
+		g = newGroupWrite()
+	}
+	first := len(g.rows)
+	g.take(batches)
 	if g.err != nil {
 		return g
 	}
@@ -321,23 +331,15 @@ func (s *Service) write(g *groupWrite) {
 func (s *Service) commitCarefully(p *pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	seen := make(map[string]bool)
-	var rows []*Event
-	var owned []string
-	for i := range p.events {
-		if e := &p.events[i]; !seen[e.ID] {
-			seen[e.ID] = true
-			rows = append(rows, e)
-			owned = append(owned, e.ID)
-		}
-	}
-	fresh, err := insert(ctx, s.db, rows)
+	g := newGroupWrite()
+	g.take([]*pending{p})
+	fresh, err := insert(ctx, s.db, g.rows)
 	if err != nil {
 		s.metrics.failures.Inc()
 		p.done <- outcome{err: fmt.Errorf("storing %d events: %w", len(p.events), err)}
 		return
 	}
-	s.answer([]*pending{p}, [][]string{owned}, fresh)
+	s.answer(g.group, g.owned, fresh)
 }
 
 // answer tells each batch of a committed group what it stored.
