@@ -8,8 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/text/currency"
-
+	"github.com/xsell/xsell/internal/money"
 	"github.com/xsell/xsell/internal/simulation"
 )
 
@@ -22,6 +21,7 @@ func writeSummary(w io.Writer, s *simulation.Summary) error {
 		thousands(s.Events), thousands(s.Duplicates), thousands(s.Requests), thousands(s.Retries), s.Elapsed.Round(100*time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "variant\tstrategy\tplanted effect\tshoppers\toffers seen\taccepted\torders\twith target\trevenue\tdiscounts\trefunds\t")
+	cur := money.Lookup(s.Currency)
 	for _, a := range s.Arms {
 		name, strategy := a.Variant, a.Strategy
 		if name == "" {
@@ -29,7 +29,7 @@ func writeSummary(w io.Writer, s *simulation.Summary) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, strategy, effect(a.Effect),
 			thousands(a.Shoppers), thousands(a.Viewed), thousands(a.Accepted), thousands(a.Orders), thousands(a.CrossSell),
-			money(a.Revenue, s.Currency), money(a.Discount, s.Currency), thousands(a.Refunds))
+			cur.Number(float64(a.Revenue)), cur.Number(float64(a.Discount)), thousands(a.Refunds))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -60,30 +60,6 @@ func effect(e simulation.Effect) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
-}
-
-// money formats minor units in the currency's major unit, e.g. 123456 EUR → 1,234.56.
-func money(minor int64, code string) string {
-	scale := 2
-	if u, err := currency.ParseISO(code); err == nil {
-		scale, _ = currency.Standard.Rounding(u)
-	}
-	neg := minor < 0
-	if neg {
-		minor = -minor
-	}
-	var pow int64 = 1
-	for range scale {
-		pow *= 10
-	}
-	s := thousands(minor / pow)
-	if scale > 0 {
-		s += "." + fmt.Sprintf("%0*d", scale, minor%pow)
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
 }
 
 // thousands writes n with comma separators.

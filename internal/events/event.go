@@ -4,15 +4,15 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/text/currency"
-
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/money"
 )
 
 // The event types of SPEC §5.
@@ -337,15 +337,14 @@ func validate(w Input, bad map[string]bool, i int, now time.Time, p *apperr.Prob
 	return e
 }
 
-// validCurrency accepts an upper-case ISO 4217 code that names a currency.
+// validCurrency accepts an upper-case ISO 4217 code that names a currency (internal/money).
 func validCurrency(c string, i int, p *apperr.Problems) string {
-	if len(c) != 3 || strings.ToUpper(c) != c || strings.IndexFunc(c, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0 {
-		p.AddAt(i, "currency", "invalid_format", "must be an upper-case ISO 4217 code such as EUR")
+	switch _, err := money.Parse(c); {
+	case errors.Is(err, money.ErrFormat):
+		p.AddAt(i, "currency", "invalid_format", "%s", money.ErrFormat)
 		return ""
-	}
-	u, err := currency.ParseISO(c)
-	if err != nil || u == (currency.Unit{}) {
-		p.AddAt(i, "currency", "not_allowed", "%q is not an ISO 4217 currency code", c)
+	case err != nil:
+		p.AddAt(i, "currency", "not_allowed", "%q %s", c, money.ErrUnknown)
 		return ""
 	}
 	return c

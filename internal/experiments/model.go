@@ -3,6 +3,7 @@ package experiments
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/money"
 )
 
 // Status is where an experiment is in its lifecycle: draft → running ⇄ paused → stopped.
@@ -155,7 +157,6 @@ const (
 var (
 	keyPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 	attrPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
-	currencyRe  = regexp.MustCompile(`^[A-Z]{3}$`)
 )
 
 // Normalize fills the defaults of SPEC §3: seed = key, hash attribute shopper_id, coverage 1,
@@ -330,8 +331,13 @@ func (s *Strategy) validate(p *apperr.Problems, path string) {
 			if *s.DiscountAmount <= 0 {
 				p.Add(path+".discount_amount", "out_of_range", "must be a positive amount in minor units, got %d", *s.DiscountAmount)
 			}
-			if !currencyRe.MatchString(s.Currency) {
-				p.Add(path+".currency", "required", "discount_amount needs an ISO 4217 currency such as EUR, got %q", s.Currency)
+			switch _, err := money.Parse(s.Currency); {
+			case s.Currency == "":
+				p.Add(path+".currency", "required", "discount_amount needs an ISO 4217 currency such as EUR")
+			case errors.Is(err, money.ErrFormat):
+				p.Add(path+".currency", "invalid_format", "%s", money.ErrFormat)
+			case err != nil:
+				p.Add(path+".currency", "not_allowed", "%q %s", s.Currency, money.ErrUnknown)
 			}
 		}
 	}
