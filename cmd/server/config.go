@@ -25,6 +25,9 @@ type config struct {
 	DBMaxConns     int
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
+
+	ExposureQueue   int // assignment requests whose exposures may wait in memory to be staged
+	AssignLogSample int // 1 in this many successful /v1/assign lines is logged
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -110,6 +113,28 @@ var envVars = []envVar{
 		c.DBMaxConns = n
 		return nil
 	}},
+}
+
+// The exposure recorder's and the access log's variables (docs/assignment.md).
+func init() {
+	envVars = append(envVars,
+		envVar{"XSELL_EXPOSURE_QUEUE", "50000", func(c *config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("want a whole number of requests ≥ 1")
+			}
+			c.ExposureQueue = n
+			return nil
+		}},
+		envVar{"XSELL_ASSIGN_LOG_SAMPLE", "100", func(c *config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("want a whole number ≥ 1 (1 logs every line)")
+			}
+			c.AssignLogSample = n
+			return nil
+		}},
+	)
 }
 
 // loadConfig reads the environment; the error names the variable and what it wants, in one line.

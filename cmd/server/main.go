@@ -30,6 +30,7 @@ import (
 
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/pgcluster"
@@ -157,8 +158,12 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 		return err
 	}
 	workers.run(cache.Run)
-	recorder := experiments.NewRecorder(db, experiments.RecorderConfig{}, reg, log)
-	workers.run(func(ctx context.Context) { recorder.Run(ctx, cfg.ShutdownGrace) })
+	recorder := exposures.New(db, exposures.Config{QueueSize: cfg.ExposureQueue, DrainTimeout: cfg.ShutdownGrace}, reg, log)
+	workers.run(func(ctx context.Context) {
+		if err := recorder.Run(ctx); err != nil {
+			log.Error("exposure recorder stopped", "error", err)
+		}
+	})
 
 	eventsSvc := events.NewService(db, events.Options{Log: log, Registerer: reg})
 	// Deferred so that it runs after the HTTP server has drained and before the database
@@ -185,9 +190,10 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 	}
 
 	api, err := httpapi.New(httpapi.Config{
-		APIKeys:        cfg.APIKeys,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		TrustedProxies: cfg.TrustedProxies,
+		APIKeys:         cfg.APIKeys,
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		TrustedProxies:  cfg.TrustedProxies,
+		AssignLogSample: cfg.AssignLogSample,
 	}, httpapi.Deps{
 		DB: db, Log: log, Registry: reg,
 		Experiments: store,

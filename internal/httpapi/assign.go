@@ -13,6 +13,7 @@ import (
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 )
 
 // assignRoutes registers POST /v1/assign for checkout (and admins, who may back-date).
@@ -25,6 +26,9 @@ type assignRequest struct {
 	ShopperID   string         `json:"shopper_id"`
 	Attributes  map[string]any `json:"attributes"`
 	Experiments []string       `json:"experiments"`
+	// Track false answers without recording exposures: for prefetching a variant before the
+	// offer can be seen (docs/assignment.md says when to ask for what).
+	Track *bool `json:"track"`
 	// At back-dates the exposure, for simulated or back-filled traffic: admin key only, in
 	// the past, at most MaxBackdate ago. Live checkout never sends it.
 	At *time.Time `json:"at"`
@@ -72,23 +76,15 @@ func (s *Server) assign(c *gin.Context) {
 	digest := maphash.Bytes(requestSeed, body) ^ snap.Generation*0x9e3779b97f4a7c15
 	rec := s.deps.Exposures
 	var record func(experiments.Exposure)
-	queued, recorded := true, false
-	if !rec.Recorded(digest) {
+	if (req.Track == nil || *req.Track) && !rec.Recorded(digest) {
+		st.exps = st.exps[:0]
 		record = func(e experiments.Exposure) {
-			if req.At != nil {
-				e.At = req.At.UTC()
-			}
-			recorded = true
-			queued = rec.Record(e) && queued
+			st.exps = append(st.exps, exposures.Exposure{Experiment: e.Experiment, Phase: e.Phase, Variant: e.Variant})
 		}
 	}
 	st.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, st.out[:0], record)
-	if record != nil && queued {
-		rec.MarkRecorded(digest)
-	}
-	if recorded && pooledAttrs {
-		// The queued exposures hold the attributes until they are written.
-		st.attrs = make(map[string]any, 8)
+	if record != nil {
+		s.recordExposures(st, req, digest, pooledAttrs)
 	}
 	// Each answer was encoded when the cache loaded; the response is their concatenation.
 	b := append(st.json[:0], `{"shopper_id":`...)
@@ -105,6 +101,28 @@ func (s *Server) assign(c *gin.Context) {
 	writeJSON(c, http.StatusOK, b)
 }
 
+// recordExposures hands the request's exposures to the recorder, as one row, and remembers the
+// request once they are all queued.
+func (s *Server) recordExposures(st *assignState, req *assignRequest, digest uint64, pooledAttrs bool) {
+	rec := s.deps.Exposures
+	queued := true
+	if len(st.exps) > 0 {
+		r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes, Exposures: st.exps}
+		if req.At != nil {
+			r.At = req.At.UTC()
+		}
+		var kept bool
+		queued, kept = rec.Record(r)
+		if kept && pooledAttrs {
+			// The queued request holds the attributes until it is written.
+			st.attrs = make(map[string]any, 8)
+		}
+	}
+	if queued {
+		rec.MarkRecorded(digest)
+	}
+}
+
 var requestSeed = maphash.MakeSeed()
 
 // assignState is what one assignment needs besides the request, reused across requests so
@@ -114,6 +132,7 @@ type assignState struct {
 	req   assignRequest
 	attrs map[string]any
 	out   []experiments.Assignment
+	exps  []exposures.Exposure
 	json  []byte
 }
 

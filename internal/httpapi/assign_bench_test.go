@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 )
 
 // benchAPI is a Server whose cache holds 20 running experiments with targeting, and whose
@@ -38,7 +39,7 @@ func benchAPI(b *testing.B) http.Handler {
 	}
 	cache := experiments.NewCache(nil, "", time.Hour, nil)
 	cache.Set(snap)
-	rec := experiments.NewRecorder(nil, experiments.RecorderConfig{QueueSize: 1 << 20}, nil, nil)
+	rec := exposures.New(nil, exposures.Config{QueueSize: 1 << 20}, nil, nil)
 	s, err := New(Config{APIKeys: keys}, Deps{Assignments: cache, Exposures: rec})
 	if err != nil {
 		b.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/xsell/xsell/internal/dbtest"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 )
 
 const (
@@ -25,7 +27,7 @@ type testAPI struct {
 	url      string
 	db       *sqlx.DB
 	cache    *experiments.Cache
-	recorder *experiments.Recorder
+	recorder *exposures.Recorder
 	stop     func() // flushes the recorder
 }
 
@@ -38,10 +40,12 @@ func newTestAPI(t *testing.T) *testAPI {
 	db := dbtest.New(t)
 	store := experiments.NewStore(db, nil)
 	api := &testAPI{db: db, cache: experiments.NewCache(store, "", time.Hour, nil),
-		recorder: experiments.NewRecorder(db, experiments.RecorderConfig{}, nil, nil)}
+		recorder: exposures.New(db, exposures.Config{DrainTimeout: 5 * time.Second}, nil, nil)}
 	ctx, cancel := context.WithCancel(context.Background())
-	go api.recorder.Run(ctx, 5*time.Second)
-	api.stop = func() { cancel(); <-api.recorder.Done() }
+	done := make(chan error, 1)
+	go func() { done <- api.recorder.Run(ctx) }()
+	var once sync.Once
+	api.stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(api.stop)
 	s, err := New(Config{APIKeys: keys}, Deps{DB: db, Experiments: store, Assignments: api.cache, Exposures: api.recorder})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/loyalty"
 )
 
@@ -27,6 +28,8 @@ type Config struct {
 	APIKeys        []APIKey
 	MaxBodyBytes   int64    // larger bodies get 413
 	TrustedProxies []string // addresses whose X-Forwarded-For is believed; none by default
+	// AssignLogSample logs 1 in this many successful POST /v1/assign lines; 0 or 1 logs all.
+	AssignLogSample int
 }
 
 // Deps are the services the handlers call.
@@ -36,10 +39,10 @@ type Deps struct {
 	Registry *prometheus.Registry
 
 	Experiments *experiments.Store
-	Assignments *experiments.Cache    // compiled experiments that /v1/assign answers from
-	Exposures   *experiments.Recorder // writes exposures off the request path
-	Events      *events.Service       // ingests POST /v1/events
-	Loyalty     *loyalty.Service      // program, accounts and the points ledger
+	Assignments *experiments.Cache  // compiled experiments that /v1/assign answers from
+	Exposures   *exposures.Recorder // writes exposures off the request path
+	Events      *events.Service     // ingests POST /v1/events
+	Loyalty     *loyalty.Service    // program, accounts and the points ledger
 }
 
 // Server routes requests to handlers.

@@ -1,0 +1,209 @@
+// Package exposures records which shopper was put in which variant, off the request path and
+// durably, and puts whatever it cannot keep on the record where reports read it: assignment
+// must never wait on a database write, and analysis must never lose its denominators silently.
+package exposures
+
+import (
+	"hash/maphash"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+)
+
+// Exposure is one experiment's answer that put a shopper in a variant by randomisation.
+type Exposure struct {
+	Experiment string
+	Phase      int
+	Variant    string
+}
+
+// Request is what one assignment request exposed the shopper to.
+type Request struct {
+	ShopperID string
+	// Attributes are the request's attributes, kept with each exposure for segmentation. The
+	// recorder owns the map once Record queued it.
+	Attributes map[string]any
+	// At is when the shopper was exposed; zero means now.
+	At        time.Time
+	Exposures []Exposure
+}
+
+// Config sizes the recorder; zero values take the defaults in parentheses.
+type Config struct {
+	// QueueSize bounds the requests waiting in memory to be staged (50,000): what a crash
+	// can lose, and what absorbs a slow or unreachable database before exposures are dropped.
+	QueueSize int
+	// BatchSize is the most requests one COPY stages (2,000).
+	BatchSize int
+	// FlushInterval is the longest a request waits in memory before it is staged (100 ms).
+	FlushInterval time.Duration
+	// MergeBatch is the most staged requests one statement merges into exposures (1,000),
+	// small enough for the statement's sort to stay in the default work_mem.
+	MergeBatch int
+	// MergeInterval is how often the merger looks for staged rows when nothing nudged it (1 s).
+	MergeInterval time.Duration
+	// LossInterval is how often loss counts are written to exposure_losses and drops are
+	// logged (1 s).
+	LossInterval time.Duration
+	// DrainTimeout bounds the work at shutdown: staging what is queued, merging what is
+	// staged and writing the loss counts (30 s).
+	DrainTimeout time.Duration
+	// SeenSize is the number of slots of the in-memory de-duplication table (1<<20, rounded
+	// up to a power of two, 8 bytes each). Two exposures sharing a slot evict each other,
+	// which costs only a redundant write that the database ignores. Requests remembered as
+	// recorded get a table a quarter of this size.
+	SeenSize int
+}
+
+func (c *Config) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.QueueSize, 50_000)
+	def(&c.BatchSize, 2_000)
+	def(&c.MergeBatch, 1_000)
+	def(&c.SeenSize, 1<<20)
+	defDur(&c.FlushInterval, 100*time.Millisecond)
+	defDur(&c.MergeInterval, time.Second)
+	defDur(&c.LossInterval, time.Second)
+	defDur(&c.DrainTimeout, 30*time.Second)
+}
+
+// Recorder writes exposures off the request path. Record only de-duplicates and queues the
+// request; Run stages queued requests into exposure_log with COPY, merges staged rows into
+// exposures, and keeps the loss counts in exposure_losses.
+type Recorder struct {
+	db    *sqlx.DB
+	cfg   Config
+	log   *slog.Logger
+	queue chan Request
+	seed  maphash.Seed
+	seen  []atomic.Uint64 // direct-mapped digests of exposures already queued
+	// requests holds digests of whole requests whose exposures are all queued. A table of
+	// its own, so that returning shoppers' requests and exposures do not evict each other.
+	requests []atomic.Uint64
+	queued   atomic.Int64 // exposures in the queue
+	losses   *losses
+	merged   chan struct{} // nudges the merger after a COPY
+	metrics  metrics
+	now      func() time.Time
+	// failingSince is when staging started failing (Unix nanoseconds), 0 while it works.
+	failingSince atomic.Int64
+	// stopped is set once Run has drained the queue: nothing reads it any more.
+	stopped       atomic.Bool
+	quarantineLog rate.Sometimes
+	failingLog    rate.Sometimes
+}
+
+// New returns a Recorder writing to db, with its metrics registered on reg (when not nil).
+func New(db *sqlx.DB, cfg Config, reg prometheus.Registerer, log *slog.Logger) *Recorder {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Recorder{
+		db: db, cfg: cfg, log: log, queue: make(chan Request, cfg.QueueSize), seed: maphash.MakeSeed(),
+		merged: make(chan struct{}, 1), now: time.Now, quarantineLog: rate.Sometimes{Interval: time.Second}, failingLog: rate.Sometimes{Interval: time.Second},
+	}
+	size := 1
+	for size < cfg.SeenSize {
+		size <<= 1
+	}
+	r.seen = make([]atomic.Uint64, size)
+	r.requests = make([]atomic.Uint64, max(size/4, 1))
+	r.metrics = newMetrics(r)
+	r.losses = newLosses(r.metrics.dropped)
+	if reg != nil {
+		r.metrics.register(reg)
+	}
+	return r
+}
+
+// digest is a 64-bit stand-in for (experiment, phase, shopper, variant): comparing four
+// strings cost more than the rest of assignment. A collision (odds ~n²/2⁶⁴) would only skip a
+// redundant write; the database still keeps one row per shopper.
+func (r *Recorder) digest(shopper string, e *Exposure) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(e.Experiment)
+	h.WriteByte(0)
+	h.WriteString(shopper)
+	h.WriteByte(0)
+	h.WriteString(e.Variant)
+	h.WriteByte(byte(e.Phase))
+	h.WriteByte(byte(e.Phase >> 8))
+	return h.Sum64() | 1 // never 0, the empty slot
+}
+
+// Record queues the request's exposures that this process has not queued already, as one
+// row to stage. It never blocks: with the queue full it drops them, counts each as lost for
+// its experiment, phase and variant, and reports queued false. kept reports whether the
+// recorder now holds req.Attributes (the caller must then not reuse the map).
+func (r *Recorder) Record(req Request) (queued, kept bool) {
+	var fresh []Exposure
+	for i := range req.Exposures {
+		e := &req.Exposures[i]
+		k := r.digest(req.ShopperID, e)
+		slot := &r.seen[k&uint64(len(r.seen)-1)]
+		// A lossy, lock-free table rather than a locked map: one probe per exposure, bounded
+		// memory, and a shopper evicted by another is at worst written twice.
+		if slot.Load() == k {
+			continue
+		}
+		slot.Store(k)
+		if fresh == nil {
+			fresh = make([]Exposure, 0, len(req.Exposures)-i)
+		}
+		fresh = append(fresh, *e)
+	}
+	if len(fresh) == 0 {
+		return true, false
+	}
+	req.Exposures = fresh
+	if req.At.IsZero() {
+		req.At = r.now()
+	}
+	reason := reasonShutdown
+	if !r.stopped.Load() {
+		select {
+		case r.queue <- req:
+			r.queued.Add(int64(len(fresh)))
+			r.metrics.recorded.Add(float64(len(fresh)))
+			return true, true
+		default:
+			reason = reasonQueueFull
+		}
+	}
+	r.losses.add(req, reason)
+	// Forget them, so that the shopper's next request tries again.
+	for i := range fresh {
+		k := r.digest(req.ShopperID, &fresh[i])
+		r.seen[k&uint64(len(r.seen)-1)].CompareAndSwap(k, 0)
+	}
+	return false, false
+}
+
+// Recorded reports whether every exposure of a request with this digest has been queued
+// already: a returning shopper's identical request under the same snapshot gives the same
+// answers, so the request needs one probe instead of one per experiment.
+func (r *Recorder) Recorded(digest uint64) bool {
+	digest |= 1
+	return r.requests[digest&uint64(len(r.requests)-1)].Load() == digest
+}
+
+// MarkRecorded notes that every exposure of a request with this digest has been queued.
+func (r *Recorder) MarkRecorded(digest uint64) {
+	digest |= 1
+	r.requests[digest&uint64(len(r.requests)-1)].Store(digest)
+}

@@ -1,0 +1,231 @@
+package exposures
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Run stages queued requests, merges staged rows into exposures and keeps the loss record,
+// until ctx ends. Then, for at most DrainTimeout, it stages what is still queued, merges what
+// is staged and writes the last loss counts; what it could not stage is counted as lost.
+// An unreachable database is waited out, not returned: Run returns nil once it has stopped.
+func (r *Recorder) Run(ctx context.Context) error {
+	mergeDone := make(chan struct{})
+	go func() { defer close(mergeDone); r.mergeLoop(ctx) }()
+	lossCtx, stopLoss := context.WithCancel(context.Background())
+	lossDone := make(chan struct{})
+	go func() { defer close(lossDone); r.lossLoop(lossCtx) }()
+
+	b := r.stageLoop(ctx)
+	<-mergeDone
+	dctx, cancel := context.WithTimeout(context.Background(), r.cfg.DrainTimeout)
+	defer cancel()
+	r.drain(dctx, b)
+	stopLoss()
+	<-lossDone
+	r.finalLosses(dctx)
+	return nil
+}
+
+// stageLoop adds queued requests to a batch as they come and writes it when full or every
+// FlushInterval, retrying with back-off while the database is unreachable (the queue absorbs
+// meanwhile). It returns the unwritten batch when ctx ends.
+func (r *Recorder) stageLoop(ctx context.Context) *batch {
+	b := &batch{}
+	tick := time.NewTicker(r.cfg.FlushInterval)
+	defer tick.Stop()
+	var backoff time.Duration
+	var retryAt time.Time
+	flush := func() {
+		if b.len() == 0 || time.Now().Before(retryAt) {
+			return
+		}
+		if err := r.write(ctx, b); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
+			retryAt = time.Now().Add(backoff)
+			r.failingSince.CompareAndSwap(0, time.Now().UnixNano())
+			r.log.Warn("staging exposures failed; keeping them and retrying", "requests", b.len()-b.next,
+				"retry_in", backoff.String(), "error", err)
+			return
+		}
+		r.failingSince.Store(0)
+		backoff, retryAt = 0, time.Time{}
+		b.reset()
+	}
+	for {
+		var in chan Request
+		if b.len() < r.cfg.BatchSize {
+			in = r.queue
+		}
+		select {
+		case req := <-in:
+			b.add(req)
+			if b.len() >= r.cfg.BatchSize {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		case <-ctx.Done():
+			return b
+		}
+	}
+}
+
+// mergeLoop merges staged rows whenever the stager nudges it (after each COPY) or every
+// MergeInterval (rows other servers staged, or left from before a restart), batch after
+// batch while there are more.
+func (r *Recorder) mergeLoop(ctx context.Context) {
+	tick := time.NewTicker(r.cfg.MergeInterval)
+	defer tick.Stop()
+	var backoff time.Duration
+	for {
+		n, err := r.mergeNext(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
+			r.log.Warn("merging staged exposures failed; retrying", "retry_in", backoff.String(), "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			continue
+		case n >= r.cfg.MergeBatch:
+			backoff = 0
+			continue // more are waiting
+		}
+		backoff = 0
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.merged:
+		case <-tick.C:
+		}
+	}
+}
+
+// lossLoop writes the loss counts to exposure_losses and logs what was lost, every
+// LossInterval.
+func (r *Recorder) lossLoop(ctx context.Context) {
+	tick := time.NewTicker(r.cfg.LossInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		r.losses.logDrops(r.log, r.queued.Load())
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := r.losses.flush(fctx, r.db, r.log); err != nil && ctx.Err() == nil {
+			r.log.Warn("writing exposure loss counts failed; keeping them and retrying", "error", err)
+		}
+		cancel()
+	}
+}
+
+// drain stages the batch and the queue, then merges what is staged, until ctx's deadline.
+// Requests it could not stage are counted as lost; staged rows left unmerged stay staged,
+// for the next start (or another server) to merge.
+func (r *Recorder) drain(ctx context.Context, b *batch) {
+	defer r.stopped.Store(true)
+	for {
+	fill:
+		for b.len() < r.cfg.BatchSize {
+			select {
+			case req := <-r.queue:
+				b.add(req)
+			default:
+				break fill
+			}
+		}
+		if b.len() == 0 {
+			break
+		}
+		for {
+			err := r.write(ctx, b)
+			if err == nil {
+				break
+			}
+			r.failingLog.Do(func() { r.log.Warn("staging exposures at shutdown failed; retrying", "error", err) })
+			select {
+			case <-ctx.Done():
+				r.dropAtShutdown(b)
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		b.reset()
+	}
+	for {
+		n, err := r.mergeNext(ctx)
+		if err != nil || n < r.cfg.MergeBatch {
+			return
+		}
+	}
+}
+
+// dropAtShutdown counts what is left of the batch and the queue as lost.
+func (r *Recorder) dropAtShutdown(b *batch) {
+	lost := func(req Request) {
+		r.queued.Add(-int64(len(req.Exposures)))
+		r.losses.add(req, reasonShutdown)
+	}
+	for _, req := range b.reqs[b.next:] {
+		lost(req)
+	}
+	for _, req := range b.refusals {
+		lost(req)
+	}
+	for {
+		select {
+		case req := <-r.queue:
+			lost(req)
+		default:
+			return
+		}
+	}
+}
+
+// finalLosses writes the last loss counts, retrying until ctx's deadline.
+func (r *Recorder) finalLosses(ctx context.Context) {
+	r.losses.logDrops(r.log, r.queued.Load())
+	for {
+		err := r.losses.flush(ctx, r.db, r.log)
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			r.log.Error("exposure loss counts could not be written before shutdown; they are only in this log",
+				"error", err, "counts", fmt.Sprint(r.losses.pendingTotal()))
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Status says in a line how recording goes, for /readyz, and whether the recorder is
+// shedding: dropping exposures because the database does not keep up.
+func (r *Recorder) Status() (line string, shedding bool) {
+	now := r.now()
+	queued := r.queued.Load()
+	if shed, at := r.losses.shedding(now, shedWindow); shed {
+		return fmt.Sprintf("shedding: exposures dropped %s ago for want of room (%d queued); counted in exposure_losses",
+			now.Sub(at).Round(time.Millisecond), queued), true
+	}
+	if since := r.failingSince.Load(); since != 0 {
+		return fmt.Sprintf("retrying: staging exposures has failed for %s; %d queued",
+			now.Sub(time.Unix(0, since)).Round(time.Millisecond), queued), false
+	}
+	return fmt.Sprintf("recording: %d queued", queued), false
+}
+
+// shedWindow is how long after a drop Status still says the recorder is shedding.
+const shedWindow = 10 * time.Second

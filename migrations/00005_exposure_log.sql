@@ -1,0 +1,45 @@
+-- +goose Up
+-- The exposure write path (docs/assignment.md, "Exposures"). A server stages each assignment
+-- request's exposures as one compact row, COPYed in groups, and merges staged rows into
+-- exposures in the background: staging keeps up with assignment on new shoppers, where
+-- writing each exposure's row at once could not, and exposures keeps the shape analysis reads.
+-- Arrays are parallel: experiments[i] in phases[i] put the shopper in variants[i].
+CREATE TABLE exposure_log (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    shopper_id  text NOT NULL,
+    at          timestamptz NOT NULL,
+    attributes  jsonb NOT NULL,
+    experiments text[] NOT NULL,
+    phases      integer[] NOT NULL,
+    variants    text[] NOT NULL
+);
+
+-- Exposures that could not be kept, per experiment, phase, variant, hour of the exposure and
+-- reason (queue_full, shutdown, quarantined), so that a report can say what its window lost.
+CREATE TABLE exposure_losses (
+    experiment_key text NOT NULL,
+    phase          integer NOT NULL,
+    variant        text NOT NULL,
+    hour           timestamptz NOT NULL,
+    reason         text NOT NULL,
+    lost           bigint NOT NULL CHECK (lost > 0),
+    PRIMARY KEY (experiment_key, phase, variant, hour, reason)
+);
+
+-- What the database refused, kept with its error instead of blocking the writer: payload is
+-- the item as JSON (bytes, since it may hold what a text column cannot), item says which.
+-- To be replaced by the platform's generic quarantine table when it lands.
+CREATE TABLE exposure_quarantine (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stage          text NOT NULL,
+    item           text NOT NULL,
+    payload        bytea NOT NULL,
+    error          text NOT NULL,
+    sqlstate       text NOT NULL DEFAULT '',
+    quarantined_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- +goose Down
+DROP TABLE exposure_quarantine;
+DROP TABLE exposure_losses;
+DROP TABLE exposure_log;
