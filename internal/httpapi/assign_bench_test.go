@@ -2,8 +2,8 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -19,6 +19,13 @@ import (
 // recorder is not running (its queue absorbs, then drops and counts).
 func benchAPI(b *testing.B) http.Handler {
 	b.Helper()
+	return cachedAPI(b, Config{}, nil).Handler()
+}
+
+// cachedAPI is a Server without a database: its cache holds 20 running experiments with
+// targeting, and its recorder is not running (its queue absorbs, then drops and counts).
+func cachedAPI(tb testing.TB, cfg Config, log *slog.Logger) *Server {
+	tb.Helper()
 	keys, _ := ParseAPIKeys("checkout:" + checkoutKey)
 	var list []*experiments.Experiment
 	for i := range 20 {
@@ -35,17 +42,17 @@ func benchAPI(b *testing.B) http.Handler {
 	}
 	snap, err := experiments.NewSnapshot(list, time.Now())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	cache := experiments.NewCache(nil, "", time.Hour, nil)
 	cache.Set(snap)
 	rec := exposures.New(nil, exposures.Config{QueueSize: 1 << 20}, nil, nil)
-	s, err := New(Config{APIKeys: keys}, Deps{Assignments: cache, Exposures: rec})
+	cfg.APIKeys = keys
+	s, err := New(cfg, Deps{Assignments: cache, Exposures: rec, Log: log})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	_ = context.Background
-	return s.Handler()
+	return s
 }
 
 func benchRequests(b *testing.B, h http.Handler, pool int) {

@@ -2,10 +2,14 @@ package httpapi
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/exposures"
 )
 
 func TestAssignAnswersAsTheSpecShows(t *testing.T) {
@@ -175,5 +179,58 @@ func TestExposuresKeepEachShoppersAttributes(t *testing.T) {
 		if want := strings.TrimPrefix(r.Shopper, "s-"); r.City != "c-"+want || fmt.Sprint(r.Visits) != want {
 			t.Errorf("exposure of %s holds city %q and visits %d", r.Shopper, r.City, r.Visits)
 		}
+	}
+}
+
+// TestTrackFalseRecordsNothing: a prefetch with "track": false gets the same answer and
+// records no exposure, and does not keep the shopper's later, tracked request from recording.
+func TestTrackFalseRecordsNothing(t *testing.T) {
+	api := newTestAPI(t)
+	createExperiment(t, api.url, validExperiment("prefetched"))
+	do(t, "POST", api.url+"/v1/experiments/prefetched/start", adminKey, "", "")
+	api.reload(t)
+	variant := func(a answer) any { return a.body["assignments"].([]any)[0].(map[string]any)["variant"] }
+	quiet := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json",
+		`{"shopper_id": "s-quiet", "attributes": {"country": "IT"}, "track": false}`)
+	prefetch := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json",
+		`{"shopper_id": "s-later", "attributes": {"country": "IT"}, "track": false}`)
+	if quiet.status != 200 || variant(quiet) == nil || prefetch.status != 200 {
+		t.Fatalf("track false: %d %s / %d %s", quiet.status, quiet.raw, prefetch.status, prefetch.raw)
+	}
+	shown := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "s-later", "attributes": {"country": "IT"}}`)
+	if variant(shown) != variant(prefetch) {
+		t.Fatalf("tracked answer %v differs from the prefetched %v", variant(shown), variant(prefetch))
+	}
+	api.stop()
+	var recorded []string
+	if err := api.db.Select(&recorded, `SELECT shopper_id FROM exposures ORDER BY shopper_id`); err != nil {
+		t.Fatal(err)
+	}
+	if len(recorded) != 1 || recorded[0] != "s-later" {
+		t.Fatalf("exposures of %v, want only s-later's tracked request", recorded)
+	}
+	var n int
+	if err := api.db.Get(&n, `SELECT count(*) FROM exposure_log`); err != nil || n != 0 {
+		t.Fatalf("%d rows staged (%v), want none", n, err)
+	}
+}
+
+// TestReadyzSaysWhenExposuresAreShed: with the recorder's queue full, /readyz still answers
+// ready (taking the instance out would only move its load) and says that it sheds.
+func TestReadyzSaysWhenExposuresAreShed(t *testing.T) {
+	s := cachedAPI(t, Config{}, nil)
+	s.deps.DB = dbtest.New(t)
+	s.deps.Exposures = exposures.New(nil, exposures.Config{QueueSize: 1}, nil, nil) // not running: nothing drains it
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	for _, id := range []string{"s-1", "s-2"} {
+		body := `{"shopper_id": "` + id + `", "attributes": {"country": "IT", "device": "mobile", "visits": 5}}`
+		if a := do(t, "POST", ts.URL+"/v1/assign", checkoutKey, "application/json", body); a.status != 200 {
+			t.Fatalf("assign %s: %d %s", id, a.status, a.raw)
+		}
+	}
+	r := do(t, "GET", ts.URL+"/readyz", "", "", "")
+	if line, _ := r.body["exposures"].(string); r.status != 200 || r.body["status"] != "ready" || !strings.HasPrefix(line, "shedding:") {
+		t.Fatalf("readyz: %d %s, want 200 ready with an exposures line saying it sheds", r.status, r.raw)
 	}
 }

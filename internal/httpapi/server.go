@@ -55,6 +55,8 @@ type Server struct {
 	metrics httpMetrics
 	// migrated remembers that /readyz found every migration applied.
 	migrated atomic.Bool
+	// assignLines counts successful assignments, for the access log's sampling.
+	assignLines atomic.Uint64
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
