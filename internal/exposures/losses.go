@@ -50,19 +50,19 @@ func newLosses(lost *prometheus.CounterVec) *losses {
 	return l
 }
 
-// add counts each exposure of req as lost for reason.
-func (l *losses) add(req Request, reason string) {
-	hour := req.At.UTC().Truncate(time.Hour).Unix()
+// add counts each exposure, made at, as lost for reason.
+func (l *losses) add(at time.Time, exposures []Exposure, reason string) {
+	hour := at.UTC().Truncate(time.Hour).Unix()
 	l.mu.Lock()
-	for _, e := range req.Exposures {
+	for _, e := range exposures {
 		// The keys come from the server's own snapshot, or from a row the database held: they
 		// are storable, but nothing that reaches this table may ever stop its writer.
 		k := lossKey{storable(e.Experiment), e.Phase, storable(e.Variant), hour, reason}
 		l.pending[k]++
 	}
-	l.unlogged[reason] += int64(len(req.Exposures))
+	l.unlogged[reason] += int64(len(exposures))
 	l.mu.Unlock()
-	l.counters[reason].Add(float64(len(req.Exposures)))
+	l.counters[reason].Add(float64(len(exposures)))
 	if reason != reasonQuarantined {
 		l.lastShed.Store(time.Now().UnixNano())
 	}

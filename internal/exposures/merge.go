@@ -108,8 +108,8 @@ func (r *Recorder) quarantineStaged(ctx context.Context, id int64, why, state st
 	if err != nil {
 		return fmt.Errorf("reading staged row %d: %w", id, err)
 	}
-	req := Request{ShopperID: row.Shopper, At: row.At, Exposures: stagedExposures(row.Experiments, row.Phases, row.Variants)}
-	q := quarantined{stage: "merge", item: "exposure_log row " + strconv.FormatInt(id, 10) + ": " + describe(req),
+	it := item{shopper: row.Shopper, at: row.At, exposures: stagedExposures(row.Experiments, row.Phases, row.Variants)}
+	q := quarantined{stage: "merge", item: "exposure_log row " + strconv.FormatInt(id, 10) + ": " + it.describe(),
 		payload: row.Payload, err: why, sqlstate: state}
 	if err := quarantine(ctx, tx, []quarantined{q}); err != nil {
 		return fmt.Errorf("quarantining staged row %d: %w", id, err)
@@ -120,7 +120,7 @@ func (r *Recorder) quarantineStaged(ctx context.Context, id int64, why, state st
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("quarantining staged row %d: %w", id, err)
 	}
-	r.setAside(req, "merge", why)
+	r.setAside(&it, "merge", why)
 	return nil
 }
 

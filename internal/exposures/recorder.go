@@ -37,7 +37,8 @@ type Config struct {
 	// QueueSize bounds the requests waiting in memory to be staged (50,000): what a crash
 	// can lose, and what absorbs a slow or unreachable database before exposures are dropped.
 	QueueSize int
-	// BatchSize is the most requests one COPY stages (2,000).
+	// BatchSize is the most requests one COPY stages (2,000, or QueueSize if smaller): with
+	// the queue, what a crash can lose.
 	BatchSize int
 	// FlushInterval is the longest a request waits in memory before it is staged (100 ms).
 	FlushInterval time.Duration
@@ -71,7 +72,7 @@ func (c *Config) defaults() {
 		}
 	}
 	def(&c.QueueSize, 50_000)
-	def(&c.BatchSize, 2_000)
+	def(&c.BatchSize, min(2_000, c.QueueSize))
 	def(&c.MergeBatch, 1_000)
 	def(&c.SeenSize, 1<<20)
 	defDur(&c.FlushInterval, 100*time.Millisecond)
@@ -87,7 +88,7 @@ type Recorder struct {
 	db    *sqlx.DB
 	cfg   Config
 	log   *slog.Logger
-	queue chan Request
+	queue chan item
 	seed  maphash.Seed
 	seen  []atomic.Uint64 // direct-mapped digests of exposures already queued
 	// requests holds digests of whole requests whose exposures are all queued. A table of
@@ -113,7 +114,7 @@ func New(db *sqlx.DB, cfg Config, reg prometheus.Registerer, log *slog.Logger) *
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Recorder{
-		db: db, cfg: cfg, log: log, queue: make(chan Request, cfg.QueueSize), seed: maphash.MakeSeed(),
+		db: db, cfg: cfg, log: log, queue: make(chan item, cfg.QueueSize), seed: maphash.MakeSeed(),
 		merged: make(chan struct{}, 1), now: time.Now, quarantineLog: rate.Sometimes{Interval: time.Second}, failingLog: rate.Sometimes{Interval: time.Second},
 	}
 	size := 1
@@ -146,10 +147,11 @@ func (r *Recorder) digest(shopper string, e *Exposure) uint64 {
 	return h.Sum64() | 1 // never 0, the empty slot
 }
 
-// Record queues the request's exposures that this process has not queued already, as one
-// row to stage. It never blocks: with the queue full it drops them, counts each as lost for
-// its experiment, phase and variant, and reports queued false. kept reports whether the
-// recorder now holds req.Attributes (the caller must then not reuse the map).
+// Record queues the request's exposures that this process has not queued already, encoded as
+// one row to stage. It never blocks: with the queue full it drops them, counts each as lost
+// for its experiment, phase and variant, and reports queued false. kept reports whether the
+// recorder holds on to req.Attributes (the caller must then not reuse the map): only for a
+// request it will quarantine.
 func (r *Recorder) Record(req Request) (queued, kept bool) {
 	var fresh []Exposure
 	for i := range req.Exposures {
@@ -176,16 +178,17 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 	}
 	reason := reasonShutdown
 	if !r.stopped.Load() {
+		it := encode(req)
 		select {
-		case r.queue <- req:
+		case r.queue <- it:
 			r.queued.Add(int64(len(fresh)))
 			r.metrics.recorded.Add(float64(len(fresh)))
-			return true, true
+			return true, it.attrs != nil
 		default:
 			reason = reasonQueueFull
 		}
 	}
-	r.losses.add(req, reason)
+	r.losses.add(req.At, fresh, reason)
 	// Forget them, so that the shopper's next request tries again.
 	for i := range fresh {
 		k := r.digest(req.ShopperID, &fresh[i])

@@ -48,7 +48,7 @@ func (r *Recorder) stageLoop(ctx context.Context) *batch {
 			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
 			retryAt = time.Now().Add(backoff)
 			r.failingSince.CompareAndSwap(0, time.Now().UnixNano())
-			r.log.Warn("staging exposures failed; keeping them and retrying", "requests", b.len()-b.next,
+			r.log.Warn("staging exposures failed; keeping them and retrying", "rows", b.len()-b.next,
 				"retry_in", backoff.String(), "error", err)
 			return
 		}
@@ -57,13 +57,13 @@ func (r *Recorder) stageLoop(ctx context.Context) *batch {
 		b.reset()
 	}
 	for {
-		var in chan Request
+		var in chan item
 		if b.len() < r.cfg.BatchSize {
 			in = r.queue
 		}
 		select {
-		case req := <-in:
-			b.add(req)
+		case it := <-in:
+			b.add(it)
 			if b.len() >= r.cfg.BatchSize {
 				flush()
 			}
@@ -139,8 +139,8 @@ func (r *Recorder) drain(ctx context.Context, b *batch) {
 	fill:
 		for b.len() < r.cfg.BatchSize {
 			select {
-			case req := <-r.queue:
-				b.add(req)
+			case it := <-r.queue:
+				b.add(it)
 			default:
 				break fill
 			}
@@ -173,20 +173,20 @@ func (r *Recorder) drain(ctx context.Context, b *batch) {
 
 // dropAtShutdown counts what is left of the batch and the queue as lost.
 func (r *Recorder) dropAtShutdown(b *batch) {
-	lost := func(req Request) {
-		r.queued.Add(-int64(len(req.Exposures)))
-		r.losses.add(req, reasonShutdown)
+	lost := func(it item) {
+		r.queued.Add(-int64(len(it.exposures)))
+		r.losses.add(it.at, it.exposures, reasonShutdown)
 	}
-	for _, req := range b.reqs[b.next:] {
-		lost(req)
+	for _, it := range b.items[b.next:] {
+		lost(it)
 	}
-	for _, req := range b.refusals {
-		lost(req)
+	for _, it := range b.refused {
+		lost(it)
 	}
 	for {
 		select {
-		case req := <-r.queue:
-			lost(req)
+		case it := <-r.queue:
+			lost(it)
 		default:
 			return
 		}

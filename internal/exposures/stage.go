@@ -15,26 +15,68 @@ import (
 // copyStaged stages requests, one row each.
 const copyStaged = `COPY exposure_log (shopper_id, at, attributes, experiments, phases, variants) FROM STDIN`
 
-// batch is requests on their way into exposure_log: encoded once as COPY text, then written,
-// retried while the database is unreachable, and split when the database refuses a row.
-type batch struct {
-	reqs []Request // requests of the lines, in order
-	text []byte    // COPY text of every line
-	ends []int     // line i is text[ends[i-1]:ends[i]]
-	next int       // lines before next are staged or quarantined
-	// refusals are requests the recorder will not send as they are, waiting to be quarantined.
-	refusals  []Request
-	refusedAs []quarantined
-	scratch   []byte
+// item is one request's exposures on their way to exposure_log: encoded as its row of COPY
+// text on the request path, so that the one writer goroutine, which competes for the CPU with
+// every request being served, only concatenates rows and sends them.
+type item struct {
+	shopper   string
+	at        time.Time
+	exposures []Exposure
+	line      []byte // the row as COPY text, newline included; nil when refused
+	// refused says why a column cannot hold the shopper id; attrs is then kept for the
+	// quarantine, since changing the id would credit another shopper.
+	refused string
+	attrs   map[string]any
 }
 
-func (b *batch) len() int { return len(b.reqs) + len(b.refusals) }
+// encode makes req's item. Attributes are kept with what Postgres cannot store replaced (see
+// attributesJSON); a shopper id it cannot store makes the item refused.
+func encode(req Request) item {
+	it := item{shopper: req.ShopperID, at: req.At, exposures: req.Exposures}
+	if why := unstorable(req.ShopperID); why != "" {
+		it.refused, it.attrs = "shopper_id "+why, req.Attributes
+		return it
+	}
+	attrs := attributesJSON(req.Attributes)
+	rows := pgcopy.Rows{B: make([]byte, 0, 64+len(req.ShopperID)+len(attrs)+24*len(req.Exposures))}
+	var at [40]byte
+	rows.Text(req.ShopperID).Raw(pgcopy.AppendTimestamp(at[:0], req.At)).Bytes(attrs)
+	var arr [256]byte
+	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Experiment) }))
+	rows.Raw(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return strconv.AppendInt(dst, int64(e.Phase), 10) }))
+	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Variant) }))
+	rows.End()
+	it.line = rows.B
+	return it
+}
+
+// batch is items being staged: their rows written in one COPY, retried while the database is
+// unreachable, and split when the database refuses a row.
+type batch struct {
+	items []item // items with a row, in order
+	text  []byte // their rows
+	ends  []int  // row i is text[ends[i-1]:ends[i]]
+	next  int    // rows before next are staged or quarantined
+	// refused are items the recorder will not send, waiting to be quarantined.
+	refused []item
+}
+
+func (b *batch) len() int { return len(b.items) + len(b.refused) }
+
+func (b *batch) add(it item) {
+	if it.line == nil {
+		b.refused = append(b.refused, it)
+		return
+	}
+	b.text = append(b.text, it.line...)
+	b.items = append(b.items, it)
+	b.ends = append(b.ends, len(b.text))
+}
 
 func (b *batch) reset() {
-	clear(b.reqs) // let the attribute maps go
-	clear(b.refusals)
-	b.reqs, b.text, b.ends, b.next = b.reqs[:0], b.text[:0], b.ends[:0], 0
-	b.refusals, b.refusedAs = b.refusals[:0], b.refusedAs[:0]
+	clear(b.items) // let the rows go
+	clear(b.refused)
+	b.items, b.text, b.ends, b.next, b.refused = b.items[:0], b.text[:0], b.ends[:0], 0, b.refused[:0]
 }
 
 func (b *batch) start(i int) int {
@@ -42,32 +84,6 @@ func (b *batch) start(i int) int {
 		return 0
 	}
 	return b.ends[i-1]
-}
-
-// add encodes req as one row of COPY text, or sets it aside when a column cannot hold its
-// shopper id: changing the id would credit another shopper, so such a request is refused.
-// Attributes are kept with what Postgres cannot store replaced (see attributesJSON).
-func (b *batch) add(req Request) {
-	if why := unstorable(req.ShopperID); why != "" {
-		b.refusals = append(b.refusals, req)
-		b.refusedAs = append(b.refusedAs, quarantined{stage: "stage", item: describe(req),
-			payload: payloadOf(req), err: "shopper_id " + why})
-		return
-	}
-	rows := pgcopy.Rows{B: b.text}
-	rows.Text(req.ShopperID).Raw(pgcopy.AppendTimestamp(b.scratch[:0], req.At))
-	b.scratch = attributesJSON(b.scratch[:0], req.Attributes)
-	rows.Bytes(b.scratch)
-	b.scratch = appendArray(b.scratch[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Experiment) })
-	rows.Bytes(b.scratch)
-	b.scratch = appendArray(b.scratch[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return strconv.AppendInt(dst, int64(e.Phase), 10) })
-	rows.Raw(b.scratch)
-	b.scratch = appendArray(b.scratch[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Variant) })
-	rows.Bytes(b.scratch)
-	rows.End()
-	b.text = rows.B
-	b.reqs = append(b.reqs, req)
-	b.ends = append(b.ends, len(b.text))
 }
 
 // appendArray appends a Postgres array literal of one element per exposure.
@@ -102,22 +118,23 @@ var nulEscape = []byte(`\u0000`)
 // replaces invalid UTF-8 with U+FFFD; a NUL in a key or value is replaced the same way here.
 // The edge refuses both in a request; this is the writer's own defence, so that no request
 // can make a row the database refuses.
-func attributesJSON(dst []byte, attrs map[string]any) []byte {
+func attributesJSON(attrs map[string]any) []byte {
+	empty := []byte("{}")
 	if len(attrs) == 0 {
-		return append(dst, "{}"...)
+		return empty
 	}
 	b, err := json.Marshal(attrs)
 	if err != nil {
 		// Attributes come from decoded JSON, so this does not happen; should it, the exposure
 		// is worth more than its attributes.
-		return append(dst, "{}"...)
+		return empty
 	}
 	if bytes.Contains(b, nulEscape) { // or a literal backslash before u0000: harmless extra work
 		if b, err = json.Marshal(withoutNUL(attrs)); err != nil {
-			return append(dst, "{}"...)
+			return empty
 		}
 	}
-	return append(dst, b...)
+	return b
 }
 
 // withoutNUL is v with NUL replaced by U+FFFD in every string, keys included.
@@ -142,27 +159,35 @@ func withoutNUL(v any) any {
 	return v
 }
 
-// describe names a request for a quarantine row, in printable ASCII whatever its bytes.
-func describe(req Request) string {
-	keys := make([]string, len(req.Exposures))
-	for i, e := range req.Exposures {
+// describe names an item for a quarantine row, in printable ASCII whatever its bytes.
+func (it *item) describe() string {
+	keys := make([]string, len(it.exposures))
+	for i, e := range it.exposures {
 		keys[i] = fmt.Sprintf("%s/%d/%s", e.Experiment, e.Phase, e.Variant)
 	}
-	return fmt.Sprintf("exposures of shopper %s: %s", strconv.QuoteToASCII(req.ShopperID), strconv.QuoteToASCII(strings.Join(keys, " ")))
+	return fmt.Sprintf("exposures of shopper %s: %s", strconv.QuoteToASCII(it.shopper), strconv.QuoteToASCII(strings.Join(keys, " ")))
 }
 
-// payloadOf is the request as JSON, for the quarantine.
-func payloadOf(req Request) []byte {
-	b, err := json.Marshal(struct {
+// payload is the item as JSON, for the quarantine: the request when it was refused before
+// being encoded, else its row of COPY text.
+func (it *item) payload() []byte {
+	v := struct {
 		ShopperID  string         `json:"shopper_id"`
 		At         string         `json:"at"`
-		Attributes map[string]any `json:"attributes"`
 		Exposures  []Exposure     `json:"exposures"`
-	}{req.ShopperID, req.At.UTC().Format(time.RFC3339Nano), req.Attributes, req.Exposures})
+		Attributes map[string]any `json:"attributes,omitempty"`
+		CopyRow    string         `json:"copy_row,omitempty"`
+	}{it.shopper, it.at.UTC().Format(time.RFC3339Nano), it.exposures, it.attrs, string(it.line)}
+	b, err := json.Marshal(v)
 	if err != nil {
-		return []byte(strconv.QuoteToASCII(fmt.Sprintf("%+v", req)))
+		return []byte(strconv.QuoteToASCII(fmt.Sprintf("%+v", v)))
 	}
 	return b
+}
+
+// quarantined is the item as the quarantine keeps it.
+func (it *item) quarantined(stage, why, state string) quarantined {
+	return quarantined{stage: stage, item: it.describe(), payload: it.payload(), err: why, sqlstate: state}
 }
 
 // write stages what is left of the batch. When the database refuses the COPY's data, it
@@ -170,17 +195,20 @@ func payloadOf(req Request) []byte {
 // so that one bad row never holds up the others. Any other error is returned, with the
 // batch's progress kept for the retry.
 func (r *Recorder) write(ctx context.Context, b *batch) error {
-	if len(b.refusedAs) > 0 {
-		if err := quarantine(ctx, r.db, b.refusedAs); err != nil {
-			return fmt.Errorf("quarantining %d exposure rows: %w", len(b.refusedAs), err)
+	if len(b.refused) > 0 {
+		qs := make([]quarantined, len(b.refused))
+		for i := range b.refused {
+			qs[i] = b.refused[i].quarantined("stage", b.refused[i].refused, "")
 		}
-		for i, req := range b.refusals {
-			r.queued.Add(-int64(len(req.Exposures)))
-			r.setAside(req, "stage", b.refusedAs[i].err)
+		if err := quarantine(ctx, r.db, qs); err != nil {
+			return fmt.Errorf("quarantining %d exposure rows: %w", len(qs), err)
 		}
-		b.refusals, b.refusedAs = b.refusals[:0], b.refusedAs[:0]
+		for i := range b.refused {
+			r.setAside(&b.refused[i], "stage", b.refused[i].refused)
+		}
+		b.refused = b.refused[:0]
 	}
-	if err := r.writeRange(ctx, b, b.next, len(b.reqs)); err != nil {
+	if err := r.writeRange(ctx, b, b.next, len(b.items)); err != nil {
 		return err
 	}
 	r.nudgeMerger()
@@ -194,8 +222,8 @@ func (r *Recorder) writeRange(ctx context.Context, b *batch, lo, hi int) error {
 	err := pgcopy.Exec(ctx, r.db.DB, copyStaged, b.text[b.start(lo):b.ends[hi-1]])
 	if err == nil {
 		n := 0
-		for _, req := range b.reqs[lo:hi] {
-			n += len(req.Exposures)
+		for i := range b.items[lo:hi] {
+			n += len(b.items[lo+i].exposures)
 		}
 		r.metrics.staged.Add(float64(n))
 		r.queued.Add(-int64(n))
@@ -213,25 +241,26 @@ func (r *Recorder) writeRange(ctx context.Context, b *batch, lo, hi int) error {
 		}
 		return r.writeRange(ctx, b, mid, hi)
 	}
-	req := b.reqs[lo]
-	q := quarantined{stage: "stage", item: describe(req), payload: payloadOf(req), err: err.Error(), sqlstate: state}
-	if err := quarantine(ctx, r.db, []quarantined{q}); err != nil {
+	it := &b.items[lo]
+	if err := quarantine(ctx, r.db, []quarantined{it.quarantined("stage", err.Error(), state)}); err != nil {
 		return fmt.Errorf("quarantining an exposure row: %w", err)
 	}
-	r.queued.Add(-int64(len(req.Exposures)))
-	r.setAside(req, "stage", err.Error())
+	r.setAside(it, "stage", err.Error())
 	b.next = hi
 	return nil
 }
 
-// setAside counts a quarantined request's exposures as lost and says so in the log, once per
+// setAside counts a quarantined item's exposures as lost and says so in the log, once per
 // second at most.
-func (r *Recorder) setAside(req Request, stage, why string) {
+func (r *Recorder) setAside(it *item, stage, why string) {
+	if stage == "stage" {
+		r.queued.Add(-int64(len(it.exposures)))
+	}
 	r.metrics.quarantined.WithLabelValues(stage).Inc()
-	r.losses.add(req, reasonQuarantined)
+	r.losses.add(it.at, it.exposures, reasonQuarantined)
 	// The first in each second with its details; the per-second loss line counts them all.
 	r.quarantineLog.Do(func() {
-		r.log.Error("exposure row quarantined", "stage", stage, "item", describe(req), "error", why,
+		r.log.Error("exposure row quarantined", "stage", stage, "item", it.describe(), "error", why,
 			"see", "exposure_quarantine")
 	})
 }
