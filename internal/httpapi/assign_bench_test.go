@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -78,6 +79,21 @@ func benchRequests(b *testing.B, h http.Handler, pool int) {
 // BenchmarkAssignHandler is POST /v1/assign in process, returning shoppers: the whole
 // middleware chain, decoding, 20 experiments and the encoded answer.
 func BenchmarkAssignHandler(b *testing.B) { benchRequests(b, benchAPI(b), 1000) }
+
+// BenchmarkAssignHandlerLogInfo is BenchmarkAssignHandler with the access log at info, as the
+// server runs by default: successful assignments sampled 1 in 100 (the default); the
+// difference from BenchmarkAssignHandler is what the log costs.
+func BenchmarkAssignHandlerLogInfo(b *testing.B) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	benchRequests(b, cachedAPI(b, Config{AssignLogSample: 100}, log).Handler(), 1000)
+}
+
+// BenchmarkAssignHandlerLogEveryLine is the access log at info with a line per assignment,
+// as before sampling.
+func BenchmarkAssignHandlerLogEveryLine(b *testing.B) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	benchRequests(b, cachedAPI(b, Config{AssignLogSample: 1}, log).Handler(), 1000)
+}
 
 // BenchmarkBareHandler is the yardstick: Gin with no middleware and a fixed body.
 func BenchmarkBareHandler(b *testing.B) {
