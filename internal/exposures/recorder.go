@@ -6,6 +6,7 @@ package exposures
 import (
 	"hash/maphash"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,8 +102,10 @@ type Recorder struct {
 	now      func() time.Time
 	// failingSince is when staging started failing (Unix nanoseconds), 0 while it works.
 	failingSince atomic.Int64
-	// stopped is set once Run has drained the queue: nothing reads it any more.
+	// stopped is set when Run starts its last reading of the queue; Record then counts what
+	// it is given as lost. closing makes the check and the send one step.
 	stopped       atomic.Bool
+	closing       sync.RWMutex
 	quarantineLog rate.Sometimes
 	failingLog    rate.Sometimes
 }
@@ -176,11 +179,13 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 	if req.At.IsZero() {
 		req.At = r.now()
 	}
+	it := encode(req)
 	reason := reasonShutdown
+	r.closing.RLock()
 	if !r.stopped.Load() {
-		it := encode(req)
 		select {
 		case r.queue <- it:
+			r.closing.RUnlock()
 			r.queued.Add(int64(len(fresh)))
 			r.metrics.recorded.Add(float64(len(fresh)))
 			return true, it.attrs != nil
@@ -188,6 +193,7 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 			reason = reasonQueueFull
 		}
 	}
+	r.closing.RUnlock()
 	r.losses.add(req.At, fresh, reason)
 	// Forget them, so that the shopper's next request tries again.
 	for i := range fresh {

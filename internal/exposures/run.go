@@ -7,8 +7,9 @@ import (
 )
 
 // Run stages queued requests, merges staged rows into exposures and keeps the loss record,
-// until ctx ends. Then, for at most DrainTimeout, it stages what is still queued, merges what
-// is staged and writes the last loss counts; what it could not stage is counted as lost.
+// until ctx ends. Then, for at most DrainTimeout, it stages what is still queued (counting
+// what it cannot stage in time as lost), writes the last loss counts, and merges what is
+// staged; rows left unmerged stay staged for the next start, or another server, to merge.
 // An unreachable database is waited out, not returned: Run returns nil once it has stopped.
 func (r *Recorder) Run(ctx context.Context) error {
 	mergeDone := make(chan struct{})
@@ -21,10 +22,17 @@ func (r *Recorder) Run(ctx context.Context) error {
 	<-mergeDone
 	dctx, cancel := context.WithTimeout(context.Background(), r.cfg.DrainTimeout)
 	defer cancel()
-	r.drain(dctx, b)
+	r.stageRest(dctx, b)
 	stopLoss()
 	<-lossDone
 	r.finalLosses(dctx)
+	for {
+		n, err := r.mergeNext(dctx)
+		if err != nil || n < r.cfg.MergeBatch {
+			break
+		}
+	}
+	r.finalLosses(dctx) // rows the merge quarantined
 	return nil
 }
 
@@ -130,11 +138,14 @@ func (r *Recorder) lossLoop(ctx context.Context) {
 	}
 }
 
-// drain stages the batch and the queue, then merges what is staged, until ctx's deadline.
-// Requests it could not stage are counted as lost; staged rows left unmerged stay staged,
-// for the next start (or another server) to merge.
-func (r *Recorder) drain(ctx context.Context, b *batch) {
-	defer r.stopped.Store(true)
+// stageRest stages the batch and the queue until ctx's deadline, and stops the recorder
+// taking more: whatever it could not stage is counted as lost.
+func (r *Recorder) stageRest(ctx context.Context, b *batch) {
+	// Once stopped is set under the lock, no Record is between its check and its send: the
+	// queue holds all there will be.
+	r.closing.Lock()
+	r.stopped.Store(true)
+	r.closing.Unlock()
 	for {
 	fill:
 		for b.len() < r.cfg.BatchSize {
@@ -146,7 +157,7 @@ func (r *Recorder) drain(ctx context.Context, b *batch) {
 			}
 		}
 		if b.len() == 0 {
-			break
+			return
 		}
 		for {
 			err := r.write(ctx, b)
@@ -162,12 +173,6 @@ func (r *Recorder) drain(ctx context.Context, b *batch) {
 			}
 		}
 		b.reset()
-	}
-	for {
-		n, err := r.mergeNext(ctx)
-		if err != nil || n < r.cfg.MergeBatch {
-			return
-		}
 	}
 }
 
