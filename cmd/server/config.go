@@ -26,8 +26,9 @@ type config struct {
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
 
-	ExposureQueue   int // assignment requests whose exposures may wait in memory to be staged
-	AssignLogSample int // 1 in this many successful /v1/assign lines is logged
+	ExposureQueue   int     // assignment requests whose exposures may wait in memory to be staged
+	MergeShare      float64 // the most of the time merging staged exposures may take under load
+	AssignLogSample int     // 1 in this many successful /v1/assign lines is logged
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -124,6 +125,14 @@ func init() {
 				return fmt.Errorf("want a whole number of requests ≥ 1")
 			}
 			c.ExposureQueue = n
+			return nil
+		}},
+		envVar{"XSELL_EXPOSURE_MERGE_SHARE", "0.5", func(c *config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 || f > 1 {
+				return fmt.Errorf("want a share of the time above 0 and at most 1, such as 0.5")
+			}
+			c.MergeShare = f
 			return nil
 		}},
 		envVar{"XSELL_ASSIGN_LOG_SAMPLE", "100", func(c *config, v string) error {

@@ -158,7 +158,9 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 		return err
 	}
 	workers.run(cache.Run)
-	recorder := exposures.New(db, exposures.Config{QueueSize: cfg.ExposureQueue, DrainTimeout: cfg.ShutdownGrace}, reg, log)
+	recorder := exposures.New(db, exposures.Config{
+		QueueSize: cfg.ExposureQueue, MergeShare: cfg.MergeShare, DrainTimeout: cfg.ShutdownGrace,
+	}, reg, log)
 	workers.run(func(ctx context.Context) {
 		if err := recorder.Run(ctx); err != nil {
 			log.Error("exposure recorder stopped", "error", err)

@@ -48,6 +48,11 @@ type Config struct {
 	MergeBatch int
 	// MergeInterval is how often the merger looks for staged rows when nothing nudged it (1 s).
 	MergeInterval time.Duration
+	// MergeShare is the most of the time the merge may work while requests are being staged
+	// (0.5; 1 for no limit): merging a burst of new shoppers costs the database more than
+	// answering them costs the server, and on shared cores it would take their CPU. The
+	// backlog waits, durably, in exposure_log, and is merged at full speed once the burst ends.
+	MergeShare float64
 	// LossInterval is how often loss counts are written to exposure_losses and drops are
 	// logged (1 s).
 	LossInterval time.Duration
@@ -80,6 +85,9 @@ func (c *Config) defaults() {
 	defDur(&c.MergeInterval, time.Second)
 	defDur(&c.LossInterval, time.Second)
 	defDur(&c.DrainTimeout, 30*time.Second)
+	if c.MergeShare <= 0 || c.MergeShare > 1 {
+		c.MergeShare = 0.5
+	}
 }
 
 // Recorder writes exposures off the request path. Record only de-duplicates and queues the
@@ -102,6 +110,8 @@ type Recorder struct {
 	now      func() time.Time
 	// failingSince is when staging started failing (Unix nanoseconds), 0 while it works.
 	failingSince atomic.Int64
+	// lastStaged is when the stager last wrote (Unix nanoseconds), for the merge's pace.
+	lastStaged atomic.Int64
 	// stopped is set when Run starts its last reading of the queue; Record then counts what
 	// it is given as lost. closing makes the check and the send one step.
 	stopped       atomic.Bool

@@ -85,12 +85,14 @@ func (r *Recorder) stageLoop(ctx context.Context) *batch {
 
 // mergeLoop merges staged rows whenever the stager nudges it (after each COPY) or every
 // MergeInterval (rows other servers staged, or left from before a restart), batch after
-// batch while there are more.
+// batch while there are more — paced to MergeShare of the time while requests are being
+// staged (see Config.MergeShare).
 func (r *Recorder) mergeLoop(ctx context.Context) {
 	tick := time.NewTicker(r.cfg.MergeInterval)
 	defer tick.Stop()
 	var backoff time.Duration
 	for {
+		began := time.Now()
 		n, err := r.mergeNext(ctx)
 		switch {
 		case ctx.Err() != nil:
@@ -106,6 +108,13 @@ func (r *Recorder) mergeLoop(ctx context.Context) {
 			continue
 		case n >= r.cfg.MergeBatch:
 			backoff = 0
+			if pause := r.mergePause(time.Since(began)); pause > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(pause):
+				}
+			}
 			continue // more are waiting
 		}
 		backoff = 0
@@ -116,6 +125,18 @@ func (r *Recorder) mergeLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// mergePause is how long to wait after a merge that took d, so that the merge takes at most
+// MergeShare of the time while the stager is busy (it staged within the last second): the
+// merge is most of the database's work per new shopper, and the assignments the stager is
+// keeping up with need the CPU more. With the stager idle, the merge goes at full speed.
+func (r *Recorder) mergePause(d time.Duration) time.Duration {
+	share := r.cfg.MergeShare
+	if share >= 1 || time.Since(time.Unix(0, r.lastStaged.Load())) > time.Second {
+		return 0
+	}
+	return time.Duration(float64(d) * (1 - share) / share)
 }
 
 // lossLoop writes the loss counts to exposure_losses and logs what was lost, every

@@ -231,6 +231,7 @@ func (r *Recorder) writeRange(ctx context.Context, b *batch, lo, hi int) error {
 		}
 		r.metrics.staged.Add(float64(n))
 		r.queued.Add(-int64(n))
+		r.lastStaged.Store(time.Now().UnixNano())
 		b.next = hi
 		return nil
 	}
