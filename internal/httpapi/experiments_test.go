@@ -278,6 +278,8 @@ func TestInvalidExperimentsNameTheFieldAndChangeNothing(t *testing.T) {
 		{"unknown top-level field", set("owner", "growth"), "invalid_request", "owner"},
 		{"unknown targeting operator", set("targeting", map[string]any{"country": map[string]any{"$foo": 1}}), "invalid_request", "targeting.country.$foo"},
 		{"bad regex", set("targeting", map[string]any{"email": map[string]any{"$regex": "("}}), "invalid_request", "targeting.email.$regex"},
+		{"saved group", set("targeting", map[string]any{"$or": []any{map[string]any{"id": map[string]any{"$inGroup": "vip"}}}}), "invalid_request", "targeting.$or[0].id.$inGroup"},
+		{"not in saved group", set("targeting", map[string]any{"id": map[string]any{"$notInGroup": "churned"}}), "invalid_request", "targeting.id.$notInGroup"},
 		{"layer range reversed", set("layer", map[string]any{"name": "pdp", "range": []any{0.6, 0.2}}), "invalid_request", "layer.range"},
 		{"layer without name", set("layer", map[string]any{"range": []any{0, 0.5}}), "invalid_request", "layer.name"},
 		{"unknown metric", set("metrics.primary", "happiness"), "invalid_request", "metrics.primary"},
