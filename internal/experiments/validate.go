@@ -102,6 +102,8 @@ func (d *Definition) validateVariants(p *apperr.Problems) {
 	}
 }
 
+// validate reports the problems of a strategy: its type, the parameters the type takes, and
+// those it does not.
 func (s *Strategy) validate(p *apperr.Problems, path string) {
 	forbid := func(name string, set bool) {
 		if set {
@@ -133,57 +135,78 @@ func (s *Strategy) validate(p *apperr.Problems, path string) {
 		p.Add(path+".type", "not_allowed", "must be one of none, suggestion, bundle, loyalty_points, got %q", s.Type)
 		return
 	}
-	bundle, loyalty := s.Type == StrategyBundle, s.Type == StrategyLoyaltyPoints
-	if !bundle {
+	switch s.Type {
+	case StrategyBundle:
+		s.validateBundle(p, path)
+	default:
 		forbid("discount_percent", s.DiscountPercent != nil)
 		forbid("discount_amount", s.DiscountAmount != nil)
 		forbid("currency", s.Currency != "")
 	}
-	if !loyalty {
+	switch s.Type {
+	case StrategyLoyaltyPoints:
+		s.validateLoyalty(p, path)
+	default:
 		forbid("bonus_points", s.BonusPoints != nil)
 		forbid("points_multiplier", s.PointsMultiplier != nil)
 	}
-	if bundle {
-		switch {
-		case s.DiscountPercent == nil && s.DiscountAmount == nil:
-			p.Add(path+".discount_percent", "required", "a bundle needs discount_percent or discount_amount")
-		case s.DiscountPercent != nil && s.DiscountAmount != nil:
-			p.Add(path+".discount_amount", "exclusive", "give discount_percent or discount_amount, not both")
-		case s.DiscountPercent != nil:
-			if x := *s.DiscountPercent; !(x > 0 && x <= 90) {
-				p.Add(path+".discount_percent", "out_of_range", "must be in (0, 90], got %v", x)
-			}
-			forbid("currency", s.Currency != "")
-		default:
-			if *s.DiscountAmount <= 0 {
-				p.Add(path+".discount_amount", "out_of_range", "must be a positive amount in minor units, got %d", *s.DiscountAmount)
-			}
-			switch _, err := money.Parse(s.Currency); {
-			case s.Currency == "":
-				p.Add(path+".currency", "required", "discount_amount needs an ISO 4217 currency such as EUR")
-			case errors.Is(err, money.ErrFormat):
-				p.Add(path+".currency", "invalid_format", "%s", money.ErrFormat)
-			case err != nil:
-				p.Add(path+".currency", "not_allowed", "%q %s", s.Currency, money.ErrUnknown)
-			}
+}
+
+// validateBundle checks the discount of a bundle: a percentage, or an amount with its currency.
+func (s *Strategy) validateBundle(p *apperr.Problems, path string) {
+	percent, ok := exactlyOne(p, path, "a bundle", "discount_percent", s.DiscountPercent != nil, "discount_amount", s.DiscountAmount != nil)
+	switch {
+	case !ok:
+	case percent:
+		if x := *s.DiscountPercent; !(x > 0 && x <= 90) {
+			p.Add(path+".discount_percent", "out_of_range", "must be in (0, 90], got %v", x)
+		}
+		if s.Currency != "" {
+			p.Add(path+".currency", "not_allowed", "goes with discount_amount, not discount_percent")
+		}
+	default:
+		if *s.DiscountAmount <= 0 {
+			p.Add(path+".discount_amount", "out_of_range", "must be a positive amount in minor units, got %d", *s.DiscountAmount)
+		}
+		switch _, err := money.Parse(s.Currency); {
+		case s.Currency == "":
+			p.Add(path+".currency", "required", "discount_amount needs an ISO 4217 currency such as EUR")
+		case errors.Is(err, money.ErrFormat):
+			p.Add(path+".currency", "invalid_format", "%s", money.ErrFormat)
+		case err != nil:
+			p.Add(path+".currency", "not_allowed", "%q %s", s.Currency, money.ErrUnknown)
 		}
 	}
-	if loyalty {
-		switch {
-		case s.BonusPoints == nil && s.PointsMultiplier == nil:
-			p.Add(path+".bonus_points", "required", "a loyalty_points strategy needs bonus_points or points_multiplier")
-		case s.BonusPoints != nil && s.PointsMultiplier != nil:
-			p.Add(path+".points_multiplier", "exclusive", "give bonus_points or points_multiplier, not both")
-		case s.BonusPoints != nil:
-			if *s.BonusPoints <= 0 || *s.BonusPoints > 1_000_000 {
-				p.Add(path+".bonus_points", "out_of_range", "must be a whole number in [1, 1000000], got %d", *s.BonusPoints)
-			}
-		default:
-			if x := *s.PointsMultiplier; !(x > 1 && x <= 100) {
-				p.Add(path+".points_multiplier", "out_of_range", "must be in (1, 100], got %v", x)
-			}
+}
+
+// validateLoyalty checks the reward of a loyalty_points strategy: bonus points or a multiplier.
+func (s *Strategy) validateLoyalty(p *apperr.Problems, path string) {
+	bonus, ok := exactlyOne(p, path, "a loyalty_points strategy", "bonus_points", s.BonusPoints != nil, "points_multiplier", s.PointsMultiplier != nil)
+	switch {
+	case !ok:
+	case bonus:
+		if *s.BonusPoints <= 0 || *s.BonusPoints > 1_000_000 {
+			p.Add(path+".bonus_points", "out_of_range", "must be a whole number in [1, 1000000], got %d", *s.BonusPoints)
+		}
+	default:
+		if x := *s.PointsMultiplier; !(x > 1 && x <= 100) {
+			p.Add(path+".points_multiplier", "out_of_range", "must be in (1, 100], got %v", x)
 		}
 	}
+}
+
+// exactlyOne checks that what (a strategy) has exactly one of the parameters a and b; first
+// says which it has, when ok.
+func exactlyOne(p *apperr.Problems, path, what, a string, hasA bool, b string, hasB bool) (first, ok bool) {
+	switch {
+	case !hasA && !hasB:
+		p.Add(path+"."+a, "required", "%s needs %s or %s", what, a, b)
+	case hasA && hasB:
+		p.Add(path+"."+b, "exclusive", "give %s or %s, not both", a, b)
+	default:
+		return hasA, true
+	}
+	return false, false
 }
 
 func (d *Definition) validateMetrics(p *apperr.Problems) {

@@ -21,7 +21,7 @@ type compiler struct {
 	// level are attribute names, and an object mixing operators and plain keys is a literal.
 	// Only the conformance tests set it (sdk_test.go), to run the SDK's cases for inputs the
 	// product refuses when an experiment is saved.
-	sdk func(op string, arg any) valueCond
+	sdk func(op string, arg any) cond
 }
 
 func (c *compiler) parse(raw json.RawMessage) (*Condition, error) {
@@ -48,7 +48,7 @@ func (c *compiler) problem(path, code, msg string) {
 
 // refuse records an operator or argument that Parse does not accept; under the SDK's rules it
 // becomes what the SDK evaluates instead.
-func (c *compiler) refuse(op string, arg any, path, code, msg string) valueCond {
+func (c *compiler) refuse(op string, arg any, path, code, msg string) cond {
 	if c.sdk != nil {
 		return c.sdk(op, arg)
 	}
@@ -67,24 +67,24 @@ func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]
 
 // doc compiles a condition object: logical operators and attribute paths. Keys are taken in
 // sorted order so that problems are always reported in the same order.
-func (c *compiler) doc(v any, path string) docCond {
+func (c *compiler) doc(v any, path string) cond {
 	m, ok := v.(map[string]any)
 	if !ok {
 		c.problem(path, CodeInvalid, "condition must be a JSON object")
 		return nil
 	}
-	out := make(docCond, 0, len(m))
+	out := make(allOf, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		p := join(path, k)
 		switch k {
 		case "$and":
-			out = append(out, andClause(c.docList(k, m[k], p)))
+			out = append(out, c.docList(k, m[k], p))
 		case "$or":
-			out = append(out, orClause(c.docList(k, m[k], p)))
+			out = append(out, anyOf(c.docList(k, m[k], p)))
 		case "$nor":
-			out = append(out, norClause(c.docList(k, m[k], p)))
+			out = append(out, notCond{anyOf(c.docList(k, m[k], p))})
 		case "$not":
-			out = append(out, notClause{c.doc(m[k], p)})
+			out = append(out, notCond{c.doc(m[k], p)})
 		default:
 			if strings.HasPrefix(k, "$") && c.sdk == nil {
 				if isValueOperator(k) {
@@ -94,20 +94,20 @@ func (c *compiler) doc(v any, path string) docCond {
 				}
 				continue
 			}
-			out = append(out, newFieldClause(k, c.value(m[k], p)))
+			out = append(out, newFieldCond(k, c.value(m[k], p)))
 		}
 	}
 	return out
 }
 
 // docList compiles the array of conditions of $and, $or or $nor.
-func (c *compiler) docList(op string, v any, path string) []docCond {
+func (c *compiler) docList(op string, v any, path string) allOf {
 	list, ok := v.([]any)
 	if !ok {
 		c.problem(path, CodeInvalid, op+" needs an array of conditions")
 		return nil
 	}
-	subs := make([]docCond, len(list))
+	subs := make(allOf, len(list))
 	for i, el := range list {
 		subs[i] = c.doc(el, index(path, i))
 	}
@@ -115,7 +115,7 @@ func (c *compiler) docList(op string, v any, path string) []docCond {
 }
 
 // value compiles what an attribute is tested against: a literal or an object of operators.
-func (c *compiler) value(v any, path string) valueCond {
+func (c *compiler) value(v any, path string) cond {
 	switch x := v.(type) {
 	case string:
 		return eqString(x)
@@ -141,7 +141,7 @@ func (c *compiler) value(v any, path string) valueCond {
 			c.problem(path, CodeInvalid, "operators ($...) and plain keys cannot be mixed in one object")
 			return constCond(false)
 		}
-		conds := make(opList, 0, len(x))
+		conds := make(allOf, 0, len(x))
 		for _, k := range slices.Sorted(maps.Keys(x)) {
 			conds = append(conds, c.operator(k, x[k], join(path, k)))
 		}
@@ -155,7 +155,7 @@ func (c *compiler) value(v any, path string) valueCond {
 }
 
 // operator compiles one operator and its argument.
-func (c *compiler) operator(op string, arg any, path string) valueCond {
+func (c *compiler) operator(op string, arg any, path string) cond {
 	switch op {
 	case "$eq", "$ne":
 		want, ok := jsScalarOf(arg)
@@ -189,7 +189,7 @@ func (c *compiler) operator(op string, arg any, path string) valueCond {
 		return c.refuse(op, arg, path, CodeNotSupported,
 			"saved groups are not supported: list the values with $in or $nin instead")
 	case "$not":
-		return notValueCond{c.value(arg, path)}
+		return notCond{c.value(arg, path)}
 	case "$size":
 		return arraySizeCond{c.value(arg, path)}
 	case "$elemMatch":
@@ -255,23 +255,23 @@ func (c *compiler) set(list []any, path string) *valueSet {
 
 // elemMatch compiles $elemMatch: an object of operators applies to each element, any other
 // object is a condition on each element.
-func (c *compiler) elemMatch(arg any, path string) valueCond {
+func (c *compiler) elemMatch(arg any, path string) cond {
 	m, ok := arg.(map[string]any)
 	if !ok {
 		c.problem(path, CodeInvalid, "$elemMatch needs an object")
 		return constCond(false)
 	}
 	if isOperatorObject(m) {
-		return elemMatchValue{c.value(m, path)}
+		return elemMatchCond{c.value(m, path)}
 	}
-	return elemMatchDoc{c.doc(m, path)}
+	return elemMatchCond{c.doc(m, path)}
 }
 
 // regex compiles $regex with RE2 instead of JavaScript's engine: linear time on shopper-supplied
 // input. Patterns using JavaScript-only syntax fail to compile, and the remaining differences
 // (\s is ASCII-only, "." matches "\r") do not arise for the ids and codes that targeting
 // matches.
-func (c *compiler) regex(arg any, path string) valueCond {
+func (c *compiler) regex(arg any, path string) cond {
 	s, ok := arg.(string)
 	if !ok {
 		return c.refuse("$regex", arg, path, CodeInvalid, "$regex needs a string")

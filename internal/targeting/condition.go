@@ -9,7 +9,7 @@ import (
 // Condition is a compiled targeting condition in GrowthBook's condition syntax. The zero value
 // and nil target everyone.
 type Condition struct {
-	root docCond
+	root cond // nil: everyone is targeted
 }
 
 // Parse validates and compiles a targeting condition; an empty or null condition targets
@@ -31,10 +31,10 @@ func Parse(raw json.RawMessage) (*Condition, error) {
 // are those encoding/json decodes into an any (float64, string, bool, nil, []any,
 // map[string]any).
 func (c *Condition) Eval(attrs map[string]any) bool {
-	if c == nil {
+	if c == nil || c.root == nil {
 		return true
 	}
-	return c.root.holds(attrs)
+	return c.root.matches(attrs)
 }
 
 // Problem is one thing wrong in a condition.

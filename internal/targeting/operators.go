@@ -5,25 +5,8 @@ import (
 	"regexp"
 )
 
-// An attribute is tested by a valueCond: a literal to compare with, or an object of operators
-// (GrowthBook's evalConditionValue and evalOperatorCondition).
-
-// valueCond tests one attribute value.
-type valueCond interface {
-	matches(v any) bool
-}
-
-// opList is an object of several operators; all must hold.
-type opList []valueCond
-
-func (l opList) matches(v any) bool {
-	for _, c := range l {
-		if !c.matches(v) {
-			return false
-		}
-	}
-	return true
-}
+// The operators and literals an attribute's value is tested against (GrowthBook's
+// evalConditionValue and evalOperatorCondition); each is a cond.
 
 // constCond holds always or never.
 type constCond bool
@@ -216,24 +199,19 @@ func (c inCond) matches(v any) bool {
 	return c.values.has(v) != c.negate
 }
 
-// notValueCond is $not over a value condition.
-type notValueCond struct{ inner valueCond }
-
-func (n notValueCond) matches(v any) bool { return !n.inner.matches(v) }
-
 // arraySizeCond is $size: the attribute is an array whose length matches.
-type arraySizeCond struct{ inner valueCond }
+type arraySizeCond struct{ inner cond }
 
 func (s arraySizeCond) matches(v any) bool {
 	arr, ok := v.([]any)
 	return ok && s.inner.matches(float64(len(arr)))
 }
 
-// elemMatchValue is $elemMatch with an object of operators: a truthy element of an array
-// attribute satisfies them (falsy elements are skipped, as in the SDK).
-type elemMatchValue struct{ inner valueCond }
+// elemMatchCond is $elemMatch: a truthy element of an array attribute satisfies the inner
+// condition (falsy elements are skipped, as in the SDK).
+type elemMatchCond struct{ inner cond }
 
-func (e elemMatchValue) matches(v any) bool {
+func (e elemMatchCond) matches(v any) bool {
 	arr, ok := v.([]any)
 	if !ok {
 		return false
@@ -246,24 +224,8 @@ func (e elemMatchValue) matches(v any) bool {
 	return false
 }
 
-// elemMatchDoc is $elemMatch with a condition object, applied to each truthy element.
-type elemMatchDoc struct{ sub docCond }
-
-func (e elemMatchDoc) matches(v any) bool {
-	arr, ok := v.([]any)
-	if !ok {
-		return false
-	}
-	for _, el := range arr {
-		if jsTruthy(el) && e.sub.holds(el) {
-			return true
-		}
-	}
-	return false
-}
-
 // allElemsCond is $all: every listed condition is satisfied by some element of the array.
-type allElemsCond []valueCond
+type allElemsCond []cond
 
 func (a allElemsCond) matches(v any) bool {
 	arr, ok := v.([]any)
@@ -278,7 +240,7 @@ func (a allElemsCond) matches(v any) bool {
 	return true
 }
 
-func anyElement(arr []any, c valueCond) bool {
+func anyElement(arr []any, c cond) bool {
 	for _, el := range arr {
 		if c.matches(el) {
 			return true

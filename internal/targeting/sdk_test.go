@@ -10,12 +10,12 @@ import "encoding/json"
 // parseSDK compiles a condition under the SDK's rules, with groups as the saved groups that
 // $inGroup and $notInGroup refer to.
 func parseSDK(raw json.RawMessage, groups map[string][]any) (*Condition, error) {
-	c := compiler{sdk: func(op string, arg any) valueCond { return sdkOperator(op, arg, groups) }}
+	c := compiler{sdk: func(op string, arg any) cond { return sdkOperator(op, arg, groups) }}
 	return c.parse(raw)
 }
 
 // sdkOperator is what the SDK evaluates an operator to when Parse refuses it or its argument.
-func sdkOperator(op string, arg any, groups map[string][]any) valueCond {
+func sdkOperator(op string, arg any, groups map[string][]any) cond {
 	switch op {
 	case "$eq", "$ne":
 		// === is never true for a literal array or object.
