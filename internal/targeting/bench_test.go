@@ -3,6 +3,7 @@ package targeting
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -69,30 +70,56 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// BenchmarkInList looks a string up in the list of $in both ways valueSet can: scanning the
-// strings, and through a map. The string is absent, the scan's worst case. linearScanMax is
-// where the scan stops paying; docs/benchmarks.md has the figures.
+// BenchmarkInList looks an attribute up in the list of $in: through the set's map, and by
+// scanning the strings (slices.Contains), the way a short list might be searched. Both take
+// the attribute as decoded JSON (an any). The string is absent, the scan's worst case.
 func BenchmarkInList(b *testing.B) {
-	for _, n := range []int{3, 8, 16, 1000} {
+	for _, n := range []int{3, 8, 16} {
 		strs := make([]string, n)
+		list := make([]any, n)
 		for i := range strs {
 			strs[i] = fmt.Sprintf("SKU-%04d", i)
+			list[i] = strs[i]
 		}
+		var c compiler
+		set := c.set(list, "")
 		var missing any = "SKU-none"
-		scan := &valueSet{strs: strs}
-		lookup := &valueSet{strs: strs, index: map[string]struct{}{}}
-		for _, s := range strs {
-			lookup.index[s] = struct{}{}
-		}
-		for _, c := range []struct {
-			name string
-			set  *valueSet
-		}{{"scan", scan}, {"map", lookup}} {
-			b.Run(fmt.Sprintf("n=%d/%s", n, c.name), func(b *testing.B) {
-				for b.Loop() {
-					c.set.has(missing)
+		var found bool
+		b.Run(fmt.Sprintf("n=%d/map", n), func(b *testing.B) {
+			for b.Loop() {
+				found = set.has(missing) || found
+			}
+		})
+		b.Run(fmt.Sprintf("n=%d/scan", n), func(b *testing.B) {
+			for b.Loop() {
+				if x, ok := missing.(string); ok {
+					found = slices.Contains(strs, x) || found
 				}
-			})
+			}
+		})
+		if found {
+			b.Fatal("a missing string was found")
 		}
+	}
+}
+
+// BenchmarkFieldLookup tests one attribute of a shopper's usual size, found by its key
+// directly and through lookupPath, as every attribute was before single keys got a path of
+// their own.
+func BenchmarkFieldLookup(b *testing.B) {
+	_, attrs := benchConditionSetup(b)
+	inner := eqString("mobile")
+	for _, c := range []struct {
+		name  string
+		field *fieldCond
+	}{
+		{"key", &fieldCond{key: "device", inner: inner}},
+		{"path", &fieldCond{path: []string{"device"}, inner: inner}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				c.field.matches(attrs)
+			}
+		})
 	}
 }

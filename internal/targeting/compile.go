@@ -227,15 +227,13 @@ func isStringOrNumber(v any) bool {
 
 // set compiles the list of $in or $nin.
 func (c *compiler) set(list []any, path string) *valueSet {
-	var strs []string
-	var nums []float64
-	s := &valueSet{}
+	s := &valueSet{strs: map[string]struct{}{}}
 	for i, el := range list {
 		switch x := el.(type) {
 		case string:
-			strs = append(strs, x)
+			s.strs[x] = struct{}{}
 		case float64:
-			nums = append(nums, x)
+			s.nums = append(s.nums, x)
 		case bool:
 			s.hasTrue = s.hasTrue || x
 			s.hasFalse = s.hasFalse || !x
@@ -249,7 +247,6 @@ func (c *compiler) set(list []any, path string) *valueSet {
 			}
 		}
 	}
-	s.setValues(strs, nums)
 	return s
 }
 

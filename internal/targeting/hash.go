@@ -3,6 +3,7 @@ package targeting
 import (
 	"strconv"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // FNV-1a 32-bit parameters; GrowthBook's hashFnv32a multiplies by the prime with shifts and
@@ -13,9 +14,19 @@ const (
 )
 
 // fnv1a32 continues an FNV-1a hash over the UTF-16 code units of s, because the JavaScript SDK
-// hashes charCodeAt values, not UTF-8 bytes (which is why hash/fnv does not serve).
+// hashes charCodeAt values, not UTF-8 bytes (which is why hash/fnv does not serve). Shopper
+// ids are nearly always ASCII, one byte a code unit, and take a path of their own:
+// BenchmarkFNV compares it with the plain range loop (fnv1a32Range in hash_test.go), figures in
+// docs/benchmarks.md.
 func fnv1a32(h uint32, s string) uint32 {
-	for _, r := range s {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			h = (h ^ uint32(c)) * fnvPrime32
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
 		if r >= 0x10000 {
 			hi, lo := utf16.EncodeRune(r)
 			h = (h ^ uint32(hi)) * fnvPrime32
@@ -31,7 +42,7 @@ func fnv1a32(h uint32, s string) uint32 {
 func Hash(seed, value string, version int) (n float64, ok bool) {
 	switch version {
 	case 1:
-		return hashV1(value, seed), true
+		return hashV1(fnv1a32(fnv1a32(fnvOffset32, value), seed)), true
 	case 2:
 		return NewSeed(seed).Hash(value), true
 	default:
@@ -39,15 +50,9 @@ func Hash(seed, value string, version int) (n float64, ok bool) {
 	}
 }
 
-// hashV1 is hash version 1 of value+seed, given as parts so that namespaces need not
-// concatenate; it is biased and kept only for namespaces.
-func hashV1(parts ...string) float64 {
-	h := fnvOffset32
-	for _, p := range parts {
-		h = fnv1a32(h, p)
-	}
-	return float64(h%1000) / 1000
-}
+// hashV1 is hash version 1, given the FNV-1a hash of value+seed: biased, and kept only for
+// namespaces.
+func hashV1(h uint32) float64 { return float64(h%1000) / 1000 }
 
 // Seed is an experiment's seed prepared for hash version 2, which hashes seed+value: the seed's
 // part is worked out once, when the experiment is loaded, rather than for every shopper.

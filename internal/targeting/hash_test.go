@@ -2,6 +2,7 @@ package targeting
 
 import (
 	"testing"
+	"unicode/utf16"
 )
 
 // Expected values for non-ASCII strings were computed independently in
@@ -34,6 +35,43 @@ func TestFNV1a32(t *testing.T) {
 			t.Errorf("fnv1a32(%q) = %#x; want %#x", c.in, got, c.want)
 		}
 	}
+}
+
+// fnv1a32Range is fnv1a32 written the plain way, the yardstick of its ASCII path.
+func fnv1a32Range(h uint32, s string) uint32 {
+	for _, r := range s {
+		if r >= 0x10000 {
+			hi, lo := utf16.EncodeRune(r)
+			h = (h ^ uint32(hi)) * fnvPrime32
+			r = lo
+		}
+		h = (h ^ uint32(r)) * fnvPrime32
+	}
+	return h
+}
+
+func TestFNV1a32AgreesWithThePlainLoop(t *testing.T) {
+	for _, s := range []string{"", "shopper-0a1b2c3d", "é", "😀", "shopper-😀-é", "\xff\xfe-bad-utf8", "\xed\xa0\x80-surrogate"} {
+		if got, want := fnv1a32(fnvOffset32, s), fnv1a32Range(fnvOffset32, s); got != want {
+			t.Errorf("fnv1a32(%q) = %#x; the plain loop gives %#x", s, got, want)
+		}
+	}
+}
+
+// BenchmarkFNV hashes a typical shopper id with fnv1a32 and with the plain range loop.
+func BenchmarkFNV(b *testing.B) {
+	const id = "shopper-0a1b2c3d4e5f"
+	var sink uint32
+	b.Run("ascii-path", func(b *testing.B) {
+		for b.Loop() {
+			sink = fnv1a32(sink, id)
+		}
+	})
+	b.Run("range-loop", func(b *testing.B) {
+		for b.Loop() {
+			sink = fnv1a32Range(sink, id)
+		}
+	})
 }
 
 func TestHashNonASCII(t *testing.T) {

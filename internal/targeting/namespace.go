@@ -9,4 +9,6 @@ func InNamespace(id, name string, start, end float64) bool {
 
 // NamespaceHash is where id falls in the named namespace, in [0, 1): hash version 1 of
 // id + "__" + name. Experiments sharing a namespace share it, so a request works it out once.
-func NamespaceHash(id, name string) float64 { return hashV1(id, "__", name) }
+func NamespaceHash(id, name string) float64 {
+	return hashV1(fnv1a32(fnv1a32(fnv1a32(fnvOffset32, id), "__"), name))
+}

@@ -129,41 +129,17 @@ func (e existsCond) matches(v any) bool { return (v != nil) == bool(e) }
 
 // valueSet is the compiled list of $in or $nin.
 type valueSet struct {
-	strs []string
-	// index holds strs when there are more than linearScanMax of them.
-	index                      map[string]struct{}
+	strs                       map[string]struct{}
 	nums                       []float64
 	hasTrue, hasFalse, hasNull bool
-}
-
-// linearScanMax is the longest list of strings searched one by one rather than through a
-// map; docs/benchmarks.md ("Targeting: $in") measures both sides of it.
-const linearScanMax = 8
-
-// setValues fills the strings and numbers of the set.
-func (s *valueSet) setValues(strs []string, nums []float64) {
-	s.strs, s.nums = strs, nums
-	if len(strs) > linearScanMax {
-		s.index = make(map[string]struct{}, len(strs))
-		for _, str := range strs {
-			s.index[str] = struct{}{}
-		}
-	}
 }
 
 // has says whether v is in the set by ===.
 func (s *valueSet) has(v any) bool {
 	switch x := v.(type) {
 	case string:
-		if s.index != nil {
-			_, ok := s.index[x]
-			return ok
-		}
-		for _, str := range s.strs {
-			if str == x {
-				return true
-			}
-		}
+		_, ok := s.strs[x]
+		return ok
 	case float64:
 		for _, n := range s.nums {
 			if n == x {
