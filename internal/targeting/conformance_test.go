@@ -175,7 +175,7 @@ func TestConformanceInNamespace(t *testing.T) {
 	}
 }
 
-func TestConformanceEqualWeights(t *testing.T) {
+func TestConformanceGetEqualWeights(t *testing.T) {
 	cases := loadCases(t, "getEqualWeights")
 	for i, c := range cases {
 		// [n, expected weights]
