@@ -34,7 +34,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 # Loyalty jobs off by default: the server then does what psql does, ingestion alone, as an
 # ingestion instance of a fleet whose crediting runs on a worker. LOYALTY_JOBS=on measures the
 # all-in-one server, whose crediting job reads and credits the orders during the load.
-XSELL_DATA_DIR="$tmp/pg" XSELL_ADDR="127.0.0.1:$port" XSELL_API_KEYS="checkout:bench-key" \
+XSELL_DATA_DIR="$tmp/pg" XSELL_ADDR="127.0.0.1:$port" XSELL_API_KEYS="checkout:bench-key-0123456789abcdef0123456789ab" \
 	XSELL_LOYALTY_JOBS="${LOYALTY_JOBS:-off}" XSELL_LOG_LEVEL=warn "$tmp/server" >"$tmp/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do
@@ -52,7 +52,7 @@ rounds=${ROUNDS:-3}
 summary=()
 for r in $(seq "$rounds"); do
 	psql_ -c 'TRUNCATE event_ids, events, order_items' -c CHECKPOINT
-	out=$("$tmp/eventsload" -url "http://127.0.0.1:$port" -key bench-key -clients "$clients" -batch "$batch" \
+	out=$("$tmp/eventsload" -url "http://127.0.0.1:$port" -key bench-key-0123456789abcdef0123456789ab -clients "$clients" -batch "$batch" \
 		-batches "$batches" -csv "$tmp")
 	echo "round $r $out"
 	http=$(sed -n 's/.* \([0-9]*\) events\/s.*/\1/p' <<<"$out")
