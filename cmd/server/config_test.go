@@ -57,6 +57,13 @@ func TestConfigDefaultsAndValues(t *testing.T) {
 	if !c.DevKeys || c.Addr != "127.0.0.1:8080" || c.MetricsKey != "" || c.HTTP != httpapi.DefaultServeConfig {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if len(c.RateLimits) != 0 {
+		t.Fatalf("the development keys are limited by default: %v", c.RateLimits)
+	}
+	c, err = loadConfig(func(k string) string { return map[string]string{"XSELL_API_KEYS": "admin:" + secret}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
 	if l := c.RateLimits; l[httpapi.RoleCheckout].PerSecond != 0 || l[httpapi.RoleAdmin].PerSecond != 50 || l[httpapi.RoleAnalyst].PerSecond != 20 {
 		t.Fatalf("default rate limits %v, want checkout off, admin 50/s, analyst 20/s", l)
 	}
