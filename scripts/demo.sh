@@ -45,7 +45,7 @@ mkdir -p "$out"
 server=
 stop_server() {
 	if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-		# SIGTERM: the server finishes its requests, writes what it queued, stops its cluster.
+		# SIGTERM: the server finishes its requests, writes what it queued; devdb removes the throwaway cluster after.
 		kill -TERM "$server"
 		wait "$server" || true
 	fi
@@ -74,7 +74,7 @@ say "analyze report --experiment $key"
 bin/analyze report --experiment "$key"
 bin/analyze report --experiment "$key" --format html --out "$report"
 
-say "Stopping the server and its database"
+say "Stopping the server"
 stop_server
 printf 'done in %ds. The HTML report, with charts: %s\n' "$SECONDS" "$(cd "$(dirname "$report")" && pwd)/$(basename "$report")"
 printf 'Open it with: xdg-open %s   (server log: %s)\n' "$report" "$log"
