@@ -16,7 +16,7 @@ batch=${2:-100}
 batches=${3:-100}
 
 tmp=$(mktemp -d /tmp/xsell-bench-events.XXXXXX)
-chmod 755 "$tmp" # the cluster runs as the postgres user when we are root
+chmod 755 "$tmp" # the cluster runs as the postgres user when we are root: keep it in $tmp/pg
 pid=""
 cleanup() {
 	if [ -n "$pid" ]; then
@@ -45,7 +45,7 @@ done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready"; cat "$tmp/server.log"; exit 1; }
 
 echo "machine: nproc=$(nproc), $(lscpu | sed -n 's/^Model name: *//p'), load average before: $(cut -d' ' -f1-3 /proc/loadavg); loyalty jobs ${LOYALTY_JOBS:-off}"
-psql_() { psql -X -q -v ON_ERROR_STOP=1 "host=$tmp/pg/socket port=5432 user=postgres dbname=postgres" "$@"; }
+psql_() { psql -X -q -v ON_ERROR_STOP=1 "host=$tmp/pg/socket port=5432 user=postgres dbname=postgres password=$(cat "$tmp/pg/password")" "$@"; }
 # The VM's speed drifts from one run to the next, so HTTP and the raw COPY alternate ROUNDS
 # times on emptied tables, and each round's ratio compares two loads made seconds apart.
 rounds=${ROUNDS:-3}
