@@ -13,7 +13,7 @@ import (
 // condition in one go, while a hostile one cannot make the answer as large as itself.
 const maxProblems = 100
 
-// compiler turns a decoded condition into clauses, collecting every problem with its path.
+// compiler turns a decoded condition into conds, collecting every problem with its path.
 type compiler struct {
 	problems []Problem
 	// sdk, when set, makes the compiler accept what Parse refuses and evaluate it as
