@@ -95,13 +95,18 @@ func TestACrashLosesAtMostWhatIsInMemory(t *testing.T) {
 				for _, x := range a.Assignments {
 					acked[x.Experiment+"/"+shopper] = *x.Variant
 				}
+				count := n.Add(1)
 				mu.Unlock()
-				if n.Add(1) >= before {
+				if count >= before {
 					kill.Do(func() {
 						// Dropped so far, as the server counts them: some may not be in
 						// exposure_losses yet when it dies, and are then lost off the record.
-						droppedAtRead = lostSoFar(t, client, p.URL) / experiments
+						// Acknowledged first: a request acknowledged by then was dropped, if it
+						// was, before the counter is read.
+						mu.Lock()
 						ackedAtRead = n.Load()
+						mu.Unlock()
+						droppedAtRead = lostSoFar(t, client, p.URL) / experiments
 						p.Kill()
 					})
 				}
