@@ -234,3 +234,33 @@ func TestReadyzSaysWhenExposuresAreShed(t *testing.T) {
 		t.Fatalf("readyz: %d %s, want 200 ready with an exposures line saying it sheds", r.status, r.raw)
 	}
 }
+
+// TestAPoisonedAssignmentStopsNobodysExposures replays issue 13's first reproducer: a NUL in
+// the shopper id, or in an attribute's key or value. Whether the edge refuses such a request
+// or answers it, the exposures of the shoppers after it are written.
+func TestAPoisonedAssignmentStopsNobodysExposures(t *testing.T) {
+	api := newTestAPI(t)
+	createExperiment(t, api.url, validExperiment("poisoned"))
+	do(t, "POST", api.url+"/v1/experiments/poisoned/start", adminKey, "", "")
+	api.reload(t)
+	for _, body := range []string{
+		`{"shopper_id": "evil\u0000x", "attributes": {"country": "IT"}}`,
+		`{"shopper_id": "evil-key", "attributes": {"country": "IT", "k\u0000": "v"}}`,
+		`{"shopper_id": "evil-value", "attributes": {"country": "IT", "k": "v\u0000"}}`,
+	} {
+		if a := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", body); a.status >= 500 {
+			t.Fatalf("%s: %d %s", body, a.status, a.raw)
+		}
+	}
+	for i := range 20 {
+		body := fmt.Sprintf(`{"shopper_id": "after-%d", "attributes": {"country": "IT"}}`, i)
+		if a := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", body); a.status != 200 {
+			t.Fatalf("assign after-%d: %d %s", i, a.status, a.raw)
+		}
+	}
+	api.stop()
+	var n int
+	if err := api.db.Get(&n, `SELECT count(*) FROM exposures WHERE shopper_id LIKE 'after-%'`); err != nil || n != 20 {
+		t.Fatalf("%d of the 20 later shoppers' exposures written (%v)", n, err)
+	}
+}
