@@ -24,7 +24,9 @@ func benchRequest(i int) Request {
 // BenchmarkRecordNewShopper is the request path's share for a new shopper: de-duplication,
 // the row's encoding and the queue.
 func BenchmarkRecordNewShopper(b *testing.B) {
-	r := New(nil, Config{QueueSize: 1 << 22}, nil, nil)
+	// A queue a little larger than a pass over the requests, emptied after each pass: a
+	// larger one would make the collector scan millions of queued rows.
+	r := New(nil, Config{QueueSize: 1 << 13}, nil, nil)
 	reqs := make([]Request, 1<<12)
 	for i := range reqs {
 		reqs[i] = benchRequest(i)
