@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -107,27 +106,8 @@ func insert(ctx context.Context, db *sqlx.DB, evs []*Event) (fresh map[string]bo
 
 // inCommitTx runs fn in a transaction holding the commit lock, on a connection of its own,
 // and commits.
-func inCommitTx(ctx context.Context, db *sqlx.DB, fn func(*sql.Conn) error) (err error) {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			// Whatever state the session is in (mid-COPY, aborted transaction), dropping the
-			// connection rolls it back; the pool opens a fresh one.
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-		conn.Close()
-	}()
-	if _, err := conn.ExecContext(ctx, beginLocked); err != nil {
-		return err
-	}
-	if err := fn(conn); err != nil {
-		return err
-	}
-	_, err = conn.ExecContext(ctx, `COMMIT`)
-	return err
+func inCommitTx(ctx context.Context, db *sqlx.DB, fn func(*sql.Conn) error) error {
+	return pgcopy.Tx(ctx, db.DB, beginLocked, fn)
 }
 
 // copyText3 COPYs a group's rows into event_ids, events and order_items.
