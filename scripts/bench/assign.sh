@@ -11,6 +11,8 @@
 #   PIN=1 scripts/bench/assign.sh                          # wrk on CPU 0, servers on CPU 1
 #   ROUNDS=3 (each round: bare, returning, bare, mixed, bare, all-new), WRK_THREADS=2
 #   XSELL_LOG_LEVEL, XSELL_ASSIGN_LOG_SAMPLE, XSELL_EXPOSURE_QUEUE pass through to the server.
+#   LOGCOST=1: instead, what the access log costs: returning shoppers on this server (log level
+#   info, as by default) and on a second one at warn (no access log), alternating ROUNDS times.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-15s}
@@ -128,6 +130,24 @@ for round in 1 2 3 4 5; do
   [ "$(pooled)" -ge 10000 ] && break
 done
 echo "warm-up: $round round(s) of 5 s; pool shoppers stored $(pooled), exposures $(psqlq 'select count(*) from exposures'), lost $(sum xsell_exposures_lost_total)"
+if [ "${LOGCOST:-0}" = 1 ]; then
+  wport=$(port)
+  XSELL_ADDR=127.0.0.1:$wport XSELL_LOG_LEVEL=warn "${srvcpu[@]}" "$work/server" >"$work/server-warn.log" 2>&1 &
+  wpid=$!
+  for _ in $(seq 100); do curl -sf "127.0.0.1:$wport/readyz" >/dev/null && break; sleep 0.1; done
+  # Its own in-memory de-duplication starts empty: one pass over the pool, so that it too
+  # only answers.
+  SHOPPERS=10000 WARM=${WRK_THREADS:-2} wrk -t"${WRK_THREADS:-2}" -c"$conns" -d5s -s scripts/bench/assign.lua "http://127.0.0.1:$wport/v1/assign" >/dev/null
+  settle >/dev/null
+  echo "access log cost, returning shoppers (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+  for r in $(seq "${ROUNDS:-3}"); do
+    run "$xport" "info$r" 10000 0 "$xpid"
+    run "$wport" "warn$r" 10000 0 "$wpid"
+    echo "  round $r: info (1 in ${XSELL_ASSIGN_LOG_SAMPLE:-100} assign lines) $(rps "info$r") req/s, CPU $(cpu "info$r") µs/req; warn $(rps "warn$r") req/s, CPU $(cpu "warn$r") µs/req; info/warn rate $(python3 -c "print(f'{$(rps "info$r")/$(rps "warn$r"):.2f}')"), CPU $(python3 -c "print(f'{$(cpu "info$r")/$(cpu "warn$r"):.3f}')")"
+  done
+  echo "  access log lines written at info: $(wc -l <"$work/server.log")"
+  exit 0
+fi
 # The VM's speed drifts between runs, so each workload runs right after the bare handler,
 # ROUNDS times, and its ratios compare two runs made seconds apart.
 rounds=${ROUNDS:-3}
