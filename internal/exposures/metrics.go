@@ -7,7 +7,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // exposures).
 type metrics struct {
 	recorded    prometheus.Counter
-	dropped     *prometheus.CounterVec
+	lost        *prometheus.CounterVec
 	staged      prometheus.Counter
 	written     prometheus.Counter
 	quarantined *prometheus.CounterVec
@@ -20,7 +20,7 @@ func newMetrics(r *Recorder) metrics {
 			Name: "xsell_exposures_recorded_total",
 			Help: "Exposures queued to be written (after in-memory de-duplication).",
 		}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "xsell_exposures_lost_total",
 			Help: "Exposures not kept, by reason (queue_full, shutdown, quarantined); each is also counted in exposure_losses.",
 		}, []string{"reason"}),
@@ -44,5 +44,5 @@ func newMetrics(r *Recorder) metrics {
 }
 
 func (m metrics) register(reg prometheus.Registerer) {
-	reg.MustRegister(m.recorded, m.dropped, m.staged, m.written, m.quarantined, m.queued)
+	reg.MustRegister(m.recorded, m.lost, m.staged, m.written, m.quarantined, m.queued)
 }

@@ -138,7 +138,7 @@ func New(db *sqlx.DB, cfg Config, reg prometheus.Registerer, log *slog.Logger) *
 	r.seen = make([]atomic.Uint64, size)
 	r.requests = make([]atomic.Uint64, max(size/4, 1))
 	r.metrics = newMetrics(r)
-	r.losses = newLosses(r.metrics.dropped)
+	r.losses = newLosses(r.metrics.lost)
 	if reg != nil {
 		r.metrics.register(reg)
 	}

@@ -168,7 +168,7 @@ func TestAFullQueueDropsCountsAndSaysSo(t *testing.T) {
 	for _, id := range []string{"a", "b", "c", "d"} {
 		r.Record(req(id, nil, exp("e", 1, "v"), exp("f", 1, "w")))
 	}
-	if got := counterValue(t, r.metrics.dropped); got != 4 {
+	if got := counterValue(t, r.metrics.lost); got != 4 {
 		t.Fatalf("lost = %v, want 4 (a queue of 2 requests, 4 requests of 2 exposures, no writer running)", got)
 	}
 	line, shedding := r.Status()
@@ -328,7 +328,7 @@ func TestRecordingAfterStopIsCountedAsLost(t *testing.T) {
 	if queued, _ := r.Record(req("late", nil, exp("e", 1, "a"))); queued {
 		t.Fatal("a recorder that has stopped queued an exposure nobody will write")
 	}
-	if got := counterValue(t, r.metrics.dropped); got != 1 {
+	if got := counterValue(t, r.metrics.lost); got != 1 {
 		t.Fatalf("lost = %v, want 1", got)
 	}
 }
