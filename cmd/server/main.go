@@ -28,11 +28,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/xsell/xsell/internal/console"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/pgcluster"
+	"github.com/xsell/xsell/internal/results"
 	"github.com/xsell/xsell/migrations"
 )
 
@@ -184,6 +186,16 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 		log.Info("loyalty jobs are off on this instance (XSELL_LOYALTY_JOBS=off): orders are credited and points expired only where they are on")
 	}
 
+	// Results for the console: computed in the background, stored, shown at once.
+	sched := results.NewScheduler(db, db, results.Config{Refresh: cfg.ResultsRefresh, Log: log})
+	workers.run(func(ctx context.Context) { _ = sched.Run(ctx) })
+	web, err := console.New(console.Config{Keys: cfg.APIKeys, SessionTTL: cfg.ConsoleSession}, console.Deps{
+		DB: db, Log: log, Experiments: store, Assignments: cache, Loyalty: points, Results: sched,
+	})
+	if err != nil {
+		return err
+	}
+
 	api, err := httpapi.New(httpapi.Config{
 		APIKeys:        cfg.APIKeys,
 		RateLimits:     cfg.RateLimits,
@@ -197,6 +209,7 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 		Exposures:   recorder,
 		Events:      eventsSvc,
 		Loyalty:     points,
+		Console:     web,
 	})
 	if err != nil {
 		return err

@@ -10,6 +10,10 @@ import (
 	"github.com/xsell/xsell/internal/apperr"
 )
 
+// StatusOf is the HTTP status of an error code, for other faces of the server (the console)
+// that render errors their own way.
+func StatusOf(code apperr.Code) int { return statusOf(code) }
+
 // statusOf maps each error code to its HTTP status: the one place where this happens.
 func statusOf(code apperr.Code) int {
 	switch code {
