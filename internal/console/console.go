@@ -171,15 +171,13 @@ func (c *Console) serve(q *request, who role, post bool, h handler) {
 			return
 		}
 	}
-	if post && who != public {
-		if !sameToken(q.r.PostFormValue(csrfField), q.sess.CSRF) {
-			c.fail(q, errBadCSRF)
-			return
-		}
-		if who == admin && !q.sess.Admin() {
-			c.fail(q, apperr.New(apperr.Forbidden, "the %s key %q can read everything but change nothing; nothing was changed", q.sess.Role, q.sess.KeyName))
-			return
-		}
+	if post && who != public && !sameToken(q.r.PostFormValue(csrfField), q.sess.CSRF) {
+		c.fail(q, errBadCSRF)
+		return
+	}
+	if who == admin && !q.sess.Admin() {
+		c.fail(q, apperr.New(apperr.Forbidden, "the %s key %q can read everything but change nothing; nothing was changed", q.sess.Role, q.sess.KeyName))
+		return
 	}
 	if err := h(q); err != nil {
 		c.fail(q, err)

@@ -247,10 +247,14 @@ func (c *Console) updateExperiment(q *request) error {
 		return nil
 	}
 	f.Key = e.Key
+	if v.Editable != nil {
+		// A started experiment's form does not hold its variants, layer or seed: whatever a
+		// post says of them is not read.
+		f.Variants, f.LayerName, f.LayerStart, f.LayerEnd = nil, "", "", ""
+	}
 	def := f.definition()
 	if v.Editable != nil {
 		def = overlay(e.Definition, def, v.Editable)
-		// The form of a started experiment shows the stored variants; only its own fields count.
 		f.Variants = formOf(e.Definition).Variants
 	}
 	if !f.validate(def) {

@@ -2,6 +2,8 @@ package console
 
 import (
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 
 	"github.com/xsell/xsell/internal/apperr"
@@ -97,8 +99,14 @@ func (c *Console) signout(q *request) error {
 // safeNext keeps a post-sign-in destination inside the console, so that a link cannot send a
 // user elsewhere after they sign in.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, Base) || strings.HasPrefix(next, Base+"signin") || strings.ContainsAny(next, "\\\r\n") || strings.Contains(next, "//") {
-		return Base + "experiments"
+	fallback := Base + "experiments"
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || strings.ContainsAny(next, "\\\r\n") {
+		return fallback
+	}
+	clean := path.Clean(u.Path)
+	if (u.Path != clean && u.Path != clean+"/") || !strings.HasPrefix(clean+"/", Base) || strings.HasPrefix(clean, Base+"signin") {
+		return fallback // dot segments, doubled slashes, or outside the console
 	}
 	return next
 }

@@ -1,0 +1,279 @@
+package console
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/httpapi"
+	"github.com/xsell/xsell/internal/loyalty"
+	"github.com/xsell/xsell/internal/results"
+)
+
+const (
+	adminKey    = "a-secret-0123456789abcdef0123456789"
+	checkoutKey = "c-secret-0123456789abcdef0123456789"
+	analystKey  = "n-secret-0123456789abcdef0123456789"
+)
+
+// clock is a time source a test moves by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is a console over a fresh database, served by the HTTP API's server as in production.
+type env struct {
+	t       *testing.T
+	db      *sqlx.DB
+	url     string
+	clock   *clock
+	store   *experiments.Store
+	loyalty *loyalty.Service
+	sched   *results.Scheduler
+	keys    []httpapi.APIKey
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	keys, err := httpapi.ParseAPIKeys("admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:reader:" + analystKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := dbtest.New(t)
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	e := &env{t: t, db: db, clock: clk, keys: keys,
+		store:   experiments.NewStore(db, clk.now),
+		loyalty: loyalty.New(db, clk.now),
+		sched:   results.NewScheduler(db, db, results.Config{Clock: clk.now}),
+	}
+	c, err := New(Config{Keys: keys, Clock: clk.now}, Deps{DB: db, Experiments: e.store, Loyalty: e.loyalty, Results: e.sched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := httpapi.New(httpapi.Config{APIKeys: keys}, httpapi.Deps{DB: db, Experiments: e.store, Loyalty: e.loyalty, Console: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(srv.Close)
+	e.url = srv.URL
+	return e
+}
+
+// user is a browser: a cookie jar that does not follow redirects, so tests see them.
+type user struct {
+	e      *env
+	client *http.Client
+}
+
+func (e *env) anonymous() *user {
+	jar, _ := cookiejar.New(nil)
+	return &user{e: e, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+// signedIn is a user signed in with key.
+func (e *env) signedIn(key string) *user {
+	e.t.Helper()
+	u := e.anonymous()
+	resp := u.signIn(key)
+	if resp.status != http.StatusSeeOther {
+		e.t.Fatalf("sign-in with a good key: status %d\n%s", resp.status, resp.body)
+	}
+	return u
+}
+
+// page is an answer: its status, headers, body and parsed document.
+type page struct {
+	t      *testing.T
+	status int
+	header http.Header
+	body   string
+	doc    *goquery.Document
+}
+
+func (u *user) do(req *http.Request) *page {
+	u.e.t.Helper()
+	resp, err := u.client.Do(req)
+	if err != nil {
+		u.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		u.e.t.Fatal(err)
+	}
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(string(b)))
+	if err != nil {
+		u.e.t.Fatal(err)
+	}
+	return &page{t: u.e.t, status: resp.StatusCode, header: resp.Header, body: string(b), doc: doc}
+}
+
+func (u *user) get(path string) *page {
+	u.e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u.e.url+path, nil)
+	if err != nil {
+		u.e.t.Fatal(err)
+	}
+	return u.do(req)
+}
+
+// post sends a form as it is, token or not.
+func (u *user) post(path string, form url.Values) *page {
+	u.e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u.e.url+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		u.e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return u.do(req)
+}
+
+// submit sends a form with the CSRF token of the page it is on, as the browser would.
+func (u *user) submit(from *page, path string, form url.Values) *page {
+	u.e.t.Helper()
+	token, ok := from.doc.Find(`input[name="csrf_token"]`).First().Attr("value")
+	if !ok {
+		u.e.t.Fatalf("the page has no CSRF token:\n%s", from.body)
+	}
+	form.Set("csrf_token", token)
+	return u.post(path, form)
+}
+
+func (u *user) signIn(key string) *page {
+	u.e.t.Helper()
+	form := u.get("/console/signin")
+	return u.submit(form, "/console/signin", url.Values{"api_key": {key}})
+}
+
+// text is the trimmed text of the elements a selector finds.
+func (p *page) text(sel string) string {
+	return strings.Join(strings.Fields(p.doc.Find(sel).Text()), " ")
+}
+
+// errorAt is the message shown beside a form field (the element its input names in
+// aria-describedby).
+func (p *page) errorAt(field string) string {
+	p.t.Helper()
+	return p.text("#" + strings.ReplaceAll(fieldID(field), ".", `\.`) + "-error")
+}
+
+func (p *page) wantStatus(want int) *page {
+	p.t.Helper()
+	if p.status != want {
+		p.t.Fatalf("status %d, want %d\n%s", p.status, want, p.body)
+	}
+	return p
+}
+
+func (p *page) wantRedirect(prefix string) string {
+	p.t.Helper()
+	p.wantStatus(http.StatusSeeOther)
+	loc := p.header.Get("Location")
+	if !strings.HasPrefix(loc, prefix) {
+		p.t.Fatalf("redirect to %q, want %s…", loc, prefix)
+	}
+	return loc
+}
+
+func (p *page) wantText(sel, want string) {
+	p.t.Helper()
+	if got := p.text(sel); !strings.Contains(got, want) {
+		p.t.Fatalf("%s says %q, want it to hold %q\n%s", sel, got, want, p.body)
+	}
+}
+
+// count runs a count query.
+func (e *env) count(query string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.GetContext(context.Background(), &n, query, args...); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// create stores an experiment as the API would.
+func (e *env) create(def experiments.Definition) *experiments.Experiment {
+	e.t.Helper()
+	x, err := e.store.Create(context.Background(), experiments.Actor{Role: "admin", Name: "test"}, def)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return x
+}
+
+func (e *env) transition(key string, a experiments.Action) *experiments.Experiment {
+	e.t.Helper()
+	x, err := e.store.Transition(context.Background(), experiments.Actor{Role: "admin", Name: "test"}, key, a, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return x
+}
+
+// threeArms is a valid three-variant definition.
+func threeArms(key string) experiments.Definition {
+	pct, pts := 10.0, int64(200)
+	return experiments.Definition{Key: key, Name: "Conditioner with shampoo", Variants: []experiments.Variant{
+		{Key: "control", Name: "No offer", Weight: 0.34, Strategy: experiments.Strategy{Type: experiments.StrategyNone}},
+		{Key: "bundle10", Name: "Bundle", Weight: 0.33, Strategy: experiments.Strategy{Type: experiments.StrategyBundle,
+			Products: []string{"sku-conditioner"}, DiscountPercent: &pct, Timing: experiments.TimingCart}},
+		{Key: "points200", Name: "Points", Weight: 0.33, Strategy: experiments.Strategy{Type: experiments.StrategyLoyaltyPoints,
+			Products: []string{"sku-conditioner"}, BonusPoints: &pts, Timing: experiments.TimingCheckout}},
+	}}
+}
+
+type goquerySelection = goquery.Selection
+
+// rows is the text of each table row under sel, cells separated by one space.
+func (p *page) rows(sel string) []string {
+	var out []string
+	p.doc.Find(sel).Find("tr").Each(func(_ int, tr *goquery.Selection) {
+		var cells []string
+		tr.Find("th, td").Each(func(_ int, c *goquery.Selection) {
+			cells = append(cells, strings.Join(strings.Fields(c.Text()), " "))
+		})
+		out = append(out, strings.Join(cells, " "))
+	})
+	return out
+}
+
+// wantRow fails unless a row under sel holds want.
+func (p *page) wantRow(sel, want string) {
+	p.t.Helper()
+	rows := p.rows(sel)
+	for _, r := range rows {
+		if strings.Contains(r, want) {
+			return
+		}
+	}
+	p.t.Fatalf("no row under %s holds %q; rows:\n%s", sel, want, strings.Join(rows, "\n"))
+}
