@@ -226,8 +226,13 @@ func moneyOf(currency string, minor float64) string {
 	return money.Lookup(currency).Symbol(minor)
 }
 
-// groupDigits writes a whole number with thousands separators: 1,234,567.
-func groupDigits(n int64) string { return digits.Sprint(n) }
+// groupDigits writes a whole number with thousands separators and a true minus: −1,234.
+func groupDigits(n int64) string {
+	if n < 0 {
+		return "−" + digits.Sprint(-n)
+	}
+	return digits.Sprint(n)
+}
 
 // digits groups thousands the same way on every machine.
 var digits = message.NewPrinter(language.English)
