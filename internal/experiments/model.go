@@ -13,6 +13,7 @@ import (
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/money"
+	"github.com/xsell/xsell/internal/validate"
 )
 
 // Status is where an experiment is in its lifecycle: draft → running ⇄ paused → stopped.
@@ -149,7 +150,7 @@ const (
 	WeightTolerance = 0.001
 	MaxNameLen      = 200
 	MaxTextLen      = 5000
-	MaxSKULen       = 128
+	MaxSKULen       = validate.MaxSKU
 	MaxProducts     = 200
 	MaxForced       = 1000
 )
@@ -234,6 +235,9 @@ func (d *Definition) Validate() error {
 		p.Add("forced", "too_many", "at most %d forced shoppers, got %d", MaxForced, len(d.Forced))
 	}
 	for _, shopper := range sortedKeys(d.Forced) {
+		if !validate.ShopperID(&p, "forced."+validate.PathName(shopper), shopper) {
+			continue
+		}
 		if !slices.ContainsFunc(d.Variants, func(v Variant) bool { return v.Key == d.Forced[shopper] }) {
 			p.Add("forced."+shopper, "unknown_variant", "no variant with key %q", d.Forced[shopper])
 		}
@@ -383,6 +387,7 @@ func checkText(p *apperr.Problems, path, s string, max int, required bool) {
 	switch {
 	case required && s == "":
 		p.Add(path, "required", "is required")
+	case !validate.Text(p, path, s):
 	case len(s) > max:
 		p.Add(path, "too_long", "must be at most %d bytes, got %d", max, len(s))
 	}
@@ -397,9 +402,7 @@ func checkSKUs(p *apperr.Problems, path string, skus []string, required bool) {
 		return
 	}
 	for i, s := range skus {
-		if s == "" || len(s) > MaxSKULen {
-			p.Add(fmt.Sprintf("%s[%d]", path, i), "invalid_format", "a SKU is 1 to %d bytes", MaxSKULen)
-		}
+		validate.SKU(p, fmt.Sprintf("%s[%d]", path, i), s)
 	}
 }
 
