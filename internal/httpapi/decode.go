@@ -81,8 +81,16 @@ func isJSONType(ct string) bool {
 // search for its only spelling in valid JSON, \u0000. A body that fails is read again, slowly,
 // by explainBody, to say exactly what is wrong and where.
 func decodeBody(body []byte, dst any) error {
+	if err := strictDecode(body, dst); err != nil {
+		return err
+	}
+	return validateStruct(dst)
+}
+
+// strictDecode is decodeBody without the `binding` rules.
+func strictDecode(body []byte, dst any) error {
 	if jsonv2.Unmarshal(body, dst, strictJSON) == nil && !bytes.Contains(body, nulEscape) {
-		return validateStruct(dst)
+		return nil
 	}
 	return explainBody(body, dst)
 }

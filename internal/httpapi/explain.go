@@ -29,7 +29,7 @@ const maxProblems = 100
 // column), then names that are unknown, repeated or not valid text, strings that hold NUL or
 // invalid UTF-8, values of the wrong type and numbers outside their field's range, in the
 // order they appear. A body with none of these (the fast path's NUL search can be fooled by an
-// escaped backslash) is decoded and validated as usual.
+// escaped backslash) is decoded as usual.
 func explainBody(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return apperr.New(apperr.MalformedJSON, "the body is empty; a JSON object is expected")
@@ -43,10 +43,11 @@ func explainBody(body []byte, dst any) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
+	reflect.ValueOf(dst).Elem().SetZero() // the failed decode may have filled part of it
 	if err := jsonv2.Unmarshal(body, dst, strictJSON); err != nil {
 		return semanticProblem(err, reflect.TypeOf(dst))
 	}
-	return validateStruct(dst)
+	return nil
 }
 
 // lenientText lets the walker read past repeated names and invalid UTF-8, so that it can
@@ -225,15 +226,16 @@ func (w *bodyWalker) array(t reflect.Type, path string) {
 }
 
 func (w *bodyWalker) str(t reflect.Type, path string) {
-	raw, err := w.dec.ReadValue()
+	value, err := w.dec.ReadValue()
 	if err != nil {
 		return
 	}
-	s, ok := w.text(raw, func(string) string { return fieldOrBody(path) })
+	raw := bytes.Clone(value) // the decoder's buffer changes at the next read
+	_, ok := w.text(raw, func(string) string { return fieldOrBody(path) })
 	switch {
 	case !ok || t == nil || t == anyType:
 	case t == timeType:
-		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+		if jsonv2.Unmarshal(raw, new(time.Time)) != nil {
 			w.p.Add(fieldOrBody(path), "invalid_format", "must be an RFC 3339 time such as 2026-11-25T14:03:00Z")
 		}
 	case t.Kind() != reflect.String:

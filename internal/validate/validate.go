@@ -66,9 +66,13 @@ func ShopperID(p *apperr.Problems, field, id string) bool {
 }
 
 // PathName is an object name as it appears in the path of a problem: names longer than 64
-// bytes are cut (at a character boundary), so that an answer does not repeat a huge name.
+// bytes are cut (at a character boundary), so that an answer does not repeat a huge name, and
+// the empty name is written "".
 func PathName(name string) string {
 	const max = 64
+	if name == "" {
+		return `""` // so that the path still names something
+	}
 	if len(name) <= max {
 		return name
 	}
