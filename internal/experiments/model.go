@@ -153,6 +153,8 @@ const (
 	MaxSKULen       = validate.MaxSKU
 	MaxProducts     = 200
 	MaxForced       = 1000
+	// MaxTargetingBytes bounds a targeting condition as sent: every assignment evaluates it.
+	MaxTargetingBytes = 16 << 10
 )
 
 var (
@@ -214,7 +216,9 @@ func (d *Definition) Validate() error {
 		p.Add("coverage", "out_of_range", "must be in (0, 1], got %v", c)
 	}
 	d.validateVariants(&p)
-	if len(d.Targeting) > 0 {
+	if len(d.Targeting) > MaxTargetingBytes {
+		p.Add("targeting", "too_large", "must take at most %d bytes as JSON, not %d", MaxTargetingBytes, len(d.Targeting))
+	} else if len(d.Targeting) > 0 {
 		if _, err := ParseCondition(d.Targeting); err != nil {
 			if ce, ok := err.(*ConditionError); ok {
 				p.Add(ce.Path, "invalid_condition", "%s", ce.Message)
