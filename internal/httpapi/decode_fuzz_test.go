@@ -60,6 +60,8 @@ var decodeSeeds = []string{
 	`{"key": "k", "targeting": {"country": {"$in": ["IT", "IT"]}, "a": 1, "a": 2}, "forced": {"s-1": "a", "s-1": "b"}}`,
 	`{"key": "k", "metrics": {"primary": "revenue", "guardrails": ["aov", {"metric": "refund_rate", "margin": 0.1}]}}`,
 	`{"variants": [], "coverage": 0.5}`,
+	`{"metrics": {"guardrails": [{"Metric": "aov"}, {"metric": "aov", "bogus": 1}, {"metric": "aov", "metric": "x"}]}}`,
+	`{"key": "k", "name": "n", "version": 2, "status": "running", "phase": 1, "created_at": "2026-11-01T00:00:00Z"}`,
 	`{}`, `[]`, `null`, ``, ` `, `{"a":}`, `{} {}`, `{"x": 1}` + "\n",
 }
 
