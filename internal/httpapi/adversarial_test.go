@@ -12,9 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/xsell/xsell/internal/dbtest"
 	"github.com/xsell/xsell/internal/events"
-	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/loyalty"
 )
 
@@ -223,47 +221,31 @@ func cases(base *node) []badCase {
 	return out
 }
 
-// advAPI is the whole API on a fresh database with its background consumers running as the
-// server runs them: the exposure recorder, and order crediting at a short interval.
-type advAPI struct {
-	url   string
-	db    *sqlx.DB
-	cache *experiments.Cache
-}
-
-func newAdvAPI(t *testing.T) *advAPI {
+// newAdvAPI is the whole API on a fresh database with its background consumers running as
+// the server runs them: the exposure recorder, and order crediting at a short interval.
+func newAdvAPI(t *testing.T) *testAPI {
 	t.Helper()
-	keys, err := ParseAPIKeys("admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:" + analystKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := dbtest.New(t)
-	store := experiments.NewStore(db, nil)
-	cache := experiments.NewCache(store, "", time.Hour, nil)
-	recorder := experiments.NewRecorder(db, experiments.RecorderConfig{}, nil, nil)
-	ev := events.NewService(db, events.Options{})
-	points := loyalty.New(db, nil)
+	var ev *events.Service
+	var points *loyalty.Service
+	api := newTestAPI(t, func(d *Deps) {
+		ev = events.NewService(d.DB, events.Options{})
+		points = loyalty.New(d.DB, nil)
+		d.Events, d.Loyalty = ev, points
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	jobs := make(chan struct{})
-	go recorder.Run(ctx, 5*time.Second)
 	go func() {
 		defer close(jobs)
 		points.RunJobs(ctx, loyalty.Jobs{CreditEvery: 20 * time.Millisecond})
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-recorder.Done()
 		<-jobs
 		if err := ev.Close(context.Background()); err != nil {
 			t.Error(err)
 		}
 	})
-	s, err := New(Config{APIKeys: keys}, Deps{DB: db, Experiments: store, Assignments: cache,
-		Exposures: recorder, Events: ev, Loyalty: points})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &advAPI{url: newHTTPTestServer(t, s), db: db, cache: cache}
+	return api
 }
 
 // rowCounts counts the rows of every table of the schema, partitions included.
@@ -456,7 +438,7 @@ func adversarialPaths(t *testing.T, url string) int {
 // normalFlowFlows has a normal shopper assigned and ordering, and waits for the background
 // consumers to write the exposure and credit the order; then checks that no row anywhere
 // belongs to the hostile requests.
-func normalFlowFlows(t *testing.T, api *advAPI) {
+func normalFlowFlows(t *testing.T, api *testAPI) {
 	t.Helper()
 	a := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "normal-1"}`)
 	if a.status != 200 || !strings.Contains(a.raw, `"in_experiment":true`) {
