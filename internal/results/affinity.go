@@ -76,7 +76,7 @@ func (s *Store) PendingAffinity(ctx context.Context) (*time.Time, error) {
 
 // affinityDueSQL is true when the bundle ideas are missing, older than $1, or asked for since.
 const affinityDueSQL = `
-SELECT l.computed_at IS NULL OR l.computed_at <= $1 OR r.requested_at > l.computed_at
+SELECT l.computed_at IS NULL OR l.computed_at <= $1 OR COALESCE(r.requested_at > l.computed_at, false)
 FROM (SELECT 1) one
 LEFT JOIN LATERAL (SELECT computed_at FROM affinity_snapshots ORDER BY computed_at DESC LIMIT 1) l ON true
 LEFT JOIN results_requests r ON r.experiment_key = '` + affinityKey + `'`

@@ -26,6 +26,9 @@ type Config struct {
 	Refresh time.Duration
 	Log     *slog.Logger
 	Clock   func() time.Time
+	// Stored, when set, is called after each snapshot is committed with its experiment's key
+	// (or "/affinity"), for tests that wait for one.
+	Stored func(key string)
 }
 
 // Scheduler computes the snapshots that are due, on a timer and when asked: for each started
@@ -42,6 +45,7 @@ type Scheduler struct {
 	now      func() time.Time
 	wake     chan struct{}
 	lastTrim time.Time
+	stored   func(string)
 }
 
 // NewScheduler returns a scheduler that stores in db and reads the data of reports through
@@ -58,7 +62,7 @@ func NewScheduler(db, analysisDB *sqlx.DB, cfg Config) *Scheduler {
 	}
 	return &Scheduler{
 		db: db, store: NewStore(db, cfg.Clock), source: analysis.NewSource(analysisDB, cfg.Clock),
-		refresh: cfg.Refresh, log: cfg.Log, now: cfg.Clock, wake: make(chan struct{}, 1),
+		refresh: cfg.Refresh, log: cfg.Log, now: cfg.Clock, wake: make(chan struct{}, 1), stored: cfg.Stored,
 	}
 }
 
@@ -194,6 +198,9 @@ func (s *Scheduler) withLock(ctx context.Context, name string, fn func(tx *sqlx.
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("results: storing %s: %w", name, err)
+	}
+	if s.stored != nil {
+		s.stored(name)
 	}
 	return true, nil
 }
