@@ -132,7 +132,7 @@ func TestSignOutEndsTheSessionEverywhere(t *testing.T) {
 	replay.get("/console/experiments").wantRedirect("/console/signin")
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
+func mustURL(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	if err != nil {

@@ -48,7 +48,8 @@ func (c *clock) add(d time.Duration) {
 
 // env is a console over a fresh database, served by the HTTP API's server as in production.
 type env struct {
-	t       *testing.T
+	t       testing.TB
+	handler http.Handler // the whole server: API and console
 	db      *sqlx.DB
 	url     string
 	clock   *clock
@@ -58,7 +59,9 @@ type env struct {
 	keys    []httpapi.APIKey
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	keys, err := httpapi.ParseAPIKeys("admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:reader:" + analystKey)
 	if err != nil {
@@ -79,7 +82,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.Handler())
+	e.handler = api.Handler()
+	srv := httptest.NewServer(e.handler)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
 	return e
@@ -111,7 +115,7 @@ func (e *env) signedIn(key string) *user {
 
 // page is an answer: its status, headers, body and parsed document.
 type page struct {
-	t      *testing.T
+	t      testing.TB
 	status int
 	header http.Header
 	body   string
