@@ -10,6 +10,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/jmoiron/sqlx"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 
 	"github.com/xsell/xsell/internal/browser"
 	"github.com/xsell/xsell/internal/dbtest"
@@ -215,7 +217,7 @@ func TestBrowserAGrowthTeamRunsAnExperimentAndAnAnalystReadsIt(t *testing.T) {
 	if err := b.db.Get(&exposed, `SELECT count(*) FROM exposures WHERE experiment_key = 'shampoo-bundle' AND variant = 'bundle15' AND NOT multiple_variants`); err != nil {
 		t.Fatal(err)
 	}
-	if exposed == 0 || !strings.HasPrefix(row, fmt.Sprintf("bundle15 %d ", exposed)) {
+	if exposed == 0 || !strings.HasPrefix(row, message.NewPrinter(language.English).Sprintf("bundle15 %d ", exposed)) {
 		t.Errorf("the primary metric's row %q does not count the %d shoppers exposed to bundle15 (the simulation sent %d)", row, exposed, sum.Shoppers)
 	}
 	if !strings.Contains(row, "%") || !strings.Contains(row, "[") {

@@ -140,6 +140,7 @@ var funcs = template.FuncMap{
 	"float":    func(p *int64) float64 { return float64(*p) },
 	"timeOf":   func(p *time.Time) time.Time { return *p },
 	"daysOf":   func(d time.Duration) int { return int(d / (24 * time.Hour)) },
+	"every":    every,
 	"seq": func(n int) []int {
 		s := make([]int, n)
 		for i := range s {
@@ -169,6 +170,19 @@ func ago(t time.Time) string {
 		return fmt.Sprintf("%d h ago", int(d.Hours()))
 	}
 	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+}
+
+// every says a period in words: "hour", "30 minutes", "2 hours".
+func every(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "hour"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return d.String()
 }
 
 // days is the whole days from start to end (or now when end is nil).

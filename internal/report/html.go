@@ -6,6 +6,9 @@ import (
 	"html/template"
 	"io"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
 	"github.com/xsell/xsell/internal/analysis"
 )
 
@@ -66,6 +69,7 @@ var funcs = template.FuncMap{
 		return P(*x)
 	},
 	"share":   func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
+	"count":   func(n int64) string { return counts.Sprint(n) },
 	"verdict": func(v string) string { return verdicts[v] },
 	"chance": func(x *float64) string {
 		if x == nil {
@@ -74,6 +78,9 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%.0f%%", 100**x)
 	},
 }
+
+// counts groups thousands the same way on every machine: 16,913.
+var counts = message.NewPrinter(language.English)
 
 // resultCurrency is the currency of a result's money, or "" when it is not money.
 func resultCurrency(r analysis.Result, reportCurrency string) string {
@@ -92,10 +99,10 @@ Method: {{if eq .Rep.Method "sequential"}}always-valid confidence sequences{{els
 <div class="table-wrap"><table>
 <caption>Exposed shoppers by variant</caption>
 <thead><tr><th scope="col">variant</th><th scope="col">shoppers</th><th scope="col">share</th><th scope="col">expected</th></tr></thead>
-<tbody>{{range .Rep.Variants}}<tr><th scope="row">{{.Key}}{{if eq .Key $.Rep.Control}} (control){{end}}</th><td>{{.Units}}</td><td>{{share .ObservedShare}}</td><td>{{share .ExpectedWeight}}</td></tr>{{end}}</tbody>
+<tbody>{{range .Rep.Variants}}<tr><th scope="row">{{.Key}}{{if eq .Key $.Rep.Control}} (control){{end}}</th><td>{{count .Units}}</td><td>{{share .ObservedShare}}</td><td>{{share .ExpectedWeight}}</td></tr>{{end}}</tbody>
 </table></div>
 <p>Sample ratio check: {{if .Rep.SRM.PValue}}χ² = {{printf "%.2f" (deref .Rep.SRM.Chi2)}}, p = {{p .Rep.SRM.PValue}}{{if .Rep.SRM.Mismatch}} — <strong>mismatch</strong>{{else}} — ok{{end}}{{else}}not computed ({{.Rep.SRM.Reason}}){{end}}.
-{{if .Rep.ExcludedMultipleVariants}}Left out: {{.Rep.ExcludedMultipleVariants}} shoppers seen in two variants.{{end}}</p>
+{{if .Rep.ExcludedMultipleVariants}}Left out: {{count .Rep.ExcludedMultipleVariants}} shoppers seen in two variants.{{end}}</p>
 {{range .Rep.Warnings}}<p class="warning">Warning: {{.}}</p>{{end}}
 </section>
 {{range .Metrics}}<section class="metric" id="metric-{{.Name}}" aria-labelledby="h-metric-{{.Name}}">
@@ -104,8 +111,8 @@ Method: {{if eq .Rep.Method "sequential"}}always-valid confidence sequences{{els
 <caption>{{.Name}} by variant, against {{$.Rep.Control}}</caption>
 <thead><tr><th scope="col">variant</th><th scope="col">shoppers</th><th scope="col">mean</th><th scope="col">difference</th><th scope="col">difference interval</th><th scope="col">lift</th><th scope="col">lift interval</th><th scope="col">p</th><th scope="col">p adjusted</th><th scope="col">chance to beat control</th><th scope="col">verdict</th></tr></thead>
 <tbody>
-{{with index .Results 0}}<tr class="control"><th scope="row">{{$.Rep.Control}} (control)</th><td>{{.ControlUnits}}</td><td>{{value . $.Currency .ControlMean}}</td><td></td><td></td><td></td><td></td><td></td><td></td><td></td><td></td></tr>{{end}}
-{{range .Results}}<tr class="verdict-{{.Verdict}}" data-variant="{{.Variant}}"><th scope="row">{{.Variant}}</th><td>{{.TreatmentUnits}}</td><td>{{value . $.Currency .TreatmentMean}}</td><td>{{diff . $.Currency}}</td><td>{{ci . $.Currency false}}</td><td>{{pct .Lift}}</td><td>{{ci . $.Currency true}}</td><td>{{p .PValue}}</td><td>{{p .PAdjusted}}</td><td>{{chance .ChanceToWin}}</td><td class="verdict">{{verdict .Verdict}}</td></tr>
+{{with index .Results 0}}<tr class="control"><th scope="row">{{$.Rep.Control}} (control)</th><td>{{count .ControlUnits}}</td><td>{{value . $.Currency .ControlMean}}</td><td></td><td></td><td></td><td></td><td></td><td></td><td></td><td></td></tr>{{end}}
+{{range .Results}}<tr class="verdict-{{.Verdict}}" data-variant="{{.Variant}}"><th scope="row">{{.Variant}}</th><td>{{count .TreatmentUnits}}</td><td>{{value . $.Currency .TreatmentMean}}</td><td>{{diff . $.Currency}}</td><td>{{ci . $.Currency false}}</td><td>{{pct .Lift}}</td><td>{{ci . $.Currency true}}</td><td>{{p .PValue}}</td><td>{{p .PAdjusted}}</td><td>{{chance .ChanceToWin}}</td><td class="verdict">{{verdict .Verdict}}</td></tr>
 {{end}}</tbody></table></div>
 {{if .Chart}}<figure>{{.Chart}}<figcaption>Lift of each variant over {{$.Rep.Control}} on {{.Name}}, with its interval; the dashed line is no change. Point at a dot for its figures.</figcaption></figure>{{end}}
 <ul class="sentences">{{range .Results}}<li>{{sentence . $}}</li>{{end}}</ul>

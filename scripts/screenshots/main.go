@@ -36,19 +36,22 @@ func run(base, key, exp, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
+	// The results page is long: its picture is the top 2,000 pixels (SRM, traffic, the
+	// primary metric with its chart); the others are whole pages.
 	shots := []struct {
 		file, path, wait string
-		mobile           bool
+		height           int
+		mobile, full     bool
 	}{
-		{"console-experiments.png", "/console/experiments", "table.list", false},
-		{"console-form.png", "/console/experiments/new", "form.experiment-form", false},
-		{"console-results.png", "/console/experiments/" + exp + "/results", "#metric-cross_sell_rate", false},
-		{"console-experiments-phone.png", "/console/experiments", "table.list", true},
+		{"console-experiments.png", "/console/experiments", "table.list", 700, false, true},
+		{"console-form.png", "/console/experiments/new", "form.experiment-form", 900, false, true},
+		{"console-results.png", "/console/experiments/" + exp + "/results", "#metric-cross_sell_rate", 2000, false, false},
+		{"console-experiments-phone.png", "/console/experiments", "table.list", 844, true, true},
 	}
 	for _, s := range shots {
-		o := browser.Options{Width: 1280, Height: 900}
+		o := browser.Options{Width: 1280, Height: s.height}
 		if s.mobile {
-			o = browser.Options{Width: 390, Height: 844, Mobile: true}
+			o = browser.Options{Width: 390, Height: s.height, Mobile: true}
 		}
 		tab, stop, err := browser.Start(ctx, o)
 		if err != nil {
@@ -59,8 +62,12 @@ func run(base, key, exp, out string) error {
 		if err == nil {
 			err = chromedp.Do(tab, chromedp.Navigate(base+s.path), chromedp.WaitVisible(chromedp.CSS(s.wait)))
 		}
-		if err == nil {
+		switch {
+		case err != nil:
+		case s.full:
 			png, err = chromedp.Run(tab, chromedp.FullScreenshot(100))
+		default:
+			png, err = chromedp.Run(tab, chromedp.CaptureScreenshot())
 		}
 		stop()
 		if err != nil {
