@@ -63,7 +63,9 @@ on_exit() {
 	fi
 }
 trap on_exit EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C while the demo waits for it at the end is how it is meant to end: not a failure.
+waiting=
+trap 'if [ -n "$waiting" ]; then exit 0; fi; exit 130' INT TERM
 
 say "Starting the server on $addr with $where"
 # Results for the console every 30 s rather than hourly, so that it shows the simulated traffic.
@@ -88,6 +90,7 @@ printf '\n\033[1mThe web console: http://%s/console/\033[0m   sign in with the a
 	"$addr" "${XSELL_ADMIN_KEY:-dev-admin}"
 if [ "$keep" = 1 ]; then
 	printf 'The server stays up for the console until you press Ctrl-C (DEMO_KEEP=0 stops it at once).\n'
+	waiting=1
 	wait "$server" || true
 	server=
 else
