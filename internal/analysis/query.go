@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -471,16 +472,90 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 // InlineSQL returns the aggregate query with its arguments written in as literals, so that the
 // very statement a report runs can be timed on its own in psql (scripts/bench/analyze.sh).
 func (p *Prepared) InlineSQL() (string, error) {
-	q := p.SQL
-	// Replace from the highest number down so that $1 never eats the front of $10.
-	for i := len(p.Args); i >= 1; i-- {
-		lit, err := literal(p.Args[i-1])
+	lits := make([]string, len(p.Args))
+	for i, a := range p.Args {
+		lit, err := literal(a)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("argument $%d: %w", i+1, err)
 		}
-		q = strings.ReplaceAll(q, fmt.Sprintf("$%d", i), lit)
+		lits[i] = lit
 	}
-	return q, nil
+	return substitutePlaceholders(p.SQL, lits)
+}
+
+// substitutePlaceholders replaces each $N outside quoted text and comments by lits[N-1], in
+// one pass over q: text that comes from a literal is never scanned again, so a "$5" inside an
+// inlined value stays as it is, and "$1" is never mistaken for the front of "$10".
+func substitutePlaceholders(q string, lits []string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(q); {
+		if skip := quotedLen(q[i:]); skip > 0 {
+			b.WriteString(q[i : i+skip])
+			i += skip
+			continue
+		}
+		if q[i] == '$' && i+1 < len(q) && isDigit(q[i+1]) && (i == 0 || !isIdentChar(q[i-1])) {
+			j := i + 1
+			for j < len(q) && isDigit(q[j]) {
+				j++
+			}
+			n, err := strconv.Atoi(q[i+1 : j])
+			if err != nil || n < 1 || n > len(lits) {
+				return "", fmt.Errorf("placeholder %s has no argument (%d given)", q[i:j], len(lits))
+			}
+			b.WriteString(lits[n-1])
+			i = j
+			continue
+		}
+		b.WriteByte(q[i])
+		i++
+	}
+	return b.String(), nil
+}
+
+// quotedLen returns the length of the quoted literal, quoted identifier, dollar-quoted string or
+// comment that starts q, or 0 when q starts with none of them; an unterminated one runs to the end.
+func quotedLen(q string) int {
+	closing := func(from int, end string) int {
+		if k := strings.Index(q[from:], end); k >= 0 {
+			return from + k + len(end)
+		}
+		return len(q)
+	}
+	switch {
+	case strings.HasPrefix(q, "--"):
+		return closing(2, "\n")
+	case strings.HasPrefix(q, "/*"):
+		return closing(2, "*/")
+	case q[0] == '\'' || q[0] == '"':
+		// A doubled quote inside is an escaped quote, so scanning on past it is right.
+		for k := 1; k < len(q); k++ {
+			if q[k] == q[0] {
+				if k+1 < len(q) && q[k+1] == q[0] {
+					k++
+					continue
+				}
+				return k + 1
+			}
+		}
+		return len(q)
+	case q[0] == '$':
+		// $tag$ ... $tag$, where tag is empty or an identifier that does not start with a digit.
+		k := 1
+		for k < len(q) && isIdentChar(q[k]) {
+			k++
+		}
+		if k < len(q) && q[k] == '$' && (k == 1 || !isDigit(q[1])) {
+			return closing(k+1, q[:k+1])
+		}
+	}
+	return 0
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isIdentChar(c byte) bool {
+	return c == '_' || isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80
 }
 
 // literal writes one argument as an SQL literal.

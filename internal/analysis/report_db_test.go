@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -511,5 +512,59 @@ func TestAffinityOnHandWorkedBaskets(t *testing.T) {
 		if p.SKU == "shampoo" && (p.Orders != 3 || p.Complements[0].SKU != "conditioner") {
 			t.Errorf("shampoo: %+v", p)
 		}
+	}
+}
+
+func TestInlineSQLKeepsPlaceholdersInsideValues(t *testing.T) {
+	db := dbtest.New(t)
+	start := ts(t, "2026-06-01T00:00:00Z")
+	end := start.Add(48 * time.Hour)
+	seedExperiment(t, db, "inl", "stopped", []string{"sku-$1"}, "", phase{variants: arms("control", 0.5, "treat", 0.5), start: start, end: &end})
+	// The segment attribute is the analyst's text: a quote and "$5" must reach Postgres as they are.
+	attr := `dev'ice $5 $1`
+	for i, v := range []string{"control", "treat", "treat"} {
+		s := fmt.Sprintf("s%d", i)
+		mustExec(t, db, `INSERT INTO exposures (experiment_key, phase, shopper_id, variant, attributes, first_seen)
+			VALUES ('inl', 1, $1, $2, jsonb_build_object($3::text, $4::text), $5)`, s, v, attr, "v'al $2", start.Add(time.Hour))
+		event(t, db, "order_completed", s, start.Add(2*time.Hour), "o"+s, int64(1000*(i+1)), 0, "sku-$1")
+	}
+	p, err := source(db, end).Prepare(context.Background(), analysis.ReportRequest{Experiment: "inl", Segment: attr, Options: analysis.DefaultOptions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := p.InlineSQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(q, `'dev''ice $5 $1'`) || !strings.Contains(q, `'{"sku-$1"}'`) {
+		t.Errorf("the inlined statement lost the literal values:\n%s", q)
+	}
+	type row struct {
+		Variant, Segment string
+		Units, CrossSell int64
+		Revenue          int64
+	}
+	read := func(query string, args ...any) []row {
+		rows, err := db.Queryx(`SELECT variant, segment, units, cross_sell, revenue FROM (`+query+`) q WHERE NOT excluded ORDER BY variant`, args...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, query)
+		}
+		defer rows.Close()
+		var out []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.Variant, &r.Segment, &r.Units, &r.CrossSell, &r.Revenue); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	withArgs, inlined := read(p.SQL, p.Args...), read(q)
+	if fmt.Sprint(withArgs) != fmt.Sprint(inlined) {
+		t.Errorf("inlined statement answers %v, the statement with arguments %v", inlined, withArgs)
+	}
+	if want := "[{control v'al $2 1 1 1000} {treat v'al $2 2 2 5000}]"; fmt.Sprint(inlined) != want {
+		t.Errorf("inlined statement answers %v, want %s", inlined, want)
 	}
 }
