@@ -8,13 +8,13 @@ import (
 
 // Test names carried in Comparison.Test.
 const (
-	TestZ             = "z"                    // two-proportion z-test (pooled), score interval
-	TestExact         = "exact_unconditional"  // exact unconditional test of two proportions (z-pooled ordering)
-	TestWelchT        = "welch_t"              // Welch's t-test
-	TestRandomization = "randomization_skew"   // randomization test with a skewness correction, for skewed means in unequal arms
-	TestDeltaZ        = "delta_z"              // z-test of a ratio metric, delta-method variances
-	TestCUPEDWelchT   = "cuped_welch_t"        // Welch's t-test on CUPED-adjusted values
-	TestSequential    = "sequential"           // asymptotic always-valid confidence sequence
+	TestZ             = "z"                   // two-proportion z-test (pooled), score interval
+	TestExact         = "exact_unconditional" // exact unconditional test of two proportions (z-pooled ordering)
+	TestWelchT        = "welch_t"             // Welch's t-test
+	TestRandomization = "randomization_skew"  // randomization test with a skewness correction, for skewed means in unequal arms
+	TestDeltaZ        = "delta_z"             // z-test of a ratio metric, delta-method variances
+	TestCUPEDWelchT   = "cuped_welch_t"       // Welch's t-test on CUPED-adjusted values
+	TestSequential    = "sequential"          // asymptotic always-valid confidence sequence
 )
 
 // Comparison is the result of comparing one treatment arm with the control arm on one metric.
