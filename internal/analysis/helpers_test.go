@@ -147,4 +147,3 @@ func ts(t *testing.T, s string) time.Time {
 	}
 	return v
 }
-
