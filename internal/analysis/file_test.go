@@ -135,8 +135,9 @@ func TestPlanMatchesReference(t *testing.T) {
 		t.Fatalf("reference file disagrees with the published figure: %d", want[0].PerVariant)
 	}
 	for _, w := range want {
+		// The reference splits alpha over the treatments of one metric.
 		got, err := analysis.Plan(analysis.PlanRequest{Baseline: w.Baseline, StdDev: w.StdDev, MDE: w.MDE, Relative: w.Relative,
-			Variants: w.Variants, Alpha: w.Alpha, Power: w.Power, DailyTraffic: 1000})
+			Variants: w.Variants, Alpha: w.Alpha, Power: w.Power, DailyTraffic: 1000, Metrics: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,6 +151,19 @@ func TestPlanMatchesReference(t *testing.T) {
 	}
 	if _, err := analysis.Plan(analysis.PlanRequest{Baseline: 0.95, MDE: 0.1, Variants: 2, Alpha: 0.05, Power: 0.8}); err == nil {
 		t.Error("a rate above 100% was planned")
+	}
+	// The family the report corrects over: 7 standard metrics × 2 treatments × (1 + 2 segments).
+	req := analysis.PlanRequest{Baseline: 0.1, MDE: 0.1, Relative: true, Variants: 3, Alpha: 0.05, Power: 0.8, Segments: 2}
+	got, err := analysis.Plan(req)
+	if err != nil || got.Comparisons != 42 || got.AlphaPerComparison != 0.05/42 || got.Metrics != 7 {
+		t.Errorf("comparisons %d, alpha per comparison %v, metrics %d (%v); want 42, 0.05/42 and 7", got.Comparisons, got.AlphaPerComparison, got.Metrics, err)
+	}
+	req.Correction = stats.CorrectionNone
+	if got, _ := analysis.Plan(req); got.Comparisons != 1 || got.AlphaPerComparison != 0.05 {
+		t.Errorf("without correction: %d comparisons at %v", got.Comparisons, got.AlphaPerComparison)
+	}
+	if _, err := analysis.Plan(analysis.PlanRequest{Baseline: 0.1, MDE: 0.01, Variants: 2, Alpha: 0.05, Power: 0.8, Multiplicative: true}); err == nil {
+		t.Error("a multiplicative effect on a rate was accepted")
 	}
 }
 

@@ -31,11 +31,12 @@ func exactProportions(c Comparison, t table) Comparison {
 	nullIn := c.PValue >= c.Alpha
 	// The asymptotic score interval is close to the exact one; starting the search from it
 	// saves most bisection steps, each of which computes an exact p-value.
-	q := zQuantile(c.Alpha)
-	score := diffInterval(t, func(d float64) bool { return math.Abs(t.scoreDiff(d)) <= q }, true, 1e-13, [2]float64{})
-	tol := math.Max(1e-12, 1e-5*(score[1]-score[0]))
-	c.DiffCI = diffInterval(t, func(d float64) bool { return t.exactAccepts(table.scoreDiff, lineDiff, d, c.Alpha) }, nullIn, tol, score)
-	c.Lift = ratioLift(t, c, func(r float64) bool { return t.exactAccepts(table.scoreRatio, lineRatio, r, c.Alpha) }, nullIn, 1e-7)
+	score := t.scoreInterval(zQuantile(c.Alpha), true)
+	v := t.diffSearch(nullIn, math.Max(1e-12, 1e-5*(score[1]-score[0])))
+	v.accept = func(d float64) bool { return t.exactAccepts(table.scoreDiff, lineDiff, d, c.Alpha) }
+	v.guessLo, v.guessHi = score[0]-(v.est-score[0]), score[1]+(score[1]-v.est)
+	c.DiffCI = v.interval()
+	c.Lift = ratioLift(t, c, nil, func(r float64) bool { return t.exactAccepts(table.scoreRatio, lineRatio, r, c.Alpha) }, nullIn, 1e-7)
 	return c
 }
 

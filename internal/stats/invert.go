@@ -1,5 +1,7 @@
 package stats
 
+import "math"
+
 // Confidence intervals by inverting a test: the interval is the set of parameter values θ the
 // test does not reject. The bounds are found by bisection from the estimate outwards. The null
 // value (0 for a difference, 1 for a ratio) is never bisected past on the wrong side: whether
@@ -8,7 +10,11 @@ package stats
 
 // inverted is a test to invert: accept reports whether θ is not rejected.
 type inverted struct {
-	accept   func(theta float64) bool
+	accept func(theta float64) bool
+	// excess, when set, is a continuous function that is ≤ 0 exactly where accept holds (e.g.
+	// |z(θ)| − q); the search then uses the Illinois variant of regula falsi (Dowell & Jarratt,
+	// BIT 11, 1971), which needs a handful of evaluations where bisection needs dozens.
+	excess   func(theta float64) float64
 	est      float64 // the estimate, always accepted
 	null     float64 // the value tested by the comparison's p-value
 	nullIn   bool    // whether the comparison's p-value accepts the null
@@ -45,6 +51,9 @@ func (v inverted) bound(end, guess float64) float64 {
 	if out == end && v.accept(end) {
 		return end
 	}
+	if v.excess != nil {
+		return v.illinois(in, out)
+	}
 	steps := v.maxSteps
 	if steps == 0 {
 		steps = 200
@@ -61,6 +70,46 @@ func (v inverted) bound(end, guess float64) float64 {
 			in = mid
 		} else {
 			out = mid
+		}
+	}
+	return in
+}
+
+// illinois narrows [in, out] (in accepted, out not) around the root of excess and returns the
+// accepted end.
+func (v inverted) illinois(in, out float64) float64 {
+	fin, fout := v.excess(in), v.excess(out)
+	if !(fin <= 0) || !(fout > 0) || math.IsInf(fout, 0) {
+		fout = math.NaN() // not a usable bracket for interpolation: bisect
+	}
+	side := 0
+	for range 200 {
+		if abs(in-out) <= v.tol {
+			break
+		}
+		next := in + (out-in)/2
+		if !math.IsNaN(fout) {
+			next = in - fin*(out-in)/(fout-fin)
+			if !(next > math.Min(in, out) && next < math.Max(in, out)) {
+				next = in + (out-in)/2
+			}
+		}
+		if next == in || next == out {
+			break
+		}
+		f := v.excess(next)
+		if f <= 0 {
+			in, fin = next, f
+			if side == -1 && !math.IsNaN(fout) {
+				fout /= 2
+			}
+			side = -1
+		} else {
+			out, fout = next, f
+			if side == 1 {
+				fin /= 2
+			}
+			side = 1
 		}
 	}
 	return in

@@ -43,8 +43,8 @@ func CompareProportions(control, treatment Moments, alpha float64) Comparison {
 	c.Valid = true
 	q := zQuantile(alpha)
 	nullIn := c.PValue >= alpha
-	c.DiffCI = diffInterval(t, func(d float64) bool { return math.Abs(t.scoreDiff(d)) <= q }, nullIn, 1e-13, [2]float64{})
-	c.Lift = ratioLift(t, c, func(r float64) bool { return math.Abs(t.scoreRatio(r)) <= q }, nullIn, 1e-13)
+	c.DiffCI = t.scoreInterval(q, nullIn)
+	c.Lift = ratioLift(t, c, func(r float64) float64 { return math.Abs(t.scoreRatio(r)) - q }, nil, nullIn, 1e-13)
 	return finish(c)
 }
 
@@ -106,29 +106,37 @@ func (t table) integral() bool {
 	return true
 }
 
-// diffInterval inverts a test of the difference pt − pc = d over d in (−1, 1); near, when not
-// zero, is an interval expected to be close, from which the search starts.
-func diffInterval(t table, accept func(float64) bool, nullIn bool, tol float64, near [2]float64) [2]float64 {
-	const edge = 1e-12
-	v := inverted{accept: accept, est: t.xt/t.nt - t.xc/t.nc, null: 0, nullIn: nullIn,
-		lo: -1 + edge, hi: 1 - edge, tol: tol}
-	if near != ([2]float64{}) {
-		v.guessLo, v.guessHi = near[0]-(v.est-near[0]), near[1]+(near[1]-v.est)
-	}
+// scoreInterval is the score interval of the difference at the normal quantile q.
+func (t table) scoreInterval(q float64, nullIn bool) [2]float64 {
+	v := t.diffSearch(nullIn, 1e-13)
+	v.excess = func(d float64) float64 { return math.Abs(t.scoreDiff(d)) - q }
+	v.accept = func(d float64) bool { return v.excess(d) <= 0 }
 	return v.interval()
 }
 
-// ratioLift inverts a test of the ratio pt/pc = r over r in [0, ∞) into the lift's interval; the
-// search runs over u = r/(1+r) in [0, 1), and an interval that reaches r = 10¹² is unbounded.
-func ratioLift(t table, c Comparison, accept func(float64) bool, nullIn bool, tol float64) Lift {
+// diffSearch is the search of an interval of the difference pt − pc over (−1, 1).
+func (t table) diffSearch(nullIn bool, tol float64) inverted {
+	const edge = 1e-12
+	return inverted{est: t.xt/t.nt - t.xc/t.nc, null: 0, nullIn: nullIn, lo: -1 + edge, hi: 1 - edge, tol: tol}
+}
+
+// ratioLift inverts a test of the ratio pt/pc = r over r in [0, ∞) into the lift's interval;
+// the search runs over u = r/(1+r) in [0, 1), and an interval that reaches r = 10¹² is
+// unbounded. The test is given either as a continuous excess (≤ 0 where accepted) or as accept.
+func ratioLift(t table, c Comparison, excess func(float64) float64, accept func(float64) bool, nullIn bool, tol float64) Lift {
 	if t.xc == 0 {
 		return Lift{Reason: liftReason(0)}
 	}
 	const top = 1 - 1e-12
 	r := func(u float64) float64 { return u / (1 - u) }
 	est := (t.xt / t.nt) / (t.xc / t.nc)
-	v := inverted{accept: func(u float64) bool { return accept(r(u)) }, est: est / (1 + est), null: 0.5, nullIn: nullIn,
-		lo: 0, hi: top, tol: tol}
+	v := inverted{est: est / (1 + est), null: 0.5, nullIn: nullIn, lo: 0, hi: top, tol: tol}
+	if excess != nil {
+		v.excess = func(u float64) float64 { return excess(r(u)) }
+		v.accept = func(u float64) bool { return v.excess(u) <= 0 }
+	} else {
+		v.accept = func(u float64) bool { return accept(r(u)) }
+	}
 	ci := v.interval()
 	if ci[1] >= top {
 		return Lift{Reason: liftReason(0.5)}

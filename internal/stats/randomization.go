@@ -154,18 +154,21 @@ func CompareMeansRandomization(control, treatment Moments, alpha float64) Compar
 	c.PValue = p.pValue()
 	c.Valid = true
 	nullIn := c.PValue >= alpha
-	accept := func(shift, scale float64) bool { return permute(control, treatment, shift, scale).pValue() >= alpha }
+	// p-values below alpha are the rejected ones: alpha − p is the continuous excess to search on.
+	excess := func(shift, scale float64) float64 { return alpha - permute(control, treatment, shift, scale).pValue() }
 	sd := math.Sqrt(p.variance)
-	v := inverted{accept: func(d float64) bool { return accept(d, 1) }, est: c.Diff, null: 0, nullIn: nullIn,
+	v := inverted{excess: func(d float64) float64 { return excess(d, 1) }, est: c.Diff, null: 0, nullIn: nullIn,
 		lo: c.Diff - 1e3*sd, hi: c.Diff + 1e3*sd, tol: 1e-10 * sd}
+	v.accept = func(d float64) bool { return v.excess(d) <= 0 }
 	v.guessLo, v.guessHi = c.Diff-4*sd, c.Diff+4*sd
 	c.DiffCI = v.interval()
-	c.Lift = scaleLift(c, func(r float64) bool { return accept(0, r) }, nullIn)
+	c.Lift = scaleLift(c, func(r float64) float64 { return excess(0, r) }, nullIn)
 	return finish(c)
 }
 
-// scaleLift inverts the test of treatment/r against control over ratios r in (0, ∞), searched as u = r/(1+r).
-func scaleLift(c Comparison, accept func(float64) bool, nullIn bool) Lift {
+// scaleLift inverts the test of treatment/r against control over ratios r in (0, ∞), searched as
+// u = r/(1+r); excess is ≤ 0 where r is accepted.
+func scaleLift(c Comparison, excess func(float64) float64, nullIn bool) Lift {
 	switch {
 	case !(c.ControlMean > 0):
 		return Lift{Reason: liftReason(c.ControlMean)}
@@ -175,8 +178,14 @@ func scaleLift(c Comparison, accept func(float64) bool, nullIn bool) Lift {
 	const top = 1 - 1e-12
 	r := func(u float64) float64 { return u / (1 - u) }
 	est := c.TreatmentMean / c.ControlMean
-	v := inverted{accept: func(u float64) bool { return u > 0 && accept(r(u)) }, est: est / (1 + est), null: 0.5, nullIn: nullIn,
-		lo: 0, hi: top, tol: 1e-13}
+	v := inverted{est: est / (1 + est), null: 0.5, nullIn: nullIn, lo: 0, hi: top, tol: 1e-13}
+	v.excess = func(u float64) float64 {
+		if u <= 0 {
+			return math.Inf(1) // a ratio of 0 is never accepted: treatment/0 is not data
+		}
+		return excess(r(u))
+	}
+	v.accept = func(u float64) bool { return v.excess(u) <= 0 }
 	ci := v.interval()
 	if ci[1] >= top {
 		return Lift{Reason: liftReason(0.5)}
