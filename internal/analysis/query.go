@@ -417,9 +417,10 @@ var reportTables = []string{"exposures", "events", "order_items", "loyalty_entri
 
 // freshenStatistics runs ANALYZE on the report's tables whose statistics are missing or stale.
 // Right after a bulk load (a demo, a backfill) autovacuum has not analysed them yet, and the
-// planner, guessing, picked plans 50× slower than with statistics; and autovacuum never
-// analyses a partitioned table's parent at all. ANALYZE samples, so it costs about a second
-// even on millions of rows. Failure (not the owner) only means the report may plan worse.
+// planner, guessing, picks far slower plans than with statistics; and autovacuum never
+// analyses a partitioned table's parent at all. ANALYZE samples rows, so its cost stays small
+// however large the tables (docs/benchmarks.md, analyze report). Failure (not the owner) only
+// means the report may plan worse.
 func (s *Source) freshenStatistics(ctx context.Context) {
 	var stale []string
 	err := sqlx.SelectContext(ctx, s.db, &stale, `
