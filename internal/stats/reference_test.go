@@ -210,35 +210,33 @@ type independent struct {
 	} `json:"cornish_fisher"`
 }
 
-func loadIndependent(t *testing.T) independent {
+// readTestdata decodes testdata/name into v and fails unless the file records the command that produced it.
+func readTestdata(t *testing.T, name string, v any) {
 	t.Helper()
-	b, err := os.ReadFile("testdata/independent.json")
+	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r independent
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
+	var cmd struct {
+		Command string `json:"command"`
 	}
-	if r.Command == "" {
-		t.Fatal("independent.json does not record the command that produced it")
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
+	if err := json.Unmarshal(b, &cmd); err != nil || cmd.Command == "" {
+		t.Fatalf("%s does not record the command that produced it", name)
+	}
+}
+
+func loadIndependent(t *testing.T) (r independent) {
+	t.Helper()
+	readTestdata(t, "independent.json", &r)
 	return r
 }
 
-func loadReference(t *testing.T) reference {
+func loadReference(t *testing.T) (r reference) {
 	t.Helper()
-	b, err := os.ReadFile("testdata/reference.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r reference
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	if r.Command == "" {
-		t.Fatal("reference.json does not record the command that produced it")
-	}
+	readTestdata(t, "reference.json", &r)
 	return r
 }
 
@@ -592,13 +590,7 @@ func TestStudentTReference(t *testing.T) {
 			Quantile float64 `json:"quantile"`
 		} `json:"student_t"`
 	}
-	b, err := os.ReadFile("testdata/reference.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+	readTestdata(t, "reference.json", &r)
 	if len(r.StudentT) == 0 {
 		t.Fatal("no student_t cases")
 	}
@@ -630,17 +622,15 @@ func TestPlanningIndependent(t *testing.T) {
 			PerVariantExact float64 `json:"per_variant_exact"`
 		} `json:"cases"`
 	}
-	b, err := os.ReadFile("testdata/independent_plan.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &ref); err != nil || ref.Command == "" || len(ref.Cases) == 0 {
-		t.Fatalf("independent_plan.json: %v", err)
+	readTestdata(t, "independent_plan.json", &ref)
+	if len(ref.Cases) == 0 {
+		t.Fatal("independent_plan.json has no cases")
 	}
 	for _, c := range ref.Cases {
 		in := PlanInput{Baseline: c.Baseline, StdDev: c.SD, StdDevTreatment: c.SDTreatment, MDE: c.MDE, Alpha: c.Alpha,
 			Power: c.Power, Variants: 2, Comparisons: c.Comparisons, Sequential: c.Sequential}
 		var got Plan
+		var err error
 		if c.Kind == "mean" {
 			got, err = SampleSizeMean(in)
 		} else {

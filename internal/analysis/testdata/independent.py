@@ -19,8 +19,12 @@ Go code's formulas:
 - units.csv: the raw rows are read directly;
 - confidence sequences: the Gaussian-mixture e-value integrated numerically (mpmath.quad) and
   its boundary found where it reaches 1/alpha.
+
+The numerical helpers (root finding, Student's t, Fieller, score statistics, the e-value) are
+those of internal/stats/testdata/independent.py.
 """
 import csv
+import importlib.util
 import json
 import os
 import sys
@@ -37,84 +41,24 @@ def f(x):
     return float(x)
 
 
-def norm_q(p):
-    return mp.sqrt(2) * mp.erfinv(2 * mp.mpf(p) - 1)
+def _stats_reference():
+    """The helpers of internal/stats/testdata/independent.py (same name, so loaded by path)."""
+    path = os.path.join(HERE, "..", "..", "stats", "testdata", "independent.py")
+    spec = importlib.util.spec_from_file_location("stats_reference", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def t_cdf(t, nu):
-    t, nu = mp.mpf(t), mp.mpf(nu)
-    tail = mp.betainc(nu / 2, mp.mpf(1) / 2, 0, nu / (nu + t * t), regularized=True) / 2
-    return 1 - tail if t > 0 else tail
-
-
-def t_q(p, nu):
-    z = norm_q(p)
-    return mp.findroot(lambda x: t_cdf(x, nu) - p, (z - 1, z + 3), solver="anderson")
-
-
-def root(g, lo, hi):
-    lo, hi = mp.mpf(lo), mp.mpf(hi)
-    glo = g(lo)
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        gm = g(mid)
-        if (gm > 0) == (glo > 0):
-            lo, glo = mid, gm
-        else:
-            hi = mid
-        if hi - lo < mp.mpf(10) ** -25 * max(1, abs(lo)):
-            break
-    return (lo + hi) / 2
-
-
-def fieller(mc, vc, mt, vt, q):
-    if not (mc > 0 and mc * mc > q * q * vc):
-        return None
-    T = lambda r: (mt - r * mc) / mp.sqrt(vt + r * r * vc)
-    est = mt / mc
-    lo, hi = est - 1, est + 1
-    while T(lo) < q:
-        lo = est - 2 * (est - lo)
-    while T(hi) > -q:
-        hi = est + 2 * (hi - est)
-    return [f(root(lambda r: T(r) - q, lo, est) - 1), f(root(lambda r: T(r) + q, est, hi) - 1)]
-
-
-def restricted(xc, nc, xt, nt, pt_of, slope, lo, hi):
-    def d(pc):
-        pt = pt_of(pc)
-        v = 0
-        if xc:
-            v += mp.mpf(xc) / pc
-        if nc - xc:
-            v -= mp.mpf(nc - xc) / (1 - pc)
-        if xt:
-            v += slope * mp.mpf(xt) / pt
-        if nt - xt:
-            v -= slope * mp.mpf(nt - xt) / (1 - pt)
-        return v
-    eps = mp.mpf(10) ** -25
-    a, b = lo + eps, hi - eps
-    if d(a) <= 0:
-        return a
-    if d(b) >= 0:
-        return b
-    return root(d, a, b)
+ref = _stats_reference()
+mp.mp.dps = 30
+norm_q, t_q, root, fieller, evalue, seq_rho2 = ref.norm_q, ref.t_q, ref.bracket_root, ref.fieller, ref.evalue, ref.seq_rho2
 
 
 def score_intervals(xc, nc, xt, nt):
     z = norm_q(1 - ALPHA / 2)
-
-    def zd(dl):
-        pc = restricted(xc, nc, xt, nt, lambda p: p + dl, 1, max(0, -dl), min(1, 1 - dl))
-        pt = pc + dl
-        return (mp.mpf(xt) / nt - mp.mpf(xc) / nc - dl) / mp.sqrt(pt * (1 - pt) / nt + pc * (1 - pc) / nc)
-
-    def zr(r):
-        pc = restricted(xc, nc, xt, nt, lambda p: r * p, r, 0, min(1, 1 / r))
-        pt = r * pc
-        return (mp.mpf(xt) / nt - r * mp.mpf(xc) / nc) / mp.sqrt(pt * (1 - pt) / nt + r * r * pc * (1 - pc) / nc)
-
+    zd = lambda d: ref.score_diff(xc, nc, xt, nt, d)
+    zr = lambda r: ref.score_ratio(xc, nc, xt, nt, r)
     est = mp.mpf(xt) / nt - mp.mpf(xc) / nc
     out = {"diff_ci": [f(root(lambda d: zd(d) - z, -1 + mp.mpf(10) ** -15, est)),
                        f(root(lambda d: zd(d) + z, est, 1 - mp.mpf(10) ** -15))]}
@@ -130,15 +74,8 @@ def score_intervals(xc, nc, xt, nt):
 
 def sequence_multiplier(n, tuning=5000):
     n = mp.mpf(n)
-    l = -2 * mp.log(ALPHA)
-    rho2 = (l + mp.log(l + 1)) / tuning
-
-    def evalue(s):
-        g = lambda lam: mp.exp(lam * s - lam * lam * n / 2 - lam * lam / (2 * rho2)) / mp.sqrt(2 * mp.pi * rho2)
-        w = 1 / mp.sqrt(n + 1 / rho2)
-        c = s / (n + 1 / rho2)
-        return mp.quad(g, [c - 40 * w, c, c + 40 * w])
-    return root(lambda s: evalue(s) - 1 / ALPHA, 0, 100 * mp.sqrt(n)) / mp.sqrt(n)
+    rho2 = seq_rho2(ALPHA, tuning)
+    return root(lambda s: evalue(s, n, rho2) - 1 / ALPHA, 0, 100 * mp.sqrt(n)) / mp.sqrt(n)
 
 
 def main():

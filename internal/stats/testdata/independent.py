@@ -96,6 +96,20 @@ def fieller(mc, vc, mt, vt, q):
     return [f(bracket_root(lambda r: T(r) - q, lo, est) - 1), f(bracket_root(lambda r: T(r) + q, est, hi) - 1)]
 
 
+def seq_rho2(alpha, tuning):
+    """rho^2 of Waudby-Smith et al.'s eq. 161 for the tuning sample size."""
+    l = -2 * mp.log(alpha)
+    return (l + mp.log(l + 1)) / tuning
+
+
+def evalue(s, n, rho2):
+    """The Gaussian-mixture e-value: the integral over lam ~ N(0, rho2) of exp(lam*S - lam^2*n/2)."""
+    g = lambda lam: mp.exp(lam * s - lam * lam * n / 2 - lam * lam / (2 * rho2)) / mp.sqrt(2 * mp.pi * rho2)
+    w = 1 / mp.sqrt(n + 1 / rho2)
+    centre = s / (n + 1 / rho2)
+    return mp.quad(g, [centre - 40 * w, centre, centre + 40 * w])
+
+
 # ---- proportions: restricted MLE by maximising the likelihood --------------------------------
 def restricted(xc, nc, xt, nt, pt_of, slope, pc_lo, pc_hi):
     """Control rate maximising the binomial likelihood on a null line pt = pt_of(pc), whose
@@ -272,18 +286,10 @@ def main():
     out["exact"] = exact
 
     # Confidence sequences: the Gaussian-mixture e-value, integrated numerically.
-    def evalue(s, n, rho2):
-        # E = integral over lam ~ N(0, rho2) of exp(lam*S - lam^2*n/2)
-        g = lambda lam: mp.exp(lam * s - lam * lam * n / 2 - lam * lam / (2 * rho2)) / mp.sqrt(2 * mp.pi * rho2)
-        w = 1 / mp.sqrt(n + 1 / rho2)
-        centre = s / (n + 1 / rho2)
-        return mp.quad(g, [centre - 40 * w, centre, centre + 40 * w])
-
     seq = []
     for n, alpha, tuning in [(1000, 0.05, 5000), (10000, 0.05, 5000), (6461, 0.05, 1000), (200, 0.05, 5000), (50000, 0.01, 800)]:
         n, alpha = mp.mpf(n), mp.mpf(alpha)
-        l = -2 * mp.log(alpha)
-        rho2 = (l + mp.log(l + 1)) / tuning
+        rho2 = seq_rho2(alpha, tuning)
         s_star = bracket_root(lambda s: evalue(s, n, rho2) - 1 / alpha, 0, 100 * mp.sqrt(n))
         multiplier = s_star / mp.sqrt(n)  # half-width / SE, since S = sqrt(n)*diff/SE
         z = mp.mpf(1.3)  # an always-valid p-value at an observed diff/SE of 1.3
@@ -299,8 +305,7 @@ def main():
         nc, mc, sc = mean_var(c["control"])
         nt, mt, st = mean_var(c["treatment"])
         n, alpha = nc + nt, mp.mpf(c["alpha"])
-        l = -2 * mp.log(alpha)
-        rho2 = (l + mp.log(l + 1)) / 5000
+        rho2 = seq_rho2(alpha, 5000)
         s_star = bracket_root(lambda s: evalue(s, n, rho2) - 1 / alpha, 0, 100 * mp.sqrt(n))
         seq_lift.append({"name": c["name"], "tuning": 5000, "lift_ci": fieller(mc, sc / nc, mt, st / nt, s_star / mp.sqrt(n))})
     out["sequential_lift"] = seq_lift

@@ -18,31 +18,10 @@ import sys
 
 import mpmath as mp
 
+from independent import bracket_root as root, evalue, norm_cdf, norm_q, seq_rho2
+
 mp.mp.dps = 25
 COMMAND = "cd internal/stats && python3 testdata/independent_plan.py > testdata/independent_plan.json"
-
-
-def norm_cdf(x):
-    return (1 + mp.erf(x / mp.sqrt(2))) / 2
-
-
-def norm_q(p):
-    return mp.sqrt(2) * mp.erfinv(2 * mp.mpf(p) - 1)
-
-
-def root(g, lo, hi):
-    lo, hi = mp.mpf(lo), mp.mpf(hi)
-    glo = g(lo)
-    for _ in range(300):
-        mid = (lo + hi) / 2
-        gm = g(mid)
-        if (gm > 0) == (glo > 0):
-            lo, glo = mid, gm
-        else:
-            hi = mid
-        if hi - lo < mp.mpf(10) ** -20 * hi:
-            break
-    return (lo + hi) / 2
 
 
 def fixed_n(d, v, alpha, power):
@@ -52,16 +31,9 @@ def fixed_n(d, v, alpha, power):
 
 
 def multiplier(n, alpha, tuning):
-    l = -2 * mp.log(alpha)
-    rho2 = (l + mp.log(l + 1)) / tuning
-
-    def evalue(s):
-        g = lambda lam: mp.exp(lam * s - lam * lam * n / 2 - lam * lam / (2 * rho2)) / mp.sqrt(2 * mp.pi * rho2)
-        w = 1 / mp.sqrt(n + 1 / rho2)
-        c = s / (n + 1 / rho2)
-        return mp.quad(g, [c - 40 * w, c, c + 40 * w])
+    rho2 = seq_rho2(alpha, tuning)
     # log E is smooth in S: the secant method from a rough start needs a handful of integrals.
-    s = mp.findroot(lambda s: mp.log(evalue(s)) + mp.log(alpha), (3 * mp.sqrt(n), 3.5 * mp.sqrt(n)), solver="secant", tol=1e-24)
+    s = mp.findroot(lambda s: mp.log(evalue(s, n, rho2)) + mp.log(alpha), (3 * mp.sqrt(n), 3.5 * mp.sqrt(n)), solver="secant", tol=1e-24)
     return s / mp.sqrt(n)
 
 
