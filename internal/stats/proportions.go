@@ -1,8 +1,6 @@
 package stats
 
-import (
-	"math"
-)
+import "math"
 
 // ExactBelow is the smallest expected count (successes or failures, in either arm, under the
 // pooled rate) at which two proportions are compared with the asymptotic z-test; below it the
@@ -12,7 +10,7 @@ const ExactBelow = 5
 // MaxExactUnits is the most units (both arms) the exact test is run on: its cost grows with
 // the table and its intervals need dozens of exact p-values (docs/benchmarks.md). Above it,
 // fewer than 5 expected events means a rate below 1 in 4,000, where the score test and its
-// interval are used instead and the reason says so.
+// interval are used instead (docs/statistics.md).
 const MaxExactUnits = 20000
 
 // CompareProportions compares two proportions (Sum is the number of successes) with the two-proportion z-test, or with the exact unconditional test when an expected count is below ExactBelow.
