@@ -28,9 +28,12 @@ type Skew struct {
 // TooSkewed reports whether the difference is too skewed for Welch's normal approximation.
 func (s Skew) TooSkewed() bool { return s.Valid && math.Abs(s.Lambda) > SkewLimit }
 
-// FewNonZero reports whether an arm has fewer than MinNonZero non-zero values.
+// FewNonZero reports whether an arm has some, but fewer than MinNonZero, non-zero values: its
+// mean then rests on a handful of units. An arm of zeros only (offer cost in control) has an
+// exact mean and is not flagged.
 func (s Skew) FewNonZero() bool {
-	return s.Valid && math.Min(s.ControlNonZero, s.TreatmentNonZero) < MinNonZero
+	few := func(k float64) bool { return k > 0 && k < MinNonZero }
+	return s.Valid && (few(s.ControlNonZero) || few(s.TreatmentNonZero))
 }
 
 // permutation holds the pooled data of two arms, treatment values transformed as (y − shift)/scale.

@@ -102,6 +102,17 @@ func TestSkewCheck(t *testing.T) {
 	if !s.Valid || s.Skewness < 6.5 || !s.TooSkewed() || !s.FewNonZero() || s.TreatmentNonZero != 10 {
 		t.Errorf("skewed values: %+v", s)
 	}
+	// An arm of zeros only (offer cost in control) has an exact mean: not "few non-zero values".
+	if s := SkewOf(Moments{N: 4500}, tr); s.FewNonZero() != true || s.ControlNonZero != 0 {
+		t.Errorf("zeros against 10 non-zero: %+v", s)
+	}
+	var many Moments
+	for i := range 500 {
+		many.Add(float64(i%3) * 10)
+	}
+	if s := SkewOf(Moments{N: 4500}, many); s.FewNonZero() {
+		t.Errorf("zeros against 333 non-zero values flagged: %+v", s)
+	}
 	// The same arms at equal sizes: the skewness of the two means cancels in their difference.
 	if s := SkewOf(c, c); s.Lambda != 0 || s.TooSkewed() {
 		t.Errorf("equal arms: %+v", s)
