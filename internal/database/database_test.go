@@ -12,7 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
-	
+
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/dbtest"
