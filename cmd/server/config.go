@@ -25,6 +25,9 @@ type config struct {
 	DBMaxConns     int
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
+
+	StatementTimeout time.Duration // bound on each statement of the server's pool
+	RequestTimeout   time.Duration // deadline of each request
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -108,6 +111,22 @@ var envVars = []envVar{
 			return fmt.Errorf("want a whole number ≥ 2")
 		}
 		c.DBMaxConns = n
+		return nil
+	}},
+	{"XSELL_DB_STATEMENT_TIMEOUT", "5s", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Millisecond {
+			return fmt.Errorf("want a duration of at least 1ms, such as 5s")
+		}
+		c.StatementTimeout = d
+		return nil
+	}},
+	{"XSELL_REQUEST_TIMEOUT", "10s", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Millisecond {
+			return fmt.Errorf("want a duration of at least 1ms, such as 10s")
+		}
+		c.RequestTimeout = d
 		return nil
 	}},
 }

@@ -35,7 +35,7 @@ func Wrap(err error, format string, args ...any) error {
 }
 
 // Unavailable is the API error of an outage, with cause for the log.
-func Unavailable(cause error) error {
+func Unavailable(cause error) *apperr.Error {
 	return &apperr.Error{Code: apperr.Unavailable,
 		Message: "the database is unavailable or did not answer in time; retry shortly", Err: cause}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // commitLockKey is the transaction-level advisory lock every group commit takes before it
@@ -31,24 +33,23 @@ const commitLockKey int64 = 0x2d1f5c6a9e0b7431
 // The COPY text is written here and handed to lib/pq in one piece (CopyData): its per-row
 // Exec through database/sql costs about ten times as much CPU, and the writer is serial.
 
-// beginLocked opens the transaction and takes the commit lock in one round trip (the simple
-// query protocol runs both statements); the look-up plan setting rides along.
-var beginLocked = fmt.Sprintf(`BEGIN; SELECT pg_advisory_xact_lock(%d); SET LOCAL enable_seqscan = off`, commitLockKey)
+// lockCommit takes the commit lock as a transaction's first statement; the look-up plan
+// setting rides along in the same round trip (the simple query protocol runs both).
+var lockCommit = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d); SET LOCAL enable_seqscan = off`, commitLockKey)
 
 // lookUpNew returns the set of the rows' ids that event_ids does not hold yet.
-func lookUpNew(ctx context.Context, db *sqlx.DB, rows []*Event) (map[string]bool, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only; nothing to keep
-	// A thousand ids are a thousand primary-key probes; left to itself the planner prefers a
-	// sequential scan of event_ids once that is a few thousand pages, which makes each group
-	// cost as much as the table is big.
-	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
-		return nil, err
-	}
-	return newIDs(ctx, tx, ids(rows))
+func lookUpNew(ctx context.Context, db *sqlx.DB, rows []*Event) (fresh map[string]bool, err error) {
+	err = database.Transact(ctx, db, nil, func(tx *database.Tx) error {
+		// A thousand ids are a thousand primary-key probes; left to itself the planner prefers
+		// a sequential scan of event_ids once that is a few thousand pages, which makes each
+		// group cost as much as the table is big.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		fresh, err = newIDs(ctx, tx, ids(rows))
+		return err
+	})
+	return fresh, database.Wrap(err, "looking up %d event ids", len(rows))
 }
 
 func ids(rows []*Event) []string {
@@ -122,51 +123,37 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 
 // copyGroup writes a prepared group in one transaction under the commit lock.
 func copyGroup(ctx context.Context, db *sqlx.DB, t groupText) error {
-	return inCommitTx(ctx, db, func(conn *sql.Conn) error { return copyText3(ctx, conn, t) })
+	err := inCommitTx(ctx, db, func(tx *database.Tx) error { return copyText3(ctx, tx, t) })
+	return database.Wrap(err, "writing a group of events")
 }
 
 // insert writes events (ids unique among them) in one transaction, looking their ids up under
 // the commit lock, and returns the set of ids it stored.
 func insert(ctx context.Context, db *sqlx.DB, evs []*Event) (fresh map[string]bool, err error) {
-	err = inCommitTx(ctx, db, func(conn *sql.Conn) error {
-		if fresh, err = newIDs(ctx, conn, ids(evs)); err != nil {
+	err = inCommitTx(ctx, db, func(tx *database.Tx) error {
+		if fresh, err = newIDs(ctx, tx, ids(evs)); err != nil {
 			return err
 		}
 		var t groupText
 		t.add(evs, fresh)
-		return copyText3(ctx, conn, t)
+		return copyText3(ctx, tx, t)
 	})
-	return fresh, err
+	return fresh, database.Wrap(err, "writing %d events", len(evs))
 }
 
-// inCommitTx runs fn in a transaction holding the commit lock, on a connection of its own,
-// and commits.
-func inCommitTx(ctx context.Context, db *sqlx.DB, fn func(*sql.Conn) error) (err error) {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			// Whatever state the session is in (mid-COPY, aborted transaction), dropping the
-			// connection rolls it back; the pool opens a fresh one.
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+// inCommitTx runs fn in a transaction holding the commit lock.
+func inCommitTx(ctx context.Context, db *sqlx.DB, fn func(tx *database.Tx) error) error {
+	return database.Transact(ctx, db, nil, func(tx *database.Tx) error {
+		if _, err := tx.ExecContext(ctx, lockCommit); err != nil {
+			return err
 		}
-		conn.Close()
-	}()
-	if _, err := conn.ExecContext(ctx, beginLocked); err != nil {
-		return err
-	}
-	if err := fn(conn); err != nil {
-		return err
-	}
-	_, err = conn.ExecContext(ctx, `COMMIT`)
-	return err
+		return fn(tx)
+	})
 }
 
 // copyText3 COPYs a group's rows into event_ids, events and order_items.
-func copyText3(ctx context.Context, conn *sql.Conn, t groupText) error {
-	return conn.Raw(func(dc any) error {
+func copyText3(ctx context.Context, tx *database.Tx, t groupText) error {
+	return tx.Raw(func(dc any) error {
 		if err := copyIn(ctx, dc, `COPY event_ids (id, occurred_at) FROM STDIN`, t.ids); err != nil {
 			return err
 		}
@@ -342,7 +329,7 @@ func ensurePartitions(ctx context.Context, db *sqlx.DB, now time.Time, monthsBac
 					skipped = append(skipped, name)
 					continue
 				}
-				return skipped, fmt.Errorf("creating partition %s: %w", name, err)
+				return skipped, database.Wrap(err, "creating partition %s", name)
 			}
 		}
 	}
@@ -356,22 +343,17 @@ func createPartition(ctx context.Context, db *sqlx.DB, table, name string, from,
 	if err := db.GetContext(ctx, &exists, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil || exists {
 		return err
 	}
-	tx, err := db.BeginTxx(ctx, nil)
-	if err != nil {
+	return database.Transact(ctx, db, nil, func(tx *database.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, commitLockKey+1); err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &exists, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil || exists {
+			return err
+		}
+		ddl := fmt.Sprintf(`CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)`,
+			pq.QuoteIdentifier(name), pq.QuoteIdentifier(table),
+			pq.QuoteLiteral(from.Format(time.RFC3339)), pq.QuoteLiteral(to.Format(time.RFC3339)))
+		_, err := tx.ExecContext(ctx, ddl)
 		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, commitLockKey+1); err != nil {
-		return err
-	}
-	if err := tx.GetContext(ctx, &exists, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil || exists {
-		return err
-	}
-	ddl := fmt.Sprintf(`CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)`,
-		pq.QuoteIdentifier(name), pq.QuoteIdentifier(table),
-		pq.QuoteLiteral(from.Format(time.RFC3339)), pq.QuoteLiteral(to.Format(time.RFC3339)))
-	if _, err := tx.ExecContext(ctx, ddl); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }

@@ -27,6 +27,9 @@ type Config struct {
 	APIKeys        []APIKey
 	MaxBodyBytes   int64    // larger bodies get 413
 	TrustedProxies []string // addresses whose X-Forwarded-For is believed; none by default
+	// RequestTimeout is the deadline of every request's context (0: none): the database work
+	// of a request that reaches it stops, and the client gets 503 rather than a wait.
+	RequestTimeout time.Duration
 }
 
 // Deps are the services the handlers call.
@@ -54,8 +57,6 @@ type Server struct {
 	migrated atomic.Bool
 }
 
-func init() { gin.SetMode(gin.ReleaseMode) }
-
 // New builds the routes.
 func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
@@ -74,7 +75,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(s.withRequestID, s.observe, gin.CustomRecoveryWithWriter(nil, s.recoverPanic), s.limitBody)
+	e.Use(s.withRequestID, s.observe, gin.CustomRecoveryWithWriter(nil, s.recoverPanic), s.withDeadline, s.limitBody)
 	e.NoRoute(func(c *gin.Context) {
 		s.renderError(c, apperr.New(apperr.NotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -84,6 +85,19 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.engine = e
 	s.routes()
 	return s, nil
+}
+
+// withDeadline gives the request's context the RequestTimeout deadline, which the stores'
+// statements honour: a frozen database then costs a client the deadline and a 503, never an
+// open-ended wait.
+func (s *Server) withDeadline(c *gin.Context) {
+	if s.cfg.RequestTimeout <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
 }
 
 // Handler is the http.Handler that serves the API.

@@ -1,35 +1,27 @@
-package httpapi
+package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/app"
+	"github.com/xsell/xsell/internal/apptest"
+	"github.com/xsell/xsell/internal/httpapi"
 )
 
-// newTestServer serves a Server with the three test keys over a fresh database.
-func newTestServer(t *testing.T) (*Server, *httptest.Server) {
+// newTestServer serves the API over a fresh database, with bodies limited to 1 KiB; routes
+// the test adds to the Server's engine are served too.
+func newTestServer(t *testing.T) (*httpapi.Server, *apptest.Server) {
 	t.Helper()
-	keys, err := ParseAPIKeys("admin:a-secret,checkout:c-secret,analyst:n-secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{APIKeys: keys, MaxBodyBytes: 1 << 10}, Deps{DB: dbtest.New(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return s, ts
+	srv := apptest.Start(t, apptest.Options{Configure: func(c *app.Config) { c.HTTP.MaxBodyBytes = 1 << 10 }})
+	return srv.App.HTTP, srv
 }
 
 type answer struct {
@@ -90,23 +82,18 @@ func TestReadyz(t *testing.T) {
 }
 
 func TestReadyzWithoutDatabase(t *testing.T) {
-	db := dbtest.New(t)
-	s, err := New(Config{}, Deps{DB: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("readyz with the database closed = %d %s, want 503", rec.Code, rec.Body)
+	srv := apptest.Start(t, apptest.Options{Proxy: true})
+	srv.Proxy.Stop() // as if the database went down
+	a := do(t, "GET", srv.URL+"/readyz", "", "", "")
+	if a.status != http.StatusServiceUnavailable || a.body["status"] != "degraded" {
+		t.Fatalf("readyz with the database down = %d %s, want 503 degraded (assignment answers from its cache)", a.status, a.raw)
 	}
 }
 
 func TestAuthTable(t *testing.T) {
 	s, ts := newTestServer(t)
-	s.Engine().POST("/test/admin-only", s.authenticate(RoleAdmin), func(c *gin.Context) {
-		c.JSON(200, gin.H{"key": s.caller(c).Name})
+	s.Engine().POST("/test/admin-only", s.Authenticate(httpapi.RoleAdmin), func(c *gin.Context) {
+		c.JSON(200, gin.H{"key": s.CallerName(c)})
 	})
 	cases := []struct {
 		name, key string
@@ -136,15 +123,15 @@ func TestAuthTable(t *testing.T) {
 }
 
 func TestParseAPIKeys(t *testing.T) {
-	keys, err := ParseAPIKeys("admin:ops:s1, admin:s2,checkout:s3")
+	keys, err := httpapi.ParseAPIKeys("admin:ops:s1, admin:s2,checkout:s3")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 3 || keys[0].Name != "ops" || keys[1].Name != "admin-2" || keys[2].Role != RoleCheckout {
+	if len(keys) != 3 || keys[0].Name != "ops" || keys[1].Name != "admin-2" || keys[2].Role != httpapi.RoleCheckout {
 		t.Fatalf("keys = %+v", keys)
 	}
 	for _, bad := range []string{"", "root:s", "admin", "admin:", "admin::s", "a:b:c:d"} {
-		if _, err := ParseAPIKeys(bad); err == nil {
+		if _, err := httpapi.ParseAPIKeys(bad); err == nil {
 			t.Errorf("ParseAPIKeys(%q) accepted", bad)
 		}
 	}
@@ -162,8 +149,8 @@ func TestRequestErrors(t *testing.T) {
 	s, ts := newTestServer(t)
 	s.Engine().POST("/test/echo", func(c *gin.Context) {
 		var b echoBody
-		if err := decodeJSON(c, &b); err != nil {
-			s.renderError(c, err)
+		if err := httpapi.DecodeJSON(c, &b); err != nil {
+			s.RenderError(c, err)
 			return
 		}
 		c.JSON(200, b)
@@ -242,27 +229,17 @@ func TestMetricsCountRoutes(t *testing.T) {
 }
 
 func TestGracefulShutdownFinishesInFlight(t *testing.T) {
-	s, err := New(Config{}, Deps{DB: dbtest.New(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := apptest.New(t, apptest.Options{})
 	entered, release := make(chan struct{}), make(chan struct{})
-	s.Engine().GET("/test/slow", func(c *gin.Context) {
+	srv.App.HTTP.Engine().GET("/test/slow", func(c *gin.Context) {
 		close(entered)
 		<-release
 		c.String(200, "finished")
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, l, s.Handler(), 10*time.Second) }()
-
+	srv.Start(t)
 	got := make(chan string, 1)
 	go func() {
-		resp, err := http.Get("http://" + l.Addr().String() + "/test/slow")
+		resp, err := http.Get(srv.URL + "/test/slow")
 		if err != nil {
 			got <- "error: " + err.Error()
 			return
@@ -272,11 +249,12 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		got <- string(b)
 	}()
 	<-entered
-	cancel() // as SIGTERM would
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Stop() }() // as SIGTERM would
 	// New connections are refused once shutdown has begun, while the slow one is still running.
 	refused := false
 	for i := 0; i < 500 && !refused; i++ {
-		conn, err := net.Dial("tcp", l.Addr().String())
+		conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
 		if err != nil {
 			refused = true
 			break
@@ -291,16 +269,9 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	if body := <-got; body != "finished" {
 		t.Fatalf("in-flight request got %q, want finished", body)
 	}
-	if err := <-served; err != nil {
-		t.Fatalf("Serve returned %v", err)
+	if err := <-stopped; err != nil {
+		t.Fatalf("the server stopped with %v", err)
 	}
-}
-
-func newHTTPTestServer(t *testing.T, s *Server) string {
-	t.Helper()
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return ts.URL
 }
 
 // doWith is do with a JSON body and extra headers.

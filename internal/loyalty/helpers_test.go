@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/dbtest"
 	"github.com/xsell/xsell/internal/loyalty"
 )
@@ -47,6 +49,7 @@ type fixture struct {
 	db    *sqlx.DB
 	clock *clock
 	ctx   context.Context
+	reg   *prometheus.Registry // holds xsell_quarantined_total
 }
 
 // newFixture is a Service on a fresh database with a clock at t0.
@@ -57,7 +60,28 @@ func newFixture(t *testing.T) *fixture {
 	// connection limit.
 	db.SetMaxOpenConns(16)
 	c := &clock{t: t0}
-	return &fixture{svc: loyalty.New(db, c.Now), db: db, clock: c, ctx: context.Background()}
+	reg := prometheus.NewRegistry()
+	svc := loyalty.New(db, loyalty.Options{Clock: c.Now, Quarantine: database.NewQuarantine(reg, nil)})
+	return &fixture{svc: svc, db: db, clock: c, ctx: context.Background(), reg: reg}
+}
+
+// quarantined is xsell_quarantined_total{consumer} as /metrics would show it.
+func (f *fixture) quarantined(t *testing.T, consumer string) float64 {
+	t.Helper()
+	families, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range families {
+		for _, m := range fam.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if fam.GetName() == "xsell_quarantined_total" && l.GetName() == "consumer" && l.GetValue() == consumer {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func (f *fixture) setProgram(t *testing.T, earnRate, pointValue, expiryDays, pendingDays int) {
