@@ -13,6 +13,7 @@ import (
 
 	"github.com/xsell/xsell/internal/app"
 	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/httpapi"
 )
 
@@ -74,6 +75,9 @@ func New(t testing.TB, o Options) *Server {
 		DBMaxConns: 16,
 		HTTP:       httpapi.Config{APIKeys: keys},
 		Clock:      s.Clock.Now,
+		// This month's and the next's partitions: tests of partitions are internal/events';
+		// the seven of a server cost a test half a second of DDL.
+		Events: events.Options{MonthsAhead: 1},
 	}
 	if o.Configure != nil {
 		o.Configure(&cfg)

@@ -27,7 +27,7 @@ type Options struct {
 	// MaxRows closes a group early once it holds this many events (5000).
 	MaxRows int
 	// MonthsBack and MonthsAhead are the monthly partitions kept around the current month
-	// (3 and 3); older or later events go to the DEFAULT partition.
+	// (3 and 3 when both are zero); older or later events go to the DEFAULT partition.
 	MonthsBack, MonthsAhead int
 	// PartitionEvery is how often Run makes next months' partitions again (12 h).
 	PartitionEvery time.Duration
@@ -82,11 +82,9 @@ func NewService(db *sqlx.DB, opts Options) *Service {
 	if opts.MaxRows <= 0 {
 		opts.MaxRows = 5000
 	}
-	if opts.MonthsBack == 0 {
-		opts.MonthsBack = 3
-	}
-	if opts.MonthsAhead == 0 {
-		opts.MonthsAhead = 3
+	opts.MonthsBack, opts.MonthsAhead = max(opts.MonthsBack, 0), max(opts.MonthsAhead, 0)
+	if opts.MonthsBack == 0 && opts.MonthsAhead == 0 {
+		opts.MonthsBack, opts.MonthsAhead = 3, 3
 	}
 	if opts.PartitionEvery <= 0 {
 		opts.PartitionEvery = 12 * time.Hour

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -312,48 +311,75 @@ func PartitionName(table string, t time.Time) string {
 	return fmt.Sprintf("%s_y%04dm%02d", table, m.Year(), int(m.Month()))
 }
 
+// partition is one monthly partition of a table.
+type partition struct {
+	table, name string
+	from, to    time.Time
+}
+
 // ensurePartitions creates the monthly partitions from monthsBack before now's month to
 // monthsAhead after it. A month whose rows already sit in the DEFAULT partition (events
 // back-filled before its partition existed) keeps them there: Postgres refuses to create the
 // partition, which is harmless, so it is skipped and reported in skipped.
 func ensurePartitions(ctx context.Context, db *sqlx.DB, now time.Time, monthsBack, monthsAhead int) (skipped []string, err error) {
+	var want []partition
 	first := monthStart(now).AddDate(0, -monthsBack, 0)
 	for m := range monthsBack + monthsAhead + 1 {
 		from := first.AddDate(0, m, 0)
-		to := from.AddDate(0, 1, 0)
 		for _, table := range partitionedTables {
-			name := PartitionName(table, from)
-			if err := createPartition(ctx, db, table, name, from, to); err != nil {
-				var pqErr *pq.Error
-				if errors.As(err, &pqErr) && pqErr.Code == "23514" { // check_violation: rows in DEFAULT
-					skipped = append(skipped, name)
-					continue
-				}
-				return skipped, database.Wrap(err, "creating partition %s", name)
-			}
+			want = append(want, partition{table, PartitionName(table, from), from, from.AddDate(0, 1, 0)})
 		}
 	}
-	return skipped, nil
-}
-
-// createPartition creates one partition unless it exists. The advisory lock serialises servers
-// starting together, whose CREATE TABLE would otherwise race on the catalog.
-func createPartition(ctx context.Context, db *sqlx.DB, table, name string, from, to time.Time) error {
-	var exists bool
-	if err := db.GetContext(ctx, &exists, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil || exists {
-		return err
+	if missing, err := missingPartitions(ctx, db, want); err != nil || len(missing) == 0 {
+		return nil, database.Wrap(err, "looking up partitions")
 	}
-	return database.Transact(ctx, db, nil, func(tx *database.Tx) error {
+	err = database.Transact(ctx, db, nil, func(tx *database.Tx) error {
+		skipped = nil
+		// Serialises servers starting together, whose CREATE TABLE would otherwise race on
+		// the catalog; what another server made meanwhile is then found.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, commitLockKey+1); err != nil {
 			return err
 		}
-		if err := tx.GetContext(ctx, &exists, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil || exists {
+		missing, err := missingPartitions(ctx, tx, want)
+		if err != nil {
 			return err
 		}
-		ddl := fmt.Sprintf(`CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)`,
-			pq.QuoteIdentifier(name), pq.QuoteIdentifier(table),
-			pq.QuoteLiteral(from.Format(time.RFC3339)), pq.QuoteLiteral(to.Format(time.RFC3339)))
-		_, err := tx.ExecContext(ctx, ddl)
-		return err
+		for _, p := range missing {
+			err := tx.Savepoint(ctx, func() error { return createPartition(ctx, tx, p) })
+			if database.SQLState(err) == "23514" { // check_violation: rows of the month in DEFAULT
+				skipped = append(skipped, p.name)
+			} else if err != nil {
+				return fmt.Errorf("creating partition %s: %w", p.name, err)
+			}
+		}
+		return nil
 	})
+	return skipped, database.Wrap(err, "making partitions")
+}
+
+// missingPartitions are those of want that do not exist.
+func missingPartitions(ctx context.Context, q sqlx.QueryerContext, want []partition) ([]partition, error) {
+	names := make([]string, len(want))
+	for i, p := range want {
+		names[i] = p.name
+	}
+	var absent []string
+	if err := sqlx.SelectContext(ctx, q, &absent, `SELECT n FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NULL`,
+		pq.StringArray(names)); err != nil {
+		return nil, err
+	}
+	var out []partition
+	for _, p := range want {
+		if slices.Contains(absent, p.name) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func createPartition(ctx context.Context, tx *database.Tx, p partition) error {
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)`,
+		pq.QuoteIdentifier(p.name), pq.QuoteIdentifier(p.table),
+		pq.QuoteLiteral(p.from.Format(time.RFC3339)), pq.QuoteLiteral(p.to.Format(time.RFC3339))))
+	return err
 }
