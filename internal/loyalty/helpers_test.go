@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/apptest"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/dbtest"
 	"github.com/xsell/xsell/internal/loyalty"
@@ -20,34 +20,10 @@ import (
 // t0 is where every test clock starts.
 var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-// clock is a time source the test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	svc   *loyalty.Service
 	db    *sqlx.DB
-	clock *clock
+	clock *apptest.Clock
 	ctx   context.Context
 	reg   *prometheus.Registry // holds xsell_quarantined_total
 }
@@ -59,7 +35,7 @@ func newFixture(t *testing.T) *fixture {
 	// Other packages test against the same cluster at the same time; stay well inside its
 	// connection limit.
 	db.SetMaxOpenConns(16)
-	c := &clock{t: t0}
+	c := apptest.NewClock(t0)
 	reg := prometheus.NewRegistry()
 	svc := loyalty.New(db, loyalty.Options{Clock: c.Now, Quarantine: database.NewQuarantine(reg, nil)})
 	return &fixture{svc: svc, db: db, clock: c, ctx: context.Background(), reg: reg}
