@@ -16,7 +16,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -108,8 +107,8 @@ type component struct {
 // nothing. Close releases what it opened.
 func New(ctx context.Context, cfg Config) (*App, error) {
 	cfg.defaults()
-	// Gin's mode is a library global: the wiring sets it, once, for every server it builds.
-	gin.SetMode(gin.ReleaseMode)
+	// Library globals are the wiring's to set, not an init's.
+	httpapi.ConfigureLibraries()
 	db, err := database.Open(ctx, cfg.DatabaseURL, database.Options{
 		MaxConns: cfg.DBMaxConns, StatementTimeout: cfg.StatementTimeout,
 	})

@@ -335,9 +335,12 @@ func ensurePartitions(ctx context.Context, db *sqlx.DB, now time.Time, monthsBac
 	}
 	err = database.Transact(ctx, db, nil, func(tx *database.Tx) error {
 		skipped = nil
-		// Serialises servers starting together, whose CREATE TABLE would otherwise race on
-		// the catalog; what another server made meanwhile is then found.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, commitLockKey+1); err != nil {
+		// The lock serialises servers starting together, whose CREATE TABLE would otherwise
+		// race on the catalog; what another server made meanwhile is then found. DDL may wait
+		// for the locks of long readers of events (an analysis), so it gets longer than the
+		// pool's statement timeout, which is sized for requests.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`SET LOCAL statement_timeout = '1min'; SELECT pg_advisory_xact_lock(%d)`,
+			commitLockKey+1)); err != nil {
 			return err
 		}
 		missing, err := missingPartitions(ctx, tx, want)

@@ -19,7 +19,7 @@ import (
 // alone, without internal/app's wiring, because assignment needs no database.
 func benchAPI(b *testing.B) http.Handler {
 	b.Helper()
-	gin.SetMode(gin.ReleaseMode) // as internal/app sets it
+	httpapi.ConfigureLibraries() // as internal/app does
 	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
 	var list []*experiments.Experiment
 	for i := range 20 {

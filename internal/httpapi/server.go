@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,18 @@ type Server struct {
 	metrics httpMetrics
 	// migrated remembers that /readyz found every migration applied.
 	migrated atomic.Bool
+}
+
+// ConfigureLibraries sets the globals of the libraries the HTTP layer uses (Gin's release mode,
+// JSON names in validation errors); the wiring calls it before New. Setting them again is a
+// no-op.
+func ConfigureLibraries() { configureOnce.Do(configure) }
+
+var configureOnce sync.Once
+
+func configure() {
+	gin.SetMode(gin.ReleaseMode)
+	useJSONNames()
 }
 
 // New builds the routes.
