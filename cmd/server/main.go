@@ -105,12 +105,14 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 		RequestTimeout:   cfg.RequestTimeout,
 		HTTP: httpapi.Config{
 			APIKeys:        cfg.APIKeys,
+			RateLimits:     cfg.RateLimits,
 			MaxBodyBytes:   cfg.MaxBodyBytes,
 			TrustedProxies: cfg.TrustedProxies,
+			MetricsKey:     cfg.MetricsKey,
 		},
-		ShutdownGrace: cfg.ShutdownGrace,
-		CacheReload:   cfg.CacheReload,
-		Log:           log,
+		Serve:       cfg.HTTP,
+		CacheReload: cfg.CacheReload,
+		Log:         log,
 	}
 	if cfg.LoyaltyJobs {
 		c.CreditEvery, c.ExpireEvery = loyalty.DefaultCreditEvery, loyalty.DefaultExpireEvery

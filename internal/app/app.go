@@ -40,9 +40,10 @@ type Config struct {
 	RequestTimeout   time.Duration
 	// HTTP is the HTTP layer's own settings; its RequestTimeout is RequestTimeout.
 	HTTP httpapi.Config
-	// ShutdownGrace is how long in-flight requests, and then queued exposures, may take to
-	// finish once Run's context ends (30 s).
-	ShutdownGrace time.Duration
+	// Serve is the listener's: timeouts, TLS, and the shutdown grace that in-flight requests,
+	// and then queued exposures, have to finish once Run's context ends
+	// (httpapi.DefaultServeConfig's where zero).
+	Serve httpapi.ServeConfig
 	// CacheReload is the assignment cache's backstop reload period (30 s).
 	CacheReload time.Duration
 	// CreditEvery and ExpireEvery are the loyalty jobs' periods; 0 turns a job off (tests
@@ -67,8 +68,8 @@ func (c *Config) defaults() {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
 	}
-	if c.ShutdownGrace <= 0 {
-		c.ShutdownGrace = 30 * time.Second
+	if c.Serve.ShutdownGrace <= 0 {
+		c.Serve.ShutdownGrace = httpapi.DefaultServeConfig.ShutdownGrace
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
@@ -146,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.background = []component{
 		{"assignment cache", a.Assignments.Run},
 		// The recorder's Run(ctx, drain) predates the rule; it flushes for up to drain.
-		{"exposure recorder", func(ctx context.Context) error { a.Exposures.Run(ctx, cfg.ShutdownGrace); return nil }},
+		{"exposure recorder", func(ctx context.Context) error { a.Exposures.Run(ctx, cfg.Serve.ShutdownGrace); return nil }},
 		{"events committer", a.Events.Run},
 		{"loyalty jobs", loyalty.Jobs{Service: a.Loyalty, CreditEvery: cfg.CreditEvery, ExpireEvery: cfg.ExpireEvery, Log: cfg.Log}.Run},
 	}
@@ -181,9 +182,9 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 			return nil
 		})
 	}
-	a.log.Info("listening", "addr", l.Addr().String())
+	a.log.Info("listening", "addr", l.Addr().String(), "tls", a.cfg.Serve.TLSCert != "")
 	close(a.serving)
-	serveErr := httpapi.Serve(front, l, a.HTTP.Handler(), a.cfg.ShutdownGrace)
+	serveErr := httpapi.Serve(front, l, a.HTTP.Handler(), a.cfg.Serve)
 	a.log.Info("stopped accepting; in-flight requests finished")
 	stopBack()
 	bgErr := bg.Wait()

@@ -31,6 +31,7 @@ const (
 	UnsupportedMedia     Code = "unsupported_media_type" // the body is not application/json
 	Unavailable          Code = "unavailable"            // a dependency (the database) is down or did not answer in time
 	RequestInProgress    Code = "request_in_progress"    // another request with the same idempotency key is still running
+	RateLimited          Code = "rate_limited"           // the key made too many requests; Retry-After says when to try again
 	Internal             Code = "internal"               // a bug: logged with the request id
 )
 

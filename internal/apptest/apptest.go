@@ -19,9 +19,9 @@ import (
 
 // The API keys of every test server, one per role.
 const (
-	AdminKey    = "a-secret"
-	CheckoutKey = "c-secret"
-	AnalystKey  = "n-secret"
+	AdminKey    = "a-secret-0123456789abcdef0123456789"
+	CheckoutKey = "c-secret-0123456789abcdef0123456789"
+	AnalystKey  = "n-secret-0123456789abcdef0123456789"
 )
 
 // Options change a test server's configuration.

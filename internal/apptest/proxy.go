@@ -109,6 +109,9 @@ func (p *Proxy) Stop() {
 	p.wg.Wait()
 }
 
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return p.addr }
+
 // Start accepts connections again, on the same address.
 func (p *Proxy) Start() {
 	p.listen(p.addr)

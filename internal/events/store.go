@@ -349,9 +349,18 @@ func ensurePartitions(ctx context.Context, db *sqlx.DB, now time.Time, monthsBac
 		}
 		for _, p := range missing {
 			err := tx.Savepoint(ctx, func() error { return createPartition(ctx, tx, p) })
-			if database.SQLState(err) == "23514" { // check_violation: rows of the month in DEFAULT
+			switch database.SQLState(err) {
+			case "":
+				if err != nil {
+					return fmt.Errorf("creating partition %s: %w", p.name, err)
+				}
+			case "23514": // check_violation: rows of the month in DEFAULT
 				skipped = append(skipped, p.name)
-			} else if err != nil {
+			case "42P07":
+				// duplicate_table: a server starting at the same time made it first, and the
+				// look-up under the lock can miss a table committed a moment ago (to_regclass
+				// reads the catalog cache, which the advisory lock does not refresh).
+			default:
 				return fmt.Errorf("creating partition %s: %w", p.name, err)
 			}
 		}
