@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -50,8 +51,10 @@ func TestReadyzHidesTheDatabaseError(t *testing.T) {
 			t.Errorf("readyz shows %q of the database error: %s", leak, a.raw)
 		}
 	}
-	if !strings.Contains(logged.String(), proxy) {
-		t.Errorf("the log lacks the database error naming %s: %s", proxy, logged.String())
+	// The error is the dial's (naming the address) or, on a pooled connection the outage cut,
+	// the driver's "bad connection".
+	if !regexp.MustCompile(`"msg":"readyz: the database is unreachable","error":"[^"]+"`).MatchString(logged.String()) {
+		t.Errorf("the log lacks the database error: %s", logged.String())
 	}
 }
 
