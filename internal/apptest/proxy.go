@@ -66,21 +66,27 @@ func (p *Proxy) listen(addr string) {
 			if err != nil {
 				return
 			}
-			p.forward(c)
+			p.forward(l, c)
 		}
 	})
 }
 
-// forward joins the client connection c to a new connection to the database.
-func (p *Proxy) forward(c net.Conn) {
+// forward joins the client connection c, accepted on l, to a new connection to the database,
+// unless the proxy stopped meanwhile.
+func (p *Proxy) forward(l net.Listener, c net.Conn) {
 	d, err := net.Dial(p.network, p.target)
 	if err != nil {
 		c.Close()
 		return
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.l != l { // stopped while dialling: Stop did not see these connections
+		c.Close()
+		d.Close()
+		return
+	}
 	p.conns[c], p.conns[d] = struct{}{}, struct{}{}
-	p.mu.Unlock()
 	pipe := func(dst, src net.Conn) {
 		_, _ = io.Copy(dst, src)
 		dst.Close()
