@@ -3,16 +3,10 @@ package experiments
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"math"
-	"regexp"
 	"slices"
-	"strconv"
 	"time"
 
-	"github.com/xsell/xsell/internal/apperr"
-	"github.com/xsell/xsell/internal/money"
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Status is where an experiment is in its lifecycle: draft → running ⇄ paused → stopped.
@@ -94,7 +88,8 @@ func (g *Guardrail) UnmarshalJSON(b []byte) error {
 	}
 	type plain Guardrail
 	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
+	// As strict as every body (httpapi): exact names, none unknown or repeated.
+	if err := jsonv2.Unmarshal(b, &p, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return err
 	}
 	*g = Guardrail(p)
@@ -142,23 +137,6 @@ type Experiment struct {
 	StoppedAt *time.Time `json:"stopped_at,omitempty"`
 }
 
-// Limits of a definition.
-const (
-	MinVariants     = 2
-	MaxVariants     = 20
-	WeightTolerance = 0.001
-	MaxNameLen      = 200
-	MaxTextLen      = 5000
-	MaxSKULen       = 128
-	MaxProducts     = 200
-	MaxForced       = 1000
-)
-
-var (
-	keyPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-	attrPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
-)
-
 // Normalize fills the defaults of SPEC §3: seed = key, hash attribute shopper_id, coverage 1,
 // the first variant as control, target products = the variants' products, primary metric
 // cross_sell_rate.
@@ -195,221 +173,6 @@ func (d *Definition) Normalize() {
 	if t := string(bytes.TrimSpace(d.Targeting)); t == "" || t == "null" || t == "{}" {
 		d.Targeting = nil
 	}
-}
-
-// Validate reports every problem of a normalized definition with its JSON path.
-func (d *Definition) Validate() error {
-	var p apperr.Problems
-	if !keyPattern.MatchString(d.Key) {
-		p.Add("key", "invalid_format", "must match ^[a-z0-9][a-z0-9_-]{0,63}$ (lowercase slug), got %q", d.Key)
-	}
-	checkText(&p, "name", d.Name, MaxNameLen, true)
-	checkText(&p, "hypothesis", d.Hypothesis, MaxTextLen, false)
-	checkText(&p, "seed", d.Seed, MaxNameLen, true)
-	if !attrPattern.MatchString(d.HashAttribute) {
-		p.Add("hash_attribute", "invalid_format", "must be an attribute name (letters, digits, _ . -), got %q", d.HashAttribute)
-	}
-	if c := *d.Coverage; !(c > 0 && c <= 1) {
-		p.Add("coverage", "out_of_range", "must be in (0, 1], got %v", c)
-	}
-	d.validateVariants(&p)
-	if len(d.Targeting) > 0 {
-		if _, err := ParseCondition(d.Targeting); err != nil {
-			if ce, ok := err.(*ConditionError); ok {
-				p.Add(ce.Path, "invalid_condition", "%s", ce.Message)
-			} else {
-				p.Add("targeting", "invalid_condition", "%v", err)
-			}
-		}
-	}
-	if l := d.Layer; l != nil {
-		checkText(&p, "layer.name", l.Name, 64, true)
-		if !(l.Range[0] >= 0 && l.Range[0] < l.Range[1] && l.Range[1] <= 1) {
-			p.Add("layer.range", "out_of_range", "must be [start, end) with 0 ≤ start < end ≤ 1, got %v", l.Range)
-		}
-	}
-	checkSKUs(&p, "target_products", d.TargetProducts, false)
-	d.validateMetrics(&p)
-	if len(d.Forced) > MaxForced {
-		p.Add("forced", "too_many", "at most %d forced shoppers, got %d", MaxForced, len(d.Forced))
-	}
-	for _, shopper := range sortedKeys(d.Forced) {
-		if !slices.ContainsFunc(d.Variants, func(v Variant) bool { return v.Key == d.Forced[shopper] }) {
-			p.Add("forced."+shopper, "unknown_variant", "no variant with key %q", d.Forced[shopper])
-		}
-	}
-	return p.Err()
-}
-
-func (d *Definition) validateVariants(p *apperr.Problems) {
-	n := len(d.Variants)
-	if n < MinVariants || n > MaxVariants {
-		p.Add("variants", "wrong_count", "must have %d to %d variants, got %d", MinVariants, MaxVariants, n)
-	}
-	seen := map[string]int{}
-	sum, controls := 0.0, 0
-	for i, v := range d.Variants {
-		path := "variants[" + strconv.Itoa(i) + "]"
-		if !keyPattern.MatchString(v.Key) {
-			p.Add(path+".key", "invalid_format", "must match ^[a-z0-9][a-z0-9_-]{0,63}$, got %q", v.Key)
-		} else if j, dup := seen[v.Key]; dup {
-			p.Add(path+".key", "duplicate", "%q is also the key of variants[%d]", v.Key, j)
-		} else {
-			seen[v.Key] = i
-		}
-		checkText(p, path+".name", v.Name, MaxNameLen, true)
-		if !(v.Weight >= 0 && v.Weight <= 1) {
-			p.Add(path+".weight", "out_of_range", "must be in [0, 1], got %v", v.Weight)
-		}
-		sum += v.Weight
-		if v.Control {
-			controls++
-		}
-		v.Strategy.validate(p, path+".strategy")
-	}
-	if n >= MinVariants && math.Abs(sum-1) > WeightTolerance {
-		p.Add("variants", "weights_sum", "weights must sum to 1 ± %v, they sum to %v", WeightTolerance, sum)
-	}
-	if controls > 1 {
-		p.Add("variants", "controls", "exactly one variant may say \"control\": true, %d do", controls)
-	}
-}
-
-func (s *Strategy) validate(p *apperr.Problems, path string) {
-	forbid := func(name string, set bool) {
-		if set {
-			p.Add(path+"."+name, "not_allowed", "is not a parameter of a %q strategy", s.Type)
-		}
-	}
-	switch s.Type {
-	case StrategyNone:
-		forbid("products", len(s.Products) > 0)
-		forbid("timing", s.Timing != "")
-		forbid("trigger_products", len(s.TriggerProducts) > 0)
-	case StrategySuggestion, StrategyBundle, StrategyLoyaltyPoints:
-		if len(s.Products) == 0 {
-			p.Add(path+".products", "required", "a %q strategy needs at least one product", s.Type)
-		}
-		checkSKUs(p, path+".products", s.Products, false)
-		checkSKUs(p, path+".trigger_products", s.TriggerProducts, false)
-		switch s.Timing {
-		case TimingProductPage, TimingCart, TimingCheckout, TimingPostPurchase:
-		case "":
-			p.Add(path+".timing", "required", "must be one of product_page, cart, checkout, post_purchase")
-		default:
-			p.Add(path+".timing", "not_allowed", "must be one of product_page, cart, checkout, post_purchase, got %q", s.Timing)
-		}
-	case "":
-		p.Add(path+".type", "required", "must be one of none, suggestion, bundle, loyalty_points")
-		return
-	default:
-		p.Add(path+".type", "not_allowed", "must be one of none, suggestion, bundle, loyalty_points, got %q", s.Type)
-		return
-	}
-	bundle, loyalty := s.Type == StrategyBundle, s.Type == StrategyLoyaltyPoints
-	if !bundle {
-		forbid("discount_percent", s.DiscountPercent != nil)
-		forbid("discount_amount", s.DiscountAmount != nil)
-		forbid("currency", s.Currency != "")
-	}
-	if !loyalty {
-		forbid("bonus_points", s.BonusPoints != nil)
-		forbid("points_multiplier", s.PointsMultiplier != nil)
-	}
-	if bundle {
-		switch {
-		case s.DiscountPercent == nil && s.DiscountAmount == nil:
-			p.Add(path+".discount_percent", "required", "a bundle needs discount_percent or discount_amount")
-		case s.DiscountPercent != nil && s.DiscountAmount != nil:
-			p.Add(path+".discount_amount", "exclusive", "give discount_percent or discount_amount, not both")
-		case s.DiscountPercent != nil:
-			if x := *s.DiscountPercent; !(x > 0 && x <= 90) {
-				p.Add(path+".discount_percent", "out_of_range", "must be in (0, 90], got %v", x)
-			}
-			forbid("currency", s.Currency != "")
-		default:
-			if *s.DiscountAmount <= 0 {
-				p.Add(path+".discount_amount", "out_of_range", "must be a positive amount in minor units, got %d", *s.DiscountAmount)
-			}
-			switch _, err := money.Parse(s.Currency); {
-			case s.Currency == "":
-				p.Add(path+".currency", "required", "discount_amount needs an ISO 4217 currency such as EUR")
-			case errors.Is(err, money.ErrFormat):
-				p.Add(path+".currency", "invalid_format", "%s", money.ErrFormat)
-			case err != nil:
-				p.Add(path+".currency", "not_allowed", "%q %s", s.Currency, money.ErrUnknown)
-			}
-		}
-	}
-	if loyalty {
-		switch {
-		case s.BonusPoints == nil && s.PointsMultiplier == nil:
-			p.Add(path+".bonus_points", "required", "a loyalty_points strategy needs bonus_points or points_multiplier")
-		case s.BonusPoints != nil && s.PointsMultiplier != nil:
-			p.Add(path+".points_multiplier", "exclusive", "give bonus_points or points_multiplier, not both")
-		case s.BonusPoints != nil:
-			if *s.BonusPoints <= 0 || *s.BonusPoints > 1_000_000 {
-				p.Add(path+".bonus_points", "out_of_range", "must be a whole number in [1, 1000000], got %d", *s.BonusPoints)
-			}
-		default:
-			if x := *s.PointsMultiplier; !(x > 1 && x <= 100) {
-				p.Add(path+".points_multiplier", "out_of_range", "must be in (1, 100], got %v", x)
-			}
-		}
-	}
-}
-
-func (d *Definition) validateMetrics(p *apperr.Problems) {
-	m := d.Metrics
-	known := func(path, name string) {
-		if !slices.Contains(MetricNames, name) {
-			p.Add(path, "unknown_metric", "unknown metric %q (known: %v)", name, MetricNames)
-		}
-	}
-	known("metrics.primary", m.Primary)
-	for i, s := range m.Secondary {
-		known(fmt.Sprintf("metrics.secondary[%d]", i), s)
-	}
-	for i, g := range m.Guardrails {
-		path := fmt.Sprintf("metrics.guardrails[%d]", i)
-		known(path+".metric", g.Metric)
-		if !(g.Margin > 0) || math.IsInf(g.Margin, 0) {
-			p.Add(path+".margin", "out_of_range", "must be a positive number, got %v", g.Margin)
-		}
-	}
-}
-
-func checkText(p *apperr.Problems, path, s string, max int, required bool) {
-	switch {
-	case required && s == "":
-		p.Add(path, "required", "is required")
-	case len(s) > max:
-		p.Add(path, "too_long", "must be at most %d bytes, got %d", max, len(s))
-	}
-}
-
-func checkSKUs(p *apperr.Problems, path string, skus []string, required bool) {
-	if required && len(skus) == 0 {
-		p.Add(path, "required", "needs at least one product")
-	}
-	if len(skus) > MaxProducts {
-		p.Add(path, "too_many", "at most %d products, got %d", MaxProducts, len(skus))
-		return
-	}
-	for i, s := range skus {
-		if s == "" || len(s) > MaxSKULen {
-			p.Add(fmt.Sprintf("%s[%d]", path, i), "invalid_format", "a SKU is 1 to %d bytes", MaxSKULen)
-		}
-	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // ControlKey is the key of the control variant.

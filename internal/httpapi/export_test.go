@@ -16,3 +16,9 @@ func (s *Server) RenderError(c *gin.Context, err error) { s.renderError(c, err) 
 
 // DecodeJSON is decodeJSON.
 func DecodeJSON(c *gin.Context, v any) error { return decodeJSON(c, v) }
+
+// JoinPath is join: a member's JSON path under its parent's.
+func JoinPath(path, key string) string { return join(path, key) }
+
+// EventField is eventField.
+func EventField(path string) (int, string, bool) { return eventField(path) }
