@@ -29,9 +29,12 @@ type config struct {
 	ShutdownGrace  time.Duration
 	DBMaxConns     int
 	CacheReload    time.Duration
-	LoyaltyJobs    bool          // this instance credits orders and expires points on timers
-	ResultsRefresh time.Duration // how old running experiments' results may get in the console
-	ConsoleSession time.Duration // how long a console sign-in lasts
+	LoyaltyJobs    bool // this instance credits orders and expires points on timers
+
+	StatementTimeout time.Duration // bound on each statement of the server's pool
+	RequestTimeout   time.Duration // deadline of each request
+	ResultsRefresh   time.Duration // how old running experiments' results may get in the console
+	ConsoleSession   time.Duration // how long a console sign-in lasts
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -147,6 +150,8 @@ var envVars = []envVar{
 		c.DBMaxConns = n
 		return nil
 	}},
+	{"XSELL_DB_STATEMENT_TIMEOUT", "5s", durationVar(func(c *config) *time.Duration { return &c.StatementTimeout })},
+	{"XSELL_REQUEST_TIMEOUT", "10s", durationVar(func(c *config) *time.Duration { return &c.RequestTimeout })},
 }
 
 // durationVar parses a positive duration into the field that at returns.

@@ -1,4 +1,4 @@
-package console
+package console_test
 
 import (
 	"net/http"
@@ -145,15 +145,15 @@ func TestSessionsExpireOnTheServer(t *testing.T) {
 	e := newEnv(t)
 	u := e.signedIn(adminKey)
 	u.get("/console/experiments").wantStatus(http.StatusOK)
-	e.clock.add(2*time.Hour + time.Second) // idle for longer than two hours
+	e.clock.Advance(2*time.Hour + time.Second) // idle for longer than two hours
 	u.get("/console/experiments").wantRedirect("/console/signin")
 
 	v := e.signedIn(adminKey)
 	for range 11 { // active every hour, so never idle
-		e.clock.add(time.Hour)
+		e.clock.Advance(time.Hour)
 		v.get("/console/experiments").wantStatus(http.StatusOK)
 	}
-	e.clock.add(time.Hour) // but a sign-in lasts 12 hours
+	e.clock.Advance(time.Hour) // but a sign-in lasts 12 hours
 	v.get("/console/experiments").wantRedirect("/console/signin")
 }
 

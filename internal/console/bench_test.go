@@ -1,4 +1,4 @@
-package console
+package console_test
 
 import (
 	"context"
@@ -87,7 +87,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 			b.Fatalf("%v\n%s", err, q)
 		}
 	}
-	now := e.clock.now()
+	now := e.clock.Now()
 	// 1,000 experiments: 600 running, 200 stopped, 200 drafts, three arms each.
 	exec(`INSERT INTO experiments (key, name, hypothesis, status, phase, seed, hash_attribute, coverage, variants,
 		target_products, metrics, forced, version, created_at, updated_at, started_at, stopped_at)

@@ -1,4 +1,4 @@
-package console
+package console_test
 
 import (
 	"context"
@@ -73,7 +73,7 @@ func TestEveryProblemOfTheFormIsShownBesideItsFieldAndNothingIsStored(t *testing
 		says  string
 	}{
 		{"bad key", func(f url.Values) { f.Set("key", "Bad Key") }, "key", "lowercase slug"},
-		{"weights", func(f url.Values) { f.Set("variants[2].weight", "0.5") }, "variants", "must sum to 1"},
+		{"weights", func(f url.Values) { f.Set("variants[2].weight", "0.5") }, "f-variants-error", "must sum to 1"},
 		{"weight not a number", func(f url.Values) { f.Set("variants[1].weight", "a third") }, "variants[1].weight", "must be a number"},
 		{"no discount", func(f url.Values) { f.Del("variants[1].strategy.discount_percent") }, "variants[1].strategy.discount_percent", "needs discount_percent or discount_amount"},
 		{"both discounts", func(f url.Values) {
@@ -101,8 +101,8 @@ func TestEveryProblemOfTheFormIsShownBesideItsFieldAndNothingIsStored(t *testing
 			f.Set("layer.name", "checkout")
 			f.Set("layer.start", "0.6")
 			f.Set("layer.end", "0.2")
-		}, "layer.range", "0 ≤ start < end ≤ 1"},
-		{"guardrail margin", func(f url.Values) { f.Set("metrics.guardrails.refund_rate.margin", "-1") }, "metrics.guardrails.refund_rate", "positive"},
+		}, "layer.start", "0 ≤ start < end ≤ 1"},
+		{"guardrail margin", func(f url.Values) { f.Set("metrics.guardrails.refund_rate.margin", "-1") }, "metrics.guardrails.refund_rate.margin", "positive"},
 		{"forced line", func(f url.Values) { f.Set("forced", "qa-1 bundle10") }, "forced", "line 1: write shopper_id=variant_key"},
 		{"forced variant", func(f url.Values) { f.Set("forced", "qa-1=nope") }, "forced", `no variant with key "nope"`},
 		{"name", func(f url.Values) { f.Set("name", "") }, "name", "is required"},
@@ -179,14 +179,14 @@ func TestTheListShowsHealthAndLiftAndFilters(t *testing.T) {
 	d.Name = "Points at the cart"
 	e.create(d)
 	lift, lo, hi := 0.23, 0.127, 0.333
-	if _, err := e.sched.Store().Save(context.Background(), e.db, &results.Snapshot{Experiment: "pdp-bundle", Phase: 1, ComputedAt: e.clock.now(),
+	if _, err := e.sched.Store().Save(context.Background(), e.db, &results.Snapshot{Experiment: "pdp-bundle", Phase: 1, ComputedAt: e.clock.Now(),
 		Error: "placeholder", Summary: results.Summary{}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.Exec(`UPDATE results_snapshots SET error = NULL, report = '{}', summary = $1`, mustJSON(t, results.Summary{
+	if _, err := e.db.Exec(`UPDATE results_snapshots SET error = NULL, report = '{}', summary = $1`, []byte(mustJSON(t, results.Summary{
 		Units: 50123, SRMMismatch: true, FailingGuardrails: []string{"refund_rate (bundle10)"}, PrimaryMetric: "cross_sell_rate",
 		Primary: []results.Lift{{Variant: "bundle10", Lift: &lift, LiftCI: &[2]float64{lo, hi}, Verdict: "better"}},
-	})); err != nil {
+	}))); err != nil {
 		t.Fatal(err)
 	}
 	u := e.signedIn(analystKey)
@@ -212,15 +212,6 @@ func TestTheListShowsHealthAndLiftAndFilters(t *testing.T) {
 	p = u.get("/console/experiments?q=50%25")
 	p.wantText("main", "No experiment matches")
 	u.get("/console/experiments?status=bogus").wantStatus(http.StatusBadRequest).wantText(".problem", "status must be one of")
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestEditingARunningExperimentOffersOnlyWhatSPEC3Allows(t *testing.T) {
@@ -368,7 +359,7 @@ func TestPreviewUsesTheAssignmentCodeAndRecordsNothing(t *testing.T) {
 	p.wantText("#preview-variant", "not_targeted")
 	e.transition("pdp", experiments.ActionStart)
 	// The same shopper always gets the same variant: ask the assignment code directly.
-	snap, err := experiments.NewSnapshot([]*experiments.Experiment{mustGet(t, e, "pdp")}, e.clock.now())
+	snap, err := experiments.NewSnapshot([]*experiments.Experiment{mustGet(t, e, "pdp")}, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

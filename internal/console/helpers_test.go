@@ -1,92 +1,54 @@
-package console
+package console_test
 
 import (
 	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/apptest"
 	"github.com/xsell/xsell/internal/experiments"
-	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/results"
 )
 
+// The keys of the test server: the admin's is named ops, the analyst's reader.
 const (
-	adminKey    = "a-secret-0123456789abcdef0123456789"
-	checkoutKey = "c-secret-0123456789abcdef0123456789"
-	analystKey  = "n-secret-0123456789abcdef0123456789"
+	adminKey    = apptest.AdminKey
+	checkoutKey = apptest.CheckoutKey
+	analystKey  = apptest.AnalystKey
 )
 
-// clock is a time source a test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// env is a console over a fresh database, served by the HTTP API's server as in production.
+// env is the whole server (internal/app's wiring) over a fresh database, its clock moved by
+// hand and its results scheduler run by hand.
 type env struct {
 	t       testing.TB
 	handler http.Handler // the whole server: API and console
 	db      *sqlx.DB
 	url     string
-	clock   *clock
+	clock   *apptest.Clock
 	store   *experiments.Store
 	loyalty *loyalty.Service
 	sched   *results.Scheduler
-	keys    []httpapi.APIKey
 }
 
 func newEnv(t *testing.T) *env { return newEnvTB(t) }
 
 func newEnvTB(t testing.TB) *env {
 	t.Helper()
-	keys, err := httpapi.ParseAPIKeys("admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:reader:" + analystKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := dbtest.New(t)
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	e := &env{t: t, db: db, clock: clk, keys: keys,
-		store:   experiments.NewStore(db, clk.now),
-		loyalty: loyalty.New(db, clk.now),
-		sched:   results.NewScheduler(db, db, results.Config{Clock: clk.now}),
-	}
-	c, err := New(Config{Keys: keys, Clock: clk.now}, Deps{DB: db, Experiments: e.store, Loyalty: e.loyalty, Results: e.sched})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := httpapi.New(httpapi.Config{APIKeys: keys}, httpapi.Deps{DB: db, Experiments: e.store, Loyalty: e.loyalty, Console: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.handler = api.Handler()
-	srv := httptest.NewServer(e.handler)
-	t.Cleanup(srv.Close)
-	e.url = srv.URL
-	return e
+	s := apptest.Start(t, apptest.Options{
+		Now:     time.Now().UTC().Truncate(time.Second),
+		APIKeys: "admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:reader:" + analystKey,
+	})
+	return &env{t: t, handler: s.App.HTTP.Handler(), db: s.DB, url: s.URL, clock: s.Clock,
+		store: s.App.Experiments, loyalty: s.App.Loyalty, sched: s.App.Results}
 }
 
 // user is a browser: a cookie jar that does not follow redirects, so tests see them.
@@ -182,11 +144,15 @@ func (p *page) text(sel string) string {
 	return strings.Join(strings.Fields(p.doc.Find(sel).Text()), " ")
 }
 
-// errorAt is the message shown beside a form field (the element its input names in
-// aria-describedby).
-func (p *page) errorAt(field string) string {
+// errorAt is the message shown beside a form field: the element that the input named name
+// says describes it (aria-describedby), or, for a group of inputs, the element with that id.
+func (p *page) errorAt(name string) string {
 	p.t.Helper()
-	return p.text("#" + strings.ReplaceAll(fieldID(field), ".", `\.`) + "-error")
+	id, ok := p.doc.Find(`[name="` + name + `"]`).First().Attr("aria-describedby")
+	if !ok {
+		id = name
+	}
+	return p.text(`[id="` + id + `"]`)
 }
 
 func (p *page) wantStatus(want int) *page {

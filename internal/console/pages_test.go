@@ -1,4 +1,4 @@
-package console
+package console_test
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // events committer would, so that a report has data.
 func seedExposures(t *testing.T, e *env, key string, perVariant map[string]int, withTarget map[string]int) {
 	t.Helper()
-	at := e.clock.now().Add(-24 * time.Hour)
+	at := e.clock.Now().Add(-24 * time.Hour)
 	for variant, n := range perVariant {
 		for i := range n {
 			shopper := variant + "-" + strconv.Itoa(i)
@@ -80,7 +80,7 @@ func TestResultsComeFromStoredSnapshotsAndRefreshNow(t *testing.T) {
 	// Money in its currency, never in minor units.
 	p.wantRow("#metric-revenue", "control (control) 300 €2.40")
 	// A second snapshot; the first stays readable.
-	e.clock.add(2 * time.Hour)
+	e.clock.Advance(2 * time.Hour)
 	if _, err := e.sched.RunDue(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestBundleIdeasFilterAndOpenAPrefilledForm(t *testing.T) {
 	none := u.get("/console/bundles").wantStatus(http.StatusOK)
 	none.wantText(".snapshot-bar", "have not been computed yet")
 	// Orders: shampoo with conditioner in 8 of 10, shampoo with razor in 5.
-	at := e.clock.now().Add(-48 * time.Hour)
+	at := e.clock.Now().Add(-48 * time.Hour)
 	for i := range 10 {
 		id := "o-" + strconv.Itoa(i)
 		skus := []string{"sku-shampoo"}

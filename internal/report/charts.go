@@ -138,6 +138,9 @@ func CumulativeChart(c *analysis.Cumulative) (template.HTML, error) {
 	var order []string
 	tt := &tips{}
 	for _, pt := range c.Points {
+		if pt.Lift == nil || pt.LiftCS == nil {
+			continue
+		}
 		d, err := time.Parse(time.DateOnly, pt.Day)
 		if err != nil {
 			return "", err
@@ -147,13 +150,15 @@ func CumulativeChart(c *analysis.Cumulative) (template.HTML, error) {
 		if !ok {
 			order = append(order, pt.Variant)
 		}
-		s[0] = append(s[0], plotter.XY{X: x, Y: 100 * pt.Lift})
-		s[1] = append(s[1], plotter.XY{X: x, Y: 100 * pt.LiftCI[0]})
-		s[2] = append(s[2], plotter.XY{X: x, Y: 100 * pt.LiftCI[1]})
+		s[0] = append(s[0], plotter.XY{X: x, Y: 100 * *pt.Lift})
+		s[1] = append(s[1], plotter.XY{X: x, Y: 100 * pt.LiftCS[0]})
+		s[2] = append(s[2], plotter.XY{X: x, Y: 100 * pt.LiftCS[1]})
 		byVariant[pt.Variant] = s
-		ci := pt.LiftCI
-		tt.points = append(tt.points, tip{x: x, y: 100 * pt.Lift,
-			text: fmt.Sprintf("%s, %s: lift %s, interval %s, %d shoppers", pt.Variant, pt.Day, Pct(pt.Lift), Interval(&ci, Pct), pt.Units)})
+		tt.points = append(tt.points, tip{x: x, y: 100 * *pt.Lift,
+			text: fmt.Sprintf("%s, %s: lift %s, interval %s, %d shoppers", pt.Variant, pt.Day, Pct(*pt.Lift), Interval(pt.LiftCS, Pct), pt.Units)})
+	}
+	if len(order) == 0 {
+		return "", nil
 	}
 	p := plot.New()
 	p.Title.Text = c.Metric + ": cumulative lift by day of first exposure"
