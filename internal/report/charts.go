@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/xsell/xsell/internal/analysis"
+	"github.com/xsell/xsell/internal/money"
 )
 
 // tip is a point of a chart with the text a reader sees when they point at it.
@@ -39,10 +40,10 @@ func (t *tips) Plot(c draw.Canvas, p *plot.Plot) {
 	}
 }
 
-// svgOf renders a plot as an SVG element to inline into a page (no XML prolog, no external
-// reference, so the page reads with no network), labelled for screen readers, with a
-// tooltip on each point of tt.
-func svgOf(p *plot.Plot, w, h vg.Length, label string, tt *tips) (template.HTML, error) {
+// svgOf renders a plot as an SVG element to inline into the page (no XML prolog, no external
+// reference, so the page reads with no network), labelled for screen readers with its title,
+// with a tooltip on each point of tt.
+func svgOf(p *plot.Plot, w, h vg.Length, tt *tips) (template.HTML, error) {
 	if tt != nil {
 		p.Add(tt)
 	}
@@ -58,7 +59,7 @@ func svgOf(p *plot.Plot, w, h vg.Length, label string, tt *tips) (template.HTML,
 	if i := strings.Index(s, "<svg"); i > 0 {
 		s = s[i:]
 	}
-	s = strings.Replace(s, "<svg ", fmt.Sprintf(`<svg role="img" aria-label="%s" `, html.EscapeString(label)), 1)
+	s = strings.Replace(s, "<svg ", fmt.Sprintf(`<svg role="img" aria-label="%s" `, html.EscapeString(p.Title.Text)), 1)
 	if tt != nil && len(tt.at) > 0 {
 		var g strings.Builder
 		g.WriteString(`<g class="tips">`)
@@ -68,41 +69,79 @@ func svgOf(p *plot.Plot, w, h vg.Length, label string, tt *tips) (template.HTML,
 				at.X.Points(), h.Points()-at.Y.Points(), html.EscapeString(tt.points[i].text))
 		}
 		g.WriteString(`</g></svg>`)
-		s = strings.TrimSpace(s)
-		s = strings.TrimSuffix(s, "</svg>") + g.String()
+		s = strings.TrimSuffix(strings.TrimSpace(s), "</svg>") + g.String()
 	}
-	return template.HTML(s), nil // our own plot's markup; tooltip text is escaped
+	return template.HTML(s), nil // our own plot's markup; the tooltips' text is escaped
 }
 
-// liftErrors feeds the lift points and their interval to an error-bar plotter.
-type liftErrors struct {
+// effectErrors feeds effects and their interval to an error-bar plotter.
+type effectErrors struct {
 	plotter.XYs
 	plotter.YErrors
 }
 
-// LiftChart draws each treatment's lift on one metric with its interval, in percent; empty
-// when no lift could be computed.
-func LiftChart(metric string, rs []analysis.Result) (template.HTML, error) {
-	var pts liftErrors
+// effectScale is what a chart draws: the lift in percent where every result has one, else the
+// difference (percentage points for a proportion, major units for money).
+type effectScale struct {
+	label string
+	value func(x float64) float64
+}
+
+func liftScale() effectScale {
+	return effectScale{"lift vs control (%)", func(x float64) float64 { return 100 * x }}
+}
+
+func diffScale(kind analysis.Kind, currency string) effectScale {
+	switch {
+	case kind == analysis.Proportion:
+		return effectScale{"difference (percentage points)", func(x float64) float64 { return 100 * x }}
+	case currency != "":
+		per := float64(money.Lookup(currency).MinorPerMajor())
+		return effectScale{"difference (" + currency + ")", func(x float64) float64 { return x / per }}
+	}
+	return effectScale{"difference", func(x float64) float64 { return x }}
+}
+
+// EffectChart draws each treatment's effect on one metric with its interval: the lift where
+// every result has one, else the difference; empty when there is none.
+func EffectChart(metric string, rs []analysis.Result) (template.HTML, error) {
+	useLift := true
+	for _, r := range rs {
+		if r.PValue != nil && r.Lift == nil {
+			useLift = false
+		}
+	}
+	scale := liftScale()
+	if !useLift {
+		scale = diffScale(rs[0].Kind, rs[0].Currency)
+	}
+	var pts effectErrors
 	var names []string
 	tt := &tips{}
 	for _, r := range rs {
-		if r.Lift == nil || r.LiftCI == nil {
+		est, ci := r.Diff, r.DiffCI
+		if useLift {
+			if r.Lift == nil {
+				continue
+			}
+			est, ci = *r.Lift, r.LiftCI
+		}
+		if ci == nil {
 			continue
 		}
 		x := float64(len(names))
 		names = append(names, r.Variant)
-		l := 100 * *r.Lift
-		pts.XYs = append(pts.XYs, plotter.XY{X: x, Y: l})
-		pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{l - 100*r.LiftCI[0], 100*r.LiftCI[1] - l})
-		tt.points = append(tt.points, tip{x: x, y: l, text: fmt.Sprintf("%s: lift %s, interval %s", r.Variant, Pct(*r.Lift), Interval(r.LiftCI, Pct))})
+		e := scale.value(est)
+		pts.XYs = append(pts.XYs, plotter.XY{X: x, Y: e})
+		pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{e - scale.value(ci[0]), scale.value(ci[1]) - e})
+		tt.points = append(tt.points, tip{x: x, y: e, text: effectTip(r, useLift)})
 	}
 	if len(names) == 0 {
 		return "", nil
 	}
 	p := plot.New()
-	p.Title.Text = metric + ": lift vs control, with interval"
-	p.Y.Label.Text = "lift (%)"
+	p.Title.Text = metric + ": effect vs control, with its interval"
+	p.Y.Label.Text = scale.label
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
 	zero, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 0}, {X: float64(len(names)) - 0.5, Y: 0}})
@@ -125,22 +164,39 @@ func LiftChart(metric string, rs []analysis.Result) (template.HTML, error) {
 	dots.GlyphStyle.Radius = vg.Points(3.5)
 	p.Add(zero, bars, dots)
 	// Wide enough for the title, whatever the number of treatments.
-	return svgOf(p, vg.Points(max(360, 140+90*float64(len(names)))), vg.Points(260), p.Title.Text, tt)
+	return svgOf(p, vg.Points(max(360, 140+90*float64(len(names)))), vg.Points(260), tt)
 }
 
-// CumulativeChart draws the primary metric's lift by day of exposure, one line per treatment
-// with its interval dashed; empty when there is nothing to draw.
-func CumulativeChart(c *analysis.Cumulative) (template.HTML, error) {
+// effectTip is a chart point's tooltip: the effect and its interval in the table's words.
+func effectTip(r analysis.Result, lift bool) string {
+	if lift {
+		return fmt.Sprintf("%s: lift %s, interval %s", r.Variant, Pct(*r.Lift), Interval(r.LiftCI, Pct))
+	}
+	a := AmountsOf(r, true)
+	return fmt.Sprintf("%s: difference %s, interval %s", r.Variant, a.Diff(r.Diff), Interval(r.DiffCI, a.Diff))
+}
+
+// CumulativeChart draws the primary metric by day of first exposure, one line per treatment
+// with its always-valid confidence sequence dashed: the lift where every point has one, else
+// the difference. A sequence may be looked at every day, which a daily fixed interval may not.
+func CumulativeChart(c *analysis.Cumulative, kind analysis.Kind) (template.HTML, error) {
 	if c == nil || len(c.Points) == 0 {
 		return "", nil
+	}
+	useLift := true
+	for _, pt := range c.Points {
+		if pt.Lift == nil {
+			useLift = false
+		}
+	}
+	scale := liftScale()
+	if !useLift {
+		scale = diffScale(kind, c.Currency)
 	}
 	byVariant := map[string][3]plotter.XYs{}
 	var order []string
 	tt := &tips{}
 	for _, pt := range c.Points {
-		if pt.Lift == nil || pt.LiftCS == nil {
-			continue
-		}
 		d, err := time.Parse(time.DateOnly, pt.Day)
 		if err != nil {
 			return "", err
@@ -150,19 +206,19 @@ func CumulativeChart(c *analysis.Cumulative) (template.HTML, error) {
 		if !ok {
 			order = append(order, pt.Variant)
 		}
-		s[0] = append(s[0], plotter.XY{X: x, Y: 100 * *pt.Lift})
-		s[1] = append(s[1], plotter.XY{X: x, Y: 100 * pt.LiftCS[0]})
-		s[2] = append(s[2], plotter.XY{X: x, Y: 100 * pt.LiftCS[1]})
+		est, cs := pt.Diff, pt.DiffCS
+		if useLift {
+			est, cs = *pt.Lift, *pt.LiftCS
+		}
+		s[0] = append(s[0], plotter.XY{X: x, Y: scale.value(est)})
+		s[1] = append(s[1], plotter.XY{X: x, Y: scale.value(cs[0])})
+		s[2] = append(s[2], plotter.XY{X: x, Y: scale.value(cs[1])})
 		byVariant[pt.Variant] = s
-		tt.points = append(tt.points, tip{x: x, y: 100 * *pt.Lift,
-			text: fmt.Sprintf("%s, %s: lift %s, interval %s, %d shoppers", pt.Variant, pt.Day, Pct(*pt.Lift), Interval(pt.LiftCS, Pct), pt.Units)})
-	}
-	if len(order) == 0 {
-		return "", nil
+		tt.points = append(tt.points, tip{x: x, y: scale.value(est), text: cumulativeTip(pt, useLift, kind, c.Currency)})
 	}
 	p := plot.New()
-	p.Title.Text = c.Metric + ": cumulative lift by day of first exposure"
-	p.Y.Label.Text = "lift (%)"
+	p.Title.Text = c.Metric + ": cumulative effect by day of first exposure (dashed: confidence sequence)"
+	p.Y.Label.Text = scale.label
 	p.X.Tick.Marker = plot.TimeTicks{Format: "2006-01-02"}
 	p.Legend.Top = true
 	p.Legend.Left = true // the lines end, and usually settle, on the right
@@ -186,5 +242,14 @@ func CumulativeChart(c *analysis.Cumulative) (template.HTML, error) {
 		}
 	}
 	p.Add(plotter.NewGrid())
-	return svgOf(p, vg.Points(640), vg.Points(300), p.Title.Text, tt)
+	return svgOf(p, vg.Points(640), vg.Points(300), tt)
+}
+
+// cumulativeTip is a day's tooltip on the cumulative chart.
+func cumulativeTip(pt analysis.CumulativePoint, lift bool, kind analysis.Kind, currency string) string {
+	if lift {
+		return fmt.Sprintf("%s, %s: lift %s, sequence %s, %s", pt.Variant, pt.Day, Pct(*pt.Lift), Interval(pt.LiftCS, Pct), Plural(pt.Units, "shopper"))
+	}
+	a := Amounts{Kind: kind, Currency: currency, Symbol: true}
+	return fmt.Sprintf("%s, %s: difference %s, sequence %s, %s", pt.Variant, pt.Day, a.Diff(pt.Diff), Interval(&pt.DiffCS, a.Diff), Plural(pt.Units, "shopper"))
 }
