@@ -43,7 +43,7 @@ func Summarise(r *analysis.Report) Summary {
 		if res.Metric != r.PrimaryMetric {
 			continue
 		}
-		if res.Verdict == "too_few_units" {
+		if res.Verdict == analysis.VerdictTooFewUnits {
 			s.TooFewUnits = true
 		}
 		s.Primary = append(s.Primary, Lift{Variant: res.Variant, Lift: res.Lift, LiftCI: res.LiftCI, Verdict: res.Verdict})
