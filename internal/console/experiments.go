@@ -270,16 +270,9 @@ func (c *Console) updateExperiment(q *request) error {
 	case apperr.VersionConflict:
 		// Someone saved first: say what they changed, keep the user's input, and let a second
 		// save knowingly replace theirs.
-		hist, herr := c.deps.Experiments.History(q.ctx(), e.Key)
-		if herr != nil {
-			return herr
+		if err := c.conflict(q, &v, e, version); err != nil {
+			return err
 		}
-		for _, h := range hist {
-			if h.Version > version {
-				v.Conflict = append(v.Conflict, h)
-			}
-		}
-		v.Version = e.Version
 		c.renderView(q, http.StatusConflict, "form", view{Title: title, Nav: "experiments", Data: v})
 		return nil
 	case apperr.Invalid, apperr.Conflict, apperr.RequiresNewPhase:
@@ -288,6 +281,23 @@ func (c *Console) updateExperiment(q *request) error {
 		return nil
 	}
 	return err
+}
+
+// conflict fills a form refused as stale with what was saved since the user's version, and
+// bases it on the stored version, so that saving again replaces those changes knowingly.
+func (c *Console) conflict(q *request, v *formView, e *experiments.Experiment, version int) error {
+	hist, err := c.deps.Experiments.History(q.ctx(), e.Key)
+	if err != nil {
+		return err
+	}
+	v.Version = e.Version
+	for _, h := range hist {
+		if h.Version > version {
+			v.Conflict = append(v.Conflict, h)
+		}
+		v.Version = max(v.Version, h.Version)
+	}
+	return nil
 }
 
 // overlay takes the fields a started experiment may change from the form, the rest as stored.
@@ -447,15 +457,8 @@ func (c *Console) newPhase(q *request) error {
 	}
 	switch apperr.CodeOf(err) {
 	case apperr.VersionConflict:
-		v.Version = e.Version
-		hist, herr := c.deps.Experiments.History(q.ctx(), e.Key)
-		if herr != nil {
-			return herr
-		}
-		for _, h := range hist {
-			if h.Version > version {
-				v.Conflict = append(v.Conflict, h)
-			}
+		if err := c.conflict(q, &v, e, version); err != nil {
+			return err
 		}
 		c.renderView(q, http.StatusConflict, "form", view{Title: title, Nav: "experiments", Data: v})
 		return nil

@@ -425,24 +425,40 @@ func (f *expForm) metrics() *experiments.Metrics {
 // forced reads "shopper_id=variant_key" lines.
 func (f *expForm) forced() map[string]string {
 	out := map[string]string{}
-	for i, line := range strings.Split(f.Forced, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		shopper, variant, ok := strings.Cut(line, "=")
-		shopper, variant = strings.TrimSpace(shopper), strings.TrimSpace(variant)
+	for _, l := range pairLines(f.Forced) {
 		switch {
-		case !ok || shopper == "" || variant == "":
-			f.problems.add("forced", fmt.Sprintf("line %d: write shopper_id=variant_key", i+1), f)
-		case out[shopper] != "":
-			f.problems.add("forced", fmt.Sprintf("line %d: shopper %q is forced twice", i+1, shopper), f)
+		case !l.ok || l.value == "":
+			f.problems.add("forced", fmt.Sprintf("line %d: write shopper_id=variant_key", l.n), f)
+		case out[l.key] != "":
+			f.problems.add("forced", fmt.Sprintf("line %d: shopper %q is forced twice", l.n, l.key), f)
 		default:
-			out[shopper] = variant
+			out[l.key] = l.value
 		}
 	}
 	if len(out) == 0 {
 		return nil
+	}
+	return out
+}
+
+// pairLine is one "key=value" line of a text box.
+type pairLine struct {
+	n          int // the line's number, from 1
+	key, value string
+	ok         bool // there is an = and a key before it
+}
+
+// pairLines reads the non-empty "key=value" lines of a text box, trimmed.
+func pairLines(text string) []pairLine {
+	var out []pairLine
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		out = append(out, pairLine{n: i + 1, key: k, value: strings.TrimSpace(v), ok: ok && k != ""})
 	}
 	return out
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/xsell/xsell/internal/experiments"
 )
@@ -70,26 +69,20 @@ func (c *Console) preview(e *experiments.Experiment, shopper, attrText string) *
 func parseAttributes(text string) (map[string]any, []string) {
 	attrs := map[string]any{}
 	var problems []string
-	for i, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		k, val, ok := strings.Cut(line, "=")
-		k, val = strings.TrimSpace(k), strings.TrimSpace(val)
+	for _, l := range pairLines(text) {
 		switch {
-		case !ok || k == "":
-			problems = append(problems, "Line "+strconv.Itoa(i+1)+": write attribute=value, such as country=IT.")
+		case !l.ok:
+			problems = append(problems, "Line "+strconv.Itoa(l.n)+": write attribute=value, such as country=IT.")
 			continue
 		case len(attrs) >= maxPreviewAttrs:
 			problems = append(problems, fmt.Sprintf("At most %d attributes.", maxPreviewAttrs))
 			return attrs, problems
 		}
 		var x any
-		if err := json.Unmarshal([]byte(val), &x); err == nil {
-			attrs[k] = x
+		if err := json.Unmarshal([]byte(l.value), &x); err == nil {
+			attrs[l.key] = x
 		} else {
-			attrs[k] = val
+			attrs[l.key] = l.value
 		}
 	}
 	return attrs, problems

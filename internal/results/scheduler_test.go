@@ -1,4 +1,4 @@
-package results
+package results_test
 
 import (
 	"context"
@@ -8,34 +8,18 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/xsell/xsell/internal/apptest"
 	"github.com/xsell/xsell/internal/dbtest"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/results"
 )
-
-// clock is a time source a test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var actor = experiments.Actor{Role: "admin", Name: "test"}
 
 // started stores and starts a two-arm experiment with n exposed shoppers per arm.
-func started(t *testing.T, db *sqlx.DB, clk *clock, key string, n int) {
+func started(t *testing.T, db *sqlx.DB, clk *apptest.Clock, key string, n int) {
 	t.Helper()
-	store := experiments.NewStore(db, clk.now)
+	store := experiments.NewStore(db, clk.Now)
 	ctx := context.Background()
 	if _, err := store.Create(ctx, actor, experiments.Definition{Key: key, Name: key, Variants: []experiments.Variant{
 		{Key: "control", Name: "A", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategyNone}},
@@ -49,22 +33,22 @@ func started(t *testing.T, db *sqlx.DB, clk *clock, key string, n int) {
 	if n > 0 {
 		if _, err := db.Exec(`INSERT INTO exposures (experiment_key, phase, shopper_id, variant, first_seen)
 			SELECT $1, 1, 's' || i, CASE WHEN i % 2 = 0 THEN 'control' ELSE 'b' END, $2
-			FROM generate_series(1, $3) i`, key, clk.now().Add(-time.Hour), 2*n); err != nil {
+			FROM generate_series(1, $3) i`, key, clk.Now().Add(-time.Hour), 2*n); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func newScheduler(db *sqlx.DB, clk *clock, refresh time.Duration) *Scheduler {
-	return NewScheduler(db, db, Config{Refresh: refresh, Clock: clk.now})
+func newScheduler(db *sqlx.DB, clk *apptest.Clock, refresh time.Duration) *results.Scheduler {
+	return results.NewScheduler(db, db, results.Config{Refresh: refresh, Clock: clk.Now})
 }
 
 func TestSnapshotsAreComputedWhenDueAndNotBefore(t *testing.T) {
 	db := dbtest.New(t)
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := apptest.NewClock(time.Now().UTC().Truncate(time.Second))
 	ctx := context.Background()
 	started(t, db, clk, "exp", 100)
-	draft := experiments.NewStore(db, clk.now)
+	draft := experiments.NewStore(db, clk.Now)
 	if _, err := draft.Create(ctx, actor, experiments.Definition{Key: "draft", Name: "d", Variants: []experiments.Variant{
 		{Key: "a", Name: "A", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategyNone}},
 		{Key: "b", Name: "B", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategyNone}},
@@ -88,16 +72,16 @@ func TestSnapshotsAreComputedWhenDueAndNotBefore(t *testing.T) {
 	if err != nil || latest == nil || latest.Report == nil {
 		t.Fatalf("latest: %+v, %v", latest, err)
 	}
-	if latest.Summary.Units != 200 || latest.Phase != 1 || !latest.ComputedAt.Equal(clk.now()) {
+	if latest.Summary.Units != 200 || latest.Phase != 1 || !latest.ComputedAt.Equal(clk.Now()) {
 		t.Errorf("summary %+v phase %d at %v", latest.Summary, latest.Phase, latest.ComputedAt)
 	}
 	mustRun(0)
-	clk.add(59 * time.Minute)
+	clk.Advance(59 * time.Minute)
 	mustRun(0)
-	clk.add(time.Minute)
+	clk.Advance(time.Minute)
 	mustRun(2)
 	// Refresh now: due at once, whatever its age.
-	clk.add(time.Second)
+	clk.Advance(time.Second)
 	if err := s.Refresh(ctx, "exp", "ops"); err != nil {
 		t.Fatal(err)
 	}
@@ -113,19 +97,19 @@ func TestSnapshotsAreComputedWhenDueAndNotBefore(t *testing.T) {
 		t.Errorf("%d snapshots kept, want 3", len(list))
 	}
 	// A stop makes a last one, then none.
-	clk.add(time.Second)
-	if _, err := experiments.NewStore(db, clk.now).Transition(ctx, actor, "exp", experiments.ActionStop, nil); err != nil {
+	clk.Advance(time.Second)
+	if _, err := experiments.NewStore(db, clk.Now).Transition(ctx, actor, "exp", experiments.ActionStop, nil); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(time.Second)
+	clk.Advance(time.Second)
 	mustRun(1)
-	clk.add(5 * time.Hour)
+	clk.Advance(5 * time.Hour)
 	mustRun(1) // only the bundle ideas
 }
 
 func TestAnExperimentWithoutExposuresGetsASnapshotThatSaysSo(t *testing.T) {
 	db := dbtest.New(t)
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := apptest.NewClock(time.Now().UTC().Truncate(time.Second))
 	started(t, db, clk, "empty", 0)
 	s := newScheduler(db, clk, time.Hour)
 	if _, err := s.RunDue(context.Background()); err != nil {
@@ -142,13 +126,13 @@ func TestAnExperimentWithoutExposuresGetsASnapshotThatSaysSo(t *testing.T) {
 
 func TestTwoSchedulersComputeEachSnapshotOnce(t *testing.T) {
 	db := dbtest.New(t)
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := apptest.NewClock(time.Now().UTC().Truncate(time.Second))
 	for _, k := range []string{"e1", "e2", "e3", "e4"} {
 		started(t, db, clk, k, 50)
 	}
 	a, b := newScheduler(db, clk, time.Hour), newScheduler(db, clk, time.Hour)
 	var wg sync.WaitGroup
-	for _, s := range []*Scheduler{a, b} {
+	for _, s := range []*results.Scheduler{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -178,17 +162,17 @@ func TestTwoSchedulersComputeEachSnapshotOnce(t *testing.T) {
 
 func TestRunStopsWithItsContextAndAnswersRefreshAtOnce(t *testing.T) {
 	db := dbtest.New(t)
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := apptest.NewClock(time.Now().UTC().Truncate(time.Second))
 	started(t, db, clk, "exp", 10)
 	stored := make(chan string, 10)
-	s := NewScheduler(db, db, Config{Refresh: time.Hour, Clock: clk.now, Stored: func(k string) { stored <- k }})
+	s := results.NewScheduler(db, db, results.Config{Refresh: time.Hour, Clock: clk.Now, Stored: func(k string) { stored <- k }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	// The first round computes the missing snapshot (and the bundle ideas)...
 	waitStored(t, stored, "exp")
 	// ...and a refresh asked for later wakes Run at once, an hour before the next round.
-	clk.add(time.Second)
+	clk.Advance(time.Second)
 	if err := s.Refresh(context.Background(), "exp", "ops"); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +205,7 @@ func waitStored(t *testing.T, stored <-chan string, key string) {
 
 func TestTrimKeepsAWeekThenTheLastOfEachDay(t *testing.T) {
 	db := dbtest.New(t)
-	clk := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	clk := apptest.NewClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	s := newScheduler(db, clk, time.Hour)
 	ctx := context.Background()
 	for _, at := range []time.Time{
@@ -229,7 +213,7 @@ func TestTrimKeepsAWeekThenTheLastOfEachDay(t *testing.T) {
 		time.Date(2026, 11, 11, 9, 0, 0, 0, time.UTC),                                                 // old, alone on its day
 		time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC), time.Date(2026, 11, 29, 18, 0, 0, 0, time.UTC), // recent: keep both
 	} {
-		if _, err := s.Store().Save(ctx, db, &Snapshot{Experiment: "exp", Phase: 1, ComputedAt: at, Error: "x"}); err != nil {
+		if _, err := s.Store().Save(ctx, db, &results.Snapshot{Experiment: "exp", Phase: 1, ComputedAt: at, Error: "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}
