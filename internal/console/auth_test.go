@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xsell/xsell/internal/apptest"
 )
 
 func TestSignInSetsAStrictHttpOnlySessionCookieAndKeepsNoSecret(t *testing.T) {
@@ -251,4 +253,18 @@ func TestUnknownPagesAre404Pages(t *testing.T) {
 	if p := e.anonymous().get("/console"); p.status != http.StatusMovedPermanently || p.header.Get("Location") != "/console/" {
 		t.Errorf("/console: status %d to %q", p.status, p.header.Get("Location"))
 	}
+}
+
+func TestADatabaseOutageIsA503WithRetryAfter(t *testing.T) {
+	e := newEnvWith(t, apptest.Options{Proxy: true})
+	u := e.signedIn(adminKey)
+	u.get("/console/experiments").wantStatus(http.StatusOK)
+	e.proxy.Stop()
+	p := u.get("/console/experiments").wantStatus(http.StatusServiceUnavailable)
+	if p.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	p.wantText("h1", "Service Unavailable")
+	e.proxy.Start()
+	u.get("/console/experiments").wantStatus(http.StatusOK)
 }

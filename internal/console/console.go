@@ -22,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
@@ -239,17 +240,23 @@ func (q *request) redirect(path string) error {
 	return nil
 }
 
-// fail renders err as an error page with its status; errors that are not the user's are
-// logged and shown without their text.
+// fail renders err as an error page with its status, as the API maps codes; an outage is a
+// 503 with Retry-After; errors that are not the user's are logged and shown without their text.
 func (c *Console) fail(q *request, err error) {
 	var e *apperr.Error
-	if !errors.As(err, &e) || e.Code == apperr.Internal || e.Code == apperr.Unavailable {
+	if !errors.As(err, &e) && database.IsUnavailable(err) {
+		e = database.Unavailable(err)
+	}
+	if e == nil || e.Code == apperr.Internal || e.Code == apperr.Unavailable {
 		c.log.LogAttrs(q.ctx(), slog.LevelError, "console request failed",
 			slog.String("path", q.r.URL.Path), slog.String("request_id", q.w.Header().Get("X-Request-Id")),
 			slog.String("error", err.Error()))
-		if e == nil || e.Code == apperr.Internal {
+		if e == nil {
 			e = &apperr.Error{Code: apperr.Internal, Message: "something went wrong on our side; the server log has the details"}
 		}
+	}
+	if after := httpapi.RetryAfter(e.Code); after != "" {
+		q.w.Header().Set("Retry-After", after)
 	}
 	status := httpapi.StatusOf(e.Code)
 	c.render(q, status, "error", "Problem", errorPage{Status: status, StatusText: http.StatusText(status), Err: e,

@@ -37,18 +37,21 @@ type env struct {
 	store   *experiments.Store
 	loyalty *loyalty.Service
 	sched   *results.Scheduler
+	proxy   *apptest.Proxy // nil unless asked for
 }
 
 func newEnv(t *testing.T) *env { return newEnvTB(t) }
 
-func newEnvTB(t testing.TB) *env {
+func newEnvTB(t testing.TB) *env { return newEnvWith(t, apptest.Options{}) }
+
+// newEnvWith is newEnv with server options (a cuttable database).
+func newEnvWith(t testing.TB, o apptest.Options) *env {
 	t.Helper()
-	s := apptest.Start(t, apptest.Options{
-		Now:     time.Now().UTC().Truncate(time.Second),
-		APIKeys: "admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:reader:" + analystKey,
-	})
+	o.Now = time.Now().UTC().Truncate(time.Second)
+	o.APIKeys = "admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:reader:" + analystKey
+	s := apptest.Start(t, o)
 	return &env{t: t, handler: s.App.HTTP.Handler(), db: s.DB, url: s.URL, clock: s.Clock,
-		store: s.App.Experiments, loyalty: s.App.Loyalty, sched: s.App.Results}
+		store: s.App.Experiments, loyalty: s.App.Loyalty, sched: s.App.Results, proxy: s.Proxy}
 }
 
 // user is a browser: a cookie jar that does not follow redirects, so tests see them.

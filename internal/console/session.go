@@ -8,11 +8,11 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/httpapi"
 )
 
@@ -59,12 +59,12 @@ func (s *sessions) create(ctx context.Context, key httpapi.APIKey) (string, *ses
 	// expires_at makes it cheap.
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM console_sessions WHERE expires_at < $1 OR last_seen_at < $2`,
 		now, now.Add(-s.idle)); err != nil {
-		return "", nil, fmt.Errorf("removing ended console sessions: %w", err)
+		return "", nil, database.Wrap(err, "removing ended console sessions")
 	}
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO console_sessions
 		(id_hash, role, key_name, csrf_token, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6)`,
 		hashID(id), string(sess.Role), sess.KeyName, sess.CSRF, now, sess.ExpiresAt); err != nil {
-		return "", nil, fmt.Errorf("opening a console session: %w", err)
+		return "", nil, database.Wrap(err, "opening a console session")
 	}
 	return id, sess, nil
 }
@@ -82,7 +82,7 @@ func (s *sessions) lookup(ctx context.Context, id string) (*session, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the console session: %w", err)
+		return nil, database.Wrap(err, "reading the console session")
 	}
 	now := s.now()
 	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeen) >= s.idle {
@@ -91,7 +91,7 @@ func (s *sessions) lookup(ctx context.Context, id string) (*session, error) {
 	if now.Sub(sess.LastSeen) > time.Minute {
 		if _, err := s.db.ExecContext(ctx, `UPDATE console_sessions SET last_seen_at = $2 WHERE id_hash = $1`,
 			hashID(id), now.UTC()); err != nil {
-			return nil, fmt.Errorf("noting console activity: %w", err)
+			return nil, database.Wrap(err, "noting console activity")
 		}
 	}
 	return &sess, nil
@@ -100,7 +100,7 @@ func (s *sessions) lookup(ctx context.Context, id string) (*session, error) {
 // delete ends a session.
 func (s *sessions) delete(ctx context.Context, id string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM console_sessions WHERE id_hash = $1`, hashID(id)); err != nil {
-		return fmt.Errorf("ending the console session: %w", err)
+		return database.Wrap(err, "ending the console session")
 	}
 	return nil
 }

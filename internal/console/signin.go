@@ -55,6 +55,7 @@ func (c *Console) signin(q *request) error {
 	key, ok := httpapi.Identify(c.cfg.Keys, secret)
 	switch {
 	case !ok && !c.signins.Allow():
+		q.w.Header().Set("Retry-After", "1")
 		return apperr.New(apperr.RateLimited, "too many failed sign-ins on this server; wait a few seconds and try again")
 	case !ok:
 		c.showSignin(q, http.StatusUnauthorized, "This key is not one of the server's API keys.")

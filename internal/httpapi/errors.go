@@ -47,6 +47,10 @@ func statusOf(code apperr.Code) int {
 	}
 }
 
+// RetryAfter is the Retry-After header of an error code ("" for none), for other faces of the
+// server (the console).
+func RetryAfter(code apperr.Code) string { return retryAfter(code) }
+
 // retryAfter is the Retry-After of the answers that ask the client to come back, in seconds:
 // a database outage (most last seconds: a restart, a fail-over) and a request still in
 // progress under the same idempotency key. Zero for every other code.

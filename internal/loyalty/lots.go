@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 )
 
 // Lot is one earn's points as they stand: how many are left and when they expire.
@@ -34,7 +34,7 @@ func (s *Service) Lots(ctx context.Context, shopperID string) ([]Lot, error) {
 	if err := s.db.SelectContext(ctx, &out, `SELECT id, entry_id, points, remaining, earned_at, available_at, expires_at
 		FROM loyalty_lots WHERE shopper_id = $1 AND remaining > 0
 		ORDER BY expires_at NULLS LAST, id LIMIT $2`, shopperID, MaxLots); err != nil {
-		return nil, fmt.Errorf("reading the lots of %q: %w", shopperID, err)
+		return nil, database.Wrap(err, "reading the lots of %q", shopperID)
 	}
 	for i := range out {
 		l := &out[i]
@@ -56,7 +56,7 @@ func (s *Service) Transaction(ctx context.Context, id int64) (Transaction, error
 		return Transaction{}, apperr.New(apperr.NotFound, "no transaction %d", id)
 	}
 	if err != nil {
-		return Transaction{}, fmt.Errorf("reading transaction %d: %w", id, err)
+		return Transaction{}, database.Wrap(err, "reading transaction %d", id)
 	}
 	t.normalise()
 	return t, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/xsell/xsell/internal/analysis"
+	"github.com/xsell/xsell/internal/database"
 )
 
 // affinityKey names the bundle ideas in results_requests and in the advisory lock: a slash
@@ -46,7 +47,7 @@ func (s *Store) LatestAffinity(ctx context.Context) (*AffinitySnapshot, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading bundle ideas: %w", err)
+		return nil, database.Wrap(err, "reading bundle ideas")
 	}
 	out := &AffinitySnapshot{ID: r.ID, ComputedAt: r.ComputedAt.UTC(), Duration: time.Duration(r.DurationMS) * time.Millisecond, Error: r.Error.String}
 	if len(r.Result) > 0 {
@@ -65,7 +66,7 @@ func (s *Store) PendingAffinity(ctx context.Context) (*time.Time, error) {
 		WHERE r.experiment_key = $1 AND NOT EXISTS (SELECT 1 FROM affinity_snapshots s
 			WHERE s.computed_at >= r.requested_at)`, affinityKey)
 	if err != nil {
-		return nil, fmt.Errorf("reading the bundle ideas request: %w", err)
+		return nil, database.Wrap(err, "reading the bundle ideas request")
 	}
 	if len(at) == 0 {
 		return nil, nil
@@ -86,7 +87,7 @@ LEFT JOIN results_requests r ON r.experiment_key = '` + affinityKey + `'`
 func (s *Scheduler) affinityLocked(ctx context.Context) (bool, error) {
 	var isDue bool
 	if err := s.db.GetContext(ctx, &isDue, affinityDueSQL, s.now().Add(-s.refresh).UTC()); err != nil {
-		return false, fmt.Errorf("results: checking bundle ideas: %w", err)
+		return false, database.Wrap(err, "results: checking bundle ideas")
 	}
 	if !isDue {
 		return false, nil
@@ -108,7 +109,7 @@ func (s *Scheduler) affinityLocked(ctx context.Context) (bool, error) {
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO affinity_snapshots (computed_at, duration_ms, result, error)
 			VALUES ($1, $2, $3, $4)`, start.UTC(), s.now().Sub(start).Milliseconds(), result, errText); err != nil {
-			return false, fmt.Errorf("storing bundle ideas: %w", err)
+			return false, database.Wrap(err, "storing bundle ideas")
 		}
 		return true, nil
 	})

@@ -3,13 +3,13 @@ package results
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/xsell/xsell/internal/analysis"
+	"github.com/xsell/xsell/internal/database"
 )
 
 // DefaultRefresh is how old a running experiment's newest snapshot may get before the
@@ -150,7 +150,7 @@ type due struct {
 func (s *Scheduler) RunDue(ctx context.Context) (int, error) {
 	var list []due
 	if err := s.db.SelectContext(ctx, &list, dueSQL, s.now().Add(-s.refresh).UTC(), ""); err != nil {
-		return 0, fmt.Errorf("listing due results: %w", err)
+		return 0, database.Wrap(err, "listing due results")
 	}
 	n := 0
 	var errs []error
@@ -178,31 +178,25 @@ func (s *Scheduler) RunDue(ctx context.Context) (int, error) {
 }
 
 // withLock runs fn in a transaction holding the advisory lock of name, when no other session
-// holds it; false when one does.
+// holds it; false when one does, or when fn found nothing to do.
 func (s *Scheduler) withLock(ctx context.Context, name string, fn func(tx *sqlx.Tx) (bool, error)) (bool, error) {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	var done bool
+	err := database.Transact(ctx, s.db, nil, func(tx *database.Tx) error {
+		done = false
+		var got bool
+		if err := tx.GetContext(ctx, &got, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`, "xsell.results:"+name); err != nil || !got {
+			return err
+		}
+		var err error
+		if done, err = fn(tx.Tx); err == nil && done && s.stored != nil {
+			tx.OnCommit(func() { s.stored(name) })
+		}
+		return err
+	})
 	if err != nil {
-		return false, fmt.Errorf("results: %w", err)
+		return false, database.Wrap(err, "results: computing %s", name)
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	var got bool
-	if err := tx.GetContext(ctx, &got, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`, "xsell.results:"+name); err != nil {
-		return false, fmt.Errorf("results: locking %s: %w", name, err)
-	}
-	if !got {
-		return false, nil
-	}
-	done, err := fn(tx)
-	if err != nil || !done {
-		return false, err
-	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("results: storing %s: %w", name, err)
-	}
-	if s.stored != nil {
-		s.stored(name)
-	}
-	return true, nil
+	return done, nil
 }
 
 // computeLocked computes and stores one experiment's snapshot if it is still due once its
@@ -211,7 +205,7 @@ func (s *Scheduler) computeLocked(ctx context.Context, key string) (bool, error)
 	return s.withLock(ctx, key, func(tx *sqlx.Tx) (bool, error) {
 		var still []due
 		if err := tx.SelectContext(ctx, &still, dueSQL, s.now().Add(-s.refresh).UTC(), key); err != nil {
-			return false, fmt.Errorf("results: checking %q: %w", key, err)
+			return false, database.Wrap(err, "results: checking %q", key)
 		}
 		if len(still) == 0 {
 			return false, nil // another server has just computed it
@@ -255,13 +249,13 @@ func (s *Scheduler) Trim(ctx context.Context) error {
 			AND t.computed_at > s.computed_at
 			AND date_trunc('day', t.computed_at AT TIME ZONE 'UTC') = date_trunc('day', s.computed_at AT TIME ZONE 'UTC'))`,
 		cutoff); err != nil {
-		return fmt.Errorf("trimming results snapshots: %w", err)
+		return database.Wrap(err, "trimming results snapshots")
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM affinity_snapshots s WHERE s.computed_at < $1
 		AND EXISTS (SELECT 1 FROM affinity_snapshots t WHERE t.computed_at > s.computed_at
 			AND date_trunc('day', t.computed_at AT TIME ZONE 'UTC') = date_trunc('day', s.computed_at AT TIME ZONE 'UTC'))`,
 		cutoff); err != nil {
-		return fmt.Errorf("trimming affinity snapshots: %w", err)
+		return database.Wrap(err, "trimming affinity snapshots")
 	}
 	s.lastTrim = s.now()
 	return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/xsell/xsell/internal/analysis"
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 )
 
 // Snapshot is one stored report of an experiment: the report as `analyze report` builds it,
@@ -104,7 +105,7 @@ func (s *Store) Save(ctx context.Context, q sqlx.QueryerContext, snap *Snapshot)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		snap.Experiment, snap.Phase, snap.ComputedAt.UTC(), snap.Duration.Milliseconds(), summary, report, errText)
 	if err != nil {
-		return 0, fmt.Errorf("storing the results of %q: %w", snap.Experiment, err)
+		return 0, database.Wrap(err, "storing the results of %q", snap.Experiment)
 	}
 	return id, nil
 }
@@ -120,7 +121,7 @@ func (s *Store) Latest(ctx context.Context, key string) (*Snapshot, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the results of %q: %w", key, err)
+		return nil, database.Wrap(err, "reading the results of %q", key)
 	}
 	return r.snapshot()
 }
@@ -134,7 +135,7 @@ func (s *Store) Get(ctx context.Context, key string, id int64) (*Snapshot, error
 		return nil, apperr.New(apperr.NotFound, "experiment %q has no results snapshot %d", key, id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading results snapshot %d: %w", id, err)
+		return nil, database.Wrap(err, "reading results snapshot %d", id)
 	}
 	return r.snapshot()
 }
@@ -145,7 +146,7 @@ func (s *Store) List(ctx context.Context, key string, limit int) ([]Info, error)
 	err := s.db.SelectContext(ctx, &out, `SELECT id, experiment_key, phase, computed_at, COALESCE(error, '') AS error
 		FROM results_snapshots WHERE experiment_key = $1 ORDER BY computed_at DESC, id DESC LIMIT $2`, key, limit)
 	if err != nil {
-		return nil, fmt.Errorf("listing the results of %q: %w", key, err)
+		return nil, database.Wrap(err, "listing the results of %q", key)
 	}
 	for i := range out {
 		out[i].ComputedAt = out[i].ComputedAt.UTC()
@@ -165,7 +166,7 @@ func (s *Store) Summaries(ctx context.Context, keys []string) (map[string]Info, 
 		CROSS JOIN LATERAL (SELECT id, phase, computed_at, error, summary FROM results_snapshots
 			WHERE experiment_key = k ORDER BY computed_at DESC, id DESC LIMIT 1) l`, pq.Array(keys))
 	if err != nil {
-		return nil, fmt.Errorf("reading results summaries: %w", err)
+		return nil, database.Wrap(err, "reading results summaries")
 	}
 	out := make(map[string]Info, len(rows))
 	for _, r := range rows {
@@ -185,7 +186,7 @@ func (s *Store) Request(ctx context.Context, key, by string) error {
 		VALUES ($1, $2, $3) ON CONFLICT (experiment_key) DO UPDATE
 		SET requested_at = excluded.requested_at, requested_by = excluded.requested_by`, key, s.now().UTC(), by)
 	if err != nil {
-		return fmt.Errorf("requesting results of %q: %w", key, err)
+		return database.Wrap(err, "requesting results of %q", key)
 	}
 	return nil
 }
@@ -197,7 +198,7 @@ func (s *Store) Pending(ctx context.Context, key string) (*time.Time, error) {
 		WHERE r.experiment_key = $1 AND NOT EXISTS (SELECT 1 FROM results_snapshots s
 			WHERE s.experiment_key = r.experiment_key AND s.computed_at >= r.requested_at)`, key)
 	if err != nil {
-		return nil, fmt.Errorf("reading the refresh request of %q: %w", key, err)
+		return nil, database.Wrap(err, "reading the refresh request of %q", key)
 	}
 	if len(at) == 0 {
 		return nil, nil
