@@ -35,7 +35,10 @@ func describeChanges(e experiments.AuditEntry) []change {
 			diffJSON(field, decode(ft.From), decode(ft.To), &out)
 			continue
 		}
-		// A created experiment: its whole definition, every value set.
+		// A created experiment: its whole definition, every value set, named as in the form.
+		if field == "definition" {
+			field = ""
+		}
 		diffJSON(field, nil, decode(raw), &out)
 	}
 	return out
@@ -76,7 +79,11 @@ func diffJSON(path string, a, b any, out *[]change) {
 			keys[k] = true
 		}
 		for _, k := range slices.Sorted(maps.Keys(keys)) {
-			diffJSON(path+"."+k, am[k], bm[k], out)
+			sub := k
+			if path != "" {
+				sub = path + "." + k
+			}
+			diffJSON(sub, am[k], bm[k], out)
 		}
 		return
 	}

@@ -141,6 +141,7 @@ var funcs = template.FuncMap{
 	"timeOf":   func(p *time.Time) time.Time { return *p },
 	"daysOf":   func(d time.Duration) int { return int(d / (24 * time.Hour)) },
 	"every":    every,
+	"dur":      func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() },
 	"seq": func(n int) []int {
 		s := make([]int, n)
 		for i := range s {

@@ -242,7 +242,8 @@ func CumulativeChart(c *analysis.Cumulative, kind analysis.Kind) (template.HTML,
 		}
 	}
 	p.Add(plotter.NewGrid())
-	return svgOf(p, vg.Points(640), vg.Points(300), tt)
+	// Wide enough for the title, which names the dashed lines.
+	return svgOf(p, vg.Points(760), vg.Points(320), tt)
 }
 
 // cumulativeTip is a day's tooltip on the cumulative chart.

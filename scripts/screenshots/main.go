@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -23,14 +24,22 @@ func main() {
 	key := flag.String("key", "dev-admin", "an admin key to sign in with")
 	exp := flag.String("experiment", "cross-sell-demo", "the experiment whose results to show")
 	out := flag.String("out", "docs/img", "where the PNG files go")
+	pages := flag.String("pages", "", "instead of the README's pictures, these console paths, comma-separated (page-1.png, …)")
 	flag.Parse()
-	if err := run(*base, *key, *exp, *out); err != nil {
+	if err := run(*base, *key, *exp, *out, *pages); err != nil {
 		fmt.Fprintln(os.Stderr, "screenshots:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, key, exp, out string) error {
+// shot is one picture: the page at path, once the element wait matches.
+type shot struct {
+	file, path, wait string
+	height           int
+	mobile, full     bool
+}
+
+func run(base, key, exp, out, pages string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -38,15 +47,17 @@ func run(base, key, exp, out string) error {
 	}
 	// The results page is long: its picture is the top 2,000 pixels (SRM, traffic, the
 	// primary metric with its chart); the others are whole pages.
-	shots := []struct {
-		file, path, wait string
-		height           int
-		mobile, full     bool
-	}{
+	shots := []shot{
 		{"console-experiments.png", "/console/experiments", "table.list", 700, false, true},
 		{"console-form.png", "/console/experiments/new", "form.experiment-form", 900, false, true},
 		{"console-results.png", "/console/experiments/" + exp + "/results", "#metric-cross_sell_rate", 2000, false, false},
 		{"console-experiments-phone.png", "/console/experiments", "table.list", 844, true, true},
+	}
+	if pages != "" {
+		shots = nil
+		for i, p := range strings.Split(pages, ",") {
+			shots = append(shots, shot{fmt.Sprintf("page-%d.png", i+1), p, "main h1", 900, false, true})
+		}
 	}
 	for _, s := range shots {
 		o := browser.Options{Width: 1280, Height: s.height}
