@@ -81,12 +81,20 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	e := newEnvTB(b)
 	ctx := context.Background()
 	start := time.Now()
+	// Seeding statements run for seconds: on a connection of their own, without the server
+	// pool's statement timeout.
+	conn, err := e.db.Connx(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
 	exec := func(q string, args ...any) {
 		b.Helper()
-		if _, err := e.db.ExecContext(ctx, q, args...); err != nil {
+		if _, err := conn.ExecContext(ctx, q, args...); err != nil {
 			b.Fatalf("%v\n%s", err, q)
 		}
 	}
+	exec(`SET statement_timeout = 0`)
 	now := e.clock.Now()
 	// 1,000 experiments: 600 running, 200 stopped, 200 drafts, three arms each.
 	exec(`INSERT INTO experiments (key, name, hypothesis, status, phase, seed, hash_attribute, coverage, variants,
