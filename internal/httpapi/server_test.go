@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/openapitest"
 )
 
 // newTestServer serves a Server with the three test keys over a fresh database.
@@ -61,7 +62,7 @@ func send(t *testing.T, method, url, body string, headers map[string]string) ans
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
