@@ -1,21 +1,26 @@
 # xsell — see README.md. Every target works on a fresh clone with Go installed; PostgreSQL
-# comes from $DATABASE_URL or a private cluster the tools start themselves.
+# comes from $DATABASE_URL or a private cluster the tools start themselves. Only `setup`
+# installs anything (PostgreSQL, when missing and you are root; see scripts/setup.sh).
 GO ?= go
 export GOFLAGS ?= -buildvcs=auto
 
-.PHONY: all build run test check-fmt vet bench clean
+.PHONY: all setup build run test check-fmt vet bench clean
 
 all: build
+
+## setup: install the PostgreSQL server binaries with apt-get if missing and you are root, else print the command
+setup:
+	./scripts/setup.sh
 
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## run: the server on $DATABASE_URL, or on a private cluster under .xsell/ that it starts and stops
-run: build
+## run: the server on $DATABASE_URL, or on a private cluster for .xsell/ that it starts and stops
+run: setup build
 	./bin/server
 
 ## test: gofmt and go vet must be clean, then every test against $DATABASE_URL or a throwaway cluster
-test: check-fmt vet
+test: setup check-fmt vet
 	$(GO) run ./cmd/devdb exec -- $(GO) test -count=1 ./...
 
 check-fmt:
@@ -31,7 +36,7 @@ bench:
 
 ## demo: a whole experiment in one command: server, 50,000 simulated shoppers, report (see README)
 .PHONY: demo
-demo: build
+demo: setup build
 	./scripts/demo.sh
 
 clean:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # What `make demo` runs (see README, "See it work"): a whole experiment from definition to
-# report. It starts the server on a fresh private PostgreSQL under .xsell/demo/ (or on
+# report. It starts the server on a throwaway PostgreSQL that bin/devdb makes and removes (or on
 # $DATABASE_URL), creates and starts a three-arm experiment, simulates 50,000 shoppers over the
 # last 14 days through the public API, prints `analyze report`, writes the HTML report, and stops
-# the server and its cluster whatever happens.
+# the server and removes its cluster whatever happens.
 #
 # Settings: DEMO_SHOPPERS (50000), DEMO_ADDR (127.0.0.1:8090, so a `make run` on 8080 can stay).
 set -euo pipefail
@@ -20,7 +20,7 @@ report=$out/report.html
 say() { printf '\n\033[1m== %s\033[0m  (%ds)\n' "$*" "$SECONDS"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
-for b in server simulate analyze; do
+for b in server simulate analyze devdb; do
 	[ -x "bin/$b" ] || die "bin/$b is missing: run it through 'make demo', which builds it"
 done
 if (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
@@ -28,14 +28,13 @@ if (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
 fi
 
 if [ -z "${DATABASE_URL:-}" ]; then
-	# A fresh cluster each run, apart from the one `make run` uses, so the demo always starts
-	# from nothing and never touches your data.
-	export XSELL_DATA_DIR=$out/pg
-	if [ -f "$XSELL_DATA_DIR/data/postmaster.pid" ] && kill -0 "$(head -1 "$XSELL_DATA_DIR/data/postmaster.pid")" 2>/dev/null; then
-		die "a PostgreSQL from an earlier demo still runs in $XSELL_DATA_DIR; stop it first"
-	fi
+	# A throwaway cluster each run, apart from the one `make run` uses, so the demo always
+	# starts from nothing and never touches your data; devdb removes it when the demo ends.
+	DEMO_THROWAWAY_DB=1 exec bin/devdb exec -- "$0" "$@"
+fi
+if [ -n "${DEMO_THROWAWAY_DB:-}" ]; then
 	rm -rf "$out"
-	where="a fresh private PostgreSQL in $XSELL_DATA_DIR"
+	where="a throwaway PostgreSQL (removed at the end)"
 else
 	# A shared database keeps earlier runs: a new experiment key each time.
 	key=$key-$(date -u +%Y%m%d%H%M%S)
@@ -46,7 +45,7 @@ mkdir -p "$out"
 server=
 stop_server() {
 	if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-		# SIGTERM: the server finishes its requests, writes what it queued, stops its cluster.
+		# SIGTERM: the server finishes its requests, writes what it queued; devdb removes the throwaway cluster after.
 		kill -TERM "$server"
 		wait "$server" || true
 	fi
@@ -75,7 +74,7 @@ say "analyze report --experiment $key"
 bin/analyze report --experiment "$key"
 bin/analyze report --experiment "$key" --format html --out "$report"
 
-say "Stopping the server and its database"
+say "Stopping the server"
 stop_server
 printf 'done in %ds. The HTML report, with charts: %s\n' "$SECONDS" "$(cd "$(dirname "$report")" && pwd)/$(basename "$report")"
 printf 'Open it with: xdg-open %s   (server log: %s)\n' "$report" "$log"

@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // progress shows what a long command is doing and for how long, on one rewritten stderr line,
@@ -20,14 +22,10 @@ type progress struct {
 	wg    sync.WaitGroup
 }
 
-// isTerminal reports whether w is a character device, without a dependency for one check.
+// isTerminal reports whether w is a terminal: a character device such as /dev/null is not.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // startProgress starts the progress line; stage and done are no-ops when stderr is not a terminal.

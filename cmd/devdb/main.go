@@ -38,16 +38,12 @@ func execWithCluster(command []string) int {
 		return fail(err)
 	}
 	defer os.RemoveAll(dir)
-	// MkdirTemp makes it private to us; the postgres user must reach it when we are root.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return fail(err)
-	}
 	port, err := pgcluster.FreePort()
 	if err != nil {
 		return fail(err)
 	}
 	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "devdb: "+f+"\n", a...) }
-	c, err := pgcluster.Open(pgcluster.Options{Dir: dir, Port: port, Install: true, Log: logf})
+	c, err := pgcluster.Open(pgcluster.Options{Dir: dir, Port: port, Log: logf})
 	if err != nil {
 		return fail(err)
 	}
@@ -60,7 +56,7 @@ func execWithCluster(command []string) int {
 			logf("removing the test cluster: %v", err)
 		}
 	}()
-	logf("throwaway cluster on 127.0.0.1:%d in %s", port, dir)
+	logf("throwaway cluster on 127.0.0.1:%d in %s", port, c.Dir)
 	return runCommand(command, append(os.Environ(), "DATABASE_URL="+c.URL()))
 }
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/xsell/xsell/internal/httpapi"
 )
@@ -17,6 +19,9 @@ type config struct {
 	Addr           string
 	APIKeys        []httpapi.APIKey
 	DevKeys        bool
+	RateLimits     httpapi.RateLimits
+	MetricsKey     string
+	HTTP           httpapi.ServeConfig // timeouts, TLS and shutdown grace of the listener
 	LogLevel       slog.Level
 	MaxBodyBytes   int64
 	TrustedProxies []string
@@ -33,6 +38,9 @@ type envVar struct {
 	parse     func(c *config, v string) error
 }
 
+// secretVars never have their values shown in an error.
+var secretVars = map[string]bool{"DATABASE_URL": true, "XSELL_API_KEYS": true, "XSELL_METRICS_KEY": true}
+
 var envVars = []envVar{
 	{"DATABASE_URL", "", func(c *config, v string) error { c.DatabaseURL = v; return nil }},
 	{"XSELL_ADDR", "127.0.0.1:8080", func(c *config, v string) error {
@@ -44,13 +52,31 @@ var envVars = []envVar{
 	}},
 	{"XSELL_API_KEYS", "", func(c *config, v string) error {
 		if v == "" {
-			c.DevKeys = true
-			v = httpapi.DevAPIKeys
+			c.DevKeys, c.APIKeys = true, httpapi.DevKeys()
+			return nil
 		}
 		keys, err := httpapi.ParseAPIKeys(v)
 		c.APIKeys = keys
 		return err
 	}},
+	{"XSELL_RATE_LIMIT", httpapi.DefaultRateLimits, func(c *config, v string) error {
+		limits, err := httpapi.ParseRateLimits(v)
+		c.RateLimits = limits
+		return err
+	}},
+	{"XSELL_METRICS_KEY", "", func(c *config, v string) error {
+		if n := utf8.RuneCountInString(v); v != "" && n < httpapi.MinSecretLength {
+			return fmt.Errorf("the key has %d characters, want at least %d", n, httpapi.MinSecretLength)
+		}
+		c.MetricsKey = v
+		return nil
+	}},
+	{"XSELL_READ_HEADER_TIMEOUT", httpapi.DefaultServeConfig.ReadHeaderTimeout.String(), durationVar(func(c *config) *time.Duration { return &c.HTTP.ReadHeaderTimeout })},
+	{"XSELL_READ_TIMEOUT", httpapi.DefaultServeConfig.ReadTimeout.String(), durationVar(func(c *config) *time.Duration { return &c.HTTP.ReadTimeout })},
+	{"XSELL_WRITE_TIMEOUT", httpapi.DefaultServeConfig.WriteTimeout.String(), durationVar(func(c *config) *time.Duration { return &c.HTTP.WriteTimeout })},
+	{"XSELL_IDLE_TIMEOUT", httpapi.DefaultServeConfig.IdleTimeout.String(), durationVar(func(c *config) *time.Duration { return &c.HTTP.IdleTimeout })},
+	{"XSELL_TLS_CERT", "", func(c *config, v string) error { c.HTTP.TLSCert = v; return nil }},
+	{"XSELL_TLS_KEY", "", func(c *config, v string) error { c.HTTP.TLSKey = v; return nil }},
 	{"XSELL_LOG_LEVEL", "info", func(c *config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))
 	}},
@@ -78,14 +104,7 @@ var envVars = []envVar{
 		return nil
 	}},
 	{"XSELL_DATA_DIR", ".xsell", func(c *config, v string) error { c.DataDir = v; return nil }},
-	{"XSELL_SHUTDOWN_GRACE", "30s", func(c *config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("want a positive duration such as 30s")
-		}
-		c.ShutdownGrace = d
-		return nil
-	}},
+	{"XSELL_SHUTDOWN_GRACE", "30s", durationVar(func(c *config) *time.Duration { return &c.ShutdownGrace })},
 	{"XSELL_CACHE_RELOAD", "30s", func(c *config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 100*time.Millisecond {
@@ -112,6 +131,18 @@ var envVars = []envVar{
 	}},
 }
 
+// durationVar parses a positive duration into the field that at returns.
+func durationVar(at func(*config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 30s")
+		}
+		*at(c) = d
+		return nil
+	}
+}
+
 // loadConfig reads the environment; the error names the variable and what it wants, in one line.
 func loadConfig(getenv func(string) string) (config, error) {
 	var c config
@@ -121,16 +152,43 @@ func loadConfig(getenv func(string) string) (config, error) {
 			val, set = v.def, false
 		}
 		if err := v.parse(&c, val); err != nil {
-			if !set {
+			switch {
+			case !set:
 				return c, fmt.Errorf("default of %s: %v", v.name, err)
+			case secretVars[v.name]:
+				return c, fmt.Errorf("%s: %v", v.name, err)
 			}
 			return c, fmt.Errorf("%s=%q: %v", v.name, val, err)
 		}
 	}
+	c.HTTP.ShutdownGrace = c.ShutdownGrace
+	if c.DevKeys && getenv("XSELL_RATE_LIMIT") == "" {
+		// The development keys serve one laptop, where the simulator assigns back-dated
+		// shoppers by the thousand through the admin key: the default limits are for keys
+		// that could leak.
+		c.RateLimits = nil
+	}
 	if c.DevKeys && !loopback(c.Addr) {
 		return c, fmt.Errorf("XSELL_API_KEYS is unset, and the development keys are refused on the non-loopback address XSELL_ADDR=%q: set XSELL_API_KEYS", c.Addr)
 	}
+	if err := checkTLS(c.HTTP.TLSCert, c.HTTP.TLSKey); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// checkTLS fails at start, in one line, on a certificate and key that will not serve.
+func checkTLS(cert, key string) error {
+	if (cert == "") != (key == "") {
+		return fmt.Errorf("XSELL_TLS_CERT and XSELL_TLS_KEY go together: set both for HTTPS, or neither")
+	}
+	if cert == "" {
+		return nil
+	}
+	if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+		return fmt.Errorf("XSELL_TLS_CERT=%q, XSELL_TLS_KEY=%q: %s", cert, key, strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	return nil
 }
 
 // loopback reports whether addr listens only on this machine.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +31,7 @@ func TestLoyaltyExpireCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	for run := range 2 {
-		cmd := exec.Command(servertest.Binary(t), "loyalty", "expire")
-		cmd.Env = append(cmd.Environ(), "DATABASE_URL="+url)
+		cmd := servertest.Command(t, []string{"DATABASE_URL=" + url}, "loyalty", "expire")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("server loyalty expire (run %d): %v\n%s", run+1, err, out)
@@ -49,8 +47,7 @@ func TestLoyaltyExpireCommand(t *testing.T) {
 		t.Fatalf("expire entries sum to %d (%v), want -70", expired, err)
 	}
 
-	cmd := exec.Command(servertest.Binary(t), "loyalty", "frobnicate")
-	cmd.Env = append(cmd.Environ(), "DATABASE_URL=postgres://nowhere")
+	cmd := servertest.Command(t, []string{"DATABASE_URL=postgres://nowhere"}, "loyalty", "frobnicate")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), `unknown command "loyalty frobnicate"`) {
 		t.Fatalf("unknown loyalty command: %v %s", err, out)
 	}

@@ -186,8 +186,10 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 
 	api, err := httpapi.New(httpapi.Config{
 		APIKeys:        cfg.APIKeys,
+		RateLimits:     cfg.RateLimits,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		TrustedProxies: cfg.TrustedProxies,
+		MetricsKey:     cfg.MetricsKey,
 	}, httpapi.Deps{
 		DB: db, Log: log, Registry: reg,
 		Experiments: store,
@@ -203,8 +205,8 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "addr", l.Addr().String())
-	err = httpapi.Serve(ctx, l, api.Handler(), cfg.ShutdownGrace)
+	log.Info("listening", "addr", l.Addr().String(), "tls", cfg.HTTP.TLSCert != "")
+	err = httpapi.Serve(ctx, l, api.Handler(), cfg.HTTP)
 	log.Info("stopped accepting; in-flight requests finished")
 	workers.stop()
 	log.Info("background work stopped; queued exposures flushed")

@@ -8,15 +8,13 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/xsell/xsell/internal/simulation"
 )
 
-// isTerminal reports whether f is a character device, which is all a progress bar needs to
-// know; it saves a dependency on golang.org/x/term.
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal reports whether f is a terminal, where a progress bar may redraw its line.
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // Intervals of the progress display: a bar redraws often, a log line every few seconds.
 const (

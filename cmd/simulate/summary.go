@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+	"golang.org/x/text/number"
 
 	"github.com/xsell/xsell/internal/money"
 	"github.com/xsell/xsell/internal/simulation"
@@ -62,20 +65,8 @@ func effect(e simulation.Effect) string {
 	return strings.Join(parts, ", ")
 }
 
+// english formats numbers as the summary's readers expect: 50,000.
+var english = message.NewPrinter(language.English)
+
 // thousands writes n with comma separators.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func thousands(n int64) string { return english.Sprint(number.Decimal(n)) }

@@ -30,6 +30,7 @@ const (
 	PayloadTooLarge      Code = "payload_too_large"      // the body exceeds the limit
 	UnsupportedMedia     Code = "unsupported_media_type" // the body is not application/json
 	Unavailable          Code = "unavailable"            // a dependency (the database) is down
+	RateLimited          Code = "rate_limited"           // the key made too many requests; Retry-After says when to try again
 	Internal             Code = "internal"               // a bug: logged with the request id
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/xsell/xsell/internal/servertest"
 )
 
-const crashKey = "XSELL_API_KEYS=checkout:crash-secret"
+const crashKey = "XSELL_API_KEYS=checkout:crash-secret-0123456789abcdef0123456789"
 
 type batchAnswer struct {
 	Accepted   int `json:"accepted"`
@@ -31,7 +31,7 @@ func post(client *http.Client, url string, ids []string) (batchAnswer, bool) {
 		evs[i] = fmt.Sprintf(`{"id":%q,"type":"order_completed","shopper_id":"s-%d","order_id":"o-%s","amount":1000,"currency":"EUR","items":[{"sku":"sku-1","quantity":1,"unit_price":1000}]}`, id, i%7, id)
 	}
 	req, _ := http.NewRequest("POST", url+"/v1/events", strings.NewReader(`{"events":[`+strings.Join(evs, ",")+`]}`))
-	req.Header.Set("Authorization", "Bearer crash-secret")
+	req.Header.Set("Authorization", "Bearer crash-secret-0123456789abcdef0123456789")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {

@@ -342,6 +342,12 @@ func ensurePartitions(ctx context.Context, db *sqlx.DB, now time.Time, monthsBac
 					skipped = append(skipped, name)
 					continue
 				}
+				// duplicate_table: a server starting at the same time made it first, and the
+				// re-check under the lock can miss a table committed a moment ago (to_regclass reads
+				// the catalog cache, which the advisory lock does not refresh).
+				if errors.As(err, &pqErr) && pqErr.Code == "42P07" {
+					continue
+				}
 				return skipped, fmt.Errorf("creating partition %s: %w", name, err)
 			}
 		}

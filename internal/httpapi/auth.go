@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/time/rate"
 
 	"github.com/xsell/xsell/internal/apperr"
 )
@@ -22,21 +24,41 @@ const (
 	RoleAnalyst  Role = "analyst"  // reads experiments and accounts
 )
 
+func (r Role) valid() bool { return r == RoleAdmin || r == RoleCheckout || r == RoleAnalyst }
+
 // APIKey is one configured key. Its secret is kept only as a hash.
 type APIKey struct {
 	Role Role
 	// Name identifies the key in logs and the audit trail; it is never the secret.
-	Name string
-	hash [32]byte
+	Name    string
+	hash    [32]byte
+	limiter *rate.Limiter // the key's own request budget; nil when its role is not limited
 }
 
-// DevAPIKeys are the keys used when none are configured: for a laptop, never for a network.
-const DevAPIKeys = "admin:dev-admin,checkout:dev-checkout,analyst:dev-analyst"
+// MinSecretLength is the shortest secret ParseAPIKeys accepts: 32 characters of a random
+// alphabet cannot be guessed by trying.
+const MinSecretLength = 32
 
-// ParseAPIKeys reads "role:SECRET" or "role:name:SECRET" entries separated by commas.
+// DevKeys are the keys used when none are configured, with the well-known secrets dev-admin,
+// dev-checkout and dev-analyst: for a laptop's loopback address, never for a network.
+func DevKeys() []APIKey {
+	keys, err := parseAPIKeys("admin:dev-admin,checkout:dev-checkout,analyst:dev-analyst", 0)
+	if err != nil {
+		panic(err) // a constant that parses
+	}
+	return keys
+}
+
+// ParseAPIKeys reads "role:SECRET" or "role:name:SECRET" entries separated by commas; each
+// secret has at least MinSecretLength characters and is used once.
 func ParseAPIKeys(s string) ([]APIKey, error) {
+	return parseAPIKeys(s, MinSecretLength)
+}
+
+func parseAPIKeys(s string, minSecret int) ([]APIKey, error) {
 	var keys []APIKey
 	count := map[Role]int{}
+	seen := map[[32]byte]int{}
 	for i, entry := range strings.Split(s, ",") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
@@ -47,9 +69,7 @@ func ParseAPIKeys(s string) ([]APIKey, error) {
 			return nil, fmt.Errorf("entry %d: want role:SECRET or role:name:SECRET", i+1)
 		}
 		role := Role(parts[0])
-		switch role {
-		case RoleAdmin, RoleCheckout, RoleAnalyst:
-		default:
+		if !role.valid() {
 			return nil, fmt.Errorf("entry %d: unknown role %q (want admin, checkout or analyst)", i+1, parts[0])
 		}
 		count[role]++
@@ -61,10 +81,15 @@ func ParseAPIKeys(s string) ([]APIKey, error) {
 				return nil, fmt.Errorf("entry %d: empty key name", i+1)
 			}
 		}
-		if secret == "" {
-			return nil, fmt.Errorf("entry %d: empty secret", i+1)
+		if n := utf8.RuneCountInString(secret); n < minSecret {
+			return nil, fmt.Errorf("entry %d: the secret has %d characters, want at least %d (such as: openssl rand -base64 33)", i+1, n, minSecret)
 		}
-		keys = append(keys, APIKey{Role: role, Name: name, hash: sha256.Sum256([]byte(secret))})
+		h := sha256.Sum256([]byte(secret))
+		if j, dup := seen[h]; dup {
+			return nil, fmt.Errorf("entry %d: the same secret as entry %d", i+1, j)
+		}
+		seen[h] = i + 1
+		keys = append(keys, APIKey{Role: role, Name: name, hash: h})
 	}
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("no keys")
@@ -103,6 +128,9 @@ func (s *Server) authenticate(roles ...Role) gin.HandlerFunc {
 		if !ok {
 			c.Header("WWW-Authenticate", `Bearer realm="xsell", error="invalid_token"`)
 			s.renderError(c, apperr.New(apperr.Unauthorized, "unknown API key"))
+			return
+		}
+		if s.overLimit(c, key) {
 			return
 		}
 		for _, r := range roles {

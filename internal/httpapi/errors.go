@@ -34,6 +34,8 @@ func statusOf(code apperr.Code) int {
 		return http.StatusUnsupportedMediaType
 	case apperr.Unavailable:
 		return http.StatusServiceUnavailable
+	case apperr.RateLimited:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}

@@ -20,7 +20,7 @@ var eventsNow = time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
 // newEventsServer serves the API with an events service whose clock reads eventsNow.
 func newEventsServer(t *testing.T) (*httptest.Server, *sqlx.DB) {
 	t.Helper()
-	keys, err := ParseAPIKeys("admin:a-secret,checkout:c-secret,analyst:n-secret")
+	keys, err := ParseAPIKeys("admin:a-secret-0123456789abcdef0123456789,checkout:c-secret-0123456789abcdef0123456789,analyst:n-secret-0123456789abcdef0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func newEventsServer(t *testing.T) (*httptest.Server, *sqlx.DB) {
 
 func postEvents(t *testing.T, ts *httptest.Server, events ...string) answer {
 	t.Helper()
-	return do(t, "POST", ts.URL+"/v1/events", "c-secret", "application/json", `{"events":[`+strings.Join(events, ",")+`]}`)
+	return do(t, "POST", ts.URL+"/v1/events", "c-secret-0123456789abcdef0123456789", "application/json", `{"events":[`+strings.Join(events, ",")+`]}`)
 }
 
 // problems lists an error answer's details as "index field code".
@@ -98,7 +98,7 @@ func TestPostEventsNeedsACheckoutKey(t *testing.T) {
 	for _, tc := range []struct {
 		key    string
 		status int
-	}{{"", 401}, {"n-secret", 403}, {"a-secret", 403}} {
+	}{{"", 401}, {"n-secret-0123456789abcdef0123456789", 403}, {"a-secret-0123456789abcdef0123456789", 403}} {
 		if a := do(t, "POST", ts.URL+"/v1/events", tc.key, "application/json", body); a.status != tc.status {
 			t.Errorf("key %q: %d %s, want %d", tc.key, a.status, a.raw, tc.status)
 		}
@@ -174,7 +174,7 @@ func TestPostEventsBodyErrors(t *testing.T) {
 		{"form body", "application/x-www-form-urlencoded", `events=1`, 415, "unsupported_media_type", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := do(t, "POST", ts.URL+"/v1/events", "c-secret", tc.contentType, tc.body)
+			a := do(t, "POST", ts.URL+"/v1/events", "c-secret-0123456789abcdef0123456789", tc.contentType, tc.body)
 			if a.status != tc.status || errorCode(a) != tc.code {
 				t.Fatalf("%d %s, want %d %s", a.status, a.raw, tc.status, tc.code)
 			}

@@ -15,9 +15,9 @@ import (
 )
 
 const (
-	adminKey    = "a-secret"
-	checkoutKey = "c-secret"
-	analystKey  = "n-secret"
+	adminKey    = "a-secret-0123456789abcdef0123456789"
+	checkoutKey = "c-secret-0123456789abcdef0123456789"
+	analystKey  = "n-secret-0123456789abcdef0123456789"
 )
 
 // testAPI is the whole API over a fresh database.

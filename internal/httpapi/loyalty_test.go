@@ -29,7 +29,7 @@ type loyaltyAPI struct {
 // the loyalty clock reads *now, which the test may move.
 func newLoyaltyServer(t *testing.T) loyaltyAPI {
 	t.Helper()
-	keys, err := ParseAPIKeys("admin:a-secret,checkout:c-secret,analyst:n-secret")
+	keys, err := ParseAPIKeys("admin:a-secret-0123456789abcdef0123456789,checkout:c-secret-0123456789abcdef0123456789,analyst:n-secret-0123456789abcdef0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,29 +73,29 @@ func num(a answer, path ...string) float64 {
 
 func TestLoyaltyEarnRedeemAndBalance(t *testing.T) {
 	api := newLoyaltyServer(t)
-	if a := api.do(t, "GET", "/v1/loyalty/program", "n-secret", ""); a.status != 200 || num(a, "expiry_days") != 365 || num(a, "earn_rate") != 1 {
+	if a := api.do(t, "GET", "/v1/loyalty/program", "n-secret-0123456789abcdef0123456789", ""); a.status != 200 || num(a, "expiry_days") != 365 || num(a, "earn_rate") != 1 {
 		t.Fatalf("GET program = %d %s", a.status, a.raw)
 	}
-	if a := api.do(t, "PUT", "/v1/loyalty/program", "a-secret", `{"earn_rate": 2, "point_value": 1, "expiry_days": 90, "pending_days": 0}`); a.status != 200 || num(a, "earn_rate") != 2 {
+	if a := api.do(t, "PUT", "/v1/loyalty/program", "a-secret-0123456789abcdef0123456789", `{"earn_rate": 2, "point_value": 1, "expiry_days": 90, "pending_days": 0}`); a.status != 200 || num(a, "earn_rate") != 2 {
 		t.Fatalf("PUT program = %d %s", a.status, a.raw)
 	}
-	earn := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret", `{"points": 500, "idempotency_key": "welcome-s-1", "reason": "welcome"}`)
+	earn := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret-0123456789abcdef0123456789", `{"points": 500, "idempotency_key": "welcome-s-1", "reason": "welcome"}`)
 	if earn.status != 201 || num(earn, "balance") != 500 || num(earn, "transaction", "points") != 500 {
 		t.Fatalf("earn = %d %s", earn.status, earn.raw)
 	}
 	if tr, _ := earn.body["transaction"].(map[string]any); tr["expires_at"] != "2027-02-23T14:00:00Z" || tr["type"] != "earn" {
 		t.Fatalf("earn transaction = %v, want type earn expiring 90 days on", tr)
 	}
-	red := api.do(t, "POST", "/v1/loyalty/accounts/s-1/redeem", "c-secret", `{"points": 120, "idempotency_key": "o-9-redeem", "order_id": "o-9"}`)
+	red := api.do(t, "POST", "/v1/loyalty/accounts/s-1/redeem", "c-secret-0123456789abcdef0123456789", `{"points": 120, "idempotency_key": "o-9-redeem", "order_id": "o-9"}`)
 	if red.status != 201 || num(red, "balance") != 380 || num(red, "transaction", "points") != -120 {
 		t.Fatalf("redeem = %d %s", red.status, red.raw)
 	}
-	acc := api.do(t, "GET", "/v1/loyalty/accounts/s-1", "n-secret", "")
+	acc := api.do(t, "GET", "/v1/loyalty/accounts/s-1", "n-secret-0123456789abcdef0123456789", "")
 	if acc.status != 200 || num(acc, "balance") != 380 || num(acc, "lifetime_earned") != 500 ||
 		num(acc, "lifetime_redeemed") != 120 || num(acc, "pending") != 0 || num(acc, "next_expiry", "points") != 380 {
 		t.Fatalf("account = %d %s", acc.status, acc.raw)
 	}
-	page := api.do(t, "GET", "/v1/loyalty/accounts/s-1/transactions?limit=1", "a-secret", "")
+	page := api.do(t, "GET", "/v1/loyalty/accounts/s-1/transactions?limit=1", "a-secret-0123456789abcdef0123456789", "")
 	txs, _ := page.body["transactions"].([]any)
 	if page.status != 200 || len(txs) != 1 || page.body["next_cursor"] == nil {
 		t.Fatalf("first page = %d %s", page.status, page.raw)
@@ -103,15 +103,15 @@ func TestLoyaltyEarnRedeemAndBalance(t *testing.T) {
 	if first, _ := txs[0].(map[string]any); first["type"] != "redeem" || first["order_id"] != "o-9" {
 		t.Fatalf("newest transaction = %v, want the redemption", first)
 	}
-	next := api.do(t, "GET", fmt.Sprintf("/v1/loyalty/accounts/s-1/transactions?limit=1&cursor=%v", page.body["next_cursor"]), "a-secret", "")
+	next := api.do(t, "GET", fmt.Sprintf("/v1/loyalty/accounts/s-1/transactions?limit=1&cursor=%v", page.body["next_cursor"]), "a-secret-0123456789abcdef0123456789", "")
 	if txs, _ := next.body["transactions"].([]any); next.status != 200 || len(txs) != 1 || next.body["next_cursor"] != nil {
 		t.Fatalf("second page = %d %s", next.status, next.raw)
 	}
-	if a := api.do(t, "GET", "/v1/loyalty/accounts/s-1/transactions?limit=x", "a-secret", ""); a.status != 400 || fmt.Sprint(problems(a)) != "[- limit wrong_type]" {
+	if a := api.do(t, "GET", "/v1/loyalty/accounts/s-1/transactions?limit=x", "a-secret-0123456789abcdef0123456789", ""); a.status != 400 || fmt.Sprint(problems(a)) != "[- limit wrong_type]" {
 		t.Fatalf("limit=x = %d %s", a.status, a.raw)
 	}
 	// A shopper never seen has an empty account, not a 404: checkout asks before the first order.
-	if a := api.do(t, "GET", "/v1/loyalty/accounts/nobody", "c-secret", ""); a.status != 200 || num(a, "balance") != 0 || a.body["next_expiry"] != nil {
+	if a := api.do(t, "GET", "/v1/loyalty/accounts/nobody", "c-secret-0123456789abcdef0123456789", ""); a.status != 200 || num(a, "balance") != 0 || a.body["next_expiry"] != nil {
 		t.Fatalf("unknown shopper = %d %s", a.status, a.raw)
 	}
 }
@@ -123,15 +123,15 @@ func TestLoyaltyRoles(t *testing.T) {
 		status            int
 	}{
 		{"POST", "/v1/loyalty/accounts/s-1/earn", "", 401},
-		{"POST", "/v1/loyalty/accounts/s-1/earn", "n-secret", 403},
-		{"POST", "/v1/loyalty/accounts/s-1/redeem", "n-secret", 403},
-		{"POST", "/v1/loyalty/transactions/1/reverse", "n-secret", 403},
-		{"PUT", "/v1/loyalty/program", "c-secret", 403},
-		{"GET", "/v1/loyalty/program", "c-secret", 403},
+		{"POST", "/v1/loyalty/accounts/s-1/earn", "n-secret-0123456789abcdef0123456789", 403},
+		{"POST", "/v1/loyalty/accounts/s-1/redeem", "n-secret-0123456789abcdef0123456789", 403},
+		{"POST", "/v1/loyalty/transactions/1/reverse", "n-secret-0123456789abcdef0123456789", 403},
+		{"PUT", "/v1/loyalty/program", "c-secret-0123456789abcdef0123456789", 403},
+		{"GET", "/v1/loyalty/program", "c-secret-0123456789abcdef0123456789", 403},
 		{"GET", "/v1/loyalty/accounts/s-1", "", 401},
-		{"GET", "/v1/loyalty/accounts/s-1", "n-secret", 200},
-		{"GET", "/v1/loyalty/accounts/s-1/transactions", "c-secret", 200},
-		{"POST", "/v1/loyalty/accounts/s-1/earn", "a-secret", 201},
+		{"GET", "/v1/loyalty/accounts/s-1", "n-secret-0123456789abcdef0123456789", 200},
+		{"GET", "/v1/loyalty/accounts/s-1/transactions", "c-secret-0123456789abcdef0123456789", 200},
+		{"POST", "/v1/loyalty/accounts/s-1/earn", "a-secret-0123456789abcdef0123456789", 201},
 	}
 	for _, c := range cases {
 		a := api.do(t, c.method, c.path, c.key, `{"points": 1, "idempotency_key": "k", "reason": "r"}`)
@@ -147,35 +147,35 @@ func TestLoyaltyRoles(t *testing.T) {
 func TestLoyaltyIdempotencyOverHTTP(t *testing.T) {
 	api := newLoyaltyServer(t)
 	body := `{"points": 100, "idempotency_key": "k1", "reason": "goodwill"}`
-	first := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret", body)
+	first := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret-0123456789abcdef0123456789", body)
 	api.mu.Lock()
 	*api.now = api.now.Add(time.Hour)
 	api.mu.Unlock()
 	// Same request, keys in another order and other spacing: the same answer, byte for byte.
-	again := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret", `{ "reason":"goodwill","idempotency_key":"k1","points":100 }`)
+	again := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret-0123456789abcdef0123456789", `{ "reason":"goodwill","idempotency_key":"k1","points":100 }`)
 	if first.status != 201 || again.status != 201 || again.raw != first.raw || again.header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("first %d %s, replay %d %s", first.status, first.raw, again.status, again.raw)
 	}
-	if a := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret", `{"points": 101, "idempotency_key": "k1", "reason": "goodwill"}`); a.status != 409 || errorCode(a) != "idempotency_conflict" {
+	if a := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret-0123456789abcdef0123456789", `{"points": 101, "idempotency_key": "k1", "reason": "goodwill"}`); a.status != 409 || errorCode(a) != "idempotency_conflict" {
 		t.Fatalf("other body, same key = %d %s", a.status, a.raw)
 	}
-	if a := api.do(t, "POST", "/v1/loyalty/accounts/s-1/redeem", "c-secret", `{"points": 101, "idempotency_key": "r1"}`); a.status != 409 || errorCode(a) != "insufficient_points" {
+	if a := api.do(t, "POST", "/v1/loyalty/accounts/s-1/redeem", "c-secret-0123456789abcdef0123456789", `{"points": 101, "idempotency_key": "r1"}`); a.status != 409 || errorCode(a) != "insufficient_points" {
 		t.Fatalf("redeem beyond the balance = %d %s", a.status, a.raw)
 	}
-	if a := api.do(t, "GET", "/v1/loyalty/accounts/s-1", "c-secret", ""); num(a, "balance") != 100 {
+	if a := api.do(t, "GET", "/v1/loyalty/accounts/s-1", "c-secret-0123456789abcdef0123456789", ""); num(a, "balance") != 100 {
 		t.Fatalf("balance = %s, want 100", a.raw)
 	}
 
 	id := int(num(first, "transaction", "id"))
 	path := fmt.Sprintf("/v1/loyalty/transactions/%d/reverse", id)
-	rev := api.do(t, "POST", path, "a-secret", `{"idempotency_key": "undo-1", "points": 40}`)
+	rev := api.do(t, "POST", path, "a-secret-0123456789abcdef0123456789", `{"idempotency_key": "undo-1", "points": 40}`)
 	if rev.status != 201 || num(rev, "transaction", "points") != -40 || num(rev, "balance") != 60 || num(rev, "transaction", "reverses") != float64(id) {
 		t.Fatalf("reverse = %d %s", rev.status, rev.raw)
 	}
-	if a := api.do(t, "POST", path, "a-secret", `{"idempotency_key": "undo-2", "points": 61}`); a.status != 409 || errorCode(a) != "conflict" {
+	if a := api.do(t, "POST", path, "a-secret-0123456789abcdef0123456789", `{"idempotency_key": "undo-2", "points": 61}`); a.status != 409 || errorCode(a) != "conflict" {
 		t.Fatalf("reversing more than is left = %d %s", a.status, a.raw)
 	}
-	if a := api.do(t, "POST", "/v1/loyalty/transactions/999999/reverse", "a-secret", `{"idempotency_key": "x"}`); a.status != 404 {
+	if a := api.do(t, "POST", "/v1/loyalty/transactions/999999/reverse", "a-secret-0123456789abcdef0123456789", `{"idempotency_key": "x"}`); a.status != 404 {
 		t.Fatalf("unknown transaction = %d %s", a.status, a.raw)
 	}
 }
@@ -195,7 +195,7 @@ func TestLoyaltyValidation(t *testing.T) {
 		{"PUT", "/v1/loyalty/program", `{"earn_rate": 1, "point_value": 1, "expiry_days": 10}`, "[- pending_days required]"},
 	}
 	for _, c := range cases {
-		a := api.do(t, c.method, c.path, "a-secret", c.body)
+		a := api.do(t, c.method, c.path, "a-secret-0123456789abcdef0123456789", c.body)
 		if a.status != 400 || fmt.Sprint(problems(a)) != c.want {
 			t.Errorf("%s %s %s = %d %v, want 400 %s", c.method, c.path, c.body, a.status, problems(a), c.want)
 		}
@@ -216,7 +216,7 @@ func (a loyaltyAPI) count(t *testing.T, q string) int64 {
 
 func TestFiftyConcurrentRedeemsOverHTTP(t *testing.T) {
 	api := newLoyaltyServer(t)
-	if a := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret", `{"points": 1000, "idempotency_key": "grant", "reason": "test"}`); a.status != 201 {
+	if a := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret-0123456789abcdef0123456789", `{"points": 1000, "idempotency_key": "grant", "reason": "test"}`); a.status != 201 {
 		t.Fatalf("earn = %d %s", a.status, a.raw)
 	}
 	statuses := make([]string, 50)
@@ -225,7 +225,7 @@ func TestFiftyConcurrentRedeemsOverHTTP(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a := api.do(t, "POST", "/v1/loyalty/accounts/s-1/redeem", "c-secret", fmt.Sprintf(`{"points": 100, "idempotency_key": "r-%d"}`, i))
+			a := api.do(t, "POST", "/v1/loyalty/accounts/s-1/redeem", "c-secret-0123456789abcdef0123456789", fmt.Sprintf(`{"points": 100, "idempotency_key": "r-%d"}`, i))
 			statuses[i] = fmt.Sprint(a.status, " ", errorCode(a))
 		}()
 	}
@@ -237,7 +237,7 @@ func TestFiftyConcurrentRedeemsOverHTTP(t *testing.T) {
 	if counts["201 "] != 10 || counts["409 insufficient_points"] != 40 {
 		t.Fatalf("answers = %v, want 10 × 201 and 40 × 409 insufficient_points", counts)
 	}
-	if a := api.do(t, "GET", "/v1/loyalty/accounts/s-1", "c-secret", ""); num(a, "balance") != 0 {
+	if a := api.do(t, "GET", "/v1/loyalty/accounts/s-1", "c-secret-0123456789abcdef0123456789", ""); num(a, "balance") != 0 {
 		t.Fatalf("balance = %s, want 0", a.raw)
 	}
 }
@@ -268,11 +268,11 @@ func TestOrderEventsEarnPoints(t *testing.T) {
 		t.Fatalf("CreditOrders = %d, %v; want 2 events", n, err)
 	}
 	// 44.99 EUR paid: 44 points + 30 bonus, all taken back by the full refund.
-	acc := api.do(t, "GET", "/v1/loyalty/accounts/s-1", "c-secret", "")
+	acc := api.do(t, "GET", "/v1/loyalty/accounts/s-1", "c-secret-0123456789abcdef0123456789", "")
 	if num(acc, "balance") != 0 || num(acc, "lifetime_earned") != 0 {
 		t.Fatalf("account = %s, want everything refunded", acc.raw)
 	}
-	page := api.do(t, "GET", "/v1/loyalty/accounts/s-1/transactions", "c-secret", "")
+	page := api.do(t, "GET", "/v1/loyalty/accounts/s-1/transactions", "c-secret-0123456789abcdef0123456789", "")
 	var got []string
 	txs, _ := page.body["transactions"].([]any)
 	for _, x := range txs {

@@ -72,6 +72,22 @@ func requestID(c *gin.Context) string {
 	return ""
 }
 
+// Shared header values: net/http only reads them.
+var (
+	nosniff = []string{"nosniff"}
+	noStore = []string{"no-store"}
+)
+
+// securityHeaders marks every answer as not to be sniffed into another content type, nor
+// stored by a browser or proxy: answers carry account balances and keyed data, never anything
+// worth caching.
+func (s *Server) securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h["X-Content-Type-Options"] = nosniff
+	h["Cache-Control"] = noStore
+	c.Next()
+}
+
 // routeOf names a request by its route template, so that metrics do not explode per id.
 func routeOf(c *gin.Context) string {
 	if r := c.FullPath(); r != "" {

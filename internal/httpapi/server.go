@@ -3,13 +3,9 @@
 package httpapi
 
 import (
-	"context"
-	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync/atomic"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
@@ -25,8 +21,10 @@ import (
 // Config is what the HTTP layer needs from the environment.
 type Config struct {
 	APIKeys        []APIKey
-	MaxBodyBytes   int64    // larger bodies get 413
-	TrustedProxies []string // addresses whose X-Forwarded-For is believed; none by default
+	RateLimits     RateLimits // requests per second per key, by role; none by default
+	MaxBodyBytes   int64      // larger bodies get 413
+	TrustedProxies []string   // addresses whose X-Forwarded-For is believed; none by default
+	MetricsKey     string     // when set, /metrics wants it as a Bearer token
 }
 
 // Deps are the services the handlers call.
@@ -67,6 +65,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
+	cfg.APIKeys = withLimiters(cfg.APIKeys, cfg.RateLimits)
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, ids: newRequestIDs(), metrics: newHTTPMetrics(deps.Registry)}
 	e := gin.New()
 	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
@@ -74,7 +73,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(s.withRequestID, s.observe, gin.CustomRecoveryWithWriter(nil, s.recoverPanic), s.limitBody)
+	e.Use(s.withRequestID, s.securityHeaders, s.observe, gin.CustomRecoveryWithWriter(nil, s.recoverPanic), s.limitBody)
 	e.NoRoute(func(c *gin.Context) {
 		s.renderError(c, apperr.New(apperr.NotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -96,31 +95,11 @@ func (s *Server) routes() {
 	e := s.engine
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
+	e.GET("/metrics", s.metricsAccess, gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
 	e.GET("/openapi.json", s.openapi)
 	v1 := e.Group("/v1")
 	s.experimentRoutes(v1)
 	s.assignRoutes(v1)
 	s.eventRoutes(v1)
 	s.loyaltyRoutes(v1)
-}
-
-// Serve answers on l until ctx ends, then stops accepting, lets in-flight requests finish
-// (up to grace) and returns.
-func Serve(ctx context.Context, l net.Listener, h http.Handler, grace time.Duration) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		return serr
-	}
-	return err
 }

@@ -1,34 +1,40 @@
 // Package pgcluster starts and stops a private PostgreSQL cluster, so that make run, make test
 // and analyze work on a machine where no database server runs.
+//
+// The cluster is private in the literal sense: its directory and unix socket directory are
+// 0700, owned by the user postgres runs as, and every connection, by socket or TCP, needs the
+// superuser's password (SCRAM), which lives in a 0600 file next to the data. It never installs
+// anything: scripts/setup.sh does, when asked to.
 package pgcluster
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Cluster is a local PostgreSQL cluster in a directory of its own.
 type Cluster struct {
-	// Dir holds the cluster: data/ for PGDATA, socket/ for the unix socket, postgres.log.
+	// Dir holds the cluster: data/ for PGDATA, socket/ for the unix socket, password,
+	// postgres.log. It is the directory asked for, or, when postgres runs as another user that
+	// cannot reach that one, a directory of its own under /var/lib/xsell (see location.go).
 	Dir string
 	// Port is the TCP port, or 0 for a cluster reachable only through its unix socket.
 	Port int
 	// Durable false turns off fsync for throwaway test clusters, where speed matters more.
 	Durable bool
 
-	bin     string
-	asUser  string // non-empty when commands must run as another user (we are root)
-	started bool   // this process started the server, so Stop stops it
+	bin      string
+	run      runner
+	password string // the superuser's password, once the cluster has one
+	started  bool   // this process started the server, so Stop stops it
 }
 
 // Options describe the cluster to open.
@@ -36,95 +42,48 @@ type Options struct {
 	Dir     string
 	Port    int
 	Durable bool
-	// Install lets Open install PostgreSQL with apt-get when it is missing and we are root.
-	Install bool
-	// Log receives progress lines (initdb, installs); nil discards them.
+	// Log receives progress lines (initdb, relocation); nil discards them.
 	Log func(format string, args ...any)
 }
 
-// Open finds the PostgreSQL server binaries and prepares a Cluster in opts.Dir; it creates
-// nothing on disk until Start.
+// Open finds the PostgreSQL server binaries and decides where the cluster for opts.Dir lives;
+// it creates nothing on disk until Start.
 func Open(opts Options) (*Cluster, error) {
 	logf := opts.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	dir, err := filepath.Abs(opts.Dir)
+	want, err := filepath.Abs(opts.Dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cluster directory %q: %w", opts.Dir, err)
 	}
 	bin, err := findBinaries()
 	if err != nil {
-		if !opts.Install || os.Geteuid() != 0 {
-			return nil, err
-		}
-		logf("PostgreSQL server binaries not found; installing them with apt-get (we are root)")
-		if ierr := installPostgres(); ierr != nil {
-			return nil, fmt.Errorf("installing PostgreSQL: %w", ierr)
-		}
-		if bin, err = findBinaries(); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
-	c := &Cluster{Dir: dir, Port: opts.Port, Durable: opts.Durable, bin: bin}
-	if os.Geteuid() == 0 {
-		// initdb and postgres refuse to run as root; the Debian package's postgres user owns it.
-		if _, err := user.Lookup("postgres"); err != nil {
-			return nil, errors.New("running as root and there is no postgres user to run the cluster as: create one (useradd --system postgres) or run as a normal user")
-		}
-		c.asUser = "postgres"
+	run, err := newRunner()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := locate(want, run)
+	if err != nil {
+		return nil, err
+	}
+	if dir != want {
+		logf("the %s user cannot reach %s, so its cluster lives in %s", run.user, want, dir)
+	}
+	c := &Cluster{Dir: dir, Port: opts.Port, Durable: opts.Durable, bin: bin, run: run}
+	if pw, err := os.ReadFile(c.passwordFile()); err == nil {
+		c.password = strings.TrimSpace(string(pw))
 	}
 	return c, nil
 }
 
-// errNoBinaries says exactly what to install.
-var errNoBinaries = errors.New("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install them with `sudo apt-get install postgresql` (Debian/Ubuntu), or set DATABASE_URL to a server you have")
-
-func findBinaries() (string, error) {
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		dir := strings.TrimSpace(string(out))
-		if isFile(filepath.Join(dir, "initdb")) {
-			return dir, nil
-		}
-	}
-	// Debian keeps server binaries out of PATH, one directory per major version; take the newest.
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return majorOf(dirs[i]) > majorOf(dirs[j]) })
-	for _, d := range dirs {
-		if isFile(filepath.Join(d, "initdb")) && isFile(filepath.Join(d, "pg_ctl")) {
-			return d, nil
-		}
-	}
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p), nil
-	}
-	return "", errNoBinaries
-}
-
-func majorOf(binDir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
-	return n
-}
-
-func isFile(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir()
-}
-
-func installPostgres() error {
-	for _, args := range [][]string{{"update"}, {"install", "-y", "--no-install-recommends", "postgresql"}} {
-		cmd := exec.Command("apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("apt-get %s: %v\n%s", strings.Join(args, " "), err, lastLines(out, 20))
-		}
-	}
-	return nil
-}
-
-func (c *Cluster) dataDir() string   { return filepath.Join(c.Dir, "data") }
-func (c *Cluster) socketDir() string { return filepath.Join(c.Dir, "socket") }
-func (c *Cluster) logFile() string   { return filepath.Join(c.Dir, "postgres.log") }
+func (c *Cluster) dataDir() string      { return filepath.Join(c.Dir, "data") }
+func (c *Cluster) socketDir() string    { return filepath.Join(c.Dir, "socket") }
+func (c *Cluster) logFile() string      { return filepath.Join(c.Dir, "postgres.log") }
+func (c *Cluster) passwordFile() string { return filepath.Join(c.Dir, "password") }
+func (c *Cluster) exists() bool         { return isFile(filepath.Join(c.dataDir(), "PG_VERSION")) }
 
 // socketPort is the port number in the unix socket's file name; a socket-only cluster still
 // needs one, and its own socket directory keeps it apart from any other server.
@@ -135,23 +94,29 @@ func (c *Cluster) socketPort() int {
 	return 5432
 }
 
-// URL is the connection string of the cluster's postgres database.
+// URL is the connection string of the cluster's postgres database, password included.
 func (c *Cluster) URL() string { return c.DatabaseURL("postgres") }
 
-// DatabaseURL is the connection string of one database of the cluster.
+// DatabaseURL is the connection string of one database of the cluster, password included.
 func (c *Cluster) DatabaseURL(db string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(superuser, c.password), Path: "/" + db}
+	q := url.Values{"sslmode": {"disable"}}
 	if c.Port != 0 {
-		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
+		u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port))
+	} else {
+		q.Set("host", c.socketDir())
+		q.Set("port", strconv.Itoa(c.socketPort()))
 	}
-	return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable", db, c.socketDir(), c.socketPort())
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Running reports whether a server is running on the cluster's data directory.
 func (c *Cluster) Running() bool {
-	if !isFile(filepath.Join(c.dataDir(), "PG_VERSION")) {
+	if !c.exists() {
 		return false
 	}
-	return c.run(exec.Command(filepath.Join(c.bin, "pg_ctl"), "status", "-D", c.dataDir())) == nil
+	return c.run.run(c.pgctl("status", "-D", c.dataDir())) == nil
 }
 
 // Start creates the cluster when it does not exist yet and starts its server unless one runs
@@ -160,10 +125,12 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err := c.prepareDirs(); err != nil {
 		return err
 	}
-	if !isFile(filepath.Join(c.dataDir(), "PG_VERSION")) {
+	if !c.exists() {
 		if err := c.initdb(); err != nil {
 			return err
 		}
+	} else if err := c.secureLegacy(); err != nil {
+		return err
 	}
 	if c.Running() {
 		return nil
@@ -171,7 +138,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	opts := []string{
 		"-k " + c.socketDir(),
 		"-p " + strconv.Itoa(c.socketPort()),
-		"-c unix_socket_permissions=0777",
+		"-c unix_socket_permissions=0700",
 	}
 	if c.Port != 0 {
 		opts = append(opts, "-c listen_addresses=127.0.0.1")
@@ -183,7 +150,10 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "pg_ctl"), "start", "-w", "-t", "60",
 		"-D", c.dataDir(), "-l", c.logFile(), "-o", strings.Join(opts, " "))
-	if err := c.run(cmd); err != nil {
+	// A process group of its own: Ctrl-C in the terminal reaches the server, which drains and
+	// writes what it queued before it stops the cluster, not the database under it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.run.run(cmd); err != nil {
 		log, _ := os.ReadFile(c.logFile())
 		return fmt.Errorf("starting postgres in %s: %w\n%s", c.Dir, err, lastLines(log, 15))
 	}
@@ -197,77 +167,39 @@ func (c *Cluster) Stop() error {
 		return nil
 	}
 	c.started = false
-	return c.run(exec.Command(filepath.Join(c.bin, "pg_ctl"), "stop", "-w", "-m", "fast", "-D", c.dataDir()))
+	if err := c.run.run(c.pgctl("stop", "-w", "-m", "fast", "-D", c.dataDir())); err != nil {
+		return fmt.Errorf("stopping postgres in %s: %w", c.Dir, err)
+	}
+	return nil
 }
 
 // Remove stops the server (whoever started it) and deletes the cluster's directory.
 func (c *Cluster) Remove() error {
 	if c.Running() {
-		_ = c.run(exec.Command(filepath.Join(c.bin, "pg_ctl"), "stop", "-w", "-m", "immediate", "-D", c.dataDir()))
+		_ = c.run.run(c.pgctl("stop", "-w", "-m", "immediate", "-D", c.dataDir()))
 	}
 	c.started = false
 	return os.RemoveAll(c.Dir)
 }
 
+func (c *Cluster) pgctl(args ...string) *exec.Cmd {
+	return exec.Command(filepath.Join(c.bin, "pg_ctl"), args...)
+}
+
+// prepareDirs makes the cluster's directory and socket directory, private to the user postgres
+// runs as.
 func (c *Cluster) prepareDirs() error {
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(c.socketDir(), 0o777); err != nil {
-		return err
-	}
 	// A unix socket path is limited to 107 bytes; say so rather than fail obscurely.
 	if sock := filepath.Join(c.socketDir(), ".s.PGSQL."+strconv.Itoa(c.socketPort())); len(sock) > 107 {
 		return fmt.Errorf("the cluster directory %s is too deep for a unix socket path (%d > 107 bytes): move the checkout to a shorter path or set DATABASE_URL", c.Dir, len(sock))
 	}
-	if c.asUser == "" {
-		return nil
+	if err := os.MkdirAll(filepath.Dir(c.Dir), 0o755); err != nil {
+		return fmt.Errorf("cluster directory: %w", err)
 	}
-	// As root, the postgres user must own the cluster and be able to reach it.
-	if err := c.run(exec.Command("test", "-x", c.Dir)); err != nil {
-		return fmt.Errorf("the postgres user cannot reach %s (a parent directory is closed to other users): open it with chmod o+x on each parent, or set DATABASE_URL", c.Dir)
-	}
-	pw, err := user.Lookup(c.asUser)
-	if err != nil {
-		return err
-	}
-	uid, _ := strconv.Atoi(pw.Uid)
-	gid, _ := strconv.Atoi(pw.Gid)
-	for _, p := range []string{c.Dir, c.socketDir()} {
-		if err := os.Chown(p, uid, gid); err != nil {
+	for _, d := range []string{c.Dir, c.socketDir()} {
+		if err := c.run.privateDir(d); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-func (c *Cluster) initdb() error {
-	cmd := exec.Command(filepath.Join(c.bin, "initdb"), "-D", c.dataDir(), "-U", "postgres",
-		"--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions")
-	if !c.Durable {
-		cmd.Args = append(cmd.Args, "--no-sync")
-	}
-	if err := c.run(cmd); err != nil {
-		return fmt.Errorf("initdb in %s: %w", c.dataDir(), err)
-	}
-	return nil
-}
-
-// run runs a PostgreSQL command, as the postgres user when we are root.
-func (c *Cluster) run(cmd *exec.Cmd) error {
-	if c.asUser != "" {
-		args := append([]string{"-u", c.asUser, "--"}, cmd.Args...)
-		cmd.Path, _ = exec.LookPath("runuser")
-		cmd.Args = append([]string{"runuser"}, args...)
-		if cmd.Path == "" {
-			return errors.New("runuser not found: it is needed to run postgres as the postgres user when root")
-		}
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%v: %s", err, lastLines(out.Bytes(), 10))
 	}
 	return nil
 }
@@ -276,10 +208,31 @@ func (c *Cluster) run(cmd *exec.Cmd) error {
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("finding a free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartPrivate starts (creating it on first use) the persistent cluster that make run and
+// analyze use when DATABASE_URL is unset: durable, reachable only through its unix socket.
+func StartPrivate(ctx context.Context, dir string, logf func(string, ...any)) (*Cluster, error) {
+	c, err := Open(Options{Dir: dir, Durable: true, Log: logf})
+	if err != nil {
+		return nil, err
+	}
+	if logf != nil && !c.exists() {
+		logf("creating the private PostgreSQL cluster in %s (first start only)", c.Dir)
+	}
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }
 
 func lastLines(b []byte, n int) string {
@@ -288,21 +241,4 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// StartPrivate starts (creating it on first use) the persistent cluster that make run and
-// analyze use when DATABASE_URL is unset: durable, reachable only through its unix socket in
-// dir. PostgreSQL is installed first when it is missing and we are root.
-func StartPrivate(ctx context.Context, dir string, logf func(string, ...any)) (*Cluster, error) {
-	c, err := Open(Options{Dir: dir, Durable: true, Install: true, Log: logf})
-	if err != nil {
-		return nil, err
-	}
-	if logf != nil && !isFile(filepath.Join(c.dataDir(), "PG_VERSION")) {
-		logf("creating the private PostgreSQL cluster in %s (first start only)", c.Dir)
-	}
-	if err := c.Start(ctx); err != nil {
-		return nil, err
-	}
-	return c, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -49,6 +50,29 @@ func Binary(t testing.TB) string {
 	return binary
 }
 
+// Env is the environment of a server subprocess: this process's, without DATABASE_URL and
+// every XSELL_ variable a developer's shell may hold (keys, addresses, log level), so that a
+// test sees the server's defaults plus extra and nothing else.
+func Env(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "XSELL_") || strings.HasPrefix(kv, "DATABASE_URL=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// Command is the server binary run with args in Env(extra...), for one-shot commands such as
+// migrate.
+func Command(t testing.TB, extra []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = Env(extra...)
+	return cmd
+}
+
 // Process is a running server.
 type Process struct {
 	URL  string // http://127.0.0.1:PORT
@@ -74,10 +98,17 @@ func Start(t testing.TB, databaseURL string, env ...string) *Process {
 // StartAt is Start on a given address, for a restart on the same port.
 func StartAt(t testing.TB, addr, databaseURL string, env ...string) *Process {
 	t.Helper()
+	p := Launch(t, addr, databaseURL, env...)
+	p.WaitReady(t)
+	return p
+}
+
+// Launch starts the server like StartAt but returns at once, for tests that start several
+// servers together; WaitReady waits for it.
+func Launch(t testing.TB, addr, databaseURL string, env ...string) *Process {
+	t.Helper()
 	p := &Process{URL: "http://" + addr, Addr: addr, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(Binary(t))
-	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+databaseURL, "XSELL_ADDR="+addr, "XSELL_LOG_LEVEL=warn")
-	p.cmd.Env = append(p.cmd.Env, env...)
+	p.cmd = Command(t, append([]string{"DATABASE_URL=" + databaseURL, "XSELL_ADDR=" + addr, "XSELL_LOG_LEVEL=warn"}, env...))
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -89,11 +120,12 @@ func StartAt(t testing.TB, addr, databaseURL string, env ...string) *Process {
 			t.Logf("server output:\n%s", p.Output())
 		}
 	})
-	p.waitReady(t)
 	return p
 }
 
-func (p *Process) waitReady(t testing.TB) {
+// WaitReady waits until /readyz answers 200, or fails the test when the server exits first or
+// after 30 s.
+func (p *Process) WaitReady(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Config says which server to drive and how hard.
@@ -380,29 +382,13 @@ func sendAll(ctx context.Context, c *client, cfg Config, evs []Event, sum *Summa
 // parallel runs f(0..n-1) on up to workers goroutines and returns the first error, after
 // which no new work starts.
 func parallel(ctx context.Context, workers, n int, f func(int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var next atomic.Int64
-	var once sync.Once
-	var first error
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				k := int(next.Add(1) - 1)
-				if k >= n {
-					return
-				}
-				if err := f(k); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		})
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(workers, 1))
+	for k := 0; k < n && gctx.Err() == nil; k++ {
+		g.Go(func() error { return f(k) })
 	}
-	wg.Wait()
-	if first != nil {
-		return first
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }

@@ -16,7 +16,7 @@ batch=${2:-100}
 batches=${3:-100}
 
 tmp=$(mktemp -d /tmp/xsell-bench-events.XXXXXX)
-chmod 755 "$tmp" # the cluster runs as the postgres user when we are root
+chmod 755 "$tmp" # the cluster runs as the postgres user when we are root: keep it in $tmp/pg
 pid=""
 cleanup() {
 	if [ -n "$pid" ]; then
@@ -34,7 +34,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 # Loyalty jobs off by default: the server then does what psql does, ingestion alone, as an
 # ingestion instance of a fleet whose crediting runs on a worker. LOYALTY_JOBS=on measures the
 # all-in-one server, whose crediting job reads and credits the orders during the load.
-XSELL_DATA_DIR="$tmp/pg" XSELL_ADDR="127.0.0.1:$port" XSELL_API_KEYS="checkout:bench-key" \
+XSELL_DATA_DIR="$tmp/pg" XSELL_ADDR="127.0.0.1:$port" XSELL_API_KEYS="checkout:bench-key-0123456789abcdef0123456789ab" \
 	XSELL_LOYALTY_JOBS="${LOYALTY_JOBS:-off}" XSELL_LOG_LEVEL=warn "$tmp/server" >"$tmp/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do
@@ -45,14 +45,14 @@ done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready"; cat "$tmp/server.log"; exit 1; }
 
 echo "machine: nproc=$(nproc), $(lscpu | sed -n 's/^Model name: *//p'), load average before: $(cut -d' ' -f1-3 /proc/loadavg); loyalty jobs ${LOYALTY_JOBS:-off}"
-psql_() { psql -X -q -v ON_ERROR_STOP=1 "host=$tmp/pg/socket port=5432 user=postgres dbname=postgres" "$@"; }
+psql_() { psql -X -q -v ON_ERROR_STOP=1 "host=$tmp/pg/socket port=5432 user=postgres dbname=postgres password=$(cat "$tmp/pg/password")" "$@"; }
 # The VM's speed drifts from one run to the next, so HTTP and the raw COPY alternate ROUNDS
 # times on emptied tables, and each round's ratio compares two loads made seconds apart.
 rounds=${ROUNDS:-3}
 summary=()
 for r in $(seq "$rounds"); do
 	psql_ -c 'TRUNCATE event_ids, events, order_items' -c CHECKPOINT
-	out=$("$tmp/eventsload" -url "http://127.0.0.1:$port" -key bench-key -clients "$clients" -batch "$batch" \
+	out=$("$tmp/eventsload" -url "http://127.0.0.1:$port" -key bench-key-0123456789abcdef0123456789ab -clients "$clients" -batch "$batch" \
 		-batches "$batches" -csv "$tmp")
 	echo "round $r $out"
 	http=$(sed -n 's/.* \([0-9]*\) events\/s.*/\1/p' <<<"$out")

@@ -20,8 +20,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // event is one generated row, in the JSON shape of the API.
@@ -110,12 +111,11 @@ func run(url, key string, clients, batch, batches int, dir string) error {
 
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: time.Minute}
 	latencies := make([][]time.Duration, clients)
-	errs := make([]error, clients)
 	accepted := make([]int, clients)
-	var wg sync.WaitGroup
+	var g errgroup.Group
 	t0 := time.Now()
 	for c := range clients {
-		wg.Go(func() {
+		g.Go(func() error {
 			for _, body := range bodies[c] {
 				req, _ := http.NewRequest("POST", url+"/v1/events", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+key)
@@ -123,29 +123,27 @@ func run(url, key string, clients, batch, batches int, dir string) error {
 				t := time.Now()
 				resp, err := hc.Do(req)
 				if err != nil {
-					errs[c] = err
-					return
+					return err
 				}
 				raw, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				latencies[c] = append(latencies[c], time.Since(t))
 				var a struct{ Accepted int }
 				if resp.StatusCode != 200 || json.Unmarshal(raw, &a) != nil {
-					errs[c] = fmt.Errorf("status %d: %s", resp.StatusCode, raw)
-					return
+					return fmt.Errorf("status %d: %s", resp.StatusCode, raw)
 				}
 				accepted[c] += a.Accepted
 			}
+			return nil
 		})
 	}
-	wg.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
 	elapsed := time.Since(t0)
 	total := 0
 	var lat []time.Duration
 	for c := range clients {
-		if errs[c] != nil {
-			return errs[c]
-		}
 		total += accepted[c]
 		lat = append(lat, latencies[c]...)
 	}
