@@ -58,15 +58,6 @@ func connect(t *testing.T, url, key string, opts ...client.Option) *client.Clien
 	return c
 }
 
-func count(t *testing.T, db *sqlx.DB, query string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := db.Get(&n, query, args...); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // dropProxy forwards connections to a server, and can drop the next answers: it closes the
 // client's connection when the first bytes of an answer arrive, so the server has done the
 // work (a 200 from /v1/events means committed) and the client never learns it.
@@ -165,7 +156,7 @@ func TestDroppedAnswersStoreNothingTwice(t *testing.T) {
 			t.Fatal("SendEvents did not give the events the ids it sent")
 		}
 	}
-	if n := count(t, srv.db, `SELECT count(*) FROM events WHERE shopper_id = 's-drop'`); n != 3 {
+	if n := dbtest.Count(t, srv.db, `SELECT count(*) FROM events WHERE shopper_id = 's-drop'`); n != 3 {
 		t.Fatalf("the database holds %d events of the batch, want 3", n)
 	}
 
@@ -181,7 +172,7 @@ func TestDroppedAnswersStoreNothingTwice(t *testing.T) {
 		t.Fatalf("redeem after a lost answer: replayed=%v balance=%d key=%q dropped=%d; want a replay, 70, a generated key, 2",
 			rc.Replayed, rc.Balance, rc.IdempotencyKey, proxy.dropped.Load())
 	}
-	if n := count(t, srv.db, `SELECT count(*) FROM loyalty_entries WHERE shopper_id = 's-drop' AND kind = 'redeem'`); n != 1 {
+	if n := dbtest.Count(t, srv.db, `SELECT count(*) FROM loyalty_entries WHERE shopper_id = 's-drop' AND kind = 'redeem'`); n != 1 {
 		t.Fatalf("the ledger holds %d redemptions, want 1", n)
 	}
 	acct, err := checkout.GetAccount(ctx, "s-drop")
@@ -221,7 +212,7 @@ func TestIdempotencyConflictIsTyped(t *testing.T) {
 	if !client.IsCode(err, client.CodeInsufficientPoints) {
 		t.Fatalf("redeeming 51 of 50: %v, want insufficient_points", err)
 	}
-	if n := count(t, srv.db, `SELECT count(*) FROM loyalty_entries WHERE shopper_id = 's-9'`); n != 1 {
+	if n := dbtest.Count(t, srv.db, `SELECT count(*) FROM loyalty_entries WHERE shopper_id = 's-9'`); n != 1 {
 		t.Fatalf("the ledger holds %d entries, want the one earn", n)
 	}
 }
@@ -247,7 +238,7 @@ func TestEventBatches(t *testing.T) {
 	if res.Sent != 2000 || res.Accepted != 2000 {
 		t.Fatalf("before the bad batch: %+v, want 2000 sent and accepted", res)
 	}
-	if n := count(t, srv.db, `SELECT count(*) FROM events`); n != 2000 {
+	if n := dbtest.Count(t, srv.db, `SELECT count(*) FROM events`); n != 2000 {
 		t.Fatalf("the database holds %d events, want the 2000 of the good batches", n)
 	}
 	events[2100].Type = client.EventOfferViewed
@@ -255,7 +246,7 @@ func TestEventBatches(t *testing.T) {
 	if err != nil || res.Accepted != 500 || res.Duplicates != 2000 || res.Sent != 2500 {
 		t.Fatalf("all again: %+v, %v; want 500 accepted, 2000 duplicates", res, err)
 	}
-	if n := count(t, srv.db, `SELECT count(*) FROM events`); n != 2500 {
+	if n := dbtest.Count(t, srv.db, `SELECT count(*) FROM events`); n != 2500 {
 		t.Fatalf("the database holds %d events, want 2500", n)
 	}
 }
