@@ -3,10 +3,13 @@ package experiments
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/xsell/xsell/internal/targeting"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -190,6 +193,23 @@ func TestHashAttributeOtherThanShopperID(t *testing.T) {
 	if len(seen) != 2 {
 		t.Fatalf("50 devices of one shopper all got %v", seen)
 	}
+	// A number is hashed as JavaScript prints it (1e21 as "1e+21"), so that the SDK and xsell
+	// place a shopper alike; twenty such pairs agree on the variant only if the number is
+	// hashed as that text.
+	for e := 21; e < 41; e++ {
+		text := fmt.Sprintf("1e+%d", e)
+		n, _ := strconv.ParseFloat(text, 64)
+		a := assignOne(s, "s-1", map[string]any{"device_id": n}, "by-device")
+		b := assignOne(s, "s-1", map[string]any{"device_id": text}, "by-device")
+		if !a.InExperiment || *a.Variant != *b.Variant {
+			t.Fatalf("device %v got %s, device %q got %s; want the same variant", n, *a.Variant, text, *b.Variant)
+		}
+	}
+	for _, falsy := range []any{0.0, false, ""} {
+		if a := assignOne(s, "s-1", map[string]any{"device_id": falsy}, "by-device"); a.Reason != ReasonNotTargeted {
+			t.Errorf("device_id %#v: %+v; want not_targeted", falsy, a)
+		}
+	}
 }
 
 // TestRulesAndLayersSharedWithinARequest: experiments with the same targeting or layer share
@@ -223,7 +243,7 @@ func TestRulesAndLayersSharedWithinARequest(t *testing.T) {
 			// GrowthBook's namespace check, on each experiment's own hash attribute.
 			for key, id := range map[string]string{"by-shopper": shopper, "by-device": device} {
 				want := ReasonNotInLayer
-				if InNamespace(id, "l", 0, 0.5) {
+				if targeting.InNamespace(id, "l", 0, 0.5) {
 					want = ReasonAssigned
 				}
 				if reasons[key] != want {

@@ -23,7 +23,8 @@ type Cache struct {
 	checked atomic.Int64 // when the database last confirmed the snapshot, in Unix nanoseconds
 	// healthy is false after a failed load, until a load succeeds: /readyz says degraded.
 	healthy atomic.Bool
-	// reloaded is signalled after every successful load, for tests and the readiness check.
+	// reloaded is signalled after every successful load, so that a test can wait for one
+	// instead of polling; at most one signal waits, so a load never blocks on it.
 	reloaded chan struct{}
 }
 

@@ -1,4 +1,6 @@
-// Package experiments holds the cross-sell experiment model: its validation and lifecycle, its
-// Postgres store with the audit log, and assignment of shoppers to variants with GrowthBook's
-// bucketing and condition language.
+// Package experiments holds the cross-sell experiment: its model and validation (model.go,
+// validate.go), lifecycle and edit rules (lifecycle.go, edit.go), its Postgres store with the
+// audit log (store.go, audit.go), and assignment of shoppers to variants from an in-memory
+// snapshot (cache.go, snapshot.go, answer.go, assign.go) with the targeting package's GrowthBook
+// rules. exposures.go records who was assigned what.
 package experiments

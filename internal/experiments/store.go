@@ -1,13 +1,11 @@
 package experiments
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -190,7 +188,7 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]*Experiment, string, 
 	return out, next, nil
 }
 
-// All returns every experiment that has been started, for the assignment cache.
+// All returns every experiment, in key order, for the assignment cache.
 func (s *Store) All(ctx context.Context) ([]*Experiment, error) {
 	var rows []row
 	if err := sqlx.SelectContext(ctx, s.db, &rows, `SELECT `+columns+` FROM experiments ORDER BY key`); err != nil {
@@ -279,17 +277,9 @@ func (s *Store) edit(ctx context.Context, key string, version *int, fn func(tx *
 	})
 }
 
-// runningEditable are the fields a started experiment may change (SPEC §3).
-var runningEditable = []string{"name", "hypothesis", "metrics", "targeting", "coverage", "forced"}
-
-// stoppedEditable are the fields a stopped experiment may change: descriptions for the record.
-var stoppedEditable = []string{"name", "hypothesis", "metrics"}
-
-// phaseFields can change only through a new phase, which re-randomises.
-var phaseFields = []string{"variants", "seed"}
-
-// Update replaces an experiment's definition. version must match the stored one.
-func (s *Store) Update(ctx context.Context, actor Actor, key string, def Definition, version *int) (*Experiment, error) {
+// Update replaces an experiment's definition. version must match the stored one; read holds
+// the server's fields as the client sent them back, which must match the stored ones.
+func (s *Store) Update(ctx context.Context, actor Actor, key string, def Definition, read ReadOnly, version *int) (*Experiment, error) {
 	if version == nil {
 		return nil, apperr.New(apperr.PreconditionRequired, "updating needs the version you read: send If-Match: \"<version>\" or a \"version\" field")
 	}
@@ -304,6 +294,9 @@ func (s *Store) Update(ctx context.Context, actor Actor, key string, def Definit
 	var out *Experiment
 	err := s.edit(ctx, key, version, func(tx *sqlx.Tx, cur *Experiment) error {
 		var err error
+		if err := read.check(cur); err != nil {
+			return err
+		}
 		if cur.Status.Started() && def.Seed == "" {
 			def.Seed = cur.Seed // the stored seed may be key:phase, not the default
 		}
@@ -333,85 +326,6 @@ func (s *Store) Update(ctx context.Context, actor Actor, key string, def Definit
 		return s.audit(ctx, tx, actor, out, "update", changes)
 	})
 	return out, err
-}
-
-// editable says which changed fields the status forbids.
-func editable(st Status, changes map[string]any) error {
-	if !st.Started() {
-		return nil
-	}
-	allowed := runningEditable
-	if st == StatusStopped {
-		allowed = stoppedEditable
-	}
-	var p apperr.Problems
-	var needPhase bool
-	for _, f := range sortedAnyKeys(changes) {
-		switch {
-		case slices.Contains(allowed, f):
-		case st != StatusStopped && slices.Contains(phaseFields, f):
-			needPhase = true
-			p.Add(f, "requires_new_phase", "a started experiment changes %s only through POST /v1/experiments/{key}/phases, which re-randomises", f)
-		default:
-			p.Add(f, "not_editable", "cannot change once the experiment is %s", st)
-		}
-	}
-	if p.Len() == 0 {
-		return nil
-	}
-	err := p.Err().(*apperr.Error)
-	err.Code = apperr.Conflict
-	if needPhase {
-		err.Code = apperr.RequiresNewPhase
-	}
-	return err
-}
-
-func sortedAnyKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// diff lists the top-level fields that differ, each with its old and new value.
-func diff(a, b Definition) map[string]any {
-	var am, bm map[string]json.RawMessage
-	_ = json.Unmarshal(jsonb(a), &am)
-	_ = json.Unmarshal(jsonb(b), &bm)
-	out := map[string]any{}
-	for k, v := range bm {
-		if !sameJSON(am[k], v) {
-			out[k] = map[string]json.RawMessage{"from": orNull(am[k]), "to": v}
-		}
-	}
-	for k, v := range am {
-		if _, ok := bm[k]; !ok {
-			out[k] = map[string]json.RawMessage{"from": v, "to": json.RawMessage("null")}
-		}
-	}
-	return out
-}
-
-func orNull(r json.RawMessage) json.RawMessage {
-	if r == nil {
-		return json.RawMessage("null")
-	}
-	return r
-}
-
-// sameJSON compares two JSON values by meaning, so that key order and spacing do not count.
-func sameJSON(a, b json.RawMessage) bool {
-	if bytes.Equal(a, b) {
-		return true
-	}
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	return string(jsonb(x)) == string(jsonb(y))
 }
 
 // Delete removes a draft; started experiments are kept for their data.
@@ -517,41 +431,4 @@ func (s *Store) NewPhase(ctx context.Context, actor Actor, key string, change Ph
 		return s.audit(ctx, tx, actor, out, "new_phase", changes)
 	})
 	return out, err
-}
-
-// AuditEntry is one change in an experiment's history.
-type AuditEntry struct {
-	ID      int64           `json:"id" db:"id"`
-	At      time.Time       `json:"at" db:"at"`
-	Action  string          `json:"action" db:"action"`
-	Role    string          `json:"role" db:"actor_role"`
-	KeyName string          `json:"key_name" db:"actor_name"`
-	Version int             `json:"version" db:"version"`
-	Changes json.RawMessage `json:"changes" db:"changes"`
-}
-
-func (s *Store) audit(ctx context.Context, tx *sqlx.Tx, actor Actor, e *Experiment, action string, changes map[string]any) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO experiment_audit (experiment_key, at, action, actor_role, actor_name, version, changes)
-		VALUES ($1,$2,$3,$4,$5,$6,$7)`, e.Key, s.now().UTC(), action, actor.Role, actor.Name, e.Version, jsonb(changes)); err != nil {
-		return err
-	}
-	// Delivered at commit, to every server's assignment cache.
-	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, e.Key)
-	return err
-}
-
-// History returns an experiment's audit log, oldest first; it outlives a deleted draft.
-func (s *Store) History(ctx context.Context, key string) ([]AuditEntry, error) {
-	var out []AuditEntry
-	if err := sqlx.SelectContext(ctx, s.db, &out, `SELECT id, at, action, actor_role, actor_name, version, changes
-		FROM experiment_audit WHERE experiment_key = $1 ORDER BY id`, key); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return nil, notFound(key)
-	}
-	for i := range out {
-		out[i].At = out[i].At.UTC()
-	}
-	return out, nil
 }

@@ -121,9 +121,11 @@ func ifMatch(c *gin.Context) (*int, error) {
 	return &n, nil
 }
 
-// updateBody is a definition plus, optionally, the version it was based on.
+// updateBody is a definition plus, optionally, the version it was based on and the server's
+// fields as read, so that what GET answered can be edited and PUT back.
 type updateBody struct {
 	experiments.Definition
+	experiments.ReadOnly
 	Version *int `json:"version,omitempty"`
 }
 
@@ -146,7 +148,7 @@ func (s *Server) updateExperiment(c *gin.Context) {
 		s.renderError(c, e)
 		return
 	}
-	e, err := s.deps.Experiments.Update(c, s.actor(c), c.Param("key"), body.Definition, version)
+	e, err := s.deps.Experiments.Update(c, s.actor(c), c.Param("key"), body.Definition, body.ReadOnly, version)
 	if err != nil {
 		s.renderError(c, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +279,8 @@ func TestInvalidExperimentsNameTheFieldAndChangeNothing(t *testing.T) {
 		{"unknown top-level field", set("owner", "growth"), "invalid_request", "owner"},
 		{"unknown targeting operator", set("targeting", map[string]any{"country": map[string]any{"$foo": 1}}), "invalid_request", "targeting.country.$foo"},
 		{"bad regex", set("targeting", map[string]any{"email": map[string]any{"$regex": "("}}), "invalid_request", "targeting.email.$regex"},
+		{"saved group", set("targeting", map[string]any{"$or": []any{map[string]any{"id": map[string]any{"$inGroup": "vip"}}}}), "invalid_request", "targeting.$or[0].id.$inGroup"},
+		{"not in saved group", set("targeting", map[string]any{"id": map[string]any{"$notInGroup": "churned"}}), "invalid_request", "targeting.id.$notInGroup"},
 		{"layer range reversed", set("layer", map[string]any{"name": "pdp", "range": []any{0.6, 0.2}}), "invalid_request", "layer.range"},
 		{"layer without name", set("layer", map[string]any{"range": []any{0, 0.5}}), "invalid_request", "layer.name"},
 		{"unknown metric", set("metrics.primary", "happiness"), "invalid_request", "metrics.primary"},
@@ -456,5 +459,97 @@ func TestAuditTrail(t *testing.T) {
 	}
 	if _, ok := phase["seed"]; !ok {
 		t.Fatalf("new_phase changes lack the new seed: %v", phase)
+	}
+}
+
+// TestEditWhatGETAnswered: a console reads an experiment, changes its name and PUTs the whole
+// object back, server-set fields included. Those that equal the stored values are accepted;
+// a changed one is a 400 naming it, and changes nothing.
+func TestEditWhatGETAnswered(t *testing.T) {
+	url, db := apiServer(t)
+	createExperiment(t, url, validExperiment("round-trip"))
+	if a := do(t, "POST", url+"/v1/experiments/round-trip/start", adminKey, "", ""); a.status != 200 {
+		t.Fatalf("start: %d %s", a.status, a.raw)
+	}
+	read := do(t, "GET", url+"/v1/experiments/round-trip", adminKey, "", "")
+	for _, f := range []string{"status", "phase", "version", "created_at", "updated_at", "started_at"} {
+		if _, ok := read.body[f]; !ok {
+			t.Fatalf("GET lacks %s, so this test would not send it back: %s", f, read.raw)
+		}
+	}
+	edited := read.body
+	edited["name"] = "Renamed in the console"
+	put := doWith(t, "PUT", url+"/v1/experiments/round-trip", adminKey, mustJSON(t, edited), map[string]string{"If-Match": read.header.Get("ETag")})
+	if put.status != 200 || put.body["name"] != "Renamed in the console" || put.body["version"] != 3.0 {
+		t.Fatalf("PUT of the GET answer with a new name: %d %s", put.status, put.raw)
+	}
+
+	again := do(t, "GET", url+"/v1/experiments/round-trip", adminKey, "", "")
+	changed := again.body
+	changed["status"], changed["phase"], changed["created_at"] = "paused", 7, "2020-01-01T00:00:00Z"
+	changed["stopped_at"] = "2020-01-02T00:00:00Z"
+	before := tableCounts(t, db)
+	bad := doWith(t, "PUT", url+"/v1/experiments/round-trip", adminKey, mustJSON(t, changed), map[string]string{"If-Match": again.header.Get("ETag")})
+	if bad.status != 400 || errorCode(bad) != "invalid_request" {
+		t.Fatalf("PUT changing read-only fields: %d %s", bad.status, bad.raw)
+	}
+	if got, want := detailFields(bad), []string{"status", "phase", "created_at", "stopped_at"}; !slices.Equal(got, want) {
+		t.Fatalf("details name %q; want %q: %s", got, want, bad.raw)
+	}
+	if after := tableCounts(t, db); after != before {
+		t.Fatalf("a refused edit changed the database: %s → %s", before, after)
+	}
+}
+
+// detailFields lists the fields an error's details name, in order.
+func detailFields(a answer) []string {
+	e, _ := a.body["error"].(map[string]any)
+	details, _ := e["details"].([]any)
+	var out []string
+	for _, d := range details {
+		f, _ := d.(map[string]any)["field"].(string)
+		out = append(out, f)
+	}
+	return out
+}
+
+// TestIdenticalBadRequestsGetIdenticalDetails: problems that come from maps (forced shoppers,
+// a targeting condition's keys, the fields an edit changes) are listed in path order, the same
+// on every call.
+func TestIdenticalBadRequestsGetIdenticalDetails(t *testing.T) {
+	url, _ := apiServer(t)
+	body := validExperiment("detail-order")
+	body["forced"] = map[string]any{"qa-d": "nope", "qa-a": "nope", "qa-c": "nope", "qa-b": "nope"}
+	body["targeting"] = map[string]any{
+		"zip": map[string]any{"$regex": "("}, "age": map[string]any{"$gt": true},
+		"$or": []any{map[string]any{"b": map[string]any{"$in": "x"}}, map[string]any{"a": map[string]any{"$foo": 1, "$bar": 2}}},
+		"id":  map[string]any{"$inGroup": "vip"},
+	}
+	want := []string{"targeting.$or[0].b.$in", "targeting.$or[1].a.$bar", "targeting.$or[1].a.$foo",
+		"targeting.age.$gt", "targeting.id.$inGroup", "targeting.zip.$regex", "forced.qa-a", "forced.qa-b", "forced.qa-c", "forced.qa-d"}
+	first := do(t, "POST", url+"/v1/experiments", adminKey, "application/json", mustJSON(t, body))
+	if first.status != 400 || !slices.Equal(detailFields(first), want) {
+		t.Fatalf("details name %q; want %q: %s", detailFields(first), want, first.raw)
+	}
+	firstDetails := mustJSON(t, first.body["error"].(map[string]any)["details"])
+	for range 10 {
+		again := do(t, "POST", url+"/v1/experiments", adminKey, "application/json", mustJSON(t, body))
+		if d := mustJSON(t, again.body["error"].(map[string]any)["details"]); d != firstDetails {
+			t.Fatalf("the same bad request gave other details:\n%s\n%s", firstDetails, d)
+		}
+	}
+
+	createExperiment(t, url, validExperiment("running-edit"))
+	do(t, "POST", url+"/v1/experiments/running-edit/start", adminKey, "", "")
+	edit := validExperiment("running-edit")
+	edit["layer"] = map[string]any{"name": "pdp", "range": []any{0, 0.5}}
+	edit["target_products"] = []any{"sku-other"}
+	edit["hash_attribute"] = "device_id"
+	edit["seed"] = "another"
+	for range 10 {
+		a := doWith(t, "PUT", url+"/v1/experiments/running-edit", adminKey, mustJSON(t, edit), map[string]string{"If-Match": `"2"`})
+		if got, want := detailFields(a), []string{"hash_attribute", "layer", "seed", "target_products"}; a.status != 409 || !slices.Equal(got, want) {
+			t.Fatalf("non-editable changes: %d, details name %q; want %q: %s", a.status, got, want, a.raw)
+		}
 	}
 }

@@ -1,15 +1,16 @@
-package experiments
+package targeting
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
 	"testing"
 )
 
-// casesPath is the project's copy of GrowthBook's cross-SDK test cases.
+// conformanceCasesPath is the project's copy of GrowthBook's cross-SDK test cases.
 const conformanceCasesPath = "../../testdata/growthbook/cases.json"
 
 // loadCases returns the named section of the conformance file, one raw JSON
@@ -116,9 +117,9 @@ func TestConformanceGetBucketRange(t *testing.T) {
 			// GrowthBook's own harness truncates both sides to 8 decimals:
 			// the ranges are unrounded doubles (0.2*0.2 is 0.04000000000000001
 			// in JavaScript too) while the file stores 0.04.
-			got := GetBucketRanges(n, coverage, weights)
+			got := BucketRanges(n, coverage, weights)
 			if !slices.Equal(truncateRanges(got), truncateRanges(want)) {
-				t.Errorf("GetBucketRanges(%d, %v, %v) = %v; want %v", n, coverage, weights, got, want)
+				t.Errorf("BucketRanges(%d, %v, %v) = %v; want %v", n, coverage, weights, got, want)
 			}
 		})
 	}
@@ -183,11 +184,11 @@ func TestConformanceGetEqualWeights(t *testing.T) {
 		decodeCase(t, c[0], &n)
 		decodeCase(t, c[1], &want)
 		t.Run(fmt.Sprintf("%03d n=%d", i, n), func(t *testing.T) {
-			got := GetEqualWeights(n)
+			got := EqualWeights(n)
 			// The file stores 1/3 as 0.33333333; both sides are truncated
 			// to 8 decimals as GrowthBook's own harness does.
 			if !slices.Equal(truncate8(got), truncate8(want)) {
-				t.Errorf("GetEqualWeights(%d) = %v; want %v", n, got, want)
+				t.Errorf("EqualWeights(%d) = %v; want %v", n, got, want)
 			}
 		})
 	}
@@ -196,84 +197,98 @@ func TestConformanceGetEqualWeights(t *testing.T) {
 	}
 }
 
-// sdkOnlyCases are the evalCondition cases whose conditions ParseCondition
-// rejects on purpose (GrowthBook evaluates them to false, or treats "$groups"
-// as an attribute name); they run through the lenient parser instead.
-var sdkOnlyCases = []string{
-	"$groups - match",
-	"$groups - no match",
-	"$in - not array",
-	"$nin - not array",
-	"unknown operator - pass",
-	"$regex invalid - pass",
-	"$regex invalid - fail",
+// refusedCases are the evalCondition cases whose conditions Parse refuses on purpose, with the
+// reason; they run under GrowthBook's SDK rules (sdk_test.go) to show that the evaluator still
+// agrees with the SDK on them.
+var refusedCases = map[string]string{
+	"$groups - match":                                     `"$groups" at the top level is an attribute to the SDK, an unknown operator to us`,
+	"$groups - no match":                                  `"$groups" at the top level is an attribute to the SDK, an unknown operator to us`,
+	"$in - not array":                                     "the SDK evaluates a wrongly typed argument to false",
+	"$nin - not array":                                    "the SDK evaluates a wrongly typed argument to false",
+	"unknown operator - pass":                             "the SDK evaluates an unknown operator to false",
+	"$regex invalid - pass":                               "the SDK evaluates an invalid regular expression to false",
+	"$regex invalid - fail":                               "the SDK evaluates an invalid regular expression to false",
+	"$inGroup passes for member of known group id":        "xsell has no saved groups",
+	"$inGroup fails for non-member of known group id":     "xsell has no saved groups",
+	"$inGroup fails for unknown group id":                 "xsell has no saved groups",
+	"$notInGroup fails for member of known group id":      "xsell has no saved groups",
+	"$notInGroup passes for non-member of known group id": "xsell has no saved groups",
+	"$notInGroup passes for unknown group id":             "xsell has no saved groups",
+	"$inGroup passes for properly typed data":             "xsell has no saved groups",
+	"$inGroup fails for improperly typed data":            "xsell has no saved groups",
+}
+
+// evalCase is one evalCondition case: [name, condition, attributes, expected, saved groups?].
+type evalCase struct {
+	name   string
+	cond   json.RawMessage
+	attrs  map[string]any
+	want   bool
+	groups map[string][]any
+}
+
+func loadEvalCases(t *testing.T) []evalCase {
+	t.Helper()
+	var out []evalCase
+	for _, c := range loadCases(t, "evalCondition") {
+		e := evalCase{cond: c[1]}
+		decodeCase(t, c[0], &e.name)
+		decodeCase(t, c[2], &e.attrs)
+		decodeCase(t, c[3], &e.want)
+		if len(c) > 4 {
+			decodeCase(t, c[4], &e.groups)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func TestConformanceEvalCondition(t *testing.T) {
-	cases := loadCases(t, "evalCondition")
-	var rejected []string
+	cases := loadEvalCases(t)
+	var refused []string
 	for i, c := range cases {
-		// [name, condition, attributes, expected, saved groups (optional)]
-		var name string
-		var attrs map[string]any
-		var want bool
-		var groups map[string][]any
-		decodeCase(t, c[0], &name)
-		decodeCase(t, c[2], &attrs)
-		decodeCase(t, c[3], &want)
-		if len(c) > 4 {
-			decodeCase(t, c[4], &groups)
+		cond, err := Parse(c.cond)
+		if err != nil {
+			refused = append(refused, c.name)
 		}
-		cond, strictErr := ParseCondition(c[1])
-		if strictErr != nil {
-			rejected = append(rejected, name)
-		}
-		t.Run(conformanceCaseName(i, c[0]), func(t *testing.T) {
-			if strictErr != nil {
-				if !slices.Contains(sdkOnlyCases, name) {
-					t.Fatalf("ParseCondition(%s) = %v; want it accepted", c[1], strictErr)
+		t.Run(fmt.Sprintf("%03d %s", i, c.name), func(t *testing.T) {
+			if err != nil {
+				if _, ok := refusedCases[c.name]; !ok {
+					t.Fatalf("Parse(%s) = %v; want it accepted", c.cond, err)
 				}
-				var err error
-				if cond, err = parseConditionLenient(c[1]); err != nil {
-					t.Fatalf("parseConditionLenient(%s) = %v", c[1], err)
+				if cond, err = parseSDK(c.cond, c.groups); err != nil {
+					t.Fatalf("parseSDK(%s) = %v", c.cond, err)
 				}
 			}
-			if got := cond.Eval(attrs, groups); got != want {
-				t.Errorf("condition %s on %s = %v; want %v", c[1], c[2], got, want)
+			if got := cond.Eval(c.attrs); got != c.want {
+				t.Errorf("condition %s on %v = %v; want %v", c.cond, c.attrs, got, c.want)
 			}
 		})
 	}
-	slices.Sort(rejected)
-	wantRejected := slices.Sorted(slices.Values(sdkOnlyCases))
-	if !slices.Equal(rejected, wantRejected) {
-		t.Errorf("ParseCondition rejected %q; want exactly %q", rejected, wantRejected)
+	slices.Sort(refused)
+	if want := slices.Sorted(maps.Keys(refusedCases)); !slices.Equal(refused, want) {
+		t.Errorf("Parse refused %q; want exactly %q", refused, want)
 	}
 	if len(cases) != 218 {
 		t.Errorf("evalCondition: %d cases, want 218", len(cases))
 	}
 }
 
-// TestConformanceLenientAgreesWithStrict checks that the lenient parser used
-// for the SDK-only cases evaluates every other case as ParseCondition does.
-func TestConformanceLenientAgreesWithStrict(t *testing.T) {
-	for i, c := range loadCases(t, "evalCondition") {
-		var attrs map[string]any
-		var groups map[string][]any
-		decodeCase(t, c[2], &attrs)
-		if len(c) > 4 {
-			decodeCase(t, c[4], &groups)
-		}
-		strict, err := ParseCondition(c[1])
+// TestConformanceSDKRulesAgreeWithParse checks that the SDK rules used for the refused cases
+// evaluate every other case as Parse's condition does, so that they change nothing else.
+func TestConformanceSDKRulesAgreeWithParse(t *testing.T) {
+	for i, c := range loadEvalCases(t) {
+		strict, err := Parse(c.cond)
 		if err != nil {
 			continue
 		}
-		lenient, err := parseConditionLenient(c[1])
+		sdk, err := parseSDK(c.cond, c.groups)
 		if err != nil {
-			t.Errorf("%s: lenient parse failed: %v", conformanceCaseName(i, c[0]), err)
+			t.Errorf("%03d %s: parseSDK failed: %v", i, c.name, err)
 			continue
 		}
-		if strict.Eval(attrs, groups) != lenient.Eval(attrs, groups) {
-			t.Errorf("%s: strict and lenient disagree", conformanceCaseName(i, c[0]))
+		if strict.Eval(c.attrs) != sdk.Eval(c.attrs) {
+			t.Errorf("%03d %s: Parse and the SDK rules disagree", i, c.name)
 		}
 	}
 }

@@ -1,0 +1,136 @@
+package experiments
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/xsell/xsell/internal/targeting"
+)
+
+// compiled is an experiment prepared for assignment: everything that does not depend on the
+// shopper is worked out once, when the cache loads, not per request.
+type compiled struct {
+	key           string
+	status        Status
+	phase         int
+	seed          targeting.Seed
+	hashAttribute string
+	condition     *targeting.Condition // nil: everyone is targeted
+	layer         *Layer
+	ranges        [][2]float64
+	variantKeys   []string
+	forced        map[string]int // shopper → variant index
+	// condSlot and layerSlot index a request's memo: experiments with the same targeting, or
+	// the same layer and hash attribute, share a slot, so that one request evaluates each
+	// once. -1: not memoised.
+	condSlot, layerSlot int
+	answers
+}
+
+func compile(e *Experiment) (*compiled, error) {
+	c := &compiled{
+		key: e.Key, status: e.Status, phase: e.Phase, seed: targeting.NewSeed(e.Seed), hashAttribute: e.HashAttribute,
+		layer: e.Layer, ranges: targeting.BucketRanges(len(e.Variants), *e.Coverage, e.Weights()),
+		condSlot: -1, layerSlot: -1,
+	}
+	if len(e.Targeting) > 0 {
+		cond, err := targeting.Parse(e.Targeting)
+		if err != nil {
+			return nil, fmt.Errorf("experiment %s: %w", e.Key, err)
+		}
+		c.condition = cond
+	}
+	var strategies []json.RawMessage
+	var control json.RawMessage
+	index := map[string]int{}
+	for i, v := range e.Variants {
+		index[v.Key] = i
+		c.variantKeys = append(c.variantKeys, v.Key)
+		s, err := json.Marshal(v.Strategy)
+		if err != nil {
+			return nil, fmt.Errorf("experiment %s: encoding variant %s: %w", e.Key, v.Key, err)
+		}
+		strategies = append(strategies, s)
+		if v.Control {
+			control = s
+		}
+	}
+	if len(e.Forced) > 0 {
+		c.forced = make(map[string]int, len(e.Forced))
+		for shopper, variant := range e.Forced {
+			if i, ok := index[variant]; ok {
+				c.forced[shopper] = i
+			}
+		}
+	}
+	c.answers = prepareAnswers(c.key, c.phase, c.variantKeys, strategies, control)
+	return c, nil
+}
+
+// Snapshot is an immutable set of compiled experiments; the cache swaps whole snapshots so
+// that a request never sees a half-applied change.
+type Snapshot struct {
+	// Generation tells snapshots apart: answers, and so exposures, may differ between two.
+	Generation uint64
+	// Loaded is when the experiments were read; a reload that finds them unchanged keeps the
+	// snapshot and this time.
+	Loaded time.Time
+
+	byKey   map[string]*compiled
+	running []*compiled // in key order, for requests that name no experiment
+	// fingerprint identifies the experiments the cache compiled this snapshot from.
+	fingerprint [32]byte
+}
+
+var generations atomic.Uint64
+
+// NewSnapshot compiles experiments for assignment. An experiment that fails to compile (it
+// cannot, having been validated on save) is reported rather than silently skipped.
+func NewSnapshot(list []*Experiment, loaded time.Time) (*Snapshot, error) {
+	s := &Snapshot{Generation: generations.Add(1), byKey: make(map[string]*compiled, len(list)), Loaded: loaded}
+	conds, layers := map[string]int{}, map[[2]string]int{}
+	for _, e := range list {
+		c, err := compile(e)
+		if err != nil {
+			return nil, err
+		}
+		if c.condition != nil {
+			c.condSlot = memoSlot(conds, string(e.Targeting))
+		}
+		if c.layer != nil {
+			c.layerSlot = memoSlot(layers, [2]string{c.layer.Name, c.hashAttribute})
+		}
+		s.byKey[e.Key] = c
+		if e.Status == StatusRunning {
+			s.running = append(s.running, c)
+		}
+	}
+	return s, nil
+}
+
+// Len is the number of experiments in the snapshot.
+func (s *Snapshot) Len() int { return len(s.byKey) }
+
+// memoSlots bounds the distinct targeting rules (and layers) one request remembers.
+const memoSlots = 64
+
+// memoSlot numbers a distinct key, up to memoSlots; beyond them, -1.
+func memoSlot[K comparable](slots map[K]int, k K) int {
+	if i, ok := slots[k]; ok {
+		return i
+	}
+	if len(slots) == memoSlots {
+		return -1
+	}
+	slots[k] = len(slots)
+	return slots[k]
+}
+
+// assignMemo is what one request has worked out so far: whether each distinct targeting rule
+// holds, and where the shopper falls in each layer. It lives on the request's stack.
+type assignMemo struct {
+	cond  [memoSlots]uint8   // 0 not yet evaluated, 1 holds, 2 does not
+	layer [memoSlots]float64 // 0 not yet hashed, else the layer hash + 1
+}
