@@ -121,6 +121,23 @@ func TestOpenAPITransportCatchesDrift(t *testing.T) {
 			}
 		})
 	}
+	// An outage answered without Retry-After.
+	ts503 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":{"code":"unavailable","message":"the database is down","request_id":"r"}}`)
+	}))
+	defer ts503.Close()
+	rec503 := &recordingT{TB: t}
+	resp, err := (&http.Client{Transport: openapitest.Transport(rec503, nil)}).Get(ts503.URL + "/v1/loyalty/program")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(rec503.errors) == 0 {
+		t.Fatal("a 503 without Retry-After passed as documented")
+	}
+
 	// And a request the document refuses that the server accepts.
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -128,7 +145,7 @@ func TestOpenAPITransportCatchesDrift(t *testing.T) {
 	}))
 	defer ts.Close()
 	rec := &recordingT{TB: t}
-	resp, err := (&http.Client{Transport: openapitest.Transport(rec, nil)}).Post(ts.URL+"/v1/events", "application/json",
+	resp, err = (&http.Client{Transport: openapitest.Transport(rec, nil)}).Post(ts.URL+"/v1/events", "application/json",
 		strings.NewReader(`{"events":[{"id":"e1","type":"offer_clicked","shopper_id":"s"}]}`))
 	if err != nil {
 		t.Fatal(err)
