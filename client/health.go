@@ -12,6 +12,7 @@ type Readiness struct {
 	Database   string `json:"database"`
 	Migrations string `json:"migrations"`
 	Assignment string `json:"assignment,omitempty"`
+	Exposures  string `json:"exposures,omitempty"` // "shedding: …" while exposures are being dropped
 }
 
 // Ready asks once whether the server can do its work: nil when it answers ready. A server that
