@@ -53,8 +53,10 @@ type Detail struct {
 	Message string `json:"message"`
 }
 
-// Error implements error.
-func (e *Error) Error() string {
+// Error implements error. Both *Error, which the client returns, and Error implement it, so
+// that either errors.As idiom works: var e *client.Error; errors.As(err, &e) — or
+// e := &client.Error{}; errors.As(err, e).
+func (e Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %d", e.method, e.path, e.Status)
 	if e.Code != "" {
@@ -67,6 +69,15 @@ func (e *Error) Error() string {
 		b.WriteString(" (request " + e.RequestID + ")")
 	}
 	return b.String()
+}
+
+// As fills a *Error target from e, for errors.As(err, &client.Error{}).
+func (e *Error) As(target any) bool {
+	if t, ok := target.(*Error); ok {
+		*t = *e
+		return true
+	}
+	return false
 }
 
 // IsCode says whether err is, or wraps, an API error with the given code.

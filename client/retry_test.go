@@ -107,6 +107,10 @@ func TestWhatIsNotRetried(t *testing.T) {
 		len(e.Details) != 1 || e.Details[0].Field != "shopper_id" {
 		t.Fatalf("400: got %#v", err)
 	}
+	// The other errors.As idiom: a *client.Error as the target.
+	if target := (&client.Error{}); !errors.As(err, target) || target.Code != client.CodeInvalidRequest || target.Status != 400 {
+		t.Fatalf("errors.As(err, &client.Error{}) = %+v", target)
+	}
 	if _, err := c.GetAccount(context.Background(), "s-1"); !client.IsCode(err, client.CodeInternal) {
 		t.Fatalf("500: got %v", err)
 	}
