@@ -115,15 +115,15 @@ func (c *Client) do(ctx context.Context, r request) (answer, error) {
 			}
 			return a, nil
 		}
-		if ctx.Err() != nil {
-			return a, fmt.Errorf("%s %s: %w (before that: %v)", r.method, r.path, ctx.Err(), err)
-		}
 		wait, again := c.retry.next(attempt, r.retry, err)
 		if !again {
 			if attempt > 1 {
 				return a, fmt.Errorf("%s %s: after %d attempts: %w", r.method, r.path, attempt, err)
 			}
 			return a, err
+		}
+		if ctx.Err() != nil {
+			return a, fmt.Errorf("%s %s: %w (before that: %v)", r.method, r.path, ctx.Err(), err)
 		}
 		last = err
 		if c.onRetry != nil {
