@@ -30,7 +30,9 @@ type testAPI struct {
 	stop     func() // flushes the recorder
 }
 
-func newTestAPI(t *testing.T) *testAPI {
+// newTestAPI serves the experiments and assignment API over a fresh database, with its
+// exposure recorder running; more, when given, adds services to its dependencies.
+func newTestAPI(t *testing.T, more ...func(*Deps)) *testAPI {
 	t.Helper()
 	keys, err := ParseAPIKeys("admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:" + analystKey)
 	if err != nil {
@@ -44,7 +46,11 @@ func newTestAPI(t *testing.T) *testAPI {
 	go api.recorder.Run(ctx, 5*time.Second)
 	api.stop = func() { cancel(); <-api.recorder.Done() }
 	t.Cleanup(api.stop)
-	s, err := New(Config{APIKeys: keys}, Deps{DB: db, Experiments: store, Assignments: api.cache, Exposures: api.recorder})
+	deps := Deps{DB: db, Experiments: store, Assignments: api.cache, Exposures: api.recorder}
+	for _, f := range more {
+		f(&deps)
+	}
+	s, err := New(Config{APIKeys: keys}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

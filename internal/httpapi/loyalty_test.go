@@ -284,3 +284,32 @@ func TestOrderEventsEarnPoints(t *testing.T) {
 		t.Fatalf("ledger = %v, want %s", got, want)
 	}
 }
+
+// TestShopperIDWithSlashIsReachable: events accept any shopper id, "/" included, and crediting
+// opens their account; the account URLs reach it as one percent-encoded segment.
+func TestShopperIDWithSlashIsReachable(t *testing.T) {
+	api := newLoyaltyServer(t)
+	if a := postEvents(t, api.ts, `{"id": "e1", "type": "order_completed", "shopper_id": "tenant/42", "order_id": "o-1",
+		"amount": 2500, "currency": "EUR"}`); a.status != 200 {
+		t.Fatalf("events = %d %s", a.status, a.raw)
+	}
+	if _, err := api.svc.CreditOrders(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	acc := api.do(t, "GET", "/v1/loyalty/accounts/tenant%2F42", checkoutKey, "")
+	if acc.status != 200 || acc.body["shopper_id"] != "tenant/42" || num(acc, "lifetime_earned") != 25 {
+		t.Fatalf("account of tenant/42 = %d %s, want the 25 points of its order", acc.status, acc.raw)
+	}
+	red := api.do(t, "POST", "/v1/loyalty/accounts/tenant%2F42/redeem", checkoutKey, `{"points": 5, "idempotency_key": "r1"}`)
+	if red.status != 201 || num(red, "balance") != 20 {
+		t.Fatalf("redeem = %d %s", red.status, red.raw)
+	}
+	page := api.do(t, "GET", "/v1/loyalty/accounts/tenant%2F42/transactions", checkoutKey, "")
+	if txs, _ := page.body["transactions"].([]any); page.status != 200 || len(txs) != 2 {
+		t.Fatalf("transactions = %d %s", page.status, page.raw)
+	}
+	// The unencoded path names another route, which does not exist.
+	if a := api.do(t, "GET", "/v1/loyalty/accounts/tenant/42", checkoutKey, ""); a.status != 404 {
+		t.Fatalf("unencoded = %d %s, want 404", a.status, a.raw)
+	}
+}

@@ -72,6 +72,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	e.HandleMethodNotAllowed = true
+	// Route on the path as sent, then decode each parameter: a shopper id holding "/" is
+	// reachable as one percent-encoded segment (a%2Fb) instead of splitting the route.
+	e.UseRawPath = true
+	e.UnescapePathValues = true
 	e.ContextWithFallback = true
 	e.Use(s.withRequestID, s.securityHeaders, s.observe, gin.CustomRecoveryWithWriter(nil, s.recoverPanic), s.limitBody)
 	e.NoRoute(func(c *gin.Context) {

@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/validate"
 )
 
 // Entry kinds of the ledger.
@@ -34,9 +35,9 @@ const (
 
 // Limits of requests.
 const (
-	MaxPoints      = 1_000_000_000 // per transaction; more is a bug in the caller
-	MaxShopperID   = 256           // characters, as for events
-	MaxKeyLength   = 128           // characters of an idempotency key or order id
+	MaxPoints      = 1_000_000_000         // per transaction; more is a bug in the caller
+	MaxShopperID   = validate.MaxShopperID // characters, as everywhere
+	MaxKeyLength   = 128                   // characters of an idempotency key or order id
 	MaxReasonChars = 256
 )
 
@@ -98,9 +99,11 @@ func (r EarnRequest) Validate() error {
 func (r EarnRequest) check(p *apperr.Problems) {
 	checkPoints(p, "points", r.Points)
 	checkKey(p, r.IdempotencyKey)
-	if r.Reason == "" {
+	switch {
+	case r.Reason == "":
 		p.Add("reason", "required", "is required: say why the points are given")
-	} else if utf8.RuneCountInString(r.Reason) > MaxReasonChars {
+	case !validate.Text(p, "reason", r.Reason):
+	case utf8.RuneCountInString(r.Reason) > MaxReasonChars:
 		p.Add("reason", "too_long", "must have at most %d characters", MaxReasonChars)
 	}
 	checkOrderID(p, r.OrderID)
@@ -150,15 +153,17 @@ func checkPoints(p *apperr.Problems, field string, n int64) {
 }
 
 func checkKey(p *apperr.Problems, key string) {
-	if key == "" {
+	switch {
+	case key == "":
 		p.Add("idempotency_key", "required", "is required, so that a retry cannot count twice")
-	} else if utf8.RuneCountInString(key) > MaxKeyLength {
+	case !validate.Text(p, "idempotency_key", key):
+	case utf8.RuneCountInString(key) > MaxKeyLength:
 		p.Add("idempotency_key", "too_long", "must have at most %d characters", MaxKeyLength)
 	}
 }
 
 func checkOrderID(p *apperr.Problems, id string) {
-	if utf8.RuneCountInString(id) > MaxKeyLength {
+	if validate.Text(p, "order_id", id) && utf8.RuneCountInString(id) > MaxKeyLength {
 		p.Add("order_id", "too_long", "must have at most %d characters", MaxKeyLength)
 	}
 }
@@ -171,9 +176,7 @@ func CheckShopperID(id string) error {
 }
 
 func checkShopper(p *apperr.Problems, id string) {
-	if id == "" || !utf8.ValidString(id) || utf8.RuneCountInString(id) > MaxShopperID {
-		p.Add("shopper_id", "invalid", "must be 1 to %d characters of UTF-8", MaxShopperID)
-	}
+	validate.ShopperID(p, "shopper_id", id)
 }
 
 // Earn credits points to a shopper as a new lot that is spendable at once and expires after
