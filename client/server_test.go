@@ -301,14 +301,23 @@ func TestTour(t *testing.T) {
 		t.Fatalf("running experiments: %+v, %v", page, err)
 	}
 
-	ans, err := checkout.Assign(ctx, client.AssignRequest{ShopperID: "s-3",
-		Attributes: map[string]any{"country": "IT", "device": "mobile"}, Experiments: []string{"pdp-bundle"}})
+	req := client.AssignRequest{ShopperID: "s-3", Attributes: map[string]any{"country": "IT", "device": "mobile"},
+		Experiments: []string{"pdp-bundle"}, Track: client.Bool(false), Context: &client.AssignContext{Products: []string{"sku-shampoo"}}}
+	prefetch, err := checkout.Assign(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Track = nil
+	ans, err := checkout.Assign(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, ok := ans.For("pdp-bundle")
 	if !ok || !a.InExperiment || a.Variant == nil || a.Reason != client.ReasonAssigned || !a.ShowsOffer() || a.Phase != 1 {
 		t.Fatalf("assignment: %+v", ans)
+	}
+	if p, _ := prefetch.For("pdp-bundle"); p.Variant == nil || *p.Variant != *a.Variant {
+		t.Fatalf("the prefetch (track: false) answered %+v, the tracked ask %+v", p, a)
 	}
 	out, err := checkout.Assign(ctx, client.AssignRequest{ShopperID: "s-4", Attributes: map[string]any{"country": "US"}})
 	if b, _ := out.For("pdp-bundle"); err != nil || b.InExperiment || b.Variant != nil || b.Reason != client.ReasonNotTargeted {
