@@ -14,6 +14,7 @@ import (
 
 	"github.com/xsell/xsell/api"
 	"github.com/xsell/xsell/internal/httpapi"
+	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/openapitest"
 )
 
@@ -69,6 +70,48 @@ func TestOpenAPIOperationsSayWhoMayCall(t *testing.T) {
 			}
 			if !open && op.Responses.Status(http.StatusUnauthorized) == nil {
 				t.Errorf("%s %s needs a key and does not document 401", method, path)
+			}
+		}
+	}
+}
+
+// TestOpenAPIRolesAreEnforced calls every operation that needs a key with a key of each role:
+// the roles its x-roles lists get past authentication (whatever the handler then answers:
+// this server has no database), the others get 403. So x-roles cannot drift from the routes.
+func TestOpenAPIRolesAreEnforced(t *testing.T) {
+	secrets := map[string]string{}
+	var spec []string
+	for _, role := range []string{"admin", "checkout", "analyst"} {
+		secrets[role] = role + "-roles-test-0123456789abcdef0123456789"
+		spec = append(spec, role+":"+secrets[role])
+	}
+	keys, err := httpapi.ParseAPIKeys(strings.Join(spec, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A loyalty service without a database: the loyalty routes refuse to run unwired, before
+	// they authenticate.
+	s, err := httpapi.New(httpapi.Config{APIKeys: keys}, httpapi.Deps{Loyalty: loyalty.New(nil, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pathParam := regexp.MustCompile(`\{[^}]+\}`)
+	for path, item := range openapitest.Document(t).Paths.Map() {
+		for method, op := range item.Operations() {
+			roles, _ := op.Extensions["x-roles"].([]any)
+			if len(roles) == 0 {
+				continue
+			}
+			url := pathParam.ReplaceAllString(path, "1")
+			for role, secret := range secrets {
+				req := httptest.NewRequest(method, url, nil)
+				req.Header.Set("Authorization", "Bearer "+secret)
+				rec := httptest.NewRecorder()
+				s.Handler().ServeHTTP(rec, req)
+				allowed := slices.Contains(roles, any(role))
+				if forbidden := rec.Code == http.StatusForbidden; forbidden == allowed {
+					t.Errorf("%s %s with the %s key: %d; x-roles %v", method, path, role, rec.Code, roles)
+				}
 			}
 		}
 	}
