@@ -30,6 +30,9 @@ type config struct {
 	DBMaxConns     int
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
+
+	StatementTimeout time.Duration // bound on each statement of the server's pool
+	RequestTimeout   time.Duration // deadline of each request
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -129,6 +132,8 @@ var envVars = []envVar{
 		c.DBMaxConns = n
 		return nil
 	}},
+	{"XSELL_DB_STATEMENT_TIMEOUT", "5s", durationVar(func(c *config) *time.Duration { return &c.StatementTimeout })},
+	{"XSELL_REQUEST_TIMEOUT", "10s", durationVar(func(c *config) *time.Duration { return &c.RequestTimeout })},
 }
 
 // durationVar parses a positive duration into the field that at returns.

@@ -91,7 +91,7 @@ func TestOpenAPIRolesAreEnforced(t *testing.T) {
 	}
 	// A loyalty service without a database: the loyalty routes refuse to run unwired, before
 	// they authenticate.
-	s, err := httpapi.New(httpapi.Config{APIKeys: keys}, httpapi.Deps{Loyalty: loyalty.New(nil, nil)})
+	s, err := httpapi.New(httpapi.Config{APIKeys: keys}, httpapi.Deps{Loyalty: loyalty.New(nil, loyalty.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}
