@@ -88,10 +88,14 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// assign asks for one shopper's variant, back-dated to the arrival (admin key).
-func (a *api) assign(ctx context.Context, experiment string, s *shopper) (Assignment, error) {
-	r, err := a.admin.Assign(ctx, client.AssignRequest{ShopperID: s.id, Attributes: s.attrs,
-		Experiments: []string{experiment}, At: &s.arrival})
+// assign asks for one shopper's variant, back-dated to the arrival (admin key); track false
+// records no exposure.
+func (a *api) assign(ctx context.Context, experiment string, s *shopper, track bool) (Assignment, error) {
+	req := client.AssignRequest{ShopperID: s.id, Attributes: s.attrs, Experiments: []string{experiment}, At: &s.arrival}
+	if !track {
+		req.Track = client.Bool(false)
+	}
+	r, err := a.admin.Assign(ctx, req)
 	if err != nil {
 		return Assignment{}, err
 	}

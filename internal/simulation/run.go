@@ -211,20 +211,23 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 	arms[""] = &ArmSummary{}
 	prog.Total.Store(int64(sc.Shoppers))
 
+	// The count of written exposures before this run's first: each day waits for it to grow
+	// by the day's shoppers in the experiment.
+	written, err := c.metric(ctx, "xsell_exposures_written_total")
+	exposuresVisible := err == nil
+
 	// The server's assignment cache learns of a just-started experiment a moment after the
-	// start commits. Ask for the first shopper until the experiment answers; that shopper is
-	// asked again below, with the same answer and no second exposure.
+	// start commits. Ask for the first shopper until the experiment answers, with track
+	// false, as a checkout prefetches: nothing is recorded until the shopper is asked below.
 	prog.setStage("waiting for the server to assign in the experiment")
 	first := m.shopper(0)
 	if err := poll(ctx, 15*time.Second, 50*time.Millisecond, func() (bool, error) {
-		a, err := c.assign(ctx, x.Key, first)
+		a, err := c.assign(ctx, x.Key, first, false)
 		return err == nil && a.Reason != "not_running" && a.Reason != "unknown_experiment", err
 	}, func() string { return "experiment " + x.Key + " is running but the server does not assign in it" }); err != nil {
 		return nil, err
 	}
 
-	written, err := c.metric(ctx, "xsell_exposures_written_total")
-	exposuresVisible := err == nil
 	var inExperiment int64
 
 	var lastOrder Event // the last order with points to earn, sent after every other event
@@ -238,7 +241,7 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 		outs := make([]outcome, hi-lo)
 		err := parallel(ctx, cfg.Concurrency, hi-lo, func(k int) error {
 			s := m.shopper(lo + k)
-			a, err := c.assign(ctx, x.Key, s)
+			a, err := c.assign(ctx, x.Key, s, true)
 			if err != nil {
 				return err
 			}
