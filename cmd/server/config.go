@@ -31,6 +31,11 @@ type config struct {
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
 
+	StatementTimeout time.Duration // bound on each statement of the server's pool
+	RequestTimeout   time.Duration // deadline of each request
+	ResultsRefresh   time.Duration // how old running experiments' results may get in the console
+	ConsoleSession   time.Duration // how long a console sign-in lasts
+
 	ExposureQueue   int     // assignment requests whose exposures may wait in memory to be staged
 	MergeShare      float64 // the most of the time merging staged exposures may take under load
 	AssignLogSample int     // 1 in this many successful /v1/assign lines is logged
@@ -125,6 +130,22 @@ var envVars = []envVar{
 		}
 		return fmt.Errorf("want on or off")
 	}},
+	{"XSELL_RESULTS_REFRESH", "1h", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second {
+			return fmt.Errorf("want a duration of at least 10s, such as 1h")
+		}
+		c.ResultsRefresh = d
+		return nil
+	}},
+	{"XSELL_CONSOLE_SESSION", "12h", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 30*24*time.Hour {
+			return fmt.Errorf("want a duration from 1m to 720h, such as 12h")
+		}
+		c.ConsoleSession = d
+		return nil
+	}},
 	{"XSELL_DB_MAX_CONNS", "20", func(c *config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 2 {
@@ -133,6 +154,8 @@ var envVars = []envVar{
 		c.DBMaxConns = n
 		return nil
 	}},
+	{"XSELL_DB_STATEMENT_TIMEOUT", "5s", durationVar(func(c *config) *time.Duration { return &c.StatementTimeout })},
+	{"XSELL_REQUEST_TIMEOUT", "10s", durationVar(func(c *config) *time.Duration { return &c.RequestTimeout })},
 }
 
 // The exposure recorder's and the access log's variables (docs/assignment.md).

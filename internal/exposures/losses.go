@@ -13,6 +13,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // Why an exposure was not kept, as exposure_losses and xsell_exposures_lost_total name it.
@@ -121,12 +123,12 @@ func (l *losses) flush(ctx context.Context, db *sqlx.DB, log *slog.Logger) error
 	if err == nil {
 		return nil
 	}
-	if _, bad := refused(err); bad {
+	if database.Refused(err) {
 		// Each count on its own: those written or refused leave the batch, the rest stay.
 		err = nil
 		for k, c := range batch {
 			e := writeLosses(ctx, db, map[lossKey]int64{k: c})
-			if _, bad := refused(e); bad {
+			if database.Refused(e) {
 				log.Error("a loss count the database refuses is left out", "key", fmt.Sprintf("%+v", k), "lost", c, "error", e)
 			} else if e != nil {
 				err = e

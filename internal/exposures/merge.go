@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // mergeSQL moves staged rows into exposures in one statement, so that a row is merged exactly
@@ -42,10 +44,21 @@ var (
 	mergeIDsSQL  = fmt.Sprintf(mergeSQL, `SELECT id FROM exposure_log WHERE id = ANY($1::bigint[]) FOR UPDATE SKIP LOCKED`)
 )
 
+// mergeTimeout bounds a merge statement. The pool's statement timeout is for requests, which
+// must not wait; a merge is background work whose batch may take seconds on a loaded database,
+// and one that timed out would be tried again, and time out again, for ever.
+const mergeTimeout = 5 * time.Minute
+
 // merge runs one merge statement and counts what it wrote.
 func (r *Recorder) merge(ctx context.Context, query string, arg any) (taken int, err error) {
 	var exposures int64
-	if err := r.db.QueryRowContext(ctx, query, arg).Scan(&taken, &exposures); err != nil {
+	err = database.Transact(ctx, r.db, nil, func(tx *database.Tx) error {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`SET LOCAL statement_timeout = %d`, mergeTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, query, arg).Scan(&taken, &exposures)
+	})
+	if err != nil {
 		return 0, err
 	}
 	r.metrics.written.Add(float64(exposures))
@@ -57,22 +70,21 @@ func (r *Recorder) merge(ctx context.Context, query string, arg any) (taken int,
 // and the rest of the batch is merged.
 func (r *Recorder) mergeNext(ctx context.Context) (int, error) {
 	taken, err := r.merge(ctx, mergeNextSQL, r.cfg.MergeBatch)
-	if _, bad := refused(err); !bad {
-		return taken, err
+	if !database.Refused(err) {
+		return taken, database.Wrap(err, "merging staged exposures")
 	}
 	var ids []int64
 	if err := r.db.SelectContext(ctx, &ids, `SELECT id FROM exposure_log ORDER BY id LIMIT $1`, r.cfg.MergeBatch); err != nil {
-		return 0, err
+		return 0, database.Wrap(err, "reading the ids of staged exposures")
 	}
 	return len(ids), r.mergeIDs(ctx, ids)
 }
 
 func (r *Recorder) mergeIDs(ctx context.Context, ids []int64) error {
 	_, err := r.merge(ctx, mergeIDsSQL, pq.Array(ids))
-	state, bad := refused(err)
 	switch {
-	case !bad:
-		return err
+	case !database.Refused(err):
+		return database.Wrap(err, "merging %d staged rows", len(ids))
 	case len(ids) > 1:
 		mid := len(ids) / 2
 		if err := r.mergeIDs(ctx, ids[:mid]); err != nil {
@@ -80,47 +92,47 @@ func (r *Recorder) mergeIDs(ctx context.Context, ids []int64) error {
 		}
 		return r.mergeIDs(ctx, ids[mid:])
 	}
-	return r.quarantineStaged(ctx, ids[0], err.Error(), state)
+	return r.quarantineStaged(ctx, ids[0], err)
 }
 
-// quarantineStaged moves one staged row the merge cannot write to the quarantine, with why.
-func (r *Recorder) quarantineStaged(ctx context.Context, id int64, why, state string) error {
-	tx, err := r.db.BeginTxx(ctx, nil)
-	if err != nil {
+// quarantineStaged moves one staged row the merge cannot write to the quarantine, with the
+// database's reason.
+func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) error {
+	var it *item
+	err := database.Transact(ctx, r.db, nil, func(tx *database.Tx) error {
+		var row struct {
+			Shopper     string    `db:"shopper_id"`
+			At          time.Time `db:"at"`
+			Payload     string    `db:"payload"`
+			Experiments string    `db:"experiments"`
+			Phases      string    `db:"phases"`
+			Variants    string    `db:"variants"`
+		}
+		err := tx.GetContext(ctx, &row, `SELECT shopper_id, at, row_to_json(l)::text AS payload,
+				array_to_json(experiments)::text AS experiments, array_to_json(phases)::text AS phases,
+				array_to_json(variants)::text AS variants
+			FROM exposure_log l WHERE id = $1 FOR UPDATE`, id)
+		if errors.Is(err, sql.ErrNoRows) {
+			it = nil // another server merged or quarantined it meanwhile
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		it = &item{shopper: row.Shopper, at: row.At, exposures: stagedExposures(row.Experiments, row.Phases, row.Variants)}
+		key := "exposure_log row " + strconv.FormatInt(id, 10)
+		if err := r.quarantine.Put(ctx, tx, MergeConsumer, key, json.RawMessage(row.Payload), cause); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM exposure_log WHERE id = $1`, id)
 		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	var row struct {
-		Shopper     string    `db:"shopper_id"`
-		At          time.Time `db:"at"`
-		Payload     []byte    `db:"payload"`
-		Experiments string    `db:"experiments"`
-		Phases      string    `db:"phases"`
-		Variants    string    `db:"variants"`
-	}
-	err = tx.GetContext(ctx, &row, `SELECT shopper_id, at, convert_to(row_to_json(l)::text, 'UTF8') AS payload,
-			array_to_json(experiments)::text AS experiments, array_to_json(phases)::text AS phases,
-			array_to_json(variants)::text AS variants
-		FROM exposure_log l WHERE id = $1 FOR UPDATE`, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil // another server merged or quarantined it meanwhile
-	}
+	})
 	if err != nil {
-		return fmt.Errorf("reading staged row %d: %w", id, err)
+		return database.Wrap(err, "quarantining staged row %d", id)
 	}
-	it := item{shopper: row.Shopper, at: row.At, exposures: stagedExposures(row.Experiments, row.Phases, row.Variants)}
-	q := quarantined{stage: "merge", item: "exposure_log row " + strconv.FormatInt(id, 10) + ": " + it.describe(),
-		payload: row.Payload, err: why, sqlstate: state}
-	if err := quarantine(ctx, tx, []quarantined{q}); err != nil {
-		return fmt.Errorf("quarantining staged row %d: %w", id, err)
+	if it != nil {
+		r.setAside(it, false)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM exposure_log WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("removing staged row %d: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("quarantining staged row %d: %w", id, err)
-	}
-	r.setAside(&it, "merge", why)
 	return nil
 }
 

@@ -3,15 +3,14 @@ package exposures
 import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the recorder's series on /metrics. Exposures are counted one per experiment a
-// request exposed the shopper to; quarantined items are rows (a staged request holds several
-// exposures).
+// request exposed the shopper to; the rows it quarantines are counted by the quarantine, in
+// xsell_quarantined_total{consumer="exposures_staging"|"exposures_merge"}.
 type metrics struct {
-	recorded    prometheus.Counter
-	lost        *prometheus.CounterVec
-	staged      prometheus.Counter
-	written     prometheus.Counter
-	quarantined *prometheus.CounterVec
-	queued      prometheus.GaugeFunc
+	recorded prometheus.Counter
+	lost     *prometheus.CounterVec
+	staged   prometheus.Counter
+	written  prometheus.Counter
+	queued   prometheus.GaugeFunc
 }
 
 func newMetrics(r *Recorder) metrics {
@@ -32,10 +31,6 @@ func newMetrics(r *Recorder) metrics {
 			Name: "xsell_exposures_written_total",
 			Help: "Exposures merged from exposure_log into exposures by this server (duplicates included; the first row per shopper wins).",
 		}),
-		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "xsell_exposures_quarantined_total",
-			Help: "Rows the database refused, moved to exposure_quarantine, by stage (stage: into exposure_log; merge: into exposures).",
-		}, []string{"stage"}),
 		queued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "xsell_exposures_queued",
 			Help: "Exposures waiting in memory to be staged.",
@@ -44,5 +39,5 @@ func newMetrics(r *Recorder) metrics {
 }
 
 func (m metrics) register(reg prometheus.Registerer) {
-	reg.MustRegister(m.recorded, m.lost, m.staged, m.written, m.quarantined, m.queued)
+	reg.MustRegister(m.recorded, m.lost, m.staged, m.written, m.queued)
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // Exposure is one experiment's answer that put a shopper in a variant by randomisation.
@@ -59,6 +61,9 @@ type Config struct {
 	// DrainTimeout bounds the work at shutdown: staging what is queued, merging what is
 	// staged and writing the loss counts (30 s).
 	DrainTimeout time.Duration
+	// Quarantine takes the rows the database refuses (one of its own, counting nowhere, when
+	// nil).
+	Quarantine *database.Quarantine
 	// SeenSize is the number of slots of the in-memory de-duplication table (1<<20, rounded
 	// up to a power of two, 8 bytes each), in buckets of 32: a shopper's exposures share the
 	// bucket their shopper id picks. An exposure evicted from a full bucket costs only a
@@ -115,10 +120,10 @@ type Recorder struct {
 	lastStaged atomic.Int64
 	// stopped is set when Run starts its last reading of the queue; Record then counts what
 	// it is given as lost. closing makes the check and the send one step.
-	stopped       atomic.Bool
-	closing       sync.RWMutex
-	quarantineLog rate.Sometimes
-	failingLog    rate.Sometimes
+	stopped    atomic.Bool
+	closing    sync.RWMutex
+	failingLog rate.Sometimes
+	quarantine *database.Quarantine
 }
 
 // New returns a Recorder writing to db, with its metrics registered on reg (when not nil).
@@ -127,9 +132,13 @@ func New(db *sqlx.DB, cfg Config, reg prometheus.Registerer, log *slog.Logger) *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Quarantine == nil {
+		cfg.Quarantine = database.NewQuarantine(nil, log)
+	}
 	r := &Recorder{
 		db: db, cfg: cfg, log: log, queue: make(chan item, cfg.QueueSize), seed: maphash.MakeSeed(),
-		merged: make(chan struct{}, 1), now: time.Now, quarantineLog: rate.Sometimes{Interval: time.Second}, failingLog: rate.Sometimes{Interval: time.Second},
+		merged: make(chan struct{}, 1), now: time.Now, failingLog: rate.Sometimes{Interval: time.Second},
+		quarantine: cfg.Quarantine,
 	}
 	size := bucketSlots
 	for size < cfg.SeenSize {

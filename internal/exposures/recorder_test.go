@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/dbtest"
 )
 
@@ -236,7 +237,9 @@ func TestLossCountsAreKeptPerVariantAndAddUpAcrossRestarts(t *testing.T) {
 func TestPoisonIsQuarantinedAndTheRestWritten(t *testing.T) {
 	db := dbtest.New(t)
 	var log bytes.Buffer
-	r := start(t, New(db, Config{DrainTimeout: 10 * time.Second}, prometheus.NewRegistry(), slog.New(slog.NewJSONHandler(&log, nil))))
+	reg := prometheus.NewRegistry()
+	logger := slog.New(slog.NewJSONHandler(&log, nil))
+	r := start(t, New(db, Config{DrainTimeout: 10 * time.Second, Quarantine: database.NewQuarantine(reg, logger)}, reg, logger))
 	good := func(i int) Request {
 		return req(fmt.Sprintf("good-%d", i), map[string]any{"n": float64(i)}, exp("e", 1, "a"))
 	}
@@ -260,38 +263,62 @@ func TestPoisonIsQuarantinedAndTheRestWritten(t *testing.T) {
 		attrs != "{\"ok\": \"\uFFFD\", \"k\uFFFD\": \"v\uFFFD\"}" {
 		t.Fatalf("nul-attrs stored with attributes %s (%v), want NUL and the bad byte replaced by U+FFFD", attrs, err)
 	}
-	var q []struct {
-		Stage, Item, Error, SQLState string
+	byKey := quarantinedRows(t, db, StagingConsumer)
+	if len(byKey) != 3 {
+		t.Fatalf("quarantine = %v, want the three refused requests", byKey)
 	}
-	if err := db.Select(&q, `SELECT stage, item, error, sqlstate FROM exposure_quarantine ORDER BY id`); err != nil {
-		t.Fatal(err)
-	}
-	if len(q) != 3 {
-		t.Fatalf("quarantine = %+v, want the three refused requests", q)
-	}
-	byItem := map[string]string{}
-	for _, x := range q {
-		byItem[x.Item] = x.Error + " [" + x.SQLState + "]"
-	}
-	for item, want := range map[string]string{
+	for key, want := range map[string]string{
 		`exposures of shopper "evil\x00x": "e/1/a"`:                    "shopper_id holds a NUL byte []",
 		`exposures of shopper "bad-\xff": "e/1/a"`:                     "shopper_id is not valid UTF-8 []",
 		`exposures of shopper "huge-phase": "e/1/a e/1099511627776/a"`: "[22003]",
 	} {
-		if got, ok := byItem[item]; !ok || !strings.HasSuffix(got, want) {
-			t.Errorf("quarantine of %s: %q, want it ending %q (all: %v)", item, got, want, byItem)
+		if got, ok := byKey[key]; !ok || !strings.HasSuffix(got, want) {
+			t.Errorf("quarantine of %s: %q, want it ending %q (all: %v)", key, got, want, byKey)
 		}
 	}
-	if got := counterValue(t, r.metrics.quarantined); got != 3 {
-		t.Errorf("xsell_exposures_quarantined_total = %v, want 3", got)
+	if got := quarantinedMetric(t, reg, StagingConsumer); got != 3 {
+		t.Errorf("xsell_quarantined_total{consumer=%q} = %v, want 3", StagingConsumer, got)
 	}
 	// Counted as lost, where a report will find them; the key Postgres cannot hold is left out.
 	if n := count(t, db, `SELECT COALESCE(sum(lost), 0) FROM exposure_losses WHERE reason = 'quarantined' AND experiment_key = 'e' AND phase = 1`); n != 3 {
 		t.Errorf("quarantined exposures of e/1 on the loss record: %d, want 3", n)
 	}
-	if n := strings.Count(log.String(), `"msg":"exposure row quarantined"`); n < 1 || n > 3 {
-		t.Errorf("%d quarantine log lines, want one per second at most:\n%s", n, log.String())
+	if n := strings.Count(log.String(), `"msg":"quarantined a row the database refused; the consumer goes on without it"`); n != 3 {
+		t.Errorf("%d quarantine log lines, want one per row:\n%s", n, log.String())
 	}
+}
+
+// quarantinedRows is consumer's quarantine, its error and SQLSTATE by key.
+func quarantinedRows(t *testing.T, db *sqlx.DB, consumer string) map[string]string {
+	t.Helper()
+	var rows []struct{ Key, Error, SQLState string }
+	if err := db.Select(&rows, `SELECT key, error, sqlstate FROM quarantine WHERE consumer = $1`, consumer); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, r := range rows {
+		out[r.Key] = r.Error + " [" + r.SQLState + "]"
+	}
+	return out
+}
+
+// quarantinedMetric is xsell_quarantined_total{consumer} as reg would serve it.
+func quarantinedMetric(t *testing.T, reg *prometheus.Registry, consumer string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if f.GetName() == "xsell_quarantined_total" && l.GetName() == "consumer" && l.GetValue() == consumer {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // TestAStagedRowTheMergeRefusesIsQuarantined: a staged row that cannot become exposures (its
@@ -311,10 +338,10 @@ func TestAStagedRowTheMergeRefusesIsQuarantined(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM exposure_log`); n != 0 {
 		t.Fatalf("%d rows still staged", n)
 	}
-	var item, state string
-	if err := db.QueryRow(`SELECT item, sqlstate FROM exposure_quarantine WHERE stage = 'merge'`).Scan(&item, &state); err != nil ||
-		!strings.Contains(item, `"s-7"`) || state != "23502" {
-		t.Fatalf("quarantined %q [%s] (%v), want s-7's row refused for a null variant (23502)", item, state, err)
+	var key, payload, state string
+	if err := db.QueryRow(`SELECT key, payload, sqlstate FROM quarantine WHERE consumer = $1`, MergeConsumer).Scan(&key, &payload, &state); err != nil ||
+		!strings.HasPrefix(key, "exposure_log row ") || !strings.Contains(payload, `"shopper_id":"s-7"`) || state != "23502" {
+		t.Fatalf("quarantined %q %s [%s] (%v), want s-7's row refused for a null variant (23502)", key, payload, state, err)
 	}
 	if n := count(t, db, `SELECT sum(lost) FROM exposure_losses WHERE reason = 'quarantined'`); n != 2 {
 		t.Fatalf("%d exposures of the refused row on the loss record, want 2", n)

@@ -3,7 +3,7 @@ package exposures
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +11,7 @@ import (
 
 	gojson "github.com/goccy/go-json"
 
+	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/pgcopy"
 )
 
@@ -172,26 +173,16 @@ func (it *item) describe() string {
 	return fmt.Sprintf("exposures of shopper %s: %s", strconv.QuoteToASCII(it.shopper), strconv.QuoteToASCII(strings.Join(keys, " ")))
 }
 
-// payload is the item as JSON, for the quarantine: the request when it was refused before
+// payload is the item as the quarantine keeps it: the request when it was refused before
 // being encoded, else its row of COPY text.
-func (it *item) payload() []byte {
-	v := struct {
+func (it *item) payload() any {
+	return struct {
 		ShopperID  string         `json:"shopper_id"`
-		At         string         `json:"at"`
+		At         time.Time      `json:"at"`
 		Exposures  []Exposure     `json:"exposures"`
 		Attributes map[string]any `json:"attributes,omitempty"`
 		CopyRow    string         `json:"copy_row,omitempty"`
-	}{it.shopper, it.at.UTC().Format(time.RFC3339Nano), it.exposures, it.attrs, string(it.line)}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return []byte(strconv.QuoteToASCII(fmt.Sprintf("%+v", v)))
-	}
-	return b
-}
-
-// quarantined is the item as the quarantine keeps it.
-func (it *item) quarantined(stage, why, state string) quarantined {
-	return quarantined{stage: stage, item: it.describe(), payload: it.payload(), err: why, sqlstate: state}
+	}{it.shopper, it.at.UTC(), it.exposures, it.attrs, string(it.line)}
 }
 
 // write stages what is left of the batch. When the database refuses the COPY's data, it
@@ -199,18 +190,13 @@ func (it *item) quarantined(stage, why, state string) quarantined {
 // so that one bad row never holds up the others. Any other error is returned, with the
 // batch's progress kept for the retry.
 func (r *Recorder) write(ctx context.Context, b *batch) error {
-	if len(b.refused) > 0 {
-		qs := make([]quarantined, len(b.refused))
-		for i := range b.refused {
-			qs[i] = b.refused[i].quarantined("stage", b.refused[i].refused, "")
+	for len(b.refused) > 0 {
+		it := &b.refused[0]
+		if err := r.quarantine.Put(ctx, r.db, StagingConsumer, it.describe(), it.payload(), errors.New(it.refused)); err != nil {
+			return err
 		}
-		if err := quarantine(ctx, r.db, qs); err != nil {
-			return fmt.Errorf("quarantining %d exposure rows: %w", len(qs), err)
-		}
-		for i := range b.refused {
-			r.setAside(&b.refused[i], "stage", b.refused[i].refused)
-		}
-		b.refused = b.refused[:0]
+		r.setAside(it, true)
+		b.refused = b.refused[1:]
 	}
 	if err := r.writeRange(ctx, b, b.next, len(b.items)); err != nil {
 		return err
@@ -223,7 +209,9 @@ func (r *Recorder) writeRange(ctx context.Context, b *batch, lo, hi int) error {
 	if lo >= hi {
 		return nil
 	}
-	err := pgcopy.Exec(ctx, r.db.DB, copyStaged, b.text[b.start(lo):b.ends[hi-1]])
+	err := database.Transact(ctx, r.db, nil, func(tx *database.Tx) error {
+		return tx.Raw(func(dc any) error { return pgcopy.In(ctx, dc, copyStaged, b.text[b.start(lo):b.ends[hi-1]]) })
+	})
 	if err == nil {
 		n := 0
 		for i := range b.items[lo:hi] {
@@ -235,9 +223,8 @@ func (r *Recorder) writeRange(ctx context.Context, b *batch, lo, hi int) error {
 		b.next = hi
 		return nil
 	}
-	state, bad := refused(err)
-	if !bad {
-		return err
+	if !database.Refused(err) {
+		return database.Wrap(err, "staging %d exposure rows", hi-lo)
 	}
 	if hi-lo > 1 {
 		mid := lo + (hi-lo)/2
@@ -247,27 +234,21 @@ func (r *Recorder) writeRange(ctx context.Context, b *batch, lo, hi int) error {
 		return r.writeRange(ctx, b, mid, hi)
 	}
 	it := &b.items[lo]
-	if err := quarantine(ctx, r.db, []quarantined{it.quarantined("stage", err.Error(), state)}); err != nil {
-		return fmt.Errorf("quarantining an exposure row: %w", err)
+	if err := r.quarantine.Put(ctx, r.db, StagingConsumer, it.describe(), it.payload(), err); err != nil {
+		return err
 	}
-	r.setAside(it, "stage", err.Error())
+	r.setAside(it, true)
 	b.next = hi
 	return nil
 }
 
-// setAside counts a quarantined item's exposures as lost and says so in the log, once per
-// second at most.
-func (r *Recorder) setAside(it *item, stage, why string) {
-	if stage == "stage" {
+// setAside counts a quarantined item's exposures as lost (the quarantine counts and logs the
+// row itself); queued says whether they were still counted as queued.
+func (r *Recorder) setAside(it *item, queued bool) {
+	if queued {
 		r.queued.Add(-int64(len(it.exposures)))
 	}
-	r.metrics.quarantined.WithLabelValues(stage).Inc()
 	r.losses.add(it.at, it.exposures, reasonQuarantined)
-	// The first in each second with its details; the per-second loss line counts them all.
-	r.quarantineLog.Do(func() {
-		r.log.Error("exposure row quarantined", "stage", stage, "item", it.describe(), "error", why,
-			"see", "exposure_quarantine")
-	})
 }
 
 func (r *Recorder) nudgeMerger() {

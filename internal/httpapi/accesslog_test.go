@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/xsell/xsell/internal/httpapi"
 )
 
 // TestTheAccessLogSamplesSuccessfulAssignments: with a sample of 10, 1 in 10 successful
@@ -14,7 +16,7 @@ import (
 // is logged each time.
 func TestTheAccessLogSamplesSuccessfulAssignments(t *testing.T) {
 	var log bytes.Buffer
-	s := cachedAPI(t, Config{AssignLogSample: 10}, slog.New(slog.NewJSONHandler(&log, nil)))
+	s := cachedAPI(t, httpapi.Config{AssignLogSample: 10}, httpapi.Deps{Log: slog.New(slog.NewJSONHandler(&log, nil))})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	for i := range 100 {

@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"bytes"
@@ -14,20 +14,24 @@ import (
 
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/exposures"
+	"github.com/xsell/xsell/internal/httpapi"
 )
 
 // benchAPI is a Server whose cache holds 20 running experiments with targeting, and whose
-// recorder is not running (its queue absorbs, then drops and counts).
+// recorder is not running (its queue absorbs, then drops and counts). It is the HTTP layer
+// alone, without internal/app's wiring, because assignment needs no database.
 func benchAPI(b *testing.B) http.Handler {
 	b.Helper()
-	return cachedAPI(b, Config{}, nil).Handler()
+	return cachedAPI(b, httpapi.Config{}, httpapi.Deps{}).Handler()
 }
 
-// cachedAPI is a Server without a database: its cache holds 20 running experiments with
-// targeting, and its recorder is not running (its queue absorbs, then drops and counts).
-func cachedAPI(tb testing.TB, cfg Config, log *slog.Logger) *Server {
+// cachedAPI is the HTTP layer over deps with a cache of 20 running experiments with targeting
+// and, unless deps has one, a recorder that is not running (its queue absorbs, then drops and
+// counts): assignment needs no database.
+func cachedAPI(tb testing.TB, cfg httpapi.Config, deps httpapi.Deps) *httpapi.Server {
 	tb.Helper()
-	keys, _ := ParseAPIKeys("checkout:" + checkoutKey)
+	httpapi.ConfigureLibraries() // as internal/app does
+	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
 	var list []*experiments.Experiment
 	for i := range 20 {
 		cov := 0.9
@@ -47,9 +51,12 @@ func cachedAPI(tb testing.TB, cfg Config, log *slog.Logger) *Server {
 	}
 	cache := experiments.NewCache(nil, "", time.Hour, nil)
 	cache.Set(snap)
-	rec := exposures.New(nil, exposures.Config{QueueSize: 1 << 20}, nil, nil)
+	deps.Assignments = cache
+	if deps.Exposures == nil {
+		deps.Exposures = exposures.New(nil, exposures.Config{QueueSize: 1 << 20}, nil, nil)
+	}
 	cfg.APIKeys = keys
-	s, err := New(cfg, Deps{Assignments: cache, Exposures: rec, Log: log})
+	s, err := httpapi.New(cfg, deps)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -85,14 +92,14 @@ func BenchmarkAssignHandler(b *testing.B) { benchRequests(b, benchAPI(b), 1000) 
 // difference from BenchmarkAssignHandler is what the log costs.
 func BenchmarkAssignHandlerLogInfo(b *testing.B) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	benchRequests(b, cachedAPI(b, Config{AssignLogSample: 100}, log).Handler(), 1000)
+	benchRequests(b, cachedAPI(b, httpapi.Config{AssignLogSample: 100}, httpapi.Deps{Log: log}).Handler(), 1000)
 }
 
 // BenchmarkAssignHandlerLogEveryLine is the access log at info with a line per assignment,
 // as before sampling.
 func BenchmarkAssignHandlerLogEveryLine(b *testing.B) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	benchRequests(b, cachedAPI(b, Config{AssignLogSample: 1}, log).Handler(), 1000)
+	benchRequests(b, cachedAPI(b, httpapi.Config{AssignLogSample: 1}, httpapi.Deps{Log: log}).Handler(), 1000)
 }
 
 // BenchmarkBareHandler is the yardstick: Gin with no middleware and a fixed body.

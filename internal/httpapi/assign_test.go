@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/xsell/xsell/internal/dbtest"
 	"github.com/xsell/xsell/internal/exposures"
+	"github.com/xsell/xsell/internal/httpapi"
 )
 
 func TestAssignAnswersAsTheSpecShows(t *testing.T) {
@@ -110,7 +111,7 @@ func TestAssignBadRequests(t *testing.T) {
 		field           string
 	}{
 		{"no shopper", checkoutKey, `{"attributes": {}}`, 400, "shopper_id"},
-		{"long shopper", checkoutKey, `{"shopper_id": "` + strings.Repeat("s", 129) + `"}`, 400, "shopper_id"},
+		{"long shopper", checkoutKey, `{"shopper_id": "` + strings.Repeat("s", 257) + `"}`, 400, "shopper_id"},
 		{"attributes not an object", checkoutKey, `{"shopper_id": "s", "attributes": [1]}`, 400, "attributes"},
 		{"unknown field", checkoutKey, `{"shopper_id": "s", "user": "x"}`, 400, "user"},
 		{"at from checkout", checkoutKey, `{"shopper_id": "s", "at": "` + past + `"}`, 400, "at"},
@@ -218,9 +219,8 @@ func TestTrackFalseRecordsNothing(t *testing.T) {
 // TestReadyzSaysWhenExposuresAreShed: with the recorder's queue full, /readyz still answers
 // ready (taking the instance out would only move its load) and says that it sheds.
 func TestReadyzSaysWhenExposuresAreShed(t *testing.T) {
-	s := cachedAPI(t, Config{}, nil)
-	s.deps.DB = dbtest.New(t)
-	s.deps.Exposures = exposures.New(nil, exposures.Config{QueueSize: 1}, nil, nil) // not running: nothing drains it
+	rec := exposures.New(nil, exposures.Config{QueueSize: 1}, nil, nil) // not running: nothing drains it
+	s := cachedAPI(t, httpapi.Config{}, httpapi.Deps{DB: dbtest.New(t), Exposures: rec})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	for _, id := range []string{"s-1", "s-2"} {

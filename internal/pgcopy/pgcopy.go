@@ -5,7 +5,6 @@ package pgcopy
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"strconv"
@@ -173,40 +172,5 @@ func In(ctx context.Context, dc any, query string, data []byte) error {
 		return err
 	}
 	_, err = stmt.Exec(nil) //nolint:staticcheck // lib/pq ends a COPY with Exec(nil)
-	return err
-}
-
-// Exec runs one COPY ... FROM STDIN with data in a transaction of its own, so that the rows
-// are committed all together or not at all.
-func Exec(ctx context.Context, db *sql.DB, query string, data []byte) error {
-	// lib/pq allows COPY only in a transaction; BEGIN and COMMIT as statements keep it to one
-	// connection without database/sql's Tx, which could not hand over the driver's.
-	return Tx(ctx, db, `BEGIN`, func(conn *sql.Conn) error {
-		return conn.Raw(func(dc any) error { return In(ctx, dc, query, data) })
-	})
-}
-
-// Tx runs fn on a connection of its own between begin (BEGIN, or BEGIN and more statements in
-// one round trip) and COMMIT. When anything fails the connection is dropped rather than
-// returned to the pool: whatever state it is in (mid-COPY, aborted transaction), that rolls it
-// back, and the pool opens a fresh one.
-func Tx(ctx context.Context, db *sql.DB, begin string, fn func(*sql.Conn) error) (err error) {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-		conn.Close()
-	}()
-	if _, err := conn.ExecContext(ctx, begin); err != nil {
-		return err
-	}
-	if err := fn(conn); err != nil {
-		return err
-	}
-	_, err = conn.ExecContext(ctx, `COMMIT`)
 	return err
 }

@@ -29,20 +29,6 @@ CREATE TABLE exposure_losses (
     PRIMARY KEY (experiment_key, phase, variant, hour, reason)
 );
 
--- What the database refused, kept with its error instead of blocking the writer: payload is
--- the item as JSON (bytes, since it may hold what a text column cannot), item says which.
--- To be replaced by the platform's generic quarantine table when it lands.
-CREATE TABLE exposure_quarantine (
-    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    stage          text NOT NULL,
-    item           text NOT NULL,
-    payload        bytea NOT NULL,
-    error          text NOT NULL,
-    sqlstate       text NOT NULL DEFAULT '',
-    quarantined_at timestamptz NOT NULL DEFAULT now()
-);
-
 -- +goose Down
-DROP TABLE exposure_quarantine;
 DROP TABLE exposure_losses;
 DROP TABLE exposure_log;
