@@ -276,9 +276,6 @@ func TestPoisonIsQuarantinedAndTheRestWritten(t *testing.T) {
 			t.Errorf("quarantine of %s: %q, want it ending %q (all: %v)", key, got, want, byKey)
 		}
 	}
-	if got := quarantinedMetric(t, reg, StagingConsumer); got != 3 {
-		t.Errorf("xsell_quarantined_total{consumer=%q} = %v, want 3", StagingConsumer, got)
-	}
 	// Counted as lost, where a report will find them; the key Postgres cannot hold is left out.
 	if n := count(t, db, `SELECT COALESCE(sum(lost), 0) FROM exposure_losses WHERE reason = 'quarantined' AND experiment_key = 'e' AND phase = 1`); n != 3 {
 		t.Errorf("quarantined exposures of e/1 on the loss record: %d, want 3", n)
@@ -300,25 +297,6 @@ func quarantinedRows(t *testing.T, db *sqlx.DB, consumer string) map[string]stri
 		out[r.Key] = r.Error + " [" + r.SQLState + "]"
 	}
 	return out
-}
-
-// quarantinedMetric is xsell_quarantined_total{consumer} as reg would serve it.
-func quarantinedMetric(t *testing.T, reg *prometheus.Registry, consumer string) float64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if f.GetName() == "xsell_quarantined_total" && l.GetName() == "consumer" && l.GetValue() == consumer {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // TestAStagedRowTheMergeRefusesIsQuarantined: a staged row that cannot become exposures (its
