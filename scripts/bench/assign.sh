@@ -9,7 +9,8 @@
 #
 #   scripts/bench/assign.sh [DURATION] [CONNECTIONS]      # defaults: 15s, 32
 #   PIN=1 scripts/bench/assign.sh                          # wrk on CPU 0, servers on CPU 1
-#   ROUNDS=3 (each round: bare, returning, bare, mixed, bare, all-new), WRK_THREADS=2
+#   ROUNDS=3 (each round: bare, returning, bare, mixed, bare, all-new), WRK_THREADS=2,
+#   WORKLOADS="returning mixed new" (a subset runs only those)
 #   XSELL_LOG_LEVEL, XSELL_ASSIGN_LOG_SAMPLE, XSELL_EXPOSURE_QUEUE pass through to the server.
 #   LOGCOST=1: instead, what the access log costs: returning shoppers on this server (log level
 #   info, as by default) and on a second one at warn (no access log), alternating ROUNDS times.
@@ -151,8 +152,9 @@ fi
 # The VM's speed drifts between runs, so each workload runs right after the bare handler,
 # ROUNDS times, and its ratios compare two runs made seconds apart.
 rounds=${ROUNDS:-3}
+workloads=${WORKLOADS:-returning mixed new}
 for r in $(seq "$rounds"); do
-  for w in returning mixed new; do
+  for w in $workloads; do
     echo "== round $r: bare Gin handler, then xsell with $w shoppers"
     run "$bport" "bare-$w$r" 10000 0 "$bpid"
     case $w in
@@ -173,7 +175,7 @@ v='$1'
 print(float(v[:-2]) if v.endswith('ms') else float(v[:-2])/1000 if v.endswith('us') else float(v[:-1])*1000)"; }
 echo "summary (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server log level ${XSELL_LOG_LEVEL:-info}):"
 for r in $(seq "$rounds"); do
-  for w in returning mixed new; do
+  for w in $workloads; do
     read -r gen lost <"$work/$w$r.exposures"
     end2end=""
     if [ "$w" = new ]; then end2end=", stored $(stored "new$r") of them"; fi
@@ -182,5 +184,5 @@ for r in $(seq "$rounds"); do
     echo "  round $r $w: $(rps "$w$r") req/s = $(ratio "$(rps "$w$r")" "$(rps "bare-$w$r")") of bare ($(rps "bare-$w$r")); p99 $(p99 "$w$r") vs bare $(p99 "bare-$w$r") = $(ratio "$(ms "$(p99 "$w$r")")" "$(ms "$(p99 "bare-$w$r")")")x; server p99 $(server_p99 "$w$r"); CPU $(cpu "$w$r") vs $(cpu "bare-$w$r") µs/req; exposures $gen, lost $lost ($share)$end2end; merged $(cat "$work/$w$r.settle") s after the run"
   done
 done
-echo "  exposure rows $(psqlq 'select count(*) from exposures'), lost on the record $(psqlq 'select coalesce(sum(lost), 0) from exposure_losses'), quarantined $(psqlq 'select count(*) from exposure_quarantine')"
+echo "  exposure rows $(psqlq 'select count(*) from exposures'), lost on the record $(psqlq 'select coalesce(sum(lost), 0) from exposure_losses'), quarantined $(psqlq "select count(*) from quarantine where consumer like 'exposures%'")"
 echo "  access log lines written: $(wc -l <"$work/server.log")"
