@@ -169,10 +169,10 @@ func init() {
 			c.ExposureQueue = n
 			return nil
 		}},
-		envVar{"XSELL_EXPOSURE_MERGE_SHARE", "0.5", func(c *config, v string) error {
+		envVar{"XSELL_EXPOSURE_MERGE_SHARE", "0.25", func(c *config, v string) error {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f <= 0 || f > 1 {
-				return fmt.Errorf("want a share of the time above 0 and at most 1, such as 0.5")
+				return fmt.Errorf("want a share of the time above 0 and at most 1, such as 0.25")
 			}
 			c.MergeShare = f
 			return nil

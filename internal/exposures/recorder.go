@@ -51,10 +51,14 @@ type Config struct {
 	// MergeInterval is how often the merger looks for staged rows when nothing nudged it (1 s).
 	MergeInterval time.Duration
 	// MergeShare is the most of the time the merge may work while requests are being staged
-	// (0.5; 1 for no limit): merging a burst of new shoppers costs the database more than
+	// (0.25; 1 for no limit): merging a burst of new shoppers costs the database more than
 	// answering them costs the server, and on shared cores it would take their CPU. The
 	// backlog waits, durably, in exposure_log, and is merged at full speed once the burst ends.
 	MergeShare float64
+	// MergeBurst is how long a backlog is merged at MergeShare (1 min): past it, new shoppers
+	// come steadily faster than a paced merge writes them, and the merge goes at full speed
+	// so that the backlog stays bounded.
+	MergeBurst time.Duration
 	// LossInterval is how often loss counts are written to exposure_losses and drops are
 	// logged (1 s).
 	LossInterval time.Duration
@@ -91,8 +95,9 @@ func (c *Config) defaults() {
 	defDur(&c.MergeInterval, time.Second)
 	defDur(&c.LossInterval, time.Second)
 	defDur(&c.DrainTimeout, 30*time.Second)
+	defDur(&c.MergeBurst, time.Minute)
 	if c.MergeShare <= 0 || c.MergeShare > 1 {
-		c.MergeShare = 0.5
+		c.MergeShare = 0.25
 	}
 }
 

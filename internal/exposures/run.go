@@ -86,11 +86,12 @@ func (r *Recorder) stageLoop(ctx context.Context) *batch {
 // mergeLoop merges staged rows whenever the stager nudges it (after each COPY) or every
 // MergeInterval (rows other servers staged, or left from before a restart), batch after
 // batch while there are more — paced to MergeShare of the time while requests are being
-// staged (see Config.MergeShare).
+// staged, for the first MergeBurst of a backlog (see Config.MergeShare).
 func (r *Recorder) mergeLoop(ctx context.Context) {
 	tick := time.NewTicker(r.cfg.MergeInterval)
 	defer tick.Stop()
 	var backoff time.Duration
+	var backlogSince time.Time // since when every merge has found a full batch
 	for {
 		began := time.Now()
 		n, err := r.mergeNext(ctx)
@@ -108,7 +109,10 @@ func (r *Recorder) mergeLoop(ctx context.Context) {
 			continue
 		case n >= r.cfg.MergeBatch:
 			backoff = 0
-			if pause := r.mergePause(time.Since(began)); pause > 0 {
+			if backlogSince.IsZero() {
+				backlogSince = began
+			}
+			if pause := r.mergePause(time.Since(began), time.Since(backlogSince)); pause > 0 {
 				select {
 				case <-ctx.Done():
 					return
@@ -117,7 +121,7 @@ func (r *Recorder) mergeLoop(ctx context.Context) {
 			}
 			continue // more are waiting
 		}
-		backoff = 0
+		backoff, backlogSince = 0, time.Time{}
 		select {
 		case <-ctx.Done():
 			return
@@ -129,11 +133,12 @@ func (r *Recorder) mergeLoop(ctx context.Context) {
 
 // mergePause is how long to wait after a merge that took d, so that the merge takes at most
 // MergeShare of the time while the stager is busy (it staged within the last second): the
-// merge is most of the database's work per new shopper, and the assignments the stager is
-// keeping up with need the CPU more. With the stager idle, the merge goes at full speed.
-func (r *Recorder) mergePause(d time.Duration) time.Duration {
+// merge is most of the database's work per new shopper, and the assignments of a burst need
+// the CPU more. With the stager idle, or a backlog older than MergeBurst (new shoppers
+// arriving steadily faster than a paced merge writes them), the merge goes at full speed.
+func (r *Recorder) mergePause(d, backlog time.Duration) time.Duration {
 	share := r.cfg.MergeShare
-	if share >= 1 || time.Since(time.Unix(0, r.lastStaged.Load())) > time.Second {
+	if share >= 1 || backlog > r.cfg.MergeBurst || time.Since(time.Unix(0, r.lastStaged.Load())) > time.Second {
 		return 0
 	}
 	return time.Duration(float64(d) * (1 - share) / share)
