@@ -85,15 +85,6 @@ func exposureRows(t *testing.T, db *sqlx.DB) []row {
 	return rows
 }
 
-func count(t *testing.T, db *sqlx.DB, query string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := db.Get(&n, query, args...); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func counterValue(t *testing.T, c prometheus.Collector) float64 {
 	t.Helper()
 	ch := make(chan prometheus.Metric, 16)
@@ -127,7 +118,7 @@ func TestOneExposureRowPerShopperAfterManyCalls(t *testing.T) {
 	if got := counterValue(t, r.metrics.staged); got != 6 {
 		t.Fatalf("exposures staged = %v, want 6: in-memory de-duplication failed", got)
 	}
-	if n := count(t, db, `SELECT count(*) FROM exposure_log`); n != 0 {
+	if n := dbtest.Count(t, db, `SELECT count(*) FROM exposure_log`); n != 0 {
 		t.Fatalf("%d rows left staged after a clean stop", n)
 	}
 }
@@ -226,7 +217,7 @@ func TestLossCountsAreKeptPerVariantAndAddUpAcrossRestarts(t *testing.T) {
 			t.Fatalf("exposure_losses row %d = %+v, want %+v in the hour %v, queue_full", i, g, w, hour)
 		}
 	}
-	if n := count(t, db, `SELECT count(*) FROM exposures`); n != 4 {
+	if n := dbtest.Count(t, db, `SELECT count(*) FROM exposures`); n != 4 {
 		t.Fatalf("%d exposures written, want the 4 of the two queued requests", n)
 	}
 }
@@ -255,7 +246,7 @@ func TestPoisonIsQuarantinedAndTheRestWritten(t *testing.T) {
 	}
 	r.stop()
 
-	if n := count(t, db, `SELECT count(*) FROM exposures WHERE shopper_id LIKE 'good-%'`); n != 100 {
+	if n := dbtest.Count(t, db, `SELECT count(*) FROM exposures WHERE shopper_id LIKE 'good-%'`); n != 100 {
 		t.Fatalf("%d of the 100 good exposures written", n)
 	}
 	var attrs string
@@ -277,7 +268,7 @@ func TestPoisonIsQuarantinedAndTheRestWritten(t *testing.T) {
 		}
 	}
 	// Counted as lost, where a report will find them; the key Postgres cannot hold is left out.
-	if n := count(t, db, `SELECT COALESCE(sum(lost), 0) FROM exposure_losses WHERE reason = 'quarantined' AND experiment_key = 'e' AND phase = 1`); n != 3 {
+	if n := dbtest.Count(t, db, `SELECT COALESCE(sum(lost), 0) FROM exposure_losses WHERE reason = 'quarantined' AND experiment_key = 'e' AND phase = 1`); n != 3 {
 		t.Errorf("quarantined exposures of e/1 on the loss record: %d, want 3", n)
 	}
 	if n := strings.Count(log.String(), `"msg":"quarantined a row the database refused; the consumer goes on without it"`); n != 3 {
@@ -310,10 +301,10 @@ func TestAStagedRowTheMergeRefusesIsQuarantined(t *testing.T) {
 	}
 	r := start(t, newRecorder(t, db, Config{MergeBatch: 8}))
 	r.stop()
-	if n := count(t, db, `SELECT count(*) FROM exposures`); n != 38 {
+	if n := dbtest.Count(t, db, `SELECT count(*) FROM exposures`); n != 38 {
 		t.Fatalf("%d exposures merged, want the 38 of the 19 good rows", n)
 	}
-	if n := count(t, db, `SELECT count(*) FROM exposure_log`); n != 0 {
+	if n := dbtest.Count(t, db, `SELECT count(*) FROM exposure_log`); n != 0 {
 		t.Fatalf("%d rows still staged", n)
 	}
 	var key, payload, state string
@@ -321,7 +312,7 @@ func TestAStagedRowTheMergeRefusesIsQuarantined(t *testing.T) {
 		!strings.HasPrefix(key, "exposure_log row ") || !strings.Contains(payload, `"shopper_id":"s-7"`) || state != "23502" {
 		t.Fatalf("quarantined %q %s [%s] (%v), want s-7's row refused for a null variant (23502)", key, payload, state, err)
 	}
-	if n := count(t, db, `SELECT sum(lost) FROM exposure_losses WHERE reason = 'quarantined'`); n != 2 {
+	if n := dbtest.Count(t, db, `SELECT sum(lost) FROM exposure_losses WHERE reason = 'quarantined'`); n != 2 {
 		t.Fatalf("%d exposures of the refused row on the loss record, want 2", n)
 	}
 }
