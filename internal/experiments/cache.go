@@ -20,6 +20,7 @@ type Cache struct {
 	log     *slog.Logger
 	reload  time.Duration
 	current atomic.Pointer[Snapshot]
+	sticky  *Sticky
 	checked atomic.Int64 // when the database last confirmed the snapshot, in Unix nanoseconds
 	// healthy is false after a failed load, until a load succeeds: /readyz says degraded.
 	healthy atomic.Bool
@@ -37,7 +38,7 @@ func NewCache(store *Store, url string, reload time.Duration, log *slog.Logger) 
 	if reload <= 0 {
 		reload = 30 * time.Second
 	}
-	c := &Cache{store: store, url: url, log: log, reload: reload, reloaded: make(chan struct{}, 1)}
+	c := &Cache{store: store, url: url, log: log, reload: reload, reloaded: make(chan struct{}, 1), sticky: NewSticky(0, log)}
 	empty, _ := NewSnapshot(nil, time.Time{})
 	c.current.Store(empty)
 	return c
@@ -77,8 +78,13 @@ func (c *Cache) Load(ctx context.Context) error {
 		return fmt.Errorf("fingerprinting experiments: %w", err)
 	}
 	fingerprint := sha256.Sum256(text)
+	// A bandit's shoppers must be remembered before its new weights are used (sticky.go).
+	if err := c.sticky.sync(ctx, c.store.db, list, time.Now()); err != nil {
+		c.healthy.Store(false)
+		return err
+	}
 	if cur := c.current.Load(); cur.fingerprint != fingerprint || cur.Loaded.IsZero() {
-		snap, err := NewSnapshot(list, time.Now())
+		snap, err := newSnapshot(list, time.Now(), c.sticky)
 		if err != nil {
 			c.healthy.Store(false)
 			return err
@@ -133,6 +139,10 @@ func (c *Cache) Run(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(c.reload)
 	defer tick.Stop()
+	// A bandit's weights changed: its shoppers' exposures are read once more a little later.
+	catchUp := time.NewTimer(time.Hour)
+	catchUp.Stop()
+	defer catchUp.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -142,6 +152,8 @@ func (c *Cache) Run(ctx context.Context) error {
 			poke(events)
 		case <-tick.C:
 			poke(events)
+		case <-catchUp.C:
+			poke(events)
 		case <-events:
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := c.Load(lctx); err != nil && ctx.Err() == nil {
@@ -149,6 +161,9 @@ func (c *Cache) Run(ctx context.Context) error {
 					"snapshot_age", time.Since(c.Checked()).Round(time.Millisecond).String())
 			}
 			cancel()
+			if next := c.sticky.nextCatchUp(); !next.IsZero() {
+				catchUp.Reset(time.Until(next))
+			}
 		}
 	}
 }

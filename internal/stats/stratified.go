@@ -207,3 +207,10 @@ func CompareStratifiedRatios(strata []RatioStratum, alpha float64) Comparison {
 	c.Lift = fiellerLift(c.ControlMean, vc, c.TreatmentMean, vt, q)
 	return finish(c)
 }
+
+// Estimate returns the arm's ratio Σ numerator / Σ denominator with the delta-method variance of
+// that ratio (as CompareRatios uses); ok is false when the denominator sum is 0.
+func (m RatioMoments) Estimate() (ratio, variance float64, ok bool) {
+	ratio, variance, why := ratioArm(m, "")
+	return ratio, variance, why == ""
+}
