@@ -30,6 +30,7 @@ type config struct {
 	DBMaxConns     int
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
+	BanditUpdates  bool // this instance takes part in recomputing bandits' weights
 
 	StatementTimeout time.Duration // bound on each statement of the server's pool
 	RequestTimeout   time.Duration // deadline of each request
@@ -120,6 +121,14 @@ var envVars = []envVar{
 		switch v {
 		case "on", "off":
 			c.LoyaltyJobs = v == "on"
+			return nil
+		}
+		return fmt.Errorf("want on or off")
+	}},
+	{"XSELL_BANDIT_UPDATES", "on", func(c *config, v string) error {
+		switch v {
+		case "on", "off":
+			c.BanditUpdates = v == "on"
 			return nil
 		}
 		return fmt.Errorf("want on or off")

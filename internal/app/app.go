@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/xsell/xsell/internal/bandit"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
@@ -49,6 +50,9 @@ type Config struct {
 	// CreditEvery and ExpireEvery are the loyalty jobs' periods; 0 turns a job off (tests
 	// run them by hand).
 	CreditEvery, ExpireEvery time.Duration
+	// BanditTick is how often due bandit updates are looked for (bandit.DefaultTick); negative
+	// turns the updater off (tests run updates by hand).
+	BanditTick time.Duration
 	// Exposures sizes the exposure recorder.
 	Exposures experiments.RecorderConfig
 	// Events tunes the group committer; its Clock, Log, Registerer and WriteTimeout are set here.
@@ -89,6 +93,7 @@ type App struct {
 	Exposures   *experiments.Recorder
 	Events      *events.Service
 	Loyalty     *loyalty.Service
+	Bandits     *bandit.Updater
 	HTTP        *httpapi.Server
 
 	cfg        Config
@@ -132,6 +137,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
 	a.Events = events.NewService(db, evo)
 	a.Loyalty = loyalty.New(db, loyalty.Options{Clock: cfg.Clock, Quarantine: a.Quarantine})
+	a.Bandits = bandit.NewUpdater(db, a.Experiments, bandit.Options{Tick: cfg.BanditTick, Clock: cfg.Clock, Log: cfg.Log})
 
 	httpCfg := cfg.HTTP
 	httpCfg.RequestTimeout = cfg.RequestTimeout
@@ -150,6 +156,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		{"exposure recorder", func(ctx context.Context) error { a.Exposures.Run(ctx, cfg.Serve.ShutdownGrace); return nil }},
 		{"events committer", a.Events.Run},
 		{"loyalty jobs", loyalty.Jobs{Service: a.Loyalty, CreditEvery: cfg.CreditEvery, ExpireEvery: cfg.ExpireEvery, Log: cfg.Log}.Run},
+	}
+	if cfg.BanditTick >= 0 {
+		a.background = append(a.background, component{"bandit updater", a.Bandits.Run})
 	}
 	return a, nil
 }

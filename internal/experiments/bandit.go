@@ -220,9 +220,6 @@ func (s *Store) RunningBandits(ctx context.Context) ([]*Experiment, error) {
 
 // BanditUpdates returns a bandit experiment's updates, oldest first, every phase.
 func (s *Store) BanditUpdates(ctx context.Context, key string) ([]BanditUpdate, error) {
-	if _, err := s.Get(ctx, key); err != nil {
-		return nil, err
-	}
 	var rows []struct {
 		ID      int64         `db:"id"`
 		Phase   int           `db:"phase"`

@@ -27,6 +27,7 @@ func (s *Server) experimentRoutes(v1 *gin.RouterGroup) {
 	}
 	v1.POST("/experiments/:key/phases", write, key, s.newPhase)
 	v1.GET("/experiments/:key/history", read, key, s.experimentHistory)
+	v1.GET("/experiments/:key/bandit", read, key, s.banditUpdates)
 }
 
 // experimentKey answers 404 for a key in the path that no experiment can have — not text
@@ -231,4 +232,20 @@ func (s *Server) experimentHistory(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"experiment": c.Param("key"), "history": h})
+}
+
+// banditUpdates lists a bandit's scheduled updates (every phase, oldest first) with the state
+// in force: what moved its traffic, when and why.
+func (s *Server) banditUpdates(c *gin.Context) {
+	e, err := s.deps.Experiments.Get(c, c.Param("key"))
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	updates, err := s.deps.Experiments.BanditUpdates(c, e.Key)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"experiment": e.Key, "phase": e.Phase, "allocation": e.Allocation, "state": e.Bandit, "updates": updates})
 }

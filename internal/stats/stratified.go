@@ -2,6 +2,8 @@ package stats
 
 import (
 	"math"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // TestStratified names the stratified randomization test of CompareStratified in Comparison.Test.
@@ -213,4 +215,22 @@ func CompareStratifiedRatios(strata []RatioStratum, alpha float64) Comparison {
 func (m RatioMoments) Estimate() (ratio, variance float64, ok bool) {
 	ratio, variance, why := ratioArm(m, "")
 	return ratio, variance, why == ""
+}
+
+// CombineSRM combines goodness-of-fit tests of independent groups of units, such as a bandit's
+// periods each tested against its own weights: the χ² statistics and their degrees of freedom
+// add up. Invalid tests take no part; with none valid the result says so.
+func CombineSRM(checks []SRMResult) SRMResult {
+	var chi2, df float64
+	for _, c := range checks {
+		if c.Valid {
+			chi2 += c.Chi2
+			df += c.DF
+		}
+	}
+	if df == 0 {
+		return SRMResult{Reason: "no period has units to check"}
+	}
+	p := math.Min(1, math.Max(0, distuv.ChiSquared{K: df}.Survival(chi2)))
+	return SRMResult{Valid: true, Chi2: chi2, DF: df, PValue: p, Mismatch: p < SRMThreshold}
 }
