@@ -209,8 +209,8 @@ var defaultRules = Rules{TopTwo: true, LeaderShare: 0.8, MinWeight: 0.01, MinUni
 func TestSimulationClearWinner(t *testing.T) {
 	sc := scenario{
 		arms: []armTruth{
-			{conversion: 0.10},                  // control: no offer
-			{conversion: 0.11, discount: 0.10},  // a 10% bundle that barely sells more: worse net
+			{conversion: 0.10},                 // control: no offer
+			{conversion: 0.11, discount: 0.10}, // a 10% bundle that barely sells more: worse net
 			{conversion: 0.14, discount: 0.05}, // a 5% bundle that sells 40% more: the winner
 		},
 		periods: 8, perPeriod: 2000, metric: "net_revenue", rules: defaultRules,
