@@ -89,7 +89,7 @@ type Arm struct {
 // add accumulates another group of the same metrics.
 func (a *Arm) add(o Arm) {
 	a.Units += o.Units
-	if a.Metrics == nil {
+	if len(a.Metrics) == 0 && len(o.Metrics) > 0 {
 		a.Metrics = make([]Suff, len(o.Metrics))
 	}
 	for i := range o.Metrics {

@@ -59,6 +59,19 @@ func (c *Cache) Checked() time.Time {
 	return time.Time{}
 }
 
+// WaitFor waits until the snapshot satisfies ok, through the cache's reloads, or ctx ends: for
+// tests and tools that must see a change reach this server.
+func (c *Cache) WaitFor(ctx context.Context, ok func(*Snapshot) bool) error {
+	for !ok(c.Snapshot()) {
+		select {
+		case <-c.reloaded:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the assignment cache: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
 // Healthy reports whether the last load succeeded.
 func (c *Cache) Healthy() bool { return c.healthy.Load() }
 
