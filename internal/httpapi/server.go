@@ -129,6 +129,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsAccess, gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
+	e.GET("/openapi.json", s.openapi)
 	v1 := e.Group("/v1")
 	s.experimentRoutes(v1)
 	s.assignRoutes(v1)
