@@ -263,6 +263,10 @@ Method: {{.Rep.Method}}{{if .Rep.CUPED}} with CUPED{{end}}, alpha {{.Rep.Alpha}}
 {{range .Rep.Variants}}<tr><td>{{.Key}}</td><td>{{.Units}}</td><td>{{share .ObservedShare}}</td><td>{{share .ExpectedWeight}}</td></tr>{{end}}</table>
 <p>SRM check: {{if .Rep.SRM.PValue}}chi2 = {{printf "%.2f" (deref .Rep.SRM.Chi2)}}, p = {{p .Rep.SRM.PValue}}{{if .Rep.SRM.Mismatch}} — MISMATCH{{else}} — ok{{end}}{{else}}not computed ({{.Rep.SRM.Reason}}){{end}}.
 {{if .Rep.ExcludedMultipleVariants}}Left out: {{.Rep.ExcludedMultipleVariants}} units seen in two variants.{{end}}</p>
+{{with .Rep.Bandit}}<h2>Bandit{{if .Metric}} on {{.Metric}}{{end}}: weights by period</h2>
+<p class="muted">Each comparison is made within the periods of constant weights and combined ({{.Estimator}}); SRM is checked against each period's weights. Cells: weight in force (shoppers first exposed in the period).</p>
+<table><tr><th>period</th><th>from</th>{{range $.Rep.Variants}}<th>{{.Key}}</th>{{end}}<th>SRM p</th></tr>
+{{range $p := .Periods}}<tr><td>{{$p.Period}}</td><td>{{$p.Start.Format "2006-01-02 15:04:05"}}</td>{{range $.Rep.Variants}}<td>{{share (index $p.Weights .Key)}} ({{index $p.Units .Key}})</td>{{end}}<td>{{p $p.SRM.PValue}}</td></tr>{{end}}</table>{{end}}
 {{range .Rep.Warnings}}<p class="muted">Warning: {{.}}</p>{{end}}
 {{if .Cumulative}}<h2>Cumulative effect over days</h2>{{.Cumulative}}{{end}}
 {{range .Metrics}}<h2>{{.Name}}</h2>
