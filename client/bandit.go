@@ -53,3 +53,23 @@ func (c *Client) BanditUpdates(ctx context.Context, key string) ([]BanditUpdate,
 	}
 	return b.Updates, b.State, nil
 }
+
+// UpdateBandit recomputes a running bandit's weights now, off its schedule (admin key). A
+// non-zero at back-dates the update, for simulated or back-filled traffic: the update reads the
+// data up to it and takes effect then. With too little data the update holds the weights and
+// its Note says why.
+func (c *Client) UpdateBandit(ctx context.Context, key string, at time.Time) (*BanditUpdate, error) {
+	body := struct {
+		At *time.Time `json:"at,omitempty"`
+	}{}
+	if !at.IsZero() {
+		body.At = &at
+	}
+	var out struct {
+		Update BanditUpdate `json:"update"`
+	}
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: experimentPath(key) + "/bandit/update", body: body, retry: retryUnapplied, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out.Update, nil
+}

@@ -71,6 +71,17 @@ func (s *Source) periods(ctx context.Context, e *experiments.Experiment, phase i
 	if len(ps) == 1 && !(e.Allocation.IsBandit() && phase == e.Phase) {
 		return nil, nil
 	}
+	if len(ps) > 1 && ps[1].Start.Before(start) {
+		// Traffic back-dated before the phase started (a simulation, a back-fill): the burn-in
+		// began with its first exposure.
+		var first sql.NullTime
+		if err := s.db.GetContext(ctx, &first, `SELECT min(first_seen) FROM exposures WHERE experiment_key = $1 AND phase = $2`, e.Key, phase); err != nil {
+			return nil, fmt.Errorf("reading the first exposure of %s: %w", e.Key, err)
+		}
+		if first.Valid && first.Time.Before(ps[0].Start) {
+			ps[0].Start = first.Time
+		}
+	}
 	out := make([]PeriodSpec, 0, len(ps))
 	for i, p := range ps {
 		if p.Start.After(end) {

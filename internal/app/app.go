@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.HTTP, err = httpapi.New(httpCfg, httpapi.Deps{
 		DB: db, Log: cfg.Log, Registry: a.Registry,
 		Experiments: a.Experiments, Assignments: a.Assignments, Exposures: a.Exposures,
-		Events: a.Events, Loyalty: a.Loyalty,
+		Events: a.Events, Loyalty: a.Loyalty, Bandits: a.Bandits,
 	})
 	if err != nil {
 		db.Close()

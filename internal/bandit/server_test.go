@@ -317,3 +317,51 @@ func TestOneServerOfTheFleetUpdates(t *testing.T) {
 	waitPeriod(t, a, "fleet", 1)
 	waitPeriod(t, b, "fleet", 1)
 }
+
+// An admin can run an update off the schedule, now or back-dated; it follows the same rules
+// and is audited as theirs.
+func TestAnAdminUpdatesABanditOnDemand(t *testing.T) {
+	srv := apptest.Start(t, manual("", time.Time{}))
+	admin, checkout := connect(t, srv.URL, apptest.AdminKey), connect(t, srv.URL, apptest.CheckoutKey)
+	ctx := context.Background()
+	fixed := twoArms("fixed", client.Allocation{Type: "fixed"})
+	for _, def := range []client.Definition{fixed, twoArms("ondemand", client.Allocation{Type: "bandit", MinUnits: 20})} {
+		if _, err := admin.CreateExperiment(ctx, def); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.StartExperiment(ctx, def.Key, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assignAll(t, checkout, "ondemand", shoppers("s", 80))
+	waitExposures(t, srv.DB, "ondemand", 80)
+
+	var ce *client.Error
+	if _, err := admin.UpdateBandit(ctx, "fixed", time.Time{}); !errors.As(err, &ce) || ce.Code != "conflict" {
+		t.Errorf("updating a fixed experiment: %v, want conflict", err)
+	}
+	if _, err := admin.UpdateBandit(ctx, "ondemand", time.Now().Add(time.Hour)); !errors.As(err, &ce) || ce.Status != 400 ||
+		len(ce.Details) == 0 || ce.Details[0].Field != "at" {
+		t.Errorf("an update in the future: %v, want a 400 naming at", err)
+	}
+	// Within the burn-in (24 hours by default), on demand.
+	srv.Clock.Set(time.Now())
+	up, err := admin.UpdateBandit(ctx, "ondemand", time.Time{})
+	if err != nil || up.Period == nil || *up.Period != 1 {
+		t.Fatalf("update now: %+v, %v", up, err)
+	}
+	if _, err := admin.UpdateBandit(ctx, "ondemand", up.At.Add(-time.Second)); !errors.As(err, &ce) || ce.Code != "conflict" {
+		t.Errorf("an update before the current period's start: %v, want conflict", err)
+	}
+	history, err := admin.ExperimentHistory(ctx, "ondemand")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := history[len(history)-1]; last.Action != "reweight" || last.Role != "admin" {
+		t.Errorf("the last history entry: %+v, want the admin's reweight", last)
+	}
+	// The server that answered assigns with the new weights at once.
+	if _, p, ok := srv.App.Assignments.Snapshot().BanditPeriod("ondemand"); !ok || p != 1 {
+		t.Errorf("the answering server assigns with period %d (%v), want 1", p, ok)
+	}
+}

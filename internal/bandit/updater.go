@@ -24,6 +24,7 @@ const DefaultTick = 5 * time.Second
 // an advisory lock per experiment makes one of them do each update (experiments.UpdateBandit),
 // and the commit's notification carries the new weights to every server's assignment cache.
 type Updater struct {
+	db     *sqlx.DB
 	store  *experiments.Store
 	source *analysis.Source
 	now    func() time.Time
@@ -53,7 +54,7 @@ func NewUpdater(db *sqlx.DB, store *experiments.Store, o Options) *Updater {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Updater{store: store, source: analysis.NewSource(db, o.Clock), now: o.Clock, tick: o.Tick, log: o.Log, updated: o.Updated}
+	return &Updater{db: db, store: store, source: analysis.NewSource(db, o.Clock), now: o.Clock, tick: o.Tick, log: o.Log, updated: o.Updated}
 }
 
 // Run updates due bandits every tick until ctx ends. A failed update (the database away) is
@@ -87,7 +88,7 @@ func (u *Updater) UpdateDue(ctx context.Context) ([]*experiments.BanditUpdate, e
 			continue
 		}
 		up, err := u.store.UpdateBandit(ctx, e.Key, now, func(e *experiments.Experiment) (*experiments.BanditUpdate, error) {
-			return u.decide(ctx, e)
+			return u.decide(ctx, u.source, e)
 		})
 		if err != nil {
 			errs = append(errs, err)
@@ -104,9 +105,31 @@ func (u *Updater) UpdateDue(ctx context.Context) ([]*experiments.BanditUpdate, e
 	return out, errors.Join(errs...)
 }
 
-// decide reads the experiment's metric by period and arm and computes its update.
-func (u *Updater) decide(ctx context.Context, e *experiments.Experiment) (*experiments.BanditUpdate, error) {
-	data, err := u.source.ByPeriod(ctx, e.Key, e.Allocation.Metric)
+// UpdateNow runs an update an admin asked for, whether or not one is due, on the data up to
+// at — now when nil, or an earlier time for simulated or back-filled traffic — and stores it as
+// taking effect then.
+func (u *Updater) UpdateNow(ctx context.Context, actor experiments.Actor, key string, when *time.Time) (*experiments.BanditUpdate, error) {
+	at := u.now()
+	if when != nil {
+		at = *when
+	}
+	source := analysis.NewSource(u.db, func() time.Time { return at })
+	up, err := u.store.UpdateBanditNow(ctx, actor, key, at, func(e *experiments.Experiment) (*experiments.BanditUpdate, error) {
+		return u.decide(ctx, source, e)
+	})
+	if err == nil && up != nil {
+		u.log.Info("bandit updated on demand", "experiment", key, "phase", up.Phase, "period", up.Period, "weights", up.Weights, "note", up.Note)
+		if u.updated != nil {
+			u.updated(key, up)
+		}
+	}
+	return up, err
+}
+
+// decide reads the experiment's metric by period and arm, up to the source's now, and
+// computes its update.
+func (u *Updater) decide(ctx context.Context, source *analysis.Source, e *experiments.Experiment) (*experiments.BanditUpdate, error) {
+	data, err := source.ByPeriod(ctx, e.Key, e.Allocation.Metric)
 	if errors.Is(err, analysis.ErrNoExposures) {
 		return hold(e, nil, "not enough data: no exposures yet"), nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/database"
 )
 
@@ -149,19 +150,41 @@ const banditLockClass = 0x62616e64 // "band"
 // stored with an audit entry (action "reweight", or "reweight_held" when the weights stay)
 // whose commit notifies every server's cache. It returns the stored update, or nil.
 func (s *Store) UpdateBandit(ctx context.Context, key string, now time.Time, decide func(*Experiment) (*BanditUpdate, error)) (*BanditUpdate, error) {
+	return s.updateBandit(ctx, key, now, nil, decide)
+}
+
+// UpdateBanditNow runs an update that an admin asked for, whether or not it is due: at is when
+// it takes effect (the caller's now, or an earlier time for simulated or back-filled traffic),
+// which must fall after the current period's start (the burn-in's end may fall anywhere). It
+// waits for an update in progress.
+func (s *Store) UpdateBanditNow(ctx context.Context, actor Actor, key string, at time.Time, decide func(*Experiment) (*BanditUpdate, error)) (*BanditUpdate, error) {
+	return s.updateBandit(ctx, key, at, &actor, decide)
+}
+
+// updateBandit is UpdateBandit on schedule (actor nil) or on demand.
+func (s *Store) updateBandit(ctx context.Context, key string, now time.Time, actor *Actor, decide func(*Experiment) (*BanditUpdate, error)) (*BanditUpdate, error) {
 	var out *BanditUpdate
 	err := s.tx(ctx, "updating the bandit of "+key, func(tx *sqlx.Tx) error {
 		out = nil
-		var locked bool
-		if err := tx.GetContext(ctx, &locked, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, banditLockClass, key); err != nil {
-			return err
+		lock := `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`
+		if actor != nil {
+			lock = `SELECT true FROM (SELECT pg_advisory_xact_lock($1, hashtext($2))) l`
 		}
-		if !locked {
-			return nil
+		var locked bool
+		if err := tx.GetContext(ctx, &locked, lock, banditLockClass, key); err != nil || !locked {
+			return err
 		}
 		e, err := get(ctx, tx, key, false)
-		if err != nil || !e.Allocation.IsBandit() || !e.Due(now) {
+		if err != nil {
 			return err
+		}
+		if actor == nil && (!e.Allocation.IsBandit() || !e.Due(now)) {
+			return nil
+		}
+		if actor != nil {
+			if err := onDemand(e, now); err != nil {
+				return err
+			}
 		}
 		u, err := decide(e)
 		if err != nil || u == nil {
@@ -191,9 +214,31 @@ func (s *Store) UpdateBandit(ctx context.Context, key string, now time.Time, dec
 		}
 		changes["arms"] = u.Arms
 		out = u
-		return s.audit(ctx, tx, Actor{Role: "system", Name: "bandit"}, e, action, changes)
+		by := Actor{Role: "system", Name: "bandit"}
+		if actor != nil {
+			by = *actor
+		}
+		return s.audit(ctx, tx, by, e, action, changes)
 	})
 	return out, err
+}
+
+// onDemand says why an update cannot be run now at at, or nil.
+func onDemand(e *Experiment, at time.Time) error {
+	switch {
+	case !e.Allocation.IsBandit():
+		return apperr.New(apperr.Conflict, "experiment %q has a fixed allocation: only a bandit's weights are updated", e.Key)
+	case e.Status != StatusRunning:
+		return apperr.New(apperr.InvalidTransition, "experiment %q is %s: a bandit is updated while it runs", e.Key, e.Status)
+	case e.Bandit == nil:
+		return apperr.New(apperr.Conflict, "experiment %q has no bandit state yet", e.Key)
+	// The burn-in may end at any time, even before the phase started, for traffic back-dated
+	// into it; after that, periods follow each other.
+	case e.Bandit.Period > 0 && !at.After(e.Bandit.Since):
+		return apperr.New(apperr.Conflict, "an update at %s would not follow the current period, which started at %s",
+			at.UTC().Format(time.RFC3339Nano), e.Bandit.Since.Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 // RunningBandits returns the running bandit experiments with their bandit state, for the

@@ -355,6 +355,7 @@ func TestAdversarialInputsAreRefusedAndThePipelinesFlow(t *testing.T) {
 			"metric", str("net_revenue"), "burn_in", str("24h"), "update_every", str("6h"), "min_weight", float("0.01"),
 			"min_units", integer("100"), "sampling", str("top_two"), "leader_share", float("0.8")))},
 		{"PUT", "/v1/experiments/normal-exp", adminKey, definition("normal-exp", "version", unbounded(integer("2")))},
+		{"POST", "/v1/experiments/normal-exp/bandit/update", adminKey, obj("at", str(occurred))},
 	}
 	total := 0
 	for _, b := range bodies {
