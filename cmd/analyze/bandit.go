@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/xsell/xsell/internal/analysis"
+	"github.com/xsell/xsell/internal/report"
 )
 
 // writeBanditText lists a bandit's periods: when each began, the weights it assigned with and
@@ -34,7 +35,7 @@ func writeBanditText(b *strings.Builder, rep *analysis.Report) {
 		}
 		srm := "—"
 		if p.SRM.PValue != nil {
-			srm = fmtP(*p.SRM.PValue)
+			srm = report.P(*p.SRM.PValue)
 			if p.SRM.Mismatch {
 				srm += " MISMATCH"
 			}

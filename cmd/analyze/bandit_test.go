@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/xsell/xsell/internal/analysis"
+	"github.com/xsell/xsell/internal/report"
 	"github.com/xsell/xsell/internal/stats"
 )
 
@@ -38,7 +39,7 @@ func TestBanditReportShowsItsPeriods(t *testing.T) {
 	if err := writeReportText(&text, rep); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeReportHTML(&html, rep); err != nil {
+	if err := report.WritePage(&html, rep); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -52,6 +53,7 @@ func TestBanditReportShowsItsPeriods(t *testing.T) {
 		}
 	}
 	if !strings.Contains(html.String(), "<td>80.0% (800)</td>") || !strings.Contains(html.String(), "weights by period") {
+		t.Log(html.String())
 		t.Errorf("HTML lacks the periods table")
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/stats"
 )
@@ -221,7 +220,8 @@ type PeriodData struct {
 }
 
 // ByPeriod aggregates an experiment's current phase as its report does and returns the
-// statistics of one standard metric by period and variant.
+// statistics of one standard metric by period and variant. It runs the report's aggregate: the
+// source's pool needs a statement timeout that lets a report finish (the server's analysis pool).
 func (s *Source) ByPeriod(ctx context.Context, key, metric string) (*PeriodData, error) {
 	p, err := s.Prepare(ctx, ReportRequest{Experiment: key, Options: DefaultOptions})
 	if err != nil {
@@ -232,16 +232,7 @@ func (s *Source) ByPeriod(ctx context.Context, key, metric string) (*PeriodData,
 		return nil, fmt.Errorf("%q is not a metric of experiment %q", metric, key)
 	}
 	var rows []aggRow
-	// The aggregate of a large experiment outlasts a server's statement timeout, which is
-	// sized for requests; a bandit's update runs in the background.
-	err = database.Transact(ctx, s.db, &sql.TxOptions{ReadOnly: true}, func(tx *database.Tx) error {
-		if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = '10min'`); err != nil {
-			return err
-		}
-		rows = rows[:0]
-		return sqlx.SelectContext(ctx, tx, &rows, p.SQL, p.Args...)
-	})
-	if err != nil {
+	if err := sqlx.SelectContext(ctx, s.db, &rows, p.SQL, p.Args...); err != nil {
 		return nil, fmt.Errorf("aggregating %q by period: %w", key, err)
 	}
 	n := max(len(p.input.Periods), 1)

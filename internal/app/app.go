@@ -22,11 +22,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xsell/xsell/internal/bandit"
+	"github.com/xsell/xsell/internal/console"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
+	"github.com/xsell/xsell/internal/results"
 )
 
 // Config is everything the server is configured with; cmd/server reads it from the
@@ -57,6 +59,12 @@ type Config struct {
 	Exposures experiments.RecorderConfig
 	// Events tunes the group committer; its Clock, Log, Registerer and WriteTimeout are set here.
 	Events events.Options
+	// ResultsRefresh is how old a running experiment's results may get before the console's
+	// scheduler computes them again; 0 turns the scheduler's timer off (tests run it by hand,
+	// as if every hour).
+	ResultsRefresh time.Duration
+	// ConsoleSession is how long a console sign-in lasts (console.DefaultSessionTTL).
+	ConsoleSession time.Duration
 	// Clock is every service's time source (time.Now); tests move it by hand.
 	Clock func() time.Time
 	Log   *slog.Logger
@@ -95,6 +103,11 @@ type App struct {
 	Loyalty     *loyalty.Service
 	Bandits     *bandit.Updater
 	HTTP        *httpapi.Server
+	// Results computes the console's report snapshots, on AnalysisDB: a small pool whose
+	// statements may run as long as a report over a big experiment takes.
+	Results    *results.Scheduler
+	AnalysisDB *sqlx.DB
+	Console    *console.Console
 
 	cfg        Config
 	log        *slog.Logger
@@ -137,17 +150,29 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
 	a.Events = events.NewService(db, evo)
 	a.Loyalty = loyalty.New(db, loyalty.Options{Clock: cfg.Clock, Quarantine: a.Quarantine})
-	a.Bandits = bandit.NewUpdater(db, a.Experiments, bandit.Options{Tick: cfg.BanditTick, Clock: cfg.Clock, Log: cfg.Log})
+	if a.AnalysisDB, err = database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: 2, StatementTimeout: AnalysisStatementTimeout}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.Results = results.NewScheduler(db, a.AnalysisDB, results.Config{Refresh: cfg.ResultsRefresh, Log: cfg.Log, Clock: cfg.Clock})
+	a.Console, err = console.New(console.Config{Keys: cfg.HTTP.APIKeys, SessionTTL: cfg.ConsoleSession, Clock: cfg.Clock}, console.Deps{
+		DB: db, Log: cfg.Log, Experiments: a.Experiments, Assignments: a.Assignments, Loyalty: a.Loyalty, Results: a.Results,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Bandits = bandit.NewUpdater(db, a.AnalysisDB, a.Experiments, bandit.Options{Tick: cfg.BanditTick, Clock: cfg.Clock, Log: cfg.Log})
 
 	httpCfg := cfg.HTTP
 	httpCfg.RequestTimeout = cfg.RequestTimeout
 	a.HTTP, err = httpapi.New(httpCfg, httpapi.Deps{
 		DB: db, Log: cfg.Log, Registry: a.Registry,
 		Experiments: a.Experiments, Assignments: a.Assignments, Exposures: a.Exposures,
-		Events: a.Events, Loyalty: a.Loyalty, Bandits: a.Bandits,
+		Events: a.Events, Loyalty: a.Loyalty, Console: a.Console, Bandits: a.Bandits,
 	})
 	if err != nil {
-		db.Close()
+		a.Close()
 		return nil, err
 	}
 	a.background = []component{
@@ -156,6 +181,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		{"exposure recorder", func(ctx context.Context) error { a.Exposures.Run(ctx, cfg.Serve.ShutdownGrace); return nil }},
 		{"events committer", a.Events.Run},
 		{"loyalty jobs", loyalty.Jobs{Service: a.Loyalty, CreditEvery: cfg.CreditEvery, ExpireEvery: cfg.ExpireEvery, Log: cfg.Log}.Run},
+	}
+	if cfg.ResultsRefresh > 0 {
+		a.background = append(a.background, component{"results scheduler", a.Results.Run})
 	}
 	if cfg.BanditTick >= 0 {
 		a.background = append(a.background, component{"bandit updater", a.Bandits.Run})
@@ -215,8 +243,18 @@ func (a *App) start(ctx context.Context) error {
 	return a.Events.EnsurePartitions(ctx)
 }
 
-// Close closes the database pool; call it after Run has returned.
-func (a *App) Close() error { return a.DB.Close() }
+// AnalysisStatementTimeout bounds each statement of the results scheduler's pool: far above
+// what a report takes, but a runaway query still ends.
+const AnalysisStatementTimeout = 10 * time.Minute
+
+// Close closes the database pools; call it after Run has returned.
+func (a *App) Close() error {
+	var err error
+	if a.AnalysisDB != nil {
+		err = a.AnalysisDB.Close()
+	}
+	return errors.Join(a.DB.Close(), err)
+}
 
 // buildInfo exports the module version and VCS revision the binary was built from.
 func buildInfo() prometheus.Collector {

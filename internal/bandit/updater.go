@@ -43,8 +43,9 @@ type Options struct {
 	Updated func(key string, u *experiments.BanditUpdate)
 }
 
-// NewUpdater returns an updater over the database; it starts nothing.
-func NewUpdater(db *sqlx.DB, store *experiments.Store, o Options) *Updater {
+// NewUpdater returns an updater that stores updates on db and reads the experiments' data on
+// analysisDB, a pool whose statement timeout lets a report's aggregate finish; it starts nothing.
+func NewUpdater(db, analysisDB *sqlx.DB, store *experiments.Store, o Options) *Updater {
 	if o.Tick <= 0 {
 		o.Tick = DefaultTick
 	}
@@ -54,7 +55,7 @@ func NewUpdater(db *sqlx.DB, store *experiments.Store, o Options) *Updater {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Updater{db: db, store: store, source: analysis.NewSource(db, o.Clock), now: o.Clock, tick: o.Tick, log: o.Log, updated: o.Updated}
+	return &Updater{db: analysisDB, store: store, source: analysis.NewSource(analysisDB, o.Clock), now: o.Clock, tick: o.Tick, log: o.Log, updated: o.Updated}
 }
 
 // Run updates due bandits every tick until ctx ends. A failed update (the database away) is

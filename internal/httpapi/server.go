@@ -46,6 +46,7 @@ type Deps struct {
 	Events      *events.Service       // ingests POST /v1/events
 	Loyalty     *loyalty.Service      // program, accounts and the points ledger
 	Bandits     *bandit.Updater       // recomputes bandits' weights, on schedule or when asked
+	Console     http.Handler          // the web console, served under /console/ when set
 }
 
 // Server routes requests to handlers.
@@ -137,4 +138,9 @@ func (s *Server) routes() {
 	s.assignRoutes(v1)
 	s.eventRoutes(v1)
 	s.loyaltyRoutes(v1)
+	if s.deps.Console != nil {
+		// The console renders its own pages and errors; it shares the request id, headers,
+		// metrics and body limit of every route.
+		e.Any("/console/*path", gin.WrapH(s.deps.Console))
+	}
 }
