@@ -31,6 +31,7 @@ type config struct {
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
 	BanditUpdates  bool // this instance takes part in recomputing bandits' weights
+	StickyLimit    int  // bandit shoppers whose first variant this instance remembers
 
 	StatementTimeout time.Duration // bound on each statement of the server's pool
 	RequestTimeout   time.Duration // deadline of each request
@@ -150,6 +151,14 @@ var envVars = []envVar{
 			return nil
 		}
 		return fmt.Errorf("want on or off")
+	}},
+	{"XSELL_STICKY_LIMIT", "2000000", func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1000 {
+			return fmt.Errorf("want a whole number ≥ 1000")
+		}
+		c.StickyLimit = n
+		return nil
 	}},
 	{"XSELL_DB_MAX_CONNS", "20", func(c *config, v string) error {
 		n, err := strconv.Atoi(v)

@@ -122,6 +122,7 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 	if !cfg.BanditUpdates {
 		c.BanditTick = -1
 	}
+	c.StickyLimit = cfg.StickyLimit
 	return c
 }
 

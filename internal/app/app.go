@@ -55,6 +55,9 @@ type Config struct {
 	// BanditTick is how often due bandit updates are looked for (bandit.DefaultTick); negative
 	// turns the updater off (tests run updates by hand).
 	BanditTick time.Duration
+	// StickyLimit bounds the bandit shoppers whose first variant this server remembers
+	// (experiments.DefaultStickyLimit).
+	StickyLimit int
 	// Exposures sizes the exposure recorder.
 	Exposures experiments.RecorderConfig
 	// Events tunes the group committer; its Clock, Log, Registerer and WriteTimeout are set here.
@@ -145,6 +148,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Quarantine = database.NewQuarantine(a.Registry, cfg.Log)
 	a.Experiments = experiments.NewStore(db, cfg.Clock)
 	a.Assignments = experiments.NewCache(a.Experiments, cfg.DatabaseURL, cfg.CacheReload, cfg.Log)
+	a.Assignments.LimitSticky(cfg.StickyLimit)
 	a.Exposures = experiments.NewRecorder(db, cfg.Exposures, a.Registry, cfg.Log)
 	evo := cfg.Events
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout

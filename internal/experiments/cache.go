@@ -44,6 +44,10 @@ func NewCache(store *Store, url string, reload time.Duration, log *slog.Logger) 
 	return c
 }
 
+// LimitSticky bounds the shoppers the cache remembers for bandits (DefaultStickyLimit when
+// n ≤ 0); for the wiring, before the cache is used.
+func (c *Cache) LimitSticky(n int) { c.sticky = NewSticky(n, c.log) }
+
 // Snapshot is the experiments as last loaded.
 func (c *Cache) Snapshot() *Snapshot { return c.current.Load() }
 

@@ -41,8 +41,9 @@ const StickyOverlap = 5 * time.Minute
 // StickyCatchUp is how long after a change of weights a server reads exposures once more.
 const StickyCatchUp = 10 * time.Second
 
-// DefaultStickyLimit bounds the shoppers remembered over all bandit phases of a server.
-const DefaultStickyLimit = 5_000_000
+// DefaultStickyLimit bounds the shoppers remembered over all bandit phases of a server (about
+// 36 bytes each: docs/benchmarks.md).
+const DefaultStickyLimit = 2_000_000
 
 // stickyShards spreads one phase's shoppers over separately locked maps, so that concurrent
 // requests rarely wait on each other.
