@@ -244,23 +244,7 @@ func onDemand(e *Experiment, at time.Time) error {
 // RunningBandits returns the running bandit experiments with their bandit state, for the
 // scheduler to see which are due.
 func (s *Store) RunningBandits(ctx context.Context) ([]*Experiment, error) {
-	var rows []row
-	if err := sqlx.SelectContext(ctx, s.db, &rows, `SELECT `+columns+` FROM experiments
-		WHERE status = 'running' AND allocation ->> 'type' = 'bandit' ORDER BY key`); err != nil {
-		return nil, database.Wrap(err, "listing running bandits")
-	}
-	out := make([]*Experiment, 0, len(rows))
-	for i := range rows {
-		e, err := rows[i].experiment()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	if err := attachBandit(ctx, s.db, out); err != nil {
-		return nil, database.Wrap(err, "listing running bandits")
-	}
-	return out, nil
+	return s.selectAll(ctx, "listing running bandits", `WHERE status = 'running' AND allocation ->> 'type' = 'bandit'`)
 }
 
 // BanditUpdates returns a bandit experiment's updates, oldest first, every phase.

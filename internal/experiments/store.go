@@ -195,9 +195,15 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]*Experiment, string, 
 
 // All returns every experiment, in key order, for the assignment cache.
 func (s *Store) All(ctx context.Context) ([]*Experiment, error) {
+	return s.selectAll(ctx, "loading experiments", ``)
+}
+
+// selectAll reads the experiments a condition selects (all for ""), in key order, with their
+// bandit states; what names the work in the error.
+func (s *Store) selectAll(ctx context.Context, what, where string) ([]*Experiment, error) {
 	var rows []row
-	if err := sqlx.SelectContext(ctx, s.db, &rows, `SELECT `+columns+` FROM experiments ORDER BY key`); err != nil {
-		return nil, database.Wrap(err, "loading experiments")
+	if err := sqlx.SelectContext(ctx, s.db, &rows, `SELECT `+columns+` FROM experiments `+where+` ORDER BY key`); err != nil {
+		return nil, database.Wrap(err, "%s", what)
 	}
 	out := make([]*Experiment, 0, len(rows))
 	for i := range rows {
@@ -207,7 +213,7 @@ func (s *Store) All(ctx context.Context) ([]*Experiment, error) {
 		}
 		out = append(out, e)
 	}
-	return out, database.Wrap(attachBandit(ctx, s.db, out), "loading experiments")
+	return out, database.Wrap(attachBandit(ctx, s.db, out), "%s", what)
 }
 
 // Create stores a new draft.

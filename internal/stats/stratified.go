@@ -143,16 +143,9 @@ func CompareStratified(strata []Stratum, alpha float64) Comparison {
 	c.Stat = null.diff / math.Sqrt(null.variance)
 	c.PValue = null.pValue()
 	c.Valid = true
-	nullIn := c.PValue >= alpha
-	excess := func(shift, scale float64) float64 { return alpha - combine(strata, shares, shift, scale).pValue() }
-	sd := math.Sqrt(null.variance)
-	v := inverted{excess: func(d float64) float64 { return excess(d, 1) }, est: c.Diff, null: 0, nullIn: nullIn,
-		lo: c.Diff - 1e3*sd, hi: c.Diff + 1e3*sd, tol: 1e-10 * sd}
-	v.accept = func(d float64) bool { return v.excess(d) <= 0 }
-	v.guessLo, v.guessHi = c.Diff-4*sd, c.Diff+4*sd
-	c.DiffCI = v.interval()
-	c.Lift = scaleLift(c, func(r float64) float64 { return excess(0, r) }, nullIn)
-	return finish(c)
+	return finish(invertShiftScale(c, math.Sqrt(null.variance), func(shift, scale float64) float64 {
+		return combine(strata, shares, shift, scale).pValue()
+	}))
 }
 
 // RatioStratum is one stratum of a ratio metric: the control's and the treatment's moments.
