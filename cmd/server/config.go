@@ -120,14 +120,7 @@ var envVars = []envVar{
 		c.CacheReload = d
 		return nil
 	}},
-	{"XSELL_LOYALTY_JOBS", "on", func(c *config, v string) error {
-		switch v {
-		case "on", "off":
-			c.LoyaltyJobs = v == "on"
-			return nil
-		}
-		return fmt.Errorf("want on or off")
-	}},
+	{"XSELL_LOYALTY_JOBS", "on", onOff(func(c *config) *bool { return &c.LoyaltyJobs })},
 	{"XSELL_RESULTS_REFRESH", "1h", func(c *config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 10*time.Second {
@@ -144,14 +137,7 @@ var envVars = []envVar{
 		c.ConsoleSession = d
 		return nil
 	}},
-	{"XSELL_BANDIT_UPDATES", "on", func(c *config, v string) error {
-		switch v {
-		case "on", "off":
-			c.BanditUpdates = v == "on"
-			return nil
-		}
-		return fmt.Errorf("want on or off")
-	}},
+	{"XSELL_BANDIT_UPDATES", "on", onOff(func(c *config) *bool { return &c.BanditUpdates })},
 	{"XSELL_STICKY_LIMIT", "2000000", func(c *config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1000 {
@@ -181,6 +167,18 @@ func durationVar(at func(*config) *time.Duration) func(*config, string) error {
 		}
 		*at(c) = d
 		return nil
+	}
+}
+
+// onOff parses "on" or "off" into the switch that at returns.
+func onOff(at func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		switch v {
+		case "on", "off":
+			*at(c) = v == "on"
+			return nil
+		}
+		return fmt.Errorf("want on or off")
 	}
 }
 

@@ -118,6 +118,18 @@ func waitPeriod(t *testing.T, s *apptest.Server, key string, period int) {
 	}
 }
 
+// launch creates an experiment and starts its first phase.
+func launch(t *testing.T, admin *client.Client, def client.Definition) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := admin.CreateExperiment(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.StartExperiment(ctx, def.Key, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func shoppers(prefix string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -246,12 +258,7 @@ func TestTooLittleDataHoldsTheWeights(t *testing.T) {
 	srv := apptest.Start(t, manual("", time.Time{}))
 	admin, checkout := connect(t, srv.URL, apptest.AdminKey), connect(t, srv.URL, apptest.CheckoutKey)
 	ctx := context.Background()
-	if _, err := admin.CreateExperiment(ctx, twoArms("thin", client.Allocation{Type: "bandit", BurnIn: "0s", UpdateEvery: "1h", MinUnits: 500})); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.StartExperiment(ctx, "thin", 0); err != nil {
-		t.Fatal(err)
-	}
+	launch(t, admin, twoArms("thin", client.Allocation{Type: "bandit", BurnIn: "0s", UpdateEvery: "1h", MinUnits: 500}))
 	assignAll(t, checkout, "thin", shoppers("s", 40))
 	waitExposures(t, srv.DB, "thin", 40)
 	srv.Clock.Advance(time.Minute)
@@ -287,12 +294,7 @@ func TestOneServerOfTheFleetUpdates(t *testing.T) {
 	a, b := apptest.Start(t, manual(url, time.Time{})), apptest.Start(t, manual(url, time.Time{}))
 	admin, checkout := connect(t, a.URL, apptest.AdminKey), connect(t, a.URL, apptest.CheckoutKey)
 	ctx := context.Background()
-	if _, err := admin.CreateExperiment(ctx, twoArms("fleet", client.Allocation{Type: "bandit", BurnIn: "0s", UpdateEvery: "1h", MinUnits: 10})); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.StartExperiment(ctx, "fleet", 0); err != nil {
-		t.Fatal(err)
-	}
+	launch(t, admin, twoArms("fleet", client.Allocation{Type: "bandit", BurnIn: "0s", UpdateEvery: "1h", MinUnits: 10}))
 	assignAll(t, checkout, "fleet", shoppers("s", 60))
 	waitExposures(t, a.DB, "fleet", 60)
 	a.Clock.Advance(time.Minute)
@@ -326,12 +328,7 @@ func TestAnAdminUpdatesABanditOnDemand(t *testing.T) {
 	ctx := context.Background()
 	fixed := twoArms("fixed", client.Allocation{Type: "fixed"})
 	for _, def := range []client.Definition{fixed, twoArms("ondemand", client.Allocation{Type: "bandit", MinUnits: 20})} {
-		if _, err := admin.CreateExperiment(ctx, def); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admin.StartExperiment(ctx, def.Key, 0); err != nil {
-			t.Fatal(err)
-		}
+		launch(t, admin, def)
 	}
 	assignAll(t, checkout, "ondemand", shoppers("s", 80))
 	waitExposures(t, srv.DB, "ondemand", 80)

@@ -30,12 +30,7 @@ func TestReturningShoppersKeepTheirVariantOverTenReweights(t *testing.T) {
 			{Key: "one", Name: "1", Weight: 0.33, Strategy: client.Strategy{Type: "suggestion", Products: []string{"sku-1"}, Timing: "cart"}},
 			{Key: "two", Name: "2", Weight: 0.33, Strategy: client.Strategy{Type: "suggestion", Products: []string{"sku-2"}, Timing: "cart"}},
 		}}
-	if _, err := admin.CreateExperiment(ctx, def); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.StartExperiment(ctx, "sticky", 0); err != nil {
-		t.Fatal(err)
-	}
+	launch(t, admin, def)
 	waitPeriod(t, b, "sticky", 0) // b hears of the start through the notification
 	checkout := []*client.Client{plain(t, a.URL, apptest.CheckoutKey), plain(t, b.URL, apptest.CheckoutKey)}
 	variants := []string{"control", "one", "two"}
