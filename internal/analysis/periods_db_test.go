@@ -27,19 +27,54 @@ func seedSimpson(t *testing.T, db *sqlx.DB) (start, update time.Time) {
 	mustExec(t, db, `INSERT INTO bandit_updates (experiment_key, phase, period, at, weights) VALUES ('simpson', 1, 1, $1, '{"control":0.1,"bundle":0.9}')`, update)
 	n := 0
 	add := func(variant string, from time.Time, units, converted int) {
-		mustExec(t, db, `INSERT INTO exposures (experiment_key, phase, shopper_id, variant, first_seen)
-			SELECT 'simpson', 1, 's' || ($1 + i), $2, $3::timestamptz + i * interval '1 second' FROM generate_series(1, $4) i`,
-			n, variant, from, units)
-		mustExec(t, db, `INSERT INTO events (id, type, shopper_id, occurred_at, order_id, amount, discount, currency)
-			SELECT 'o' || ($1 + i), 'order_completed', 's' || ($1 + i), $2::timestamptz + i * interval '1 second' + interval '1 minute',
-			       'o' || ($1 + i), 2000, 0, 'EUR' FROM generate_series(1, $3) i`, n, from, converted)
-		n += units
+		exposeAndOrder(t, db, "simpson", &n, variant, from, units, converted)
 	}
 	add("control", start, 9000, 1800)
 	add("bundle", start, 1000, 230)
 	add("control", update, 1000, 50)
 	add("bundle", update, 9000, 630)
 	return start, update
+}
+
+// exposeAndOrder stores units shoppers of key's phase 1 exposed to variant a second apart from
+// from, the first converted of them ordering EUR 20.00 a minute later; *n numbers the shoppers.
+func exposeAndOrder(t *testing.T, db *sqlx.DB, key string, n *int, variant string, from time.Time, units, converted int) {
+	t.Helper()
+	mustExec(t, db, `INSERT INTO exposures (experiment_key, phase, shopper_id, variant, first_seen)
+		SELECT $1, 1, $1 || ($2 + i), $3, $4::timestamptz + i * interval '1 second' FROM generate_series(1, $5) i`,
+		key, *n, variant, from, units)
+	mustExec(t, db, `INSERT INTO events (id, type, shopper_id, occurred_at, order_id, amount, discount, currency)
+		SELECT $1 || 'o' || ($2 + i), 'order_completed', $1 || ($2 + i), $3::timestamptz + i * interval '1 second' + interval '1 minute',
+		       $1 || 'o' || ($2 + i), 2000, 0, 'EUR' FROM generate_series(1, $4) i`, key, *n, from, converted)
+	*n += units
+}
+
+// SRM is checked within each period: two periods at 50/50 that each split 6,000/4,000, in
+// opposite directions, add up to a perfect 10,000/10,000 that a pooled check would pass.
+func TestBanditSRMIsCheckedInEachPeriod(t *testing.T) {
+	db := dbtest.New(t)
+	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	update := start.Add(24 * time.Hour)
+	seedExperiment(t, db, "drift", "running", []string{"sku-x"}, `{"primary":"conversion"}`,
+		phase{variants: arms("control", 0.5, "bundle", 0.5), start: start})
+	mustExec(t, db, `UPDATE experiments SET allocation = '{"type":"bandit","metric":"conversion","burn_in":"24h","update_every":"24h","min_weight":0.01,"min_units":100,"sampling":"top_two","leader_share":0.8}' WHERE key = 'drift'`)
+	mustExec(t, db, `INSERT INTO bandit_updates (experiment_key, phase, period, at, weights) VALUES ('drift', 1, 1, $1, '{"control":0.5,"bundle":0.5}')`, update)
+	n := 0
+	exposeAndOrder(t, db, "drift", &n, "control", start, 6000, 600)
+	exposeAndOrder(t, db, "drift", &n, "bundle", start, 4000, 400)
+	exposeAndOrder(t, db, "drift", &n, "control", update, 4000, 400)
+	exposeAndOrder(t, db, "drift", &n, "bundle", update, 6000, 600)
+	now := update.Add(24 * time.Hour)
+	r, err := analysis.NewSource(db, func() time.Time { return now }).Report(context.Background(),
+		analysis.ReportRequest{Experiment: "drift", Options: analysis.DefaultOptions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each period: (1000² + 1000²)/5000 = 400 on one degree of freedom; summed, 800 on two.
+	if !r.SRM.Mismatch || r.SRM.DF != 2 || r.SRM.Chi2 == nil {
+		t.Fatalf("SRM %+v, want a mismatch on two degrees of freedom", r.SRM)
+	}
+	near(t, "chi2", *r.SRM.Chi2, 800)
 }
 
 func TestBanditReportComparesWithinPeriods(t *testing.T) {
