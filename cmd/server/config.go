@@ -138,22 +138,8 @@ var envVars = []envVar{
 		return nil
 	}},
 	{"XSELL_BANDIT_UPDATES", "on", onOff(func(c *config) *bool { return &c.BanditUpdates })},
-	{"XSELL_STICKY_LIMIT", "2000000", func(c *config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1000 {
-			return fmt.Errorf("want a whole number ≥ 1000")
-		}
-		c.StickyLimit = n
-		return nil
-	}},
-	{"XSELL_DB_MAX_CONNS", "20", func(c *config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 2 {
-			return fmt.Errorf("want a whole number ≥ 2")
-		}
-		c.DBMaxConns = n
-		return nil
-	}},
+	{"XSELL_STICKY_LIMIT", "2000000", atLeast(1000, func(c *config) *int { return &c.StickyLimit })},
+	{"XSELL_DB_MAX_CONNS", "20", atLeast(2, func(c *config) *int { return &c.DBMaxConns })},
 	{"XSELL_DB_STATEMENT_TIMEOUT", "5s", durationVar(func(c *config) *time.Duration { return &c.StatementTimeout })},
 	{"XSELL_REQUEST_TIMEOUT", "10s", durationVar(func(c *config) *time.Duration { return &c.RequestTimeout })},
 }
@@ -166,6 +152,18 @@ func durationVar(at func(*config) *time.Duration) func(*config, string) error {
 			return fmt.Errorf("want a positive duration such as 30s")
 		}
 		*at(c) = d
+		return nil
+	}
+}
+
+// atLeast parses a whole number of at least least into the field that at returns.
+func atLeast(least int, at func(*config) *int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < least {
+			return fmt.Errorf("want a whole number ≥ %d", least)
+		}
+		*at(c) = n
 		return nil
 	}
 }
