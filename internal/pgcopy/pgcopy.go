@@ -1,6 +1,7 @@
 // Package pgcopy writes rows in PostgreSQL's COPY text format and sends them with lib/pq's
-// COPY FROM STDIN, for the writers that bulk-load: a row built here costs a tenth of the CPU
-// of lib/pq's per-row Exec through database/sql.
+// COPY FROM STDIN, for the writers that bulk-load: a group built here and sent whole costs the
+// server's process far less CPU than lib/pq's pq.CopyIn with an Exec per row through
+// database/sql (docs/benchmarks.md, "COPY text").
 package pgcopy
 
 import (
@@ -108,39 +109,11 @@ func (c *Rows) End() {
 	c.midRow = false
 }
 
-// AppendTimestamp appends t in UTC as 2006-01-02T15:04:05.123456789Z, the form COPY reads
-// for timestamptz. It is time.Format for the years 0–9999 without parsing a layout per call:
-// formatting the timestamps was the largest part of building a group's COPY text.
+// AppendTimestamp appends t as RFC 3339 in UTC, a form COPY reads for timestamptz whatever
+// the session's time zone. The standard library's fast path for this layout is as quick as the
+// hand-written formatting it replaced (docs/benchmarks.md, "COPY text").
 func AppendTimestamp(dst []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(dst, time.RFC3339Nano)
-	}
-	hour, minute, sec := t.Clock()
-	digits := func(dst []byte, v, n int) []byte {
-		start := len(dst)
-		dst = append(dst, "000000000"[:n]...)
-		for i := start + n - 1; i >= start; i-- {
-			dst[i] = byte('0' + v%10)
-			v /= 10
-		}
-		return dst
-	}
-	dst = digits(dst, year, 4)
-	dst = append(dst, '-')
-	dst = digits(dst, int(month), 2)
-	dst = append(dst, '-')
-	dst = digits(dst, day, 2)
-	dst = append(dst, 'T')
-	dst = digits(dst, hour, 2)
-	dst = append(dst, ':')
-	dst = digits(dst, minute, 2)
-	dst = append(dst, ':')
-	dst = digits(dst, sec, 2)
-	dst = append(dst, '.')
-	dst = digits(dst, t.Nanosecond(), 9)
-	return append(dst, 'Z')
+	return t.UTC().AppendFormat(dst, time.RFC3339Nano)
 }
 
 // copyData is lib/pq's COPY statement, which takes ready-made COPY text.
