@@ -5,6 +5,9 @@
 //	server loyalty expire
 //	                  write off loyalty points past their expiry and exit (the server also
 //	                  does this on a timer)
+//	server complements build
+//	                  build a snapshot of the complements model now and exit (the servers
+//	                  also do this on a schedule, XSELL_COMPLEMENTS_REFRESH)
 //
 // Configuration comes from the environment; see the README's table.
 package main
@@ -28,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
@@ -68,8 +72,12 @@ func run(args []string) error {
 		if len(args) != 2 || args[1] != "expire" {
 			return fmt.Errorf("unknown command %q (want: server loyalty expire)", strings.Join(args, " "))
 		}
+	case "complements":
+		if len(args) != 2 || args[1] != "build" {
+			return fmt.Errorf("unknown command %q (want: server complements build)", strings.Join(args, " "))
+		}
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate or loyalty expire)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, loyalty expire or complements build)", cmd)
 	}
 
 	db, url, closeDB, err := openDatabase(ctx, cfg, log)
@@ -91,7 +99,22 @@ func run(args []string) error {
 		log.Info("loyalty: expired lots", "lots", n)
 		return err
 	}
+	if cmd == "complements" {
+		return buildComplements(ctx, db, log)
+	}
 	return serve(ctx, cfg, db, url, log)
+}
+
+// buildComplements builds one snapshot of the complements model and says what it holds.
+func buildComplements(ctx context.Context, db *sqlx.DB, log *slog.Logger) error {
+	snap, err := complements.NewBuilder(db, nil).Build(ctx, 0)
+	if err != nil {
+		return err
+	}
+	log.Info("complements snapshot built", "version", snap.Version, "orders", snap.Orders,
+		"skipped_orders", snap.SkippedOrders, "catalog", snap.Catalog, "products", snap.Products,
+		"pairs", snap.Pairs, "build_ms", snap.BuildMillis)
+	return nil
 }
 
 // openDatabase connects to DATABASE_URL, or to the private cluster it starts under

@@ -21,8 +21,9 @@ type Refresher struct {
 	// comes at most this late.
 	Check time.Duration
 	Log   *slog.Logger
-	// built is told of each snapshot this refresher built, for tests.
-	built func(*Snapshot)
+	// Checked, when set, is told the outcome of every check: the snapshot built (nil when
+	// none was due) or the error (ErrBusy while another server builds).
+	Checked func(*Snapshot, error)
 }
 
 // Run rebuilds until ctx ends, and returns nil once it has stopped. A failed build is logged
@@ -54,9 +55,9 @@ func (r *Refresher) Run(ctx context.Context) error {
 			log.Info("complements snapshot built", "version", snap.Version, "orders", snap.Orders,
 				"skipped_orders", snap.SkippedOrders, "catalog", snap.Catalog, "products", snap.Products,
 				"pairs", snap.Pairs, "build_ms", snap.BuildMillis)
-			if r.built != nil {
-				r.built(snap)
-			}
+		}
+		if r.Checked != nil {
+			r.Checked(snap, err)
 		}
 		select {
 		case <-ctx.Done():
