@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/httpapi"
 )
 
@@ -30,6 +31,9 @@ type config struct {
 	DBMaxConns     int
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
+	// ComplementsRefresh is how old the complements model may grow before this instance
+	// rebuilds it (one instance of the fleet does, under a lock); 0: never on a schedule.
+	ComplementsRefresh time.Duration
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -120,6 +124,18 @@ var envVars = []envVar{
 			return nil
 		}
 		return fmt.Errorf("want on or off")
+	}},
+	{"XSELL_COMPLEMENTS_REFRESH", complements.DefaultRefresh.String(), func(c *config, v string) error {
+		if v == "off" {
+			c.ComplementsRefresh = 0
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return fmt.Errorf("want a duration of at least 1m, such as 1h, or off")
+		}
+		c.ComplementsRefresh = d
+		return nil
 	}},
 	{"XSELL_DB_MAX_CONNS", "20", func(c *config, v string) error {
 		n, err := strconv.Atoi(v)

@@ -29,6 +29,7 @@ func TestConfigErrorsAreOneClearLine(t *testing.T) {
 		{map[string]string{"XSELL_SHUTDOWN_GRACE": "-1s"}, `XSELL_SHUTDOWN_GRACE`},
 		{map[string]string{"XSELL_ADDR": "0.0.0.0:8080"}, `development keys are refused`},
 		{map[string]string{"XSELL_LOYALTY_JOBS": "sometimes"}, `XSELL_LOYALTY_JOBS="sometimes": want on or off`},
+		{map[string]string{"XSELL_COMPLEMENTS_REFRESH": "10s"}, `XSELL_COMPLEMENTS_REFRESH="10s": want a duration of at least 1m`},
 		{map[string]string{"XSELL_RATE_LIMIT": "admin=lots"}, `XSELL_RATE_LIMIT="admin=lots"`},
 		{map[string]string{"XSELL_METRICS_KEY": "short-metrics-key"}, `XSELL_METRICS_KEY: the key has 17 characters, want at least 32`},
 		{map[string]string{"XSELL_READ_TIMEOUT": "0s"}, `XSELL_READ_TIMEOUT="0s": want a positive duration`},

@@ -198,6 +198,15 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 	}
 	workers.run(eventsSvc.MaintainPartitions)
 
+	// Every server holds the complements model and may build it; one builds per period.
+	model := complements.NewCache(db, url, cfg.CacheReload, log)
+	if err := model.Load(ctx); err != nil {
+		return err
+	}
+	workers.run(func(ctx context.Context) { _ = model.Run(ctx) })
+	modelBuilds := complements.NewRefresher(complements.NewBuilder(db, nil), cfg.ComplementsRefresh, log)
+	workers.run(func(ctx context.Context) { _ = modelBuilds.Run(ctx) })
+
 	points := loyalty.New(db, nil)
 	if cfg.LoyaltyJobs {
 		jobs := loyalty.DefaultJobs
@@ -220,6 +229,9 @@ func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.L
 		Exposures:   recorder,
 		Events:      eventsSvc,
 		Loyalty:     points,
+
+		Complements:       model,
+		ComplementsBuilds: modelBuilds,
 	})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/loyalty"
@@ -38,6 +39,9 @@ type Deps struct {
 	Exposures   *experiments.Recorder // writes exposures off the request path
 	Events      *events.Service       // ingests POST /v1/events
 	Loyalty     *loyalty.Service      // program, accounts and the points ledger
+
+	Complements       *complements.Cache     // the complements model, in memory
+	ComplementsBuilds *complements.Refresher // builds it on request
 }
 
 // Server routes requests to handlers.
@@ -101,4 +105,5 @@ func (s *Server) routes() {
 	s.assignRoutes(v1)
 	s.eventRoutes(v1)
 	s.loyaltyRoutes(v1)
+	s.complementsRoutes(v1)
 }

@@ -1,0 +1,207 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/xsell/xsell/internal/complements"
+	"github.com/xsell/xsell/internal/dbtest"
+)
+
+// complementsAPI serves the complements routes over a fresh database, with the model's cache
+// following NOTIFY and a refresher that builds on request only.
+type complementsAPI struct {
+	url   string
+	db    *sqlx.DB
+	cache *complements.Cache
+}
+
+func newComplementsAPI(t *testing.T) *complementsAPI {
+	t.Helper()
+	keys, err := ParseAPIKeys("admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:" + analystKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL := dbtest.URL(t)
+	db, err := sqlx.Open("postgres", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cache := complements.NewCache(db, dbURL, time.Hour, nil)
+	builds := complements.NewRefresher(complements.NewBuilder(db, nil), 0, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = cache.Run(ctx) }()
+	go func() { defer wg.Done(); _ = builds.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	s, err := New(Config{APIKeys: keys}, Deps{DB: db, Complements: cache, ComplementsBuilds: builds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &complementsAPI{url: newHTTPTestServer(t, s), db: db, cache: cache}
+}
+
+// orders stores count orders of the given products, placed an hour ago.
+func (a *complementsAPI) orders(t *testing.T, prefix string, count int, skus ...string) {
+	t.Helper()
+	for i := range count {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		for line, sku := range skus {
+			_, err := a.db.Exec(`INSERT INTO order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price)
+				VALUES ($1, $2, now() - interval '1 hour', $1, 's', $3, 1, 100)`, id, line, sku)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// shop stores 80 orders: shampoo with conditioner ×20, shampoo with a comb ×10, a brush alone
+// ×50.
+func (a *complementsAPI) shop(t *testing.T) {
+	a.orders(t, "sc", 20, "shampoo", "conditioner")
+	a.orders(t, "sk", 10, "shampoo", "comb")
+	a.orders(t, "b", 50, "brush")
+}
+
+// build asks for a build through the API and waits until this server serves it.
+func (a *complementsAPI) build(t *testing.T) {
+	t.Helper()
+	before := a.cache.Model().Version
+	if r := do(t, "POST", a.url+"/v1/models/complements/builds", adminKey, "", ""); r.status != 202 || r.header.Get("Location") != "/v1/models/complements" {
+		t.Fatalf("POST builds: %d %s", r.status, r.raw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.cache.WaitFor(ctx, before+1); err != nil {
+		t.Fatalf("the build never reached the cache: %v", err)
+	}
+}
+
+func TestGetComplementsOfAProduct(t *testing.T) {
+	a := newComplementsAPI(t)
+	// Before the first build: no complements, and no model.
+	r := do(t, "GET", a.url+"/v1/complements/shampoo", checkoutKey, "", "")
+	if r.status != 200 || r.raw != `{"sku":"shampoo","complements":[],"model":null}` {
+		t.Fatalf("before any build: %d %s", r.status, r.raw)
+	}
+	a.shop(t)
+	a.build(t)
+
+	r = do(t, "GET", a.url+"/v1/complements/shampoo", analystKey, "", "")
+	list, _ := r.body["complements"].([]any)
+	if r.status != 200 || len(list) != 2 {
+		t.Fatalf("shampoo: %d %s", r.status, r.raw)
+	}
+	// Conditioner: 20 orders of 80; shampoo in 30, conditioner in 20: lift 20·80/(30·20) = 8/3,
+	// confidence 20/30, G² of (20, 10, 0, 50) 51.8. The comb (lift 10·80/(30·10) = 8/3 too, on
+	// 10 orders, G² of (10, 20, 0, 50) 22.1) comes second: weaker evidence.
+	first := list[0].(map[string]any)
+	if first["sku"] != "conditioner" || first["orders"] != 20.0 || !closeTo(first["lift"], 8.0/3) || !closeTo(first["confidence"], 20.0/30) {
+		t.Errorf("shampoo's first complement: %v", first)
+	}
+	if second := list[1].(map[string]any); second["sku"] != "comb" {
+		t.Errorf("shampoo's second complement: %v", second)
+	}
+	if model, _ := r.body["model"].(map[string]any); model["version"] != 1.0 || model["orders"] != 80.0 {
+		t.Errorf("model: %v", r.body["model"])
+	}
+	if r := do(t, "GET", a.url+"/v1/complements/shampoo?limit=1", checkoutKey, "", ""); len(r.body["complements"].([]any)) != 1 {
+		t.Errorf("limit=1: %s", r.raw)
+	}
+	// A product never bought, or bought alone: no complements, and that is an answer.
+	for _, sku := range []string{"brush", "no-such-product"} {
+		if r := do(t, "GET", a.url+"/v1/complements/"+sku, checkoutKey, "", ""); r.status != 200 || !strings.Contains(r.raw, `"complements":[]`) {
+			t.Errorf("%s: %d %s", sku, r.status, r.raw)
+		}
+	}
+}
+
+func TestGetComplementsRefusesBadInput(t *testing.T) {
+	a := newComplementsAPI(t)
+	for _, tc := range []struct {
+		name, path, key string
+		status          int
+		code, field     string
+	}{
+		{"no key", "/v1/complements/x", "", 401, "unauthorized", ""},
+		{"too long", "/v1/complements/" + strings.Repeat("x", 129), checkoutKey, 400, "invalid_request", "sku"},
+		{"not UTF-8", "/v1/complements/%FF", checkoutKey, 400, "invalid_request", "sku"},
+		{"NUL", "/v1/complements/a%00b", checkoutKey, 400, "invalid_request", "sku"},
+		{"limit 0", "/v1/complements/x?limit=0", checkoutKey, 400, "invalid_request", "limit"},
+		{"limit not a number", "/v1/complements/x?limit=ten", checkoutKey, 400, "invalid_request", "limit"},
+		{"limit too large", "/v1/complements/x?limit=51", checkoutKey, 400, "invalid_request", "limit"},
+		{"min_lift negative", "/v1/complements/x?min_lift=-1", checkoutKey, 400, "invalid_request", "min_lift"},
+		{"min_lift NaN", "/v1/complements/x?min_lift=NaN", checkoutKey, 400, "invalid_request", "min_lift"},
+		{"settings: checkout may not", "/v1/models/complements", checkoutKey, 403, "forbidden", ""},
+	} {
+		r := do(t, "GET", a.url+tc.path, tc.key, "", "")
+		if r.status != tc.status || errorCode(r) != tc.code || (tc.field != "" && !strings.Contains(r.raw, `"field":"`+tc.field+`"`)) {
+			t.Errorf("%s: %d %s; want %d %s at %q", tc.name, r.status, r.raw, tc.status, tc.code, tc.field)
+		}
+	}
+	// 128 bytes is a SKU.
+	if r := do(t, "GET", a.url+"/v1/complements/"+strings.Repeat("é", 64), checkoutKey, "", ""); r.status != 200 {
+		t.Errorf("128 bytes: %d %s", r.status, r.raw)
+	}
+}
+
+func TestComplementsSettingsDriveTheNextBuild(t *testing.T) {
+	a := newComplementsAPI(t)
+	a.shop(t)
+
+	r := do(t, "GET", a.url+"/v1/models/complements", analystKey, "", "")
+	settings, _ := r.body["settings"].(map[string]any)
+	if r.status != 200 || r.body["serving"] != nil || settings["min_orders"] != 3.0 || settings["version"] != 1.0 {
+		t.Fatalf("GET model: %d %s", r.status, r.raw)
+	}
+	// Bad settings change nothing and say where they are wrong.
+	bad := `{"window_days": 0, "min_orders": 3, "min_confidence": 2, "min_lift": 1, "min_llr": 10.83,
+		"max_complements": 10, "max_basket": 50, "excluded": ["a", "a"]}`
+	r = do(t, "PUT", a.url+"/v1/models/complements/settings", adminKey, "application/json", bad)
+	if r.status != 400 || !strings.Contains(r.raw, `"field":"window_days"`) || !strings.Contains(r.raw, `"field":"min_confidence"`) ||
+		!strings.Contains(r.raw, `"field":"excluded[1]"`) {
+		t.Errorf("bad settings: %d %s", r.status, r.raw)
+	}
+	if r := do(t, "PUT", a.url+"/v1/models/complements/settings", adminKey, "application/json", `{"window_days": 90}`); r.status != 400 {
+		t.Errorf("partial settings: %d %s", r.status, r.raw)
+	}
+	if r := do(t, "PUT", a.url+"/v1/models/complements/settings", analystKey, "application/json", bad); r.status != 403 {
+		t.Errorf("analyst PUT: %d", r.status)
+	}
+	// Exclude the conditioner; a stale version conflicts.
+	good := `{"window_days": 30, "min_orders": 3, "min_confidence": 0, "min_lift": 1, "min_llr": 0,
+		"max_complements": 10, "max_basket": 50, "excluded": ["conditioner"], "version": 1}`
+	if r := do(t, "PUT", a.url+"/v1/models/complements/settings", adminKey, "application/json", good); r.status != 200 {
+		t.Fatalf("PUT settings: %d %s", r.status, r.raw)
+	}
+	if r := do(t, "PUT", a.url+"/v1/models/complements/settings", adminKey, "application/json", good); r.status != 409 || errorCode(r) != "version_conflict" {
+		t.Errorf("stale version: %d %s", r.status, r.raw)
+	}
+	a.build(t)
+	r = do(t, "GET", a.url+"/v1/complements/shampoo", checkoutKey, "", "")
+	list, _ := r.body["complements"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["sku"] != "comb" {
+		t.Errorf("with the conditioner excluded: %s", r.raw)
+	}
+	r = do(t, "GET", a.url+"/v1/models/complements", adminKey, "", "")
+	serving, _ := r.body["serving"].(map[string]any)
+	// The catalog without the conditioner: shampoo, comb, brush; shampoo and comb have a
+	// complement (each other).
+	if serving["version"] != 1.0 || serving["catalog"] != 3.0 || serving["products"] != 2.0 || !closeTo(r.body["coverage"], 2.0/3) {
+		t.Errorf("GET model after the build: %s", r.raw)
+	}
+}
+
+func closeTo(v any, want float64) bool {
+	f, ok := v.(float64)
+	return ok && f > want-1e-12 && f < want+1e-12
+}
