@@ -7,6 +7,8 @@
 //	analyze file     --input units.csv [--control KEY] [--weights k=w,...] [--alpha A] [--correction C] [--format F] [--out FILE]
 //	analyze plan     --baseline B --mde M [--relative] [--stddev S] [--variants K] [--alpha A] [--power P] [--daily-traffic N]
 //	analyze affinity [--since DURATION] [--min-orders N] [--top K] [--format text|json|csv]
+//	analyze complements [--evaluate [--k K] [--holdout SHARE] [--min-orders LIST] [--min-llr LIST]
+//	                 [--min-lift LIST]] [--format text|json|csv]
 //	analyze list     [--format text|json|csv]
 //
 // The database is $DATABASE_URL, or with it unset the private cluster `make run` uses
@@ -49,6 +51,8 @@ usage:
   analyze plan     --baseline B --mde M [--relative] [--stddev S] [--variants K]
                    [--alpha A] [--power P] [--daily-traffic N] [--format text|json]
   analyze affinity [--since DURATION] [--min-orders N] [--top K] [--format text|json|csv]
+  analyze complements [--evaluate [--k K] [--holdout SHARE] [--min-orders 2,3,5,10]
+                   [--min-llr 0,3.84,10.83] [--min-lift LIST]] [--format text|json|csv]
   analyze list     [--format text|json|csv]
 
 Run "analyze COMMAND -h" for a command's flags. The database is $DATABASE_URL, or when it is
@@ -83,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
-		return usagef("a command is needed: report, file, plan, affinity or list")
+		return usagef("a command is needed: report, file, plan, affinity, complements or list")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -95,13 +99,15 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdPlan(rest, stdout, stderr)
 	case "affinity":
 		return cmdAffinity(ctx, rest, stdout, stderr)
+	case "complements":
+		return cmdComplements(ctx, rest, stdout, stderr)
 	case "list":
 		return cmdList(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, topUsage)
 		return nil
 	}
-	return usagef("unknown command %q (want report, file, plan, affinity or list)", cmd)
+	return usagef("unknown command %q (want report, file, plan, affinity, complements or list)", cmd)
 }
 
 // cmdFlags is a command's flag set and where its -h help goes.
