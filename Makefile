@@ -4,7 +4,7 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=auto
 
-.PHONY: all setup build run test check-fmt vet bench clean
+.PHONY: all setup build run test check-fmt vet bench fuzz clean
 
 all: build
 
@@ -22,6 +22,11 @@ run: setup build
 ## test: gofmt and go vet must be clean, then every test against $DATABASE_URL or a throwaway cluster
 test: setup check-fmt vet
 	$(GO) run ./cmd/devdb exec -- $(GO) test -count=1 ./...
+
+## fuzz: the coverage-guided fuzzer on every request decoder, FUZZTIME long (docs/input.md)
+FUZZTIME ?= 10m
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecoders -fuzztime $(FUZZTIME) ./internal/httpapi/
 
 check-fmt:
 	@files=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -25,16 +25,18 @@ func ciCells(ci *[2]float64) []string {
 
 func writeReportCSV(w io.Writer, rep *analysis.Report) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"segment", "metric", "kind", "variant", "control_units", "treatment_units", "control_mean", "treatment_mean",
-		"diff", "diff_ci_low", "diff_ci_high", "lift", "lift_ci_low", "lift_ci_high", "p_value", "p_adjusted", "significant", "test", "verdict", "reason"})
+	// Numbers stay numbers for a spreadsheet: money columns are minor units of the currency
+	// column, proportions fractions; the intervals are unadjusted, p_adjusted is not.
+	cw.Write([]string{"segment", "metric", "kind", "currency", "variant", "control_units", "treatment_units", "control_mean", "treatment_mean",
+		"diff", "diff_ci_low", "diff_ci_high", "lift", "lift_ci_low", "lift_ci_high", "p_value", "p_adjusted", "significant", "test", "verdict", "reason", "lift_reason"})
 	write := func(segment string, rs []analysis.Result) {
 		for _, r := range rs {
-			row := []string{segment, r.Metric, string(r.Kind), r.Variant, strconv.FormatInt(r.ControlUnits, 10), strconv.FormatInt(r.TreatmentUnits, 10),
+			row := []string{segment, r.Metric, string(r.Kind), r.Currency, r.Variant, strconv.FormatInt(r.ControlUnits, 10), strconv.FormatInt(r.TreatmentUnits, 10),
 				num(&r.ControlMean), num(&r.TreatmentMean), num(&r.Diff)}
 			row = append(row, ciCells(r.DiffCI)...)
 			row = append(row, num(r.Lift))
 			row = append(row, ciCells(r.LiftCI)...)
-			row = append(row, num(r.PValue), num(r.PAdjusted), strconv.FormatBool(r.Significant), r.Test, r.Verdict, r.Reason)
+			row = append(row, num(r.PValue), num(r.PAdjusted), strconv.FormatBool(r.Significant), r.Test, r.Verdict, r.Reason, r.LiftReason)
 			cw.Write(row)
 		}
 	}

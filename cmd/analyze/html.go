@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/xsell/xsell/internal/analysis"
+	"github.com/xsell/xsell/internal/money"
 )
 
 // svgOf renders a plot as an SVG element to inline into the page (no XML prolog, no external
@@ -35,32 +36,71 @@ func svgOf(p *plot.Plot, w, h vg.Length) (template.HTML, error) {
 	return template.HTML(s), nil // our own plot's markup, not user input
 }
 
-// liftErrors feeds the lift points and their interval to an error-bar plotter.
-type liftErrors struct {
+// effectErrors feeds effects and their interval to an error-bar plotter.
+type effectErrors struct {
 	plotter.XYs
 	plotter.YErrors
 }
 
-// liftChart draws each treatment's lift on one metric with its interval, in percent.
-func liftChart(metric string, rs []analysis.Result) (template.HTML, error) {
-	var pts liftErrors
+// effectScale is what a chart draws: the lift in percent where every result has one, else the
+// difference (percentage points for a proportion, major units for money).
+type effectScale struct {
+	label string
+	value func(x float64) float64
+}
+
+func liftScale() effectScale {
+	return effectScale{"lift vs control (%)", func(x float64) float64 { return 100 * x }}
+}
+
+func diffScale(kind analysis.Kind, currency string) effectScale {
+	switch {
+	case kind == analysis.Proportion:
+		return effectScale{"difference (percentage points)", func(x float64) float64 { return 100 * x }}
+	case currency != "":
+		per := float64(money.Lookup(currency).MinorPerMajor())
+		return effectScale{"difference (" + currency + ")", func(x float64) float64 { return x / per }}
+	}
+	return effectScale{"difference", func(x float64) float64 { return x }}
+}
+
+// effectChart draws each treatment's effect on one metric with its interval.
+func effectChart(metric string, rs []analysis.Result) (template.HTML, error) {
+	useLift := true
+	for _, r := range rs {
+		if r.PValue != nil && r.Lift == nil {
+			useLift = false
+		}
+	}
+	scale := liftScale()
+	if !useLift {
+		scale = diffScale(rs[0].Kind, rs[0].Currency)
+	}
+	var pts effectErrors
 	var names []string
 	for _, r := range rs {
-		if r.Lift == nil || r.LiftCI == nil {
+		est, ci := r.Diff, r.DiffCI
+		if useLift {
+			if r.Lift == nil {
+				continue
+			}
+			est, ci = *r.Lift, r.LiftCI
+		}
+		if ci == nil {
 			continue
 		}
 		x := float64(len(names))
 		names = append(names, r.Variant)
-		l := 100 * *r.Lift
-		pts.XYs = append(pts.XYs, plotter.XY{X: x, Y: l})
-		pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{l - 100*r.LiftCI[0], 100*r.LiftCI[1] - l})
+		e := scale.value(est)
+		pts.XYs = append(pts.XYs, plotter.XY{X: x, Y: e})
+		pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{e - scale.value(ci[0]), scale.value(ci[1]) - e})
 	}
 	if len(names) == 0 {
 		return "", nil
 	}
 	p := plot.New()
-	p.Title.Text = metric + ": lift vs control, with interval"
-	p.Y.Label.Text = "lift (%)"
+	p.Title.Text = metric + ": effect vs control, with its interval"
+	p.Y.Label.Text = scale.label
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
 	zero, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 0}, {X: float64(len(names)) - 0.5, Y: 0}})
@@ -86,11 +126,22 @@ func liftChart(metric string, rs []analysis.Result) (template.HTML, error) {
 	return svgOf(p, vg.Points(max(360, 140+90*float64(len(names)))), vg.Points(260))
 }
 
-// cumulativeChart draws the primary metric's lift by day of exposure, one line per treatment
-// with its interval dashed.
-func cumulativeChart(c *analysis.Cumulative) (template.HTML, error) {
+// cumulativeChart draws the primary metric by day of first exposure, one line per treatment
+// with its always-valid confidence sequence dashed: the lift where every point has one, else
+// the difference. A sequence may be looked at every day, which a daily fixed interval may not.
+func cumulativeChart(c *analysis.Cumulative, kind analysis.Kind) (template.HTML, error) {
 	if c == nil || len(c.Points) == 0 {
 		return "", nil
+	}
+	useLift := true
+	for _, pt := range c.Points {
+		if pt.Lift == nil {
+			useLift = false
+		}
+	}
+	scale := liftScale()
+	if !useLift {
+		scale = diffScale(kind, c.Currency)
 	}
 	byVariant := map[string][3]plotter.XYs{}
 	var order []string
@@ -104,14 +155,18 @@ func cumulativeChart(c *analysis.Cumulative) (template.HTML, error) {
 		if !ok {
 			order = append(order, pt.Variant)
 		}
-		s[0] = append(s[0], plotter.XY{X: x, Y: 100 * pt.Lift})
-		s[1] = append(s[1], plotter.XY{X: x, Y: 100 * pt.LiftCI[0]})
-		s[2] = append(s[2], plotter.XY{X: x, Y: 100 * pt.LiftCI[1]})
+		est, cs := pt.Diff, pt.DiffCS
+		if useLift {
+			est, cs = *pt.Lift, *pt.LiftCS
+		}
+		s[0] = append(s[0], plotter.XY{X: x, Y: scale.value(est)})
+		s[1] = append(s[1], plotter.XY{X: x, Y: scale.value(cs[0])})
+		s[2] = append(s[2], plotter.XY{X: x, Y: scale.value(cs[1])})
 		byVariant[pt.Variant] = s
 	}
 	p := plot.New()
-	p.Title.Text = c.Metric + ": cumulative lift by day of first exposure"
-	p.Y.Label.Text = "lift (%)"
+	p.Title.Text = c.Metric + ": cumulative effect by day of first exposure (dashed: confidence sequence)"
+	p.Y.Label.Text = scale.label
 	p.X.Tick.Marker = plot.TimeTicks{Format: "2006-01-02"}
 	p.Legend.Top = true
 	p.Legend.Left = true // the lines end, and usually settle, on the right
@@ -147,23 +202,17 @@ type htmlMetric struct {
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"sentence": func(r analysis.Result, rep *analysis.Report) string {
-		return sentence(r, rep.Control, string(rep.Correction))
+		return sentence(r, rep.Control, string(rep.Correction), true)
 	},
-	"value": func(r analysis.Result, x float64) string { return fmtValue(r.Kind, x) },
-	"diff":  func(r analysis.Result) string { return fmtDiff(r.Kind, r.Diff) },
+	"value": func(r analysis.Result, x float64) string { return amountsOf(r, true).value(x) },
+	"diff":  func(r analysis.Result) string { return amountsOf(r, true).diff(r.Diff) },
 	"pct":   pctOr,
 	"deref": func(x *float64) float64 { return *x },
-	"num": func(x *float64) string {
-		if x == nil {
-			return "—"
-		}
-		return fmt.Sprintf("%.4g", *x)
-	},
 	"ci": func(r analysis.Result, lift bool) string {
 		if lift {
-			return fmtInterval(r.LiftCI, fmtPct)
+			return interval(r.LiftCI, fmtPct)
 		}
-		return fmtInterval(r.DiffCI, func(x float64) string { return fmtDiff(r.Kind, x) })
+		return interval(r.DiffCI, amountsOf(r, true).diff)
 	},
 	"p": func(x *float64) string {
 		if x == nil {
@@ -171,7 +220,28 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return fmtP(*x)
 	},
-	"share": func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
+	"guard": func(g analysis.GuardrailResult, rep *analysis.Report, x *float64) string {
+		if x == nil {
+			return "—"
+		}
+		if g.TestedOn == "lift" {
+			return fmtPct(*x)
+		}
+		return amounts{kind: kindOf(rep, g.Metric), currency: g.Currency, symbol: true}.diff(*x)
+	},
+	"margin": func(g analysis.GuardrailResult, rep *analysis.Report) string {
+		switch {
+		case g.Relative:
+			return sig(100*g.Margin) + "% relative"
+		case kindOf(rep, g.Metric) == analysis.Proportion:
+			return sig(100*g.Margin) + "pp"
+		}
+		return amounts{kind: analysis.Mean, currency: g.Currency, symbol: true}.value(g.Margin)
+	},
+	"share":     func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
+	"level":     level,
+	"intervals": intervalsNote,
+	"caps":      func(rep *analysis.Report) string { return capsNote(rep, true) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{{.Rep.Experiment}} — experiment report</title>
@@ -184,22 +254,26 @@ td:first-child,th:first-child{text-align:left}.srm{background:#fdd;border:2px so
 {{if .Rep.SRM.Mismatch}}<div class="srm">SAMPLE RATIO MISMATCH: the variants did not get the traffic their weights promise (p = {{p .Rep.SRM.PValue}} &lt; 0.001). Assignment or exposure logging is broken; do not trust the results below until the cause is found.</div>{{end}}
 <h1>{{.Rep.Experiment}}{{if .Rep.Name}} — {{.Rep.Name}}{{end}}</h1>
 <p>{{if .Rep.Phase}}Phase {{.Rep.Phase}}. {{end}}{{if .Rep.Window}}Events from first exposure to {{.Rep.Window.End.Format "2006-01-02 15:04 MST"}}{{if .Rep.Window.ConversionWindow}}, at most {{.Rep.Window.ConversionWindow}} after it{{end}}. {{end}}
-Method: {{.Rep.Method}}{{if .Rep.CUPED}} with CUPED{{end}}, alpha {{.Rep.Alpha}}, correction {{.Rep.Correction}}.</p>
+Method: {{.Rep.Method}}{{if .Rep.CUPED}} with CUPED{{end}}, alpha {{.Rep.Alpha}}, correction {{.Rep.Correction}} over {{.Rep.Comparisons}} comparisons.</p>
+<ul class="muted"><li>Intervals: {{intervals .Rep}}.</li>
+<li>Lift: treatment mean / control mean − 1, relative to control; left out where the control mean is not clearly above 0.</li>
+<li>{{caps .Rep}}.</li>{{if .Rep.MinUnits}}<li>Verdicts need at least {{.Rep.MinUnits}} units in each arm.</li>{{end}}
+{{if .Rep.Currency}}<li>Money in {{.Rep.Currency}}.</li>{{end}}</ul>
 <table><tr><th>variant</th><th>units</th><th>share</th><th>expected</th></tr>
 {{range .Rep.Variants}}<tr><td>{{.Key}}</td><td>{{.Units}}</td><td>{{share .ObservedShare}}</td><td>{{share .ExpectedWeight}}</td></tr>{{end}}</table>
 <p>SRM check: {{if .Rep.SRM.PValue}}chi2 = {{printf "%.2f" (deref .Rep.SRM.Chi2)}}, p = {{p .Rep.SRM.PValue}}{{if .Rep.SRM.Mismatch}} — MISMATCH{{else}} — ok{{end}}{{else}}not computed ({{.Rep.SRM.Reason}}){{end}}.
-{{if .Rep.ExcludedMultipleVariants}}Left out: {{.Rep.ExcludedMultipleVariants}} shoppers seen in two variants.{{end}}</p>
+{{if .Rep.ExcludedMultipleVariants}}Left out: {{.Rep.ExcludedMultipleVariants}} units seen in two variants.{{end}}</p>
 {{range .Rep.Warnings}}<p class="muted">Warning: {{.}}</p>{{end}}
-{{if .Cumulative}}<h2>Cumulative lift over days</h2>{{.Cumulative}}{{end}}
+{{if .Cumulative}}<h2>Cumulative effect over days</h2>{{.Cumulative}}{{end}}
 {{range .Metrics}}<h2>{{.Name}}</h2>
-{{if .Chart}}{{.Chart}}{{else}}<p class="muted">No lift could be computed for this metric.</p>{{end}}
-<table><tr><th>variant</th><th>units</th><th>mean</th><th>diff</th><th>diff CI</th><th>lift</th><th>lift CI</th><th>p</th><th>p adj</th></tr>
+{{if .Chart}}{{.Chart}}{{else}}<p class="muted">No effect could be computed for this metric.</p>{{end}}
+<table><tr><th>variant</th><th>units</th><th>mean</th><th>diff</th><th>diff {{level $.Rep.Alpha}} CI</th><th>lift</th><th>lift {{level $.Rep.Alpha}} CI</th><th>p</th><th>p adj</th></tr>
 {{with index .Results 0}}<tr><td>{{$.Rep.Control}} (control)</td><td>{{.ControlUnits}}</td><td>{{value . .ControlMean}}</td><td></td><td></td><td></td><td></td><td></td><td></td></tr>{{end}}
 {{range .Results}}<tr{{if .Significant}} class="sig"{{end}}><td>{{.Variant}}</td><td>{{.TreatmentUnits}}</td><td>{{value . .TreatmentMean}}</td><td>{{diff .}}</td><td>{{ci . false}}</td><td>{{pct .Lift}}</td><td>{{ci . true}}</td><td>{{p .PValue}}</td><td>{{p .PAdjusted}}</td></tr>{{end}}
-</table><ul>{{range .Results}}<li>{{sentence . $.Rep}}</li>{{end}}</ul>
+</table><ul>{{range .Results}}<li>{{sentence . $.Rep}}{{if and .LiftReason .PValue}} <span class="muted">(no lift: {{.LiftReason}})</span>{{end}}</li>{{end}}</ul>
 {{end}}
 {{if .Rep.Guardrails}}<h2>Guardrails</h2><table><tr><th>metric</th><th>variant</th><th>margin</th><th>estimate</th><th>bound</th><th>p</th><th>verdict</th></tr>
-{{range .Rep.Guardrails}}<tr><td>{{.Metric}}</td><td>{{.Variant}}</td><td>{{.Margin}}{{if .Relative}} (relative){{end}}</td><td>{{num .Estimate}}</td><td>{{num .Bound}}</td><td>{{p .PValue}}</td><td>{{.Verdict}}{{if .Reason}}: {{.Reason}}{{end}}</td></tr>{{end}}</table>{{end}}
+{{range .Rep.Guardrails}}<tr><td>{{.Metric}}</td><td>{{.Variant}}</td><td>{{margin . $.Rep}}</td><td>{{guard . $.Rep .Estimate}}</td><td>{{guard . $.Rep .Bound}}</td><td>{{p .PValue}}</td><td>{{.Verdict}}{{if .Reason}}: {{.Reason}}{{end}}{{if .Note}} ({{.Note}}){{end}}</td></tr>{{end}}</table>{{end}}
 {{range .Rep.Segments}}<h2>Segment {{$.Rep.SegmentAttribute}} = {{.Value}}</h2><ul>{{range .Results}}<li>{{sentence . $.Rep}}</li>{{end}}</ul>{{end}}
 </body></html>
 `))
@@ -219,8 +293,10 @@ func writeReportHTML(w io.Writer, rep *analysis.Report) error {
 		Metrics    []htmlMetric
 	}{Rep: rep}
 	var err error
-	if data.Cumulative, err = cumulativeChart(rep.Cumulative); err != nil {
-		return fmt.Errorf("drawing the cumulative chart: %v", err)
+	if rep.Cumulative != nil {
+		if data.Cumulative, err = cumulativeChart(rep.Cumulative, kindOf(rep, rep.Cumulative.Metric)); err != nil {
+			return fmt.Errorf("drawing the cumulative chart: %v", err)
+		}
 	}
 	for i := 0; i < len(rep.Results); {
 		j := i
@@ -228,7 +304,7 @@ func writeReportHTML(w io.Writer, rep *analysis.Report) error {
 			j++
 		}
 		m := htmlMetric{Name: rep.Results[i].Metric, Results: rep.Results[i:j]}
-		if m.Chart, err = liftChart(m.Name, m.Results); err != nil {
+		if m.Chart, err = effectChart(m.Name, m.Results); err != nil {
 			return fmt.Errorf("drawing the chart of %s: %v", m.Name, err)
 		}
 		data.Metrics = append(data.Metrics, m)

@@ -3,9 +3,13 @@
 //
 //	analyze report   --experiment KEY [--phase N] [--format text|json|csv|html] [--out FILE]
 //	                 [--alpha A] [--correction holm|bh|none] [--segment ATTRIBUTE] [--cuped]
-//	                 [--sequential] [--window DURATION]
-//	analyze file     --input units.csv [--control KEY] [--weights k=w,...] [--alpha A] [--correction C] [--format F] [--out FILE]
-//	analyze plan     --baseline B --mde M [--relative] [--stddev S] [--variants K] [--alpha A] [--power P] [--daily-traffic N]
+//	                 [--sequential] [--window DURATION] [--cap Q|off] [--min-units N]
+//	analyze file     --input units.csv [--control KEY] [--weights k=w,...] [--lower-is-better COLS]
+//	                 [--ratio name=num/den]... [--currency CODE] [--money COLS] [--alpha A]
+//	                 [--correction C] [--cap Q|off] [--min-units N] [--format F] [--out FILE]
+//	analyze plan     --baseline B --mde M [--relative] [--stddev S] [--stddev-treatment S]
+//	                 [--multiplicative] [--variants K] [--metrics N] [--segments N]
+//	                 [--correction C] [--sequential] [--alpha A] [--power P] [--daily-traffic N]
 //	analyze affinity [--since DURATION] [--min-orders N] [--top K] [--format text|json|csv]
 //	analyze complements [--evaluate [--k K] [--holdout SHARE] [--min-orders LIST] [--min-llr LIST]
 //	                 [--min-lift LIST]] [--format text|json|csv]
@@ -45,11 +49,15 @@ const topUsage = `analyze — experiment analysis for xsell
 usage:
   analyze report   --experiment KEY [--phase N] [--format text|json|csv|html] [--out FILE]
                    [--alpha A] [--correction holm|bh|none] [--segment ATTRIBUTE]
-                   [--cuped] [--sequential] [--window DURATION]
+                   [--cuped] [--sequential] [--window DURATION] [--cap 0.999|off] [--min-units N]
   analyze file     --input units.csv [--control KEY] [--weights control=0.5,b=0.5]
-                   [--alpha A] [--correction holm|bh|none] [--format ...] [--out FILE]
-  analyze plan     --baseline B --mde M [--relative] [--stddev S] [--variants K]
-                   [--alpha A] [--power P] [--daily-traffic N] [--format text|json]
+                   [--lower-is-better COLS] [--ratio name=num/den]... [--currency CODE]
+                   [--money COLS] [--alpha A] [--correction holm|bh|none] [--cap 0.999|off]
+                   [--min-units N] [--format ...] [--out FILE]
+  analyze plan     --baseline B --mde M [--relative] [--stddev S] [--stddev-treatment S]
+                   [--multiplicative] [--variants K] [--metrics N] [--segments N]
+                   [--correction holm|bh|none] [--sequential] [--alpha A] [--power P]
+                   [--daily-traffic N] [--format text|json]
   analyze affinity [--since DURATION] [--min-orders N] [--top K] [--format text|json|csv]
   analyze complements [--evaluate [--k K] [--holdout SHARE] [--min-orders 2,3,5,10]
                    [--min-llr 0,3.84,10.83] [--min-lift LIST]] [--format text|json|csv]
@@ -174,11 +182,16 @@ func parseDuration(flagName, s string) (time.Duration, error) {
 type statsFlags struct {
 	alpha      float64
 	correction string
+	cap        string
+	minUnits   int
 }
 
 func (sf *statsFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&sf.alpha, "alpha", 0.05, "two-sided significance level")
 	fs.StringVar(&sf.correction, "correction", "holm", "multiple-testing correction: holm, bh or none")
+	fs.StringVar(&sf.cap, "cap", strconv.FormatFloat(analysis.DefaultCap, 'f', -1, 64),
+		"cap revenue-like means at this quantile of all units (and 1 minus it below), or off")
+	fs.IntVar(&sf.minUnits, "min-units", analysis.DefaultMinUnits, "fewest units in each arm for a verdict (0: no minimum)")
 }
 
 func (sf *statsFlags) options(cmd string) (analysis.Options, error) {
@@ -186,11 +199,46 @@ func (sf *statsFlags) options(cmd string) (analysis.Options, error) {
 	if err != nil {
 		return analysis.Options{}, usagef("%s: --correction must be holm, bh or none, got %q", cmd, sf.correction)
 	}
-	o := analysis.Options{Alpha: sf.alpha, Correction: c}
+	o := analysis.Options{Alpha: sf.alpha, Correction: c, MinUnits: sf.minUnits}
+	if sf.cap != "off" {
+		q, err := strconv.ParseFloat(sf.cap, 64)
+		if err != nil || !(q > 0.5 && q < 1) {
+			return o, usagef("%s: --cap must be a quantile between 0.5 and 1 such as 0.999, or off, got %q", cmd, sf.cap)
+		}
+		o.Cap = q
+	}
 	if err := o.Validate(); err != nil {
 		return o, usagef("%s: --%v", cmd, err)
 	}
 	return o, nil
+}
+
+// listFlag is a flag that takes comma-separated names and may be repeated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
+
+// ratioFlag collects --ratio name=num/den, repeatable.
+type ratioFlag []analysis.RatioSpec
+
+func (r *ratioFlag) String() string { return fmt.Sprint(*r) }
+
+func (r *ratioFlag) Set(s string) error {
+	spec, err := analysis.ParseRatio(s)
+	if err != nil {
+		return err
+	}
+	*r = append(*r, spec)
+	return nil
 }
 
 // output opens --out (or stdout) and returns a close function that reports write errors.
@@ -299,6 +347,12 @@ func cmdFile(args []string, stdout, stderr io.Writer) error {
 	weights := fs.String("weights", "", "expected traffic shares for the SRM check, e.g. control=0.5,b=0.5 (default: equal)")
 	format := fs.String("format", "text", "text, json, csv or html")
 	out := fs.String("out", "", "write the report to this file instead of stdout")
+	var lower, moneyCols listFlag
+	var ratios ratioFlag
+	fs.Var(&lower, "lower-is-better", "metric columns (or ratio names) where lower is better, comma-separated")
+	fs.Var(&ratios, "ratio", "a ratio metric Σnum/Σden from two columns, as name=num/den (repeatable)")
+	currency := fs.String("currency", "", "ISO 4217 code whose minor units the money columns hold, e.g. EUR")
+	fs.Var(&moneyCols, "money", "money columns, comma-separated (default with --currency: revenue, offer_cost, net_revenue, aov)")
 	var sf statsFlags
 	sf.register(fs.FlagSet)
 	if err := parse(fs, args); err != nil {
@@ -314,7 +368,7 @@ func cmdFile(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fo := analysis.FileOptions{Control: *control, Options: opts}
+	fo := analysis.FileOptions{Control: *control, Options: opts, LowerIsBetter: lower, Ratios: ratios, Currency: *currency, Money: moneyCols}
 	if *weights != "" {
 		if fo.Weights, err = analysis.ParseWeights(*weights); err != nil {
 			return usagef("file: --weights: %v", err)
@@ -339,7 +393,13 @@ func cmdPlan(args []string, stdout, _ io.Writer) error {
 	fs.Float64Var(&req.MDE, "mde", 0, "minimum detectable effect: absolute, or relative with --relative (required)")
 	fs.BoolVar(&req.Relative, "relative", false, "the MDE is relative to the baseline (0.1 = +10%)")
 	fs.Float64Var(&req.StdDev, "stddev", 0, "per-unit standard deviation, for a mean metric")
+	fs.Float64Var(&req.StdDevTreatment, "stddev-treatment", 0, "per-unit standard deviation in treatment when it differs from control")
+	fs.BoolVar(&req.Multiplicative, "multiplicative", false, "the effect scales each value (e.g. +5% per basket), so treatment's spread grows with it")
 	fs.IntVar(&req.Variants, "variants", 2, "arms including control")
+	fs.IntVar(&req.Metrics, "metrics", len(analysis.StandardMetrics), "metrics the report tests: 7 for analyze report, the metric columns and ratios for analyze file")
+	fs.IntVar(&req.Segments, "segments", 0, "values of the --segment attribute the report will break results down by")
+	correction := fs.String("correction", "holm", "the report's multiple-testing correction: holm, bh or none")
+	fs.BoolVar(&req.Sequential, "sequential", false, "plan for reading the report with --sequential (confidence sequences)")
 	fs.Float64Var(&req.Alpha, "alpha", 0.05, "two-sided significance level of the whole report")
 	fs.Float64Var(&req.Power, "power", 0.8, "chance of detecting an effect of the MDE's size")
 	fs.Float64Var(&req.DailyTraffic, "daily-traffic", 0, "eligible shoppers a day, for the days needed")
@@ -354,6 +414,14 @@ func cmdPlan(args []string, stdout, _ io.Writer) error {
 	}
 	if err := checkFormat("plan", *format, "text", "json"); err != nil {
 		return err
+	}
+	c, err := stats.ParseCorrection(*correction)
+	if err != nil {
+		return usagef("plan: --correction must be holm, bh or none, got %q", *correction)
+	}
+	req.Correction = c
+	if req.Metrics < 1 {
+		return usagef("plan: --metrics must be at least 1, got %d", req.Metrics)
 	}
 	res, err := analysis.Plan(req)
 	if err != nil {

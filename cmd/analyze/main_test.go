@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,6 +54,9 @@ func TestUsageErrors(t *testing.T) {
 	oneLineError(t, 2, `unexpected argument "extra"`, "report", "--experiment", "x", "extra")
 	oneLineError(t, 2, "--input FILE is required", "file")
 	oneLineError(t, 2, "weights must look like", "file", "--input", "testdata/units.csv", "--weights", "half")
+	oneLineError(t, 2, `--cap must be a quantile between 0.5 and 1 such as 0.999, or off, got "99.9"`, "file", "--input", "testdata/units.csv", "--cap", "99.9")
+	oneLineError(t, 2, "a ratio must look like name=numerator/denominator", "file", "--input", "testdata/units.csv", "--ratio", "aov")
+	oneLineError(t, 2, "minimum units must not be negative", "file", "--input", "testdata/units.csv", "--min-units", "-1")
 	oneLineError(t, 2, "--baseline and --mde are required", "plan", "--baseline", "0.1")
 	oneLineError(t, 2, "baseline rate must be strictly between 0 and 1", "plan", "--baseline", "1.5", "--mde", "0.1")
 	oneLineError(t, 2, "--min-orders and --top must be at least 1", "affinity", "--top", "0")
@@ -81,13 +85,19 @@ func TestFileCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	// Values from internal/analysis/testdata/units_expected.json (gen_reference.py, statsmodels):
-	// treat_a vs control on converted: lift +39.4% [−7.1%, +85.8%], p = 0.0496 raw, 0.199 after Holm over 4 tests.
+	// Values from internal/analysis/testdata: treat_a vs control on converted has a lift of
+	// +39.4%, p = 0.0496 raw and 0.199 after Holm over 4 tests (units_expected.json, statsmodels);
+	// its score interval for the ratio is [+0.0523%, +94.5%] (independent.json, mpmath). The
+	// interval is unadjusted, which the header says, while the verdict is adjusted.
 	for _, want := range []string{
 		"SRM check: ok",
 		"converted (proportion, primary)",
-		"treat_a vs control on converted: no significant difference, +39.4% [−7.1%, +85.8%], p = 0.199 after Holm",
+		"treat_a vs control on converted: no significant difference, +39.4% [+0.0523%, +94.5%], p = 0.199 after Holm",
 		"revenue (mean)",
+		"Intervals: 95% intervals of each comparison on its own, not adjusted for the 4 comparisons in this report; \"p adj\" and the verdicts are adjusted (after Holm)",
+		"Lift: treatment mean / control mean − 1, relative to control",
+		"Capping: revenue-like values held within the 0.1–99.9th percentiles of all units: revenue to [0, 224] (1 unit)",
+		"diff 95% CI",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text output lacks %q:\n%s", want, out)
@@ -119,7 +129,7 @@ func TestFileCommand(t *testing.T) {
 	}
 
 	code, out, _ = runCLI(t, "file", "--input", "testdata/units.csv", "--format", "csv")
-	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 5 || !strings.HasPrefix(lines[0], "segment,metric,kind,variant") {
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 5 || !strings.HasPrefix(lines[0], "segment,metric,kind,currency,variant") {
 		t.Errorf("csv: exit %d\n%s", code, out)
 	}
 
@@ -144,10 +154,27 @@ func TestFileCommand(t *testing.T) {
 
 func TestPlanCommand(t *testing.T) {
 	// Evan Miller's calculator: 14,751 per variation for 10% → 11%, alpha 0.05, power 0.8.
-	code, out, _ := runCLI(t, "plan", "--baseline", "0.1", "--mde", "0.1", "--relative", "--daily-traffic", "5000")
+	code, out, _ := runCLI(t, "plan", "--baseline", "0.1", "--mde", "0.1", "--relative", "--daily-traffic", "5000", "--metrics", "1")
 	if code != 0 || !strings.Contains(out, "14751 units per variant, 29502 in total over 2 variants") || !strings.Contains(out, "6 days at 5000") {
 		t.Errorf("plan: exit %d\n%s", code, out)
 	}
+	// By default the plan counts the seven metrics a report tests, so each is planned at 0.05/7.
+	code, out, _ = runCLI(t, "plan", "--baseline", "0.1", "--mde", "0.1", "--relative", "--format", "json")
+	var p struct {
+		Comparisons        int     `json:"comparisons"`
+		AlphaPerComparison float64 `json:"alpha_per_comparison"`
+		PerVariant         int64   `json:"per_variant"`
+		Method             string  `json:"method"`
+	}
+	if err := json.Unmarshal([]byte(out), &p); code != 0 || err != nil || p.Comparisons != 7 || math.Abs(p.AlphaPerComparison-0.05/7) > 1e-15 || p.PerVariant <= 14751 {
+		t.Errorf("default plan: exit %d, %+v (%v)", code, p, err)
+	}
+	code, out, _ = runCLI(t, "plan", "--baseline", "0.1", "--mde", "0.1", "--relative", "--metrics", "1", "--sequential", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &p); code != 0 || err != nil || p.Method != "sequential" || p.PerVariant <= 14751 {
+		t.Errorf("sequential plan: exit %d, %+v (%v)", code, p, err)
+	}
+	oneLineError(t, 2, "--stddev-treatment and --multiplicative are for means", "plan", "--baseline", "0.1", "--mde", "0.1", "--relative", "--multiplicative")
+	oneLineError(t, 2, "--metrics must be at least 1", "plan", "--baseline", "0.1", "--mde", "0.1", "--metrics", "0")
 }
 
 // seedDB gives the command a fresh database with a small experiment, through DATABASE_URL.
@@ -235,8 +262,9 @@ func TestReportCommandOnDatabase(t *testing.T) {
 		t.Fatalf("html: %s", stderr)
 	}
 	b, _ := os.ReadFile(page)
-	if !strings.Contains(string(b), "Cumulative lift over days") || strings.Count(string(b), "<svg") < 2 {
-		t.Errorf("html lacks the cumulative chart or lift charts")
+	// The chart over days draws confidence sequences, which may be looked at every day.
+	if !strings.Contains(string(b), "Cumulative effect over days") || !strings.Contains(string(b), "dashed: confidence sequence") || strings.Count(string(b), "<svg") < 2 {
+		t.Errorf("html lacks the cumulative chart of confidence sequences or the effect charts")
 	}
 
 	code, out, _ = runCLI(t, "report", "--experiment", "skewed", "--sql")

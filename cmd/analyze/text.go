@@ -17,87 +17,6 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// correctionName is how a sentence names the correction.
-func correctionName(c string) string {
-	switch c {
-	case "holm":
-		return "after Holm"
-	case "bh":
-		return "after Benjamini-Hochberg"
-	}
-	return "uncorrected"
-}
-
-// fmtP writes a p-value the way a reader compares it with alpha.
-func fmtP(p float64) string {
-	switch {
-	case p < 0.0001:
-		return "< 0.0001"
-	case p < 0.001:
-		return fmt.Sprintf("%.4f", p)
-	}
-	return fmt.Sprintf("%.3f", p)
-}
-
-// fmtPct writes a fraction as a signed percentage.
-func fmtPct(x float64) string {
-	return signed(fmt.Sprintf("%.1f%%", 100*x))
-}
-
-// signed puts an explicit + on positive numbers and a true minus sign on negative ones.
-func signed(s string) string {
-	if strings.HasPrefix(s, "-") {
-		return "−" + s[1:]
-	}
-	return "+" + s
-}
-
-// fmtValue writes a metric value in its unit: proportions as percentages, the rest as numbers
-// (money is in minor units).
-func fmtValue(kind analysis.Kind, x float64) string {
-	if kind == analysis.Proportion {
-		return fmt.Sprintf("%.2f%%", 100*x)
-	}
-	return fmt.Sprintf("%.2f", x)
-}
-
-// fmtDiff writes a difference: percentage points for proportions.
-func fmtDiff(kind analysis.Kind, x float64) string {
-	if kind == analysis.Proportion {
-		return signed(fmt.Sprintf("%.2fpp", 100*x))
-	}
-	return signed(fmt.Sprintf("%.2f", x))
-}
-
-func fmtInterval(ci *[2]float64, f func(float64) string) string {
-	if ci == nil {
-		return "—"
-	}
-	return "[" + f(ci[0]) + ", " + f(ci[1]) + "]"
-}
-
-// Sentence is the one-line reading of a result.
-func sentence(r analysis.Result, control, correction string) string {
-	if r.PValue == nil {
-		return fmt.Sprintf("%s vs %s on %s: not computed — %s", r.Variant, control, r.Metric, r.Reason)
-	}
-	effect := fmtDiff(r.Kind, r.Diff) + " " + fmtInterval(r.DiffCI, func(x float64) string { return fmtDiff(r.Kind, x) })
-	if r.Lift != nil {
-		effect = fmtPct(*r.Lift) + " " + fmtInterval(r.LiftCI, fmtPct)
-	}
-	p := "p = " + fmtP(*r.PAdjusted) + " " + correctionName(correction)
-	if strings.HasPrefix(fmtP(*r.PAdjusted), "<") {
-		p = "p " + fmtP(*r.PAdjusted) + " " + correctionName(correction)
-	}
-	switch r.Verdict {
-	case "better":
-		return fmt.Sprintf("%s beats %s on %s: %s, %s", r.Variant, control, r.Metric, effect, p)
-	case "worse":
-		return fmt.Sprintf("%s loses to %s on %s: %s, %s", r.Variant, control, r.Metric, effect, p)
-	}
-	return fmt.Sprintf("%s vs %s on %s: no significant difference, %s, %s", r.Variant, control, r.Metric, effect, p)
-}
-
 func writeReportText(w io.Writer, rep *analysis.Report) error {
 	b := &strings.Builder{}
 	if rep.SRM.Mismatch {
@@ -127,7 +46,17 @@ func writeReportText(w io.Writer, rep *analysis.Report) error {
 	if rep.CUPED {
 		method += ", CUPED on revenue in the 14 days before exposure"
 	}
-	fmt.Fprintf(b, "Method: %s; alpha %g; correction %s over every comparison in this report\n\n", method, rep.Alpha, rep.Correction)
+	fmt.Fprintf(b, "Method: %s; alpha %g; correction %s over the %d comparisons in this report\n", method, rep.Alpha, rep.Correction, rep.Comparisons)
+	fmt.Fprintf(b, "Intervals: %s\n", intervalsNote(rep))
+	b.WriteString("Lift: treatment mean / control mean − 1, relative to control; left out where the control mean is not clearly above 0\n")
+	b.WriteString(capsNote(rep, false) + "\n")
+	if rep.MinUnits > 0 {
+		fmt.Fprintf(b, "Verdicts need at least %d units in each arm\n", rep.MinUnits)
+	}
+	if rep.Currency != "" {
+		fmt.Fprintf(b, "Money in %s\n", rep.Currency)
+	}
+	b.WriteString("\n")
 
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "variant\tunits\tshare\texpected\t")
@@ -144,47 +73,24 @@ func writeReportText(w io.Writer, rep *analysis.Report) error {
 		fmt.Fprintf(b, "SRM check: ok, chi2 = %.2f, p = %s\n", *rep.SRM.Chi2, fmtP(*rep.SRM.PValue))
 	}
 	if rep.ExcludedMultipleVariants > 0 {
-		fmt.Fprintf(b, "Left out: %d shoppers seen in two variants\n", rep.ExcludedMultipleVariants)
+		fmt.Fprintf(b, "Left out: %d units seen in two variants\n", rep.ExcludedMultipleVariants)
 	}
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(b, "Warning: %s\n", warn)
 	}
-	writeResultsText(b, rep, rep.Results, rep.Variants)
-	if len(rep.Guardrails) > 0 {
-		b.WriteString("\nGuardrails (non-inferiority: is harm beyond the margin ruled out?)\n")
-		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "metric\tvariant\tmargin\testimate\tbound\tp\tverdict\t")
-		for _, g := range rep.Guardrails {
-			margin := fmt.Sprintf("%g", g.Margin)
-			if g.Relative {
-				margin = fmt.Sprintf("%g%% relative", 100*g.Margin)
-			}
-			if g.Estimate == nil {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t—\t—\t—\tnot computed: %s\t\n", g.Metric, g.Variant, margin, g.Reason)
-				continue
-			}
-			f := func(x float64) string { return signed(fmt.Sprintf("%.4g", x)) }
-			if g.Relative {
-				f = fmtPct
-			}
-			verdict := "PASS"
-			if g.Verdict == "fail" {
-				verdict = "FAIL: harm beyond the margin not ruled out"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", g.Metric, g.Variant, margin, f(*g.Estimate), f(*g.Bound), fmtP(*g.PValue), verdict)
-		}
-		tw.Flush()
-	}
+	writeResultsText(b, rep, rep.Results)
+	writeGuardrailsText(b, rep)
 	for _, s := range rep.Segments {
 		fmt.Fprintf(b, "\n=== Segment %s = %s ===\n", rep.SegmentAttribute, s.Value)
-		writeResultsText(b, rep, s.Results, s.Variants)
+		writeResultsText(b, rep, s.Results)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
 // writeResultsText writes an aligned table per metric and a sentence per result.
-func writeResultsText(b *strings.Builder, rep *analysis.Report, results []analysis.Result, variants []analysis.VariantSummary) {
+func writeResultsText(b *strings.Builder, rep *analysis.Report, results []analysis.Result) {
+	ci := level(rep.Alpha) + " CI"
 	for i := 0; i < len(results); {
 		metric := results[i].Metric
 		j := i
@@ -202,14 +108,15 @@ func writeResultsText(b *strings.Builder, rep *analysis.Report, results []analys
 		}
 		fmt.Fprintf(b, "\n%s (%s)\n", metric, label)
 		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "variant\tunits\tmean\tdiff\tdiff CI\tlift\tlift CI\tp\tp adj\t\t")
+		fmt.Fprintf(tw, "variant\tunits\tmean\tdiff\tdiff %s\tlift\tlift %s\tp\tp adj\t\t\n", ci, ci)
 		g := group[0]
-		fmt.Fprintf(tw, "%s\t%d\t%s\t\t\t\t\t\t\t(control)\t\n", rep.Control, g.ControlUnits, fmtValue(g.Kind, g.ControlMean))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t\t\t\t\t\t\t(control)\t\n", rep.Control, g.ControlUnits, amountsOf(g, false).value(g.ControlMean))
 		for _, r := range group {
-			row := []string{r.Variant, fmt.Sprint(r.TreatmentUnits), fmtValue(r.Kind, r.TreatmentMean), fmtDiff(r.Kind, r.Diff),
-				fmtInterval(r.DiffCI, func(x float64) string { return fmtDiff(r.Kind, x) }), "—", "—", "—", "—", ""}
+			a := amountsOf(r, false)
+			row := []string{r.Variant, fmt.Sprint(r.TreatmentUnits), a.value(r.TreatmentMean), a.diff(r.Diff),
+				interval(r.DiffCI, a.diff), "—", "—", "—", "—", ""}
 			if r.Lift != nil {
-				row[5], row[6] = fmtPct(*r.Lift), fmtInterval(r.LiftCI, fmtPct)
+				row[5], row[6] = fmtPct(*r.Lift), interval(r.LiftCI, fmtPct)
 			}
 			if r.PValue != nil {
 				row[7], row[8] = fmtP(*r.PValue), fmtP(*r.PAdjusted)
@@ -221,25 +128,97 @@ func writeResultsText(b *strings.Builder, rep *analysis.Report, results []analys
 		}
 		tw.Flush()
 		for _, r := range group {
-			fmt.Fprintln(b, "  "+sentence(r, rep.Control, string(rep.Correction)))
+			fmt.Fprintln(b, "  "+sentence(r, rep.Control, string(rep.Correction), false))
+			if r.Lift == nil && r.LiftReason != "" && r.PValue != nil {
+				fmt.Fprintln(b, "    (no lift: "+r.LiftReason+")")
+			}
 		}
 	}
 }
 
+// writeGuardrailsText writes the non-inferiority table.
+func writeGuardrailsText(b *strings.Builder, rep *analysis.Report) {
+	if len(rep.Guardrails) == 0 {
+		return
+	}
+	b.WriteString("\nGuardrails (non-inferiority: is harm beyond the margin ruled out?)\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "metric\tvariant\tmargin\testimate\tbound\tp\tverdict\t")
+	var notes []string
+	for _, g := range rep.Guardrails {
+		a := amounts{kind: kindOf(rep, g.Metric), currency: g.Currency}
+		margin := a.value(g.Margin)
+		if g.Relative {
+			margin = sig(100*g.Margin) + "% relative"
+		} else if a.kind == analysis.Proportion {
+			margin = sig(100*g.Margin) + "pp"
+		}
+		if g.Estimate == nil {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t—\t—\t—\tnot computed: %s\t\n", g.Metric, g.Variant, margin, g.Reason)
+			continue
+		}
+		f := a.diff
+		if g.TestedOn == "lift" {
+			f = fmtPct
+		}
+		verdict := "PASS"
+		if g.Verdict == "fail" {
+			verdict = "FAIL: harm beyond the margin not ruled out"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", g.Metric, g.Variant, margin, f(*g.Estimate), f(*g.Bound), fmtP(*g.PValue), verdict)
+		if g.Note != "" {
+			notes = append(notes, fmt.Sprintf("  %s, %s: %s", g.Metric, g.Variant, g.Note))
+		}
+	}
+	tw.Flush()
+	for _, n := range notes {
+		fmt.Fprintln(b, n)
+	}
+}
+
+// kindOf returns the kind of a metric of the report.
+func kindOf(rep *analysis.Report, metric string) analysis.Kind {
+	for _, r := range rep.Results {
+		if r.Metric == metric {
+			return r.Kind
+		}
+	}
+	return analysis.Mean
+}
+
 func writePlanText(w io.Writer, p analysis.PlanResult) error {
 	b := &strings.Builder{}
-	what := fmt.Sprintf("a rate of %.4g%%", 100*p.Baseline)
-	mde := fmt.Sprintf("%.4g percentage points", 100*p.MDEAbsolute)
+	what := fmt.Sprintf("a rate of %s%%", sig(100*p.Baseline))
+	mde := fmt.Sprintf("%s percentage points", sig(100*p.MDEAbsolute))
 	if p.Kind == analysis.Mean {
-		what = fmt.Sprintf("a mean of %g (standard deviation %g)", p.Baseline, p.StdDev)
-		mde = fmt.Sprintf("%g", p.MDEAbsolute)
+		what = fmt.Sprintf("a mean of %s (standard deviation %s", sig(p.Baseline), sig(p.StdDev))
+		switch {
+		case p.StdDevTreatment != 0:
+			what += fmt.Sprintf(", %s in treatment)", sig(p.StdDevTreatment))
+		case p.Multiplicative:
+			what += ", growing with the effect in treatment)"
+		default:
+			what += ")"
+		}
+		mde = sig(p.MDEAbsolute)
 	}
 	if p.MDERelative != 0 && !math.IsInf(p.MDERelative, 0) {
 		mde += fmt.Sprintf(" (%s relative)", fmtPct(p.MDERelative))
 	}
+	if p.Multiplicative {
+		mde += ", multiplicative"
+	}
 	fmt.Fprintf(b, "To detect a change of %s from %s\n", mde, what)
-	fmt.Fprintf(b, "with power %g at alpha %g (two-sided; %.4g per comparison over %d treatment(s)):\n\n",
-		p.Power, p.Alpha, p.AlphaPerComparison, p.Variants-1)
+	read := "a fixed-horizon test at the planned size"
+	if p.Method == "sequential" {
+		read = "the always-valid confidence sequence (--sequential) at the planned size"
+	}
+	fmt.Fprintf(b, "with power %g at alpha %g, read with %s:\n", p.Power, p.Alpha, read)
+	fmt.Fprintf(b, "the report corrects (%s) over %d comparisons (%d metrics × %d treatment(s)", p.Correction, p.Comparisons, p.Metrics, p.Variants-1)
+	if p.Segments > 0 {
+		fmt.Fprintf(b, " × (overall + %d segments)", p.Segments)
+	}
+	fmt.Fprintf(b, "), so each is planned at alpha %.3g\n\n", p.AlphaPerComparison)
 	fmt.Fprintf(b, "  %d units per variant, %d in total over %d variants\n", p.PerVariant, p.Total, p.Variants)
 	if p.Days != nil {
 		fmt.Fprintf(b, "  %d days at %g eligible shoppers a day\n", *p.Days, p.DailyTraffic)

@@ -60,13 +60,32 @@ func execWithCluster(command []string) int {
 	return runCommand(command, append(os.Environ(), "DATABASE_URL="+c.URL()))
 }
 
-// runCommand runs the command to its end; an interrupt goes to it, and we clean up after.
+// runCommand runs the command to its end; an interrupt or termination goes to it, and we clean
+// up after. The signals are caught, not ignored: an ignored signal stays ignored in the child
+// across exec, and a test run could then only be stopped with SIGKILL.
 func runCommand(command, env []string) int {
-	signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return fail(err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				_ = cmd.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):

@@ -32,8 +32,12 @@ type config struct {
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
 	// ComplementsRefresh is how old the complements model may grow before this instance
-	// rebuilds it (one instance of the fleet does, under a lock); 0: never on a schedule.
+	// rebuilds it (one instance of the fleet does, under a lock); negative: never on a
+	// schedule.
 	ComplementsRefresh time.Duration
+
+	StatementTimeout time.Duration // bound on each statement of the server's pool
+	RequestTimeout   time.Duration // deadline of each request
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -127,7 +131,7 @@ var envVars = []envVar{
 	}},
 	{"XSELL_COMPLEMENTS_REFRESH", complements.DefaultRefresh.String(), func(c *config, v string) error {
 		if v == "off" {
-			c.ComplementsRefresh = 0
+			c.ComplementsRefresh = -1
 			return nil
 		}
 		d, err := time.ParseDuration(v)
@@ -145,6 +149,8 @@ var envVars = []envVar{
 		c.DBMaxConns = n
 		return nil
 	}},
+	{"XSELL_DB_STATEMENT_TIMEOUT", "5s", durationVar(func(c *config) *time.Duration { return &c.StatementTimeout })},
+	{"XSELL_REQUEST_TIMEOUT", "10s", durationVar(func(c *config) *time.Duration { return &c.RequestTimeout })},
 }
 
 // durationVar parses a positive duration into the field that at returns.

@@ -1,6 +1,7 @@
 package analysis_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func fileReport(t *testing.T, c stats.Correction) *analysis.Report {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rep, err := analysis.FileReport(f, "units.csv", analysis.FileOptions{Options: analysis.Options{Alpha: 0.05, Correction: c}})
+	rep, err := analysis.FileReport(f, "units.csv", analysis.FileOptions{Options: analysis.Options{Alpha: 0.05, Correction: c}}) // uncapped, as the reference
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +38,7 @@ func fileReport(t *testing.T, c stats.Correction) *analysis.Report {
 func TestFileModeMatchesReference(t *testing.T) {
 	var want unitsExpected
 	readJSON(t, "units_expected.json", &want)
+	_, ivs, _ := independentIntervals(t)
 	for _, c := range []stats.Correction{stats.CorrectionHolm, stats.CorrectionBH} {
 		rep := fileReport(t, c)
 		if rep.Control != "control" {
@@ -62,7 +64,7 @@ func TestFileModeMatchesReference(t *testing.T) {
 			if c == stats.CorrectionBH {
 				padj = w.PBH
 			}
-			checkResult(t, got, w, padj)
+			checkResult(t, got, w, padj, ivs[w.Metric+"/"+w.Variant])
 		}
 	}
 }
@@ -133,8 +135,9 @@ func TestPlanMatchesReference(t *testing.T) {
 		t.Fatalf("reference file disagrees with the published figure: %d", want[0].PerVariant)
 	}
 	for _, w := range want {
+		// The reference splits alpha over the treatments of one metric.
 		got, err := analysis.Plan(analysis.PlanRequest{Baseline: w.Baseline, StdDev: w.StdDev, MDE: w.MDE, Relative: w.Relative,
-			Variants: w.Variants, Alpha: w.Alpha, Power: w.Power, DailyTraffic: 1000})
+			Variants: w.Variants, Alpha: w.Alpha, Power: w.Power, DailyTraffic: 1000, Metrics: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,4 +152,113 @@ func TestPlanMatchesReference(t *testing.T) {
 	if _, err := analysis.Plan(analysis.PlanRequest{Baseline: 0.95, MDE: 0.1, Variants: 2, Alpha: 0.05, Power: 0.8}); err == nil {
 		t.Error("a rate above 100% was planned")
 	}
+	// The family the report corrects over: 7 standard metrics × 2 treatments × (1 + 2 segments).
+	req := analysis.PlanRequest{Baseline: 0.1, MDE: 0.1, Relative: true, Variants: 3, Alpha: 0.05, Power: 0.8, Segments: 2}
+	got, err := analysis.Plan(req)
+	if err != nil || got.Comparisons != 42 || got.AlphaPerComparison != 0.05/42 || got.Metrics != 7 {
+		t.Errorf("comparisons %d, alpha per comparison %v, metrics %d (%v); want 42, 0.05/42 and 7", got.Comparisons, got.AlphaPerComparison, got.Metrics, err)
+	}
+	req.Correction = stats.CorrectionNone
+	if got, _ := analysis.Plan(req); got.Comparisons != 1 || got.AlphaPerComparison != 0.05 {
+		t.Errorf("without correction: %d comparisons at %v", got.Comparisons, got.AlphaPerComparison)
+	}
+	if _, err := analysis.Plan(analysis.PlanRequest{Baseline: 0.1, MDE: 0.01, Variants: 2, Alpha: 0.05, Power: 0.8, Multiplicative: true}); err == nil {
+		t.Error("a multiplicative effect on a rate was accepted")
+	}
+}
+
+func TestFileModeUnitsInTwoArmsAreLeftOutAndCounted(t *testing.T) {
+	csv := "unit_id,variant,m\nu1,a,1\nu2,b,0\nu3,a,0\nu1,b,1\nu4,b,1\nu5,a,1\n"
+	rep, err := analysis.FileReport(strings.NewReader(csv), "u.csv", analysis.FileOptions{Options: uncapped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// u1 is in a and in b: both its rows go; a keeps u3, u5 and b keeps u2, u4.
+	if rep.ExcludedMultipleVariants != 1 || rep.Variants[0].Units != 2 || rep.Variants[1].Units != 2 {
+		t.Errorf("excluded %d, variants %+v; want u1 left out and counted", rep.ExcludedMultipleVariants, rep.Variants)
+	}
+	if r := rep.Results[0]; r.ControlMean != 0.5 || r.TreatmentMean != 0.5 {
+		t.Errorf("means %v, %v; want 0.5 and 0.5 without u1", r.ControlMean, r.TreatmentMean)
+	}
+	_, err = analysis.FileReport(strings.NewReader("unit_id,variant,m\nu1,a,1\nu2,b,0\nu1,a,0\n"), "u.csv", analysis.FileOptions{Options: uncapped})
+	if err == nil || err.Error() != `u.csv:4: unit "u1" appears twice in variant a (first on line 2); a file holds one row per unit` {
+		t.Errorf("a unit twice in one arm: %v", err)
+	}
+}
+
+func TestFileModeMetricOptions(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("variant,revenue,orders,refunds\n")
+	// Control: revenue 1000 or 0 with 1 or 0 orders and a refund one unit in four; treatment
+	// the same pattern with 1200 per order.
+	for i := range 80 {
+		fmt.Fprintf(&b, "control,%d,%d,%d\n", 1000*(i%2), i%2, b2i(i%4 == 0))
+		fmt.Fprintf(&b, "treat,%d,%d,%d\n", 1200*(i%2), i%2, b2i(i%4 == 1))
+	}
+	fo := analysis.FileOptions{Options: uncapped, Currency: "EUR", LowerIsBetter: []string{"refunds"},
+		Ratios: []analysis.RatioSpec{{Name: "aov", Num: "revenue", Den: "orders"}}}
+	rep, err := analysis.FileReport(strings.NewReader(b.String()), "m.csv", fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aov := findResult(t, rep.Results, "aov", "treat")
+	if aov.Kind != analysis.Ratio || aov.ControlMean != 1000 || aov.TreatmentMean != 1200 || aov.Test != stats.TestDeltaZ || aov.Currency != "EUR" {
+		t.Errorf("aov: %+v; want a ratio 1000 → 1200 EUR minor units", aov)
+	}
+	if r := findResult(t, rep.Results, "refunds", "treat"); !r.LowerIsBetter || r.Kind != analysis.Proportion {
+		t.Errorf("refunds: %+v, want a lower-is-better proportion", r)
+	}
+	if r := findResult(t, rep.Results, "revenue", "treat"); r.Currency != "EUR" || rep.Currency != "EUR" {
+		t.Errorf("revenue currency %q, report %q", r.Currency, rep.Currency)
+	}
+	if r := findResult(t, rep.Results, "orders", "treat"); r.Currency != "" {
+		t.Errorf("orders is not money: %q", r.Currency)
+	}
+	for _, c := range []struct {
+		fo   analysis.FileOptions
+		want string
+	}{
+		{analysis.FileOptions{LowerIsBetter: []string{"cost"}}, `--lower-is-better: m.csv has no metric "cost" (metrics: revenue, orders, refunds)`},
+		{analysis.FileOptions{Ratios: []analysis.RatioSpec{{"aov", "revenue", "basket"}}}, `ratio aov: m.csv has no column "basket" (columns: revenue, orders, refunds)`},
+		{analysis.FileOptions{Ratios: []analysis.RatioSpec{{"orders", "revenue", "orders"}}}, `ratio orders: the name is already a column of m.csv`},
+		{analysis.FileOptions{Currency: "EURO"}, `currency "EURO" must be an upper-case ISO 4217 code such as EUR`},
+		{analysis.FileOptions{Money: []string{"revenue"}}, `m.csv: money columns need a currency (--currency)`},
+	} {
+		c.fo.Options = uncapped
+		if _, err := analysis.FileReport(strings.NewReader(b.String()), "m.csv", c.fo); err == nil || err.Error() != c.want {
+			t.Errorf("%+v: error %v, want %q", c.fo, err, c.want)
+		}
+	}
+	for in, want := range map[string]analysis.RatioSpec{"aov=revenue/orders": {"aov", "revenue", "orders"}, " x = a / b ": {"x", "a", "b"}} {
+		if got, err := analysis.ParseRatio(in); err != nil || got != want {
+			t.Errorf("ParseRatio(%q) = %+v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"aov", "aov=revenue", "=a/b", "x=/b"} {
+		if _, err := analysis.ParseRatio(bad); err == nil {
+			t.Errorf("ParseRatio(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFileModeCapsLikeTheDatabase(t *testing.T) {
+	// The values of TestCappingAndMinimumUnits: the same cap of 5200 at quantile 0.95.
+	csv := "variant,revenue\ncontrol,0\ncontrol,0\ncontrol,0\ncontrol,100\ncontrol,300\ncontrol,10000\ntreat,0\ntreat,0\ntreat,0\ntreat,200\ntreat,400\n"
+	opts := uncapped
+	opts.Cap = 0.95
+	rep, err := analysis.FileReport(strings.NewReader(csv), "c.csv", analysis.FileOptions{Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Caps) != 1 || rep.Caps[0] != (analysis.Cap{Metric: "revenue", Quantile: 0.95, Lower: 0, Upper: 5200, Capped: 1}) {
+		t.Errorf("caps %+v, want revenue capped to [0, 5200], 1 unit", rep.Caps)
+	}
+	near(t, "capped control revenue", rep.Results[0].ControlMean, 5600.0/6)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -147,6 +147,3 @@ func ts(t *testing.T, s string) time.Time {
 	}
 	return v
 }
-
-func logf(x float64) float64  { return math.Log(x) }
-func sqrtf(x float64) float64 { return math.Sqrt(x) }

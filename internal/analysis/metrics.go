@@ -19,18 +19,21 @@ type Metric struct {
 	Name      string
 	Kind      Kind
 	Direction stats.Direction
+	Money     bool // values are minor units of the report's currency
+	Capped    bool // values are capped at the pooled percentiles of Options.Cap (revenue-like means)
 }
 
 // StandardMetrics are the per-shopper metrics of SPEC §6, in the order a report lists them
-// when the experiment names no other order.
+// when the experiment names no other order. The money means are capped by default; aov is the
+// capped revenue over orders.
 var StandardMetrics = []Metric{
-	{"cross_sell_rate", Proportion, stats.HigherIsBetter},
-	{"conversion", Proportion, stats.HigherIsBetter},
-	{"revenue", Mean, stats.HigherIsBetter},
-	{"aov", Ratio, stats.HigherIsBetter},
-	{"offer_cost", Mean, stats.LowerIsBetter},
-	{"net_revenue", Mean, stats.HigherIsBetter},
-	{"refund_rate", Proportion, stats.LowerIsBetter},
+	{"cross_sell_rate", Proportion, stats.HigherIsBetter, false, false},
+	{"conversion", Proportion, stats.HigherIsBetter, false, false},
+	{"revenue", Mean, stats.HigherIsBetter, true, true},
+	{"aov", Ratio, stats.HigherIsBetter, true, false},
+	{"offer_cost", Mean, stats.LowerIsBetter, true, true},
+	{"net_revenue", Mean, stats.HigherIsBetter, true, true},
+	{"refund_rate", Proportion, stats.LowerIsBetter, false, false},
 }
 
 // standardMetric returns the standard metric with this name.
@@ -57,9 +60,7 @@ type Suff struct {
 // add accumulates another group's statistics; sums of sufficient statistics are the statistics
 // of the union, which is what lets one SQL result serve overall, segment and daily figures.
 func (s *Suff) add(o Suff) {
-	s.Moments.N += o.Moments.N
-	s.Moments.Sum += o.Moments.Sum
-	s.Moments.SumSq += o.Moments.SumSq
+	s.Moments.Merge(o.Moments)
 	s.CUPED.N += o.CUPED.N
 	s.CUPED.SumY += o.CUPED.SumY
 	s.CUPED.SumYY += o.CUPED.SumYY

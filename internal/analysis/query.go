@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,15 +27,18 @@ const CUPEDLookback = 14 * 24 * time.Hour
 //
 // Parameters: $1 experiment, $2 phase, $3 end of the analysis window, $4 conversion window in
 // seconds (NULL: none), $5 target SKUs, $6 segment attribute (empty for none), $7 CUPED lookback
-// in seconds (0 when CUPED is off, so the events before exposure are not read at all).
+// in seconds (0 when CUPED is off, so the events before exposure are not read at all), $8 the
+// capping quantile of revenue-like values (NULL: no capping, and no percentile is computed).
 //
 // Shape: the phase's exposures are read once (x); the shoppers seen in two variants are only
 // counted (the last UNION ALL arm). Each other source is reduced to one row per shopper with a
 // hash join on shopper_id bounded by that shopper's own window [first_seen, until): events (ev:
 // orders, revenue, discounts, refunds, pre-exposure revenue), order lines holding a target SKU
-// (xs) and the loyalty bonus entries the experiment paid (bonus, reversals included). The
-// per-shopper rows are then summed; money stays bigint, squares and products are float8 since
-// they only feed variances.
+// (xs) and the loyalty bonus entries the experiment paid (bonus, reversals included). The pooled
+// percentiles of revenue, offer cost, net revenue and pre-exposure revenue over all those
+// shoppers (caps) bound each shopper's value (capped); the per-shopper rows are then summed.
+// With capping off the values stay whole numbers and the float8 sums are exact; squares, cubes
+// and products are float8 since they only feed variances and skewness.
 const aggregateSQL = `
 WITH x AS MATERIALIZED (
     SELECT shopper_id, variant, first_seen, multiple_variants,
@@ -83,14 +87,33 @@ per AS (
            COALESCE(ev.orders, 0)::bigint AS orders,
            (xs.shopper_id IS NOT NULL) AS cross_sell,
            COALESCE(ev.refunded, false) AS refunded,
-           COALESCE(ev.revenue, 0)::bigint AS revenue,
-           (COALESCE(ev.discount, 0) + COALESCE(b.points, 0) * pv.point_value)::bigint AS cost,
-           COALESCE(ev.pre_revenue, 0)::bigint AS pre,
+           COALESCE(ev.revenue, 0)::float8 AS revenue,
+           (COALESCE(ev.discount, 0) + COALESCE(b.points, 0) * pv.point_value)::float8 AS cost,
+           COALESCE(ev.pre_revenue, 0)::float8 AS pre,
            ev.cur_min, ev.cur_max
     FROM u CROSS JOIN pv
     LEFT JOIN ev ON ev.shopper_id = u.shopper_id
     LEFT JOIN xs ON xs.shopper_id = u.shopper_id
     LEFT JOIN bonus b ON b.shopper_id = u.shopper_id
+),
+caps AS (
+    SELECT percentile_cont(ARRAY[1 - $8::float8, $8::float8]) WITHIN GROUP (ORDER BY revenue) FILTER (WHERE $8::float8 IS NOT NULL) AS rev,
+           percentile_cont(ARRAY[1 - $8::float8, $8::float8]) WITHIN GROUP (ORDER BY cost) FILTER (WHERE $8::float8 IS NOT NULL) AS cost,
+           percentile_cont(ARRAY[1 - $8::float8, $8::float8]) WITHIN GROUP (ORDER BY revenue - cost) FILTER (WHERE $8::float8 IS NOT NULL) AS net,
+           percentile_cont(ARRAY[1 - $8::float8, $8::float8]) WITHIN GROUP (ORDER BY pre) FILTER (WHERE $8::float8 IS NOT NULL AND $7::float8 > 0) AS pre
+    FROM per
+),
+capped AS (
+    SELECT per.variant, per.segment, per.day, per.orders, per.cross_sell, per.refunded, per.cur_min, per.cur_max,
+           LEAST(GREATEST(per.revenue, caps.rev[1]), caps.rev[2]) AS rv,
+           LEAST(GREATEST(per.cost, caps.cost[1]), caps.cost[2]) AS cv,
+           LEAST(GREATEST(per.revenue - per.cost, caps.net[1]), caps.net[2]) AS nv,
+           LEAST(GREATEST(per.pre, caps.pre[1]), caps.pre[2]) AS pv,
+           (per.revenue < caps.rev[1] OR per.revenue > caps.rev[2]) AS rev_capped,
+           (per.cost < caps.cost[1] OR per.cost > caps.cost[2]) AS cost_capped,
+           (per.revenue - per.cost < caps.net[1] OR per.revenue - per.cost > caps.net[2]) AS net_capped,
+           (per.pre < caps.pre[1] OR per.pre > caps.pre[2]) AS pre_capped
+    FROM per CROSS JOIN caps
 )
 SELECT false AS excluded, variant, segment, day,
        count(*) AS units,
@@ -99,60 +122,75 @@ SELECT false AS excluded, variant, segment, day,
        count(*) FILTER (WHERE refunded) AS refunded,
        sum(orders)::bigint AS orders,
        sum(orders::float8 * orders) AS orders_sq,
-       sum(revenue)::bigint AS revenue,
-       sum(revenue::float8 * revenue) AS revenue_sq,
-       sum(revenue::float8 * orders) AS revenue_orders,
-       sum(cost)::bigint AS cost,
-       sum(cost::float8 * cost) AS cost_sq,
-       sum(revenue - cost)::bigint AS net,
-       sum((revenue - cost)::float8 * (revenue - cost)) AS net_sq,
-       sum(pre)::bigint AS pre,
-       sum(pre::float8 * pre) AS pre_sq,
-       sum(revenue::float8 * pre) AS revenue_pre,
-       sum(cost::float8 * pre) AS cost_pre,
-       sum((revenue - cost)::float8 * pre) AS net_pre,
-       COALESCE(min(cur_min), '') AS cur_min, COALESCE(max(cur_max), '') AS cur_max
-FROM per GROUP BY variant, segment, day
+       sum(rv) AS revenue, sum(rv * rv) AS revenue_sq, sum(rv * rv * rv) AS revenue_cu,
+       count(*) FILTER (WHERE rv <> 0) AS revenue_nz, count(*) FILTER (WHERE rev_capped) AS revenue_capped,
+       sum(rv * orders) AS revenue_orders,
+       sum(cv) AS cost, sum(cv * cv) AS cost_sq, sum(cv * cv * cv) AS cost_cu,
+       count(*) FILTER (WHERE cv <> 0) AS cost_nz, count(*) FILTER (WHERE cost_capped) AS cost_capped,
+       sum(nv) AS net, sum(nv * nv) AS net_sq, sum(nv * nv * nv) AS net_cu,
+       count(*) FILTER (WHERE nv <> 0) AS net_nz, count(*) FILTER (WHERE net_capped) AS net_capped,
+       sum(pv) AS pre, sum(pv * pv) AS pre_sq, count(*) FILTER (WHERE pre_capped) AS pre_capped,
+       sum(rv * pv) AS revenue_pre, sum(cv * pv) AS cost_pre, sum(nv * pv) AS net_pre,
+       COALESCE(min(cur_min), '') AS cur_min, COALESCE(max(cur_max), '') AS cur_max,
+       (SELECT rev FROM caps) AS cap_revenue, (SELECT cost FROM caps) AS cap_cost,
+       (SELECT net FROM caps) AS cap_net, (SELECT pre FROM caps) AS cap_pre
+FROM capped GROUP BY variant, segment, day
 UNION ALL
-SELECT true, '', '', NULL, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', ''
+SELECT true, '', '', NULL, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+       0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', NULL, NULL, NULL, NULL
 FROM x WHERE multiple_variants
 `
 
 // aggRow is one group of aggregateSQL's result.
 type aggRow struct {
-	Excluded      bool         `db:"excluded"`
-	Variant       string       `db:"variant"`
-	Segment       string       `db:"segment"`
-	Day           sql.NullTime `db:"day"`
-	Units         int64        `db:"units"`
-	CrossSell     int64        `db:"cross_sell"`
-	Converted     int64        `db:"converted"`
-	Refunded      int64        `db:"refunded"`
-	Orders        int64        `db:"orders"`
-	OrdersSq      float64      `db:"orders_sq"`
-	Revenue       int64        `db:"revenue"`
-	RevenueSq     float64      `db:"revenue_sq"`
-	RevenueOrders float64      `db:"revenue_orders"`
-	Cost          int64        `db:"cost"`
-	CostSq        float64      `db:"cost_sq"`
-	Net           int64        `db:"net"`
-	NetSq         float64      `db:"net_sq"`
-	Pre           int64        `db:"pre"`
-	PreSq         float64      `db:"pre_sq"`
-	RevenuePre    float64      `db:"revenue_pre"`
-	CostPre       float64      `db:"cost_pre"`
-	NetPre        float64      `db:"net_pre"`
-	CurMin        string       `db:"cur_min"`
-	CurMax        string       `db:"cur_max"`
+	Excluded      bool            `db:"excluded"`
+	Variant       string          `db:"variant"`
+	Segment       string          `db:"segment"`
+	Day           sql.NullTime    `db:"day"`
+	Units         int64           `db:"units"`
+	CrossSell     int64           `db:"cross_sell"`
+	Converted     int64           `db:"converted"`
+	Refunded      int64           `db:"refunded"`
+	Orders        int64           `db:"orders"`
+	OrdersSq      float64         `db:"orders_sq"`
+	Revenue       float64         `db:"revenue"`
+	RevenueSq     float64         `db:"revenue_sq"`
+	RevenueCu     float64         `db:"revenue_cu"`
+	RevenueNZ     int64           `db:"revenue_nz"`
+	RevenueCapped int64           `db:"revenue_capped"`
+	RevenueOrders float64         `db:"revenue_orders"`
+	Cost          float64         `db:"cost"`
+	CostSq        float64         `db:"cost_sq"`
+	CostCu        float64         `db:"cost_cu"`
+	CostNZ        int64           `db:"cost_nz"`
+	CostCapped    int64           `db:"cost_capped"`
+	Net           float64         `db:"net"`
+	NetSq         float64         `db:"net_sq"`
+	NetCu         float64         `db:"net_cu"`
+	NetNZ         int64           `db:"net_nz"`
+	NetCapped     int64           `db:"net_capped"`
+	Pre           float64         `db:"pre"`
+	PreSq         float64         `db:"pre_sq"`
+	PreCapped     int64           `db:"pre_capped"`
+	RevenuePre    float64         `db:"revenue_pre"`
+	CostPre       float64         `db:"cost_pre"`
+	NetPre        float64         `db:"net_pre"`
+	CurMin        string          `db:"cur_min"`
+	CurMax        string          `db:"cur_max"`
+	CapRevenue    pq.Float64Array `db:"cap_revenue"`
+	CapCost       pq.Float64Array `db:"cap_cost"`
+	CapNet        pq.Float64Array `db:"cap_net"`
+	CapPre        pq.Float64Array `db:"cap_pre"`
 }
 
 // suff returns the sufficient statistics of one standard metric in this group.
 func (r aggRow) suff(name string) Suff {
 	n := float64(r.Units)
-	prop := func(k int64) Suff { return Suff{Moments: stats.Moments{N: n, Sum: float64(k), SumSq: float64(k)}} }
-	withPre := func(sum int64, sq, cross float64) Suff {
-		return Suff{HasCovariate: true, CUPED: stats.CUPEDMoments{N: n, SumY: float64(sum), SumYY: sq,
-			SumX: float64(r.Pre), SumXX: r.PreSq, SumXY: cross}}
+	prop := func(k int64) Suff { return Suff{Moments: stats.ProportionMoments(n, float64(k))} }
+	mean := func(sum, sq, cu float64, nz int64, cross float64) Suff {
+		return Suff{HasCovariate: true,
+			Moments: stats.Moments{N: n, Sum: sum, SumSq: sq, SumCu: cu, NonZero: float64(nz)},
+			CUPED:   stats.CUPEDMoments{N: n, SumY: sum, SumYY: sq, SumX: r.Pre, SumXX: r.PreSq, SumXY: cross}}
 	}
 	switch name {
 	case "cross_sell_rate":
@@ -162,16 +200,32 @@ func (r aggRow) suff(name string) Suff {
 	case "refund_rate":
 		return prop(r.Refunded)
 	case "revenue":
-		return withPre(r.Revenue, r.RevenueSq, r.RevenuePre)
+		return mean(r.Revenue, r.RevenueSq, r.RevenueCu, r.RevenueNZ, r.RevenuePre)
 	case "offer_cost":
-		return withPre(r.Cost, r.CostSq, r.CostPre)
+		return mean(r.Cost, r.CostSq, r.CostCu, r.CostNZ, r.CostPre)
 	case "net_revenue":
-		return withPre(r.Net, r.NetSq, r.NetPre)
+		return mean(r.Net, r.NetSq, r.NetCu, r.NetNZ, r.NetPre)
 	case "aov":
-		return Suff{Ratio: stats.RatioMoments{N: n, SumNum: float64(r.Revenue), SumNumSq: r.RevenueSq,
+		return Suff{Ratio: stats.RatioMoments{N: n, SumNum: r.Revenue, SumNumSq: r.RevenueSq,
 			SumDen: float64(r.Orders), SumDenSq: r.OrdersSq, SumNumDen: r.RevenueOrders}}
 	}
 	return Suff{}
+}
+
+// caps lists the bounds the statement applied, with the units each changed in this group.
+func (r aggRow) caps(q float64) []Cap {
+	var out []Cap
+	for _, c := range []struct {
+		metric string
+		bounds pq.Float64Array
+		capped int64
+	}{{"revenue", r.CapRevenue, r.RevenueCapped}, {"offer_cost", r.CapCost, r.CostCapped},
+		{"net_revenue", r.CapNet, r.NetCapped}, {"pre_exposure_revenue", r.CapPre, r.PreCapped}} {
+		if len(c.bounds) == 2 {
+			out = append(out, Cap{Metric: c.metric, Quantile: q, Lower: c.bounds[0], Upper: c.bounds[1], Capped: c.capped})
+		}
+	}
+	return out
 }
 
 // Source reads experiments, exposures and events from Postgres for analysis.
@@ -216,12 +270,13 @@ type phaseRow struct {
 // Prepared is a report request resolved against the experiment: the SQL with its arguments
 // and what is needed to turn its rows into a report.
 type Prepared struct {
-	SQL   string
-	Args  []any
-	input Input
-	start time.Time
-	end   time.Time
-	win   time.Duration
+	SQL              string
+	Args             []any
+	input            Input
+	start            time.Time
+	end              time.Time
+	win              time.Duration
+	strategyCurrency string
 }
 
 // Prepare loads the experiment and its phase and resolves the request into the aggregate
@@ -286,8 +341,23 @@ func (s *Source) Prepare(ctx context.Context, req ReportRequest) (*Prepared, err
 	if targets == nil {
 		targets = []string{}
 	}
-	p.Args = []any{e.Key, phase, end, winSecs, pq.StringArray(targets), req.Segment, pre}
+	var capQ any
+	if req.Options.Cap > 0 {
+		capQ = req.Options.Cap
+	}
+	p.Args = []any{e.Key, phase, end, winSecs, pq.StringArray(targets), req.Segment, pre, capQ}
+	p.strategyCurrency = strategyCurrency(variants)
 	return p, nil
+}
+
+// strategyCurrency is the currency a variant's strategy names (a fixed discount amount), or "".
+func strategyCurrency(vs []experiments.Variant) string {
+	for _, v := range vs {
+		if v.Strategy.Currency != "" {
+			return v.Strategy.Currency
+		}
+	}
+	return ""
 }
 
 // metricsOf orders the standard metrics as the experiment names them: primary, secondary,
@@ -347,9 +417,10 @@ var reportTables = []string{"exposures", "events", "order_items", "loyalty_entri
 
 // freshenStatistics runs ANALYZE on the report's tables whose statistics are missing or stale.
 // Right after a bulk load (a demo, a backfill) autovacuum has not analysed them yet, and the
-// planner, guessing, picked plans 50× slower than with statistics; and autovacuum never
-// analyses a partitioned table's parent at all. ANALYZE samples, so it costs about a second
-// even on millions of rows. Failure (not the owner) only means the report may plan worse.
+// planner, guessing, picks far slower plans than with statistics; and autovacuum never
+// analyses a partitioned table's parent at all. ANALYZE samples rows, so its cost stays small
+// however large the tables (docs/benchmarks.md, analyze report). Failure (not the owner) only
+// means the report may plan worse.
 func (s *Source) freshenStatistics(ctx context.Context) {
 	var stale []string
 	err := sqlx.SelectContext(ctx, s.db, &stale, `
@@ -389,10 +460,19 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 	days := map[time.Time][]Arm{}
 	var excluded, unknown int64
 	currencies := map[string]bool{}
+	capped := map[string]*Cap{}
 	for _, r := range rows {
 		if r.Excluded {
 			excluded += r.Units
 			continue
+		}
+		for _, c := range r.caps(in.Options.Cap) {
+			if capped[c.Metric] == nil {
+				capped[c.Metric] = &c
+				in.Caps = append(in.Caps, c)
+			} else {
+				capped[c.Metric].Capped += c.Capped
+			}
 		}
 		vi, ok := idx[r.Variant]
 		if !ok {
@@ -438,6 +518,16 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 		}
 		return nil, errors.New(msg)
 	}
+	for i := range in.Caps {
+		in.Caps[i].Capped = capped[in.Caps[i].Metric].Capped
+	}
+	in.Excluded = excluded
+	switch len(currencies) {
+	case 0:
+		in.Currency = p.strategyCurrency
+	case 1:
+		in.Currency = sortedKeys(currencies)[0]
+	}
 	for _, k := range sortedKeys(segs) {
 		in.Data.Segments = append(in.Data.Segments, SegmentData{Value: k, Arms: segs[k]})
 	}
@@ -453,13 +543,13 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.ExcludedMultipleVariants, r.ExcludedUnknownVariant = excluded, unknown
+	r.ExcludedUnknownVariant = unknown
 	r.Window = &Window{Start: p.start.UTC(), End: p.end.UTC()}
 	if p.win > 0 {
 		r.Window.ConversionWindow = p.win.String()
 	}
 	if len(currencies) > 1 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("orders are in several currencies (%s); money metrics add their minor units as they are",
+		r.Warnings = append(r.Warnings, fmt.Sprintf("orders are in several currencies (%s); money metrics add their minor units as they are and are shown without a currency",
 			strings.Join(sortedKeys(currencies), ", ")))
 	}
 	if unknown > 0 {
@@ -471,16 +561,90 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 // InlineSQL returns the aggregate query with its arguments written in as literals, so that the
 // very statement a report runs can be timed on its own in psql (scripts/bench/analyze.sh).
 func (p *Prepared) InlineSQL() (string, error) {
-	q := p.SQL
-	// Replace from the highest number down so that $1 never eats the front of $10.
-	for i := len(p.Args); i >= 1; i-- {
-		lit, err := literal(p.Args[i-1])
+	lits := make([]string, len(p.Args))
+	for i, a := range p.Args {
+		lit, err := literal(a)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("argument $%d: %w", i+1, err)
 		}
-		q = strings.ReplaceAll(q, fmt.Sprintf("$%d", i), lit)
+		lits[i] = lit
 	}
-	return q, nil
+	return substitutePlaceholders(p.SQL, lits)
+}
+
+// substitutePlaceholders replaces each $N outside quoted text and comments by lits[N-1], in
+// one pass over q: text that comes from a literal is never scanned again, so a "$5" inside an
+// inlined value stays as it is, and "$1" is never mistaken for the front of "$10".
+func substitutePlaceholders(q string, lits []string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(q); {
+		if skip := quotedLen(q[i:]); skip > 0 {
+			b.WriteString(q[i : i+skip])
+			i += skip
+			continue
+		}
+		if q[i] == '$' && i+1 < len(q) && isDigit(q[i+1]) && (i == 0 || !isIdentChar(q[i-1])) {
+			j := i + 1
+			for j < len(q) && isDigit(q[j]) {
+				j++
+			}
+			n, err := strconv.Atoi(q[i+1 : j])
+			if err != nil || n < 1 || n > len(lits) {
+				return "", fmt.Errorf("placeholder %s has no argument (%d given)", q[i:j], len(lits))
+			}
+			b.WriteString(lits[n-1])
+			i = j
+			continue
+		}
+		b.WriteByte(q[i])
+		i++
+	}
+	return b.String(), nil
+}
+
+// quotedLen returns the length of the quoted literal, quoted identifier, dollar-quoted string or
+// comment that starts q, or 0 when q starts with none of them; an unterminated one runs to the end.
+func quotedLen(q string) int {
+	closing := func(from int, end string) int {
+		if k := strings.Index(q[from:], end); k >= 0 {
+			return from + k + len(end)
+		}
+		return len(q)
+	}
+	switch {
+	case strings.HasPrefix(q, "--"):
+		return closing(2, "\n")
+	case strings.HasPrefix(q, "/*"):
+		return closing(2, "*/")
+	case q[0] == '\'' || q[0] == '"':
+		// A doubled quote inside is an escaped quote, so scanning on past it is right.
+		for k := 1; k < len(q); k++ {
+			if q[k] == q[0] {
+				if k+1 < len(q) && q[k+1] == q[0] {
+					k++
+					continue
+				}
+				return k + 1
+			}
+		}
+		return len(q)
+	case q[0] == '$':
+		// $tag$ ... $tag$, where tag is empty or an identifier that does not start with a digit.
+		k := 1
+		for k < len(q) && isIdentChar(q[k]) {
+			k++
+		}
+		if k < len(q) && q[k] == '$' && (k == 1 || !isDigit(q[1])) {
+			return closing(k+1, q[:k+1])
+		}
+	}
+	return 0
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isIdentChar(c byte) bool {
+	return c == '_' || isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80
 }
 
 // literal writes one argument as an SQL literal.

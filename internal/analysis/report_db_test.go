@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,8 +113,43 @@ func findResult(t *testing.T, rs []analysis.Result, metric, v string) analysis.R
 	return analysis.Result{}
 }
 
-// checkResult compares a report result with the reference, p-value adjusted as given.
-func checkResult(t *testing.T, got analysis.Result, want expectedResult, padj float64) {
+// intervals are the score and Fieller intervals of testdata/independent.py for one result.
+type intervals struct {
+	Metric  string      `json:"metric"`
+	Variant string      `json:"variant"`
+	DiffCI  *[2]float64 `json:"diff_ci"`
+	LiftCI  *[2]float64 `json:"lift_ci"`
+}
+
+// independentIntervals reads testdata/independent.json: the intervals of the seeded report
+// ("seeded"), of units.csv ("units"), and the confidence-sequence half-width per unit of
+// standard error at each total of units ("sequence").
+func independentIntervals(t *testing.T) (seeded, units map[string]intervals, sequence map[string]float64) {
+	t.Helper()
+	var ref struct {
+		Command  string             `json:"command"`
+		Seeded   []intervals        `json:"seeded"`
+		Units    []intervals        `json:"units"`
+		Sequence map[string]float64 `json:"sequence"`
+	}
+	readJSON(t, "independent.json", &ref)
+	if ref.Command == "" {
+		t.Fatal("independent.json does not record its command")
+	}
+	index := func(list []intervals) map[string]intervals {
+		m := map[string]intervals{}
+		for _, iv := range list {
+			m[iv.Metric+"/"+iv.Variant] = iv
+		}
+		return m
+	}
+	return index(ref.Seeded), index(ref.Units), ref.Sequence
+}
+
+// checkResult compares a report result with the reference, p-value adjusted as given: means,
+// differences, Welch and delta-method intervals and p-values with scipy's (gen_reference.py),
+// score and Fieller intervals with independent.py's.
+func checkResult(t *testing.T, got analysis.Result, want expectedResult, padj float64, iv intervals) {
 	t.Helper()
 	w := want.Metric + "/" + want.Variant
 	near(t, w+" control_mean", got.ControlMean, want.ControlMean)
@@ -122,8 +158,15 @@ func checkResult(t *testing.T, got analysis.Result, want expectedResult, padj fl
 	if got.PValue == nil || got.DiffCI == nil {
 		t.Fatalf("%s: p-value or CI absent: %s", w, got.Reason)
 	}
-	near(t, w+" diff_ci[0]", got.DiffCI[0], want.DiffCI[0])
-	near(t, w+" diff_ci[1]", got.DiffCI[1], want.DiffCI[1])
+	diffCI := want.DiffCI
+	if want.Test == "z" {
+		if iv.DiffCI == nil {
+			t.Fatalf("%s: no score interval in independent.json", w)
+		}
+		diffCI = *iv.DiffCI
+	}
+	near(t, w+" diff_ci[0]", got.DiffCI[0], diffCI[0])
+	near(t, w+" diff_ci[1]", got.DiffCI[1], diffCI[1])
 	near(t, w+" p_value", *got.PValue, want.PValue)
 	near(t, w+" p_adjusted", *got.PAdjusted, padj)
 	if got.Significant != (padj < 0.05) {
@@ -136,25 +179,36 @@ func checkResult(t *testing.T, got analysis.Result, want expectedResult, padj fl
 	case want.Lift == nil && got.Lift != nil:
 		t.Errorf("%s lift = %v, want absent", w, *got.Lift)
 	case want.Lift == nil:
-		if got.Reason == "" {
+		if got.LiftReason == "" {
 			t.Errorf("%s: absent lift without a reason", w)
 		}
 	case got.Lift == nil:
-		t.Errorf("%s lift absent (%s), want %v", w, got.Reason, *want.Lift)
+		t.Errorf("%s lift absent (%s), want %v", w, got.LiftReason, *want.Lift)
 	default:
 		near(t, w+" lift", *got.Lift, *want.Lift)
-		near(t, w+" lift_ci[0]", got.LiftCI[0], want.LiftCI[0])
-		near(t, w+" lift_ci[1]", got.LiftCI[1], want.LiftCI[1])
+		if iv.LiftCI != nil {
+			near(t, w+" lift_ci[0]", got.LiftCI[0], iv.LiftCI[0])
+			near(t, w+" lift_ci[1]", got.LiftCI[1], iv.LiftCI[1])
+		}
+		// Whatever the reference holds, the lift's interval and the p-value tell one story.
+		if (got.LiftCI[0] > 0 || got.LiftCI[1] < 0) != (*got.PValue < 0.05) {
+			t.Errorf("%s: lift interval %v with p = %v", w, *got.LiftCI, *got.PValue)
+		}
 	}
 }
+
+// uncapped are the report's default methods without capping or a minimum of units: the
+// references of gen_reference.py are computed on the raw values.
+var uncapped = analysis.Options{Alpha: 0.05, Correction: stats.CorrectionHolm}
 
 func TestSeededReportMatchesReference(t *testing.T) {
 	db := dbtest.New(t)
 	loadSeed(t, db)
 	var want seedExpected
 	readJSON(t, "seed_expected.json", &want)
+	ivs, _, _ := independentIntervals(t)
 	rep, err := source(db, seedEnd.Add(30*24*time.Hour)).Report(context.Background(),
-		analysis.ReportRequest{Experiment: "seeded", Options: analysis.DefaultOptions})
+		analysis.ReportRequest{Experiment: "seeded", Options: uncapped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +226,10 @@ func TestSeededReportMatchesReference(t *testing.T) {
 		t.Fatalf("%d results, want %d", len(rep.Results), len(want.Results))
 	}
 	for _, w := range want.Results {
-		checkResult(t, findResult(t, rep.Results, w.Metric, w.Variant), w, w.PAdjusted)
+		checkResult(t, findResult(t, rep.Results, w.Metric, w.Variant), w, w.PAdjusted, ivs[w.Metric+"/"+w.Variant])
+	}
+	if rep.Currency != "EUR" || findResult(t, rep.Results, "revenue", "bundle10").Currency != "EUR" || findResult(t, rep.Results, "conversion", "bundle10").Currency != "" {
+		t.Errorf("currency %q: money results should say EUR, the others nothing", rep.Currency)
 	}
 	// The primary metric comes first, then the secondary, then the guardrail.
 	if rep.Results[0].Metric != "cross_sell_rate" || rep.Results[2].Metric != "net_revenue" || rep.Results[4].Metric != "refund_rate" {
@@ -196,9 +253,17 @@ func TestSeededReportMatchesReference(t *testing.T) {
 	if rep.Cumulative == nil || len(rep.Cumulative.Points) == 0 {
 		t.Fatal("no cumulative lift")
 	}
-	// The last day's cumulative lift covers every shopper, so it is the overall lift.
+	// The last day's cumulative lift covers every shopper, so it is the overall lift; its
+	// interval is the confidence sequence, wider than the fixed-horizon interval.
 	last := rep.Cumulative.Points[len(rep.Cumulative.Points)-1]
-	near(t, "last cumulative lift", last.Lift, *findResult(t, rep.Results, "cross_sell_rate", last.Variant).Lift)
+	overall := findResult(t, rep.Results, "cross_sell_rate", last.Variant)
+	if last.Lift == nil || last.LiftCS == nil {
+		t.Fatalf("last cumulative point without a lift: %+v", last)
+	}
+	near(t, "last cumulative lift", *last.Lift, *overall.Lift)
+	if last.LiftCS[1]-last.LiftCS[0] <= overall.LiftCI[1]-overall.LiftCI[0] {
+		t.Errorf("cumulative lift sequence %v is not wider than the fixed interval %v", *last.LiftCS, *overall.LiftCI)
+	}
 }
 
 func TestSeededReportWithCUPED(t *testing.T) {
@@ -206,14 +271,25 @@ func TestSeededReportWithCUPED(t *testing.T) {
 	loadSeed(t, db)
 	var want seedExpected
 	readJSON(t, "seed_expected.json", &want)
-	opts := analysis.DefaultOptions
+	ivs, _, _ := independentIntervals(t)
+	opts := uncapped
 	opts.CUPED = true
 	rep, err := source(db, seedEnd).Report(context.Background(), analysis.ReportRequest{Experiment: "seeded", Options: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range want.CUPED {
-		checkResult(t, findResult(t, rep.Results, w.Metric, w.Variant), w, w.PAdjusted)
+		iv := ivs[w.Metric+"/"+w.Variant]
+		if w.Test == "cuped_welch_t" {
+			iv.LiftCI = nil // the reference's Fieller intervals are of the unadjusted means
+		}
+		if w.Metric == "offer_cost" {
+			// Control pays no offers; its CUPED-adjusted mean is a rounding away from 0, over
+			// which the SPEC's delta-method lift was +360,000%. The rule that a lift needs a
+			// clearly positive control mean withholds it.
+			w.Lift = nil
+		}
+		checkResult(t, findResult(t, rep.Results, w.Metric, w.Variant), w, w.PAdjusted, iv)
 	}
 }
 
@@ -222,27 +298,27 @@ func TestSequentialWidensIntervals(t *testing.T) {
 	loadSeed(t, db)
 	var want seedExpected
 	readJSON(t, "seed_expected.json", &want)
-	opts := analysis.DefaultOptions
+	opts := uncapped
 	opts.Sequential = true
 	rep, err := source(db, seedEnd).Report(context.Background(), analysis.ReportRequest{Experiment: "seeded", Options: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Asymptotic confidence sequence (Waudby-Smith et al. 2024, Thm 2.2, ρ² from eq. 161 with
-	// n* = 5000), written out here from the reference's difference and standard error.
-	alpha := 0.05
-	l := -2 * logf(alpha)
-	rho2 := (l + logf(l+1)) / 5000
+	// The sequence's half-width per unit of standard error at each total of units comes from
+	// independent.py, which integrates the Gaussian mixture of Waudby-Smith et al. numerically;
+	// the difference and its standard error from scipy (gen_reference.py).
+	_, _, multiplier := independentIntervals(t)
 	for _, w := range want.Results {
 		got := findResult(t, rep.Results, w.Metric, w.Variant)
 		if got.Test != stats.TestSequential || got.DiffCI == nil {
 			t.Fatalf("%s/%s: test %s, %s", w.Metric, w.Variant, got.Test, got.Reason)
 		}
-		se := w.DiffSE
-		n := float64(got.ControlUnits + got.TreatmentUnits)
-		a := n*rho2 + 1
-		h := sqrtf(se * se * n * 2 * a / (n * n * rho2) * logf(sqrtf(a)/alpha))
-		near(t, w.Metric+"/"+w.Variant+" sequential lower", got.DiffCI[0], w.Diff-h)
+		m, ok := multiplier[strconv.FormatInt(got.ControlUnits+got.TreatmentUnits, 10)]
+		if !ok {
+			t.Fatalf("no sequence multiplier for %d units", got.ControlUnits+got.TreatmentUnits)
+		}
+		near(t, w.Metric+"/"+w.Variant+" sequential lower", got.DiffCI[0], w.Diff-m*w.DiffSE)
+		near(t, w.Metric+"/"+w.Variant+" sequential upper", got.DiffCI[1], w.Diff+m*w.DiffSE)
 	}
 }
 
@@ -264,7 +340,7 @@ func TestWindowRules(t *testing.T) {
 	event(t, db, "order_refunded", "b", d(48+40), "b1", 500, 0)           // counted
 	event(t, db, "order_completed", "c", d(48+50), "c1", 3000, 0)         // 50h after exposure
 	src := source(db, end.Add(48*time.Hour))
-	rep, err := src.Report(context.Background(), analysis.ReportRequest{Experiment: "win", Options: analysis.DefaultOptions})
+	rep, err := src.Report(context.Background(), analysis.ReportRequest{Experiment: "win", Options: uncapped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +363,7 @@ func TestWindowRules(t *testing.T) {
 		t.Errorf("window end %v, want the phase end %v", rep.Window.End, end)
 	}
 	// A 36-hour conversion window drops c's order (50h) and keeps b's first two events.
-	rep, err = src.Report(context.Background(), analysis.ReportRequest{Experiment: "win", Window: 36 * time.Hour, Options: analysis.DefaultOptions})
+	rep, err = src.Report(context.Background(), analysis.ReportRequest{Experiment: "win", Window: 36 * time.Hour, Options: uncapped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +371,7 @@ func TestWindowRules(t *testing.T) {
 	check(rep, "conversion", 0.5, 0.5)
 	check(rep, "refund_rate", 0, 0)
 	// With CUPED the covariate is a's order 1h before exposure (within 14 days).
-	opts := analysis.DefaultOptions
+	opts := uncapped
 	opts.CUPED = true
 	if _, err = src.Report(context.Background(), analysis.ReportRequest{Experiment: "win", Options: opts}); err != nil {
 		t.Fatal(err)
@@ -321,7 +397,7 @@ func TestPhaseAndTwoVariantRules(t *testing.T) {
 	event(t, db, "order_completed", "b", h(p1, 6), "b1", 300, 0)
 	src := source(db, h(p2, 48))
 
-	rep, err := src.Report(context.Background(), analysis.ReportRequest{Experiment: "ph", Phase: 1, Options: analysis.DefaultOptions})
+	rep, err := src.Report(context.Background(), analysis.ReportRequest{Experiment: "ph", Phase: 1, Options: uncapped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +412,7 @@ func TestPhaseAndTwoVariantRules(t *testing.T) {
 		t.Errorf("phase 1 weights %+v", rep.Variants)
 	}
 
-	rep, err = src.Report(context.Background(), analysis.ReportRequest{Experiment: "ph", Options: analysis.DefaultOptions})
+	rep, err = src.Report(context.Background(), analysis.ReportRequest{Experiment: "ph", Options: uncapped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,11 +429,11 @@ func TestSegmentsAreCorrectedWithTheRest(t *testing.T) {
 	db := dbtest.New(t)
 	loadSeed(t, db)
 	src := source(db, seedEnd)
-	plain, err := src.Report(context.Background(), analysis.ReportRequest{Experiment: "seeded", Options: analysis.DefaultOptions})
+	plain, err := src.Report(context.Background(), analysis.ReportRequest{Experiment: "seeded", Options: uncapped})
 	if err != nil {
 		t.Fatal(err)
 	}
-	seg, err := src.Report(context.Background(), analysis.ReportRequest{Experiment: "seeded", Segment: "device", Options: analysis.DefaultOptions})
+	seg, err := src.Report(context.Background(), analysis.ReportRequest{Experiment: "seeded", Segment: "device", Options: uncapped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,5 +587,122 @@ func TestAffinityOnHandWorkedBaskets(t *testing.T) {
 		if p.SKU == "shampoo" && (p.Orders != 3 || p.Complements[0].SKU != "conditioner") {
 			t.Errorf("shampoo: %+v", p)
 		}
+	}
+}
+
+func TestInlineSQLKeepsPlaceholdersInsideValues(t *testing.T) {
+	db := dbtest.New(t)
+	start := ts(t, "2026-06-01T00:00:00Z")
+	end := start.Add(48 * time.Hour)
+	seedExperiment(t, db, "inl", "stopped", []string{"sku-$1"}, "", phase{variants: arms("control", 0.5, "treat", 0.5), start: start, end: &end})
+	// The segment attribute is the analyst's text: a quote and "$5" must reach Postgres as they are.
+	attr := `dev'ice $5 $1`
+	for i, v := range []string{"control", "treat", "treat"} {
+		s := fmt.Sprintf("s%d", i)
+		mustExec(t, db, `INSERT INTO exposures (experiment_key, phase, shopper_id, variant, attributes, first_seen)
+			VALUES ('inl', 1, $1, $2, jsonb_build_object($3::text, $4::text), $5)`, s, v, attr, "v'al $2", start.Add(time.Hour))
+		event(t, db, "order_completed", s, start.Add(2*time.Hour), "o"+s, int64(1000*(i+1)), 0, "sku-$1")
+	}
+	p, err := source(db, end).Prepare(context.Background(), analysis.ReportRequest{Experiment: "inl", Segment: attr, Options: uncapped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := p.InlineSQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(q, `'dev''ice $5 $1'`) || !strings.Contains(q, `'{"sku-$1"}'`) {
+		t.Errorf("the inlined statement lost the literal values:\n%s", q)
+	}
+	type row struct {
+		Variant, Segment string
+		Units, CrossSell int64
+		Revenue          int64
+	}
+	read := func(query string, args ...any) []row {
+		rows, err := db.Queryx(`SELECT variant, segment, units, cross_sell, revenue FROM (`+query+`) q WHERE NOT excluded ORDER BY variant`, args...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, query)
+		}
+		defer rows.Close()
+		var out []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.Variant, &r.Segment, &r.Units, &r.CrossSell, &r.Revenue); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	withArgs, inlined := read(p.SQL, p.Args...), read(q)
+	if fmt.Sprint(withArgs) != fmt.Sprint(inlined) {
+		t.Errorf("inlined statement answers %v, the statement with arguments %v", inlined, withArgs)
+	}
+	if want := "[{control v'al $2 1 1 1000} {treat v'al $2 2 2 5000}]"; fmt.Sprint(inlined) != want {
+		t.Errorf("inlined statement answers %v, want %s", inlined, want)
+	}
+}
+
+func TestCappingAndMinimumUnits(t *testing.T) {
+	db := dbtest.New(t)
+	start := ts(t, "2026-07-01T00:00:00Z")
+	end := start.Add(72 * time.Hour)
+	seedExperiment(t, db, "cap", "stopped", nil, "", phase{variants: arms("control", 0.5, "treat", 0.5), start: start, end: &end})
+	// Revenue per shopper: control 0, 0, 0, 100, 300, 10000; treat 0, 0, 0, 200, 400.
+	revenue := map[string][]int64{"control": {0, 0, 0, 100, 300, 10000}, "treat": {0, 0, 0, 200, 400}}
+	for _, v := range []string{"control", "treat"} {
+		for i, amount := range revenue[v] {
+			s := fmt.Sprintf("%s%d", v, i)
+			expose(t, db, "cap", 1, s, v, start.Add(time.Hour), "", false)
+			if amount > 0 {
+				event(t, db, "order_completed", s, start.Add(2*time.Hour), "o"+s, amount, 0)
+			}
+		}
+	}
+	opts := uncapped
+	opts.Cap = 0.95
+	rep, err := source(db, end).Report(context.Background(), analysis.ReportRequest{Experiment: "cap", Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Worked by hand: the 11 pooled values sorted are 0×6, 100, 200, 300, 400, 10000. The 95th
+	// percentile (linear interpolation, PostgreSQL's percentile_cont) is at rank 0.95·10 = 9.5,
+	// halfway from 400 to 10000: 5200; the 5th is at rank 0.5, between 0 and 0: 0. So 10000
+	// becomes 5200: control's mean is (100+300+5200)/6, aov (capped revenue over orders) 5600/3.
+	var got *analysis.Cap
+	for i, c := range rep.Caps {
+		if c.Metric == "revenue" {
+			got = &rep.Caps[i]
+		}
+	}
+	if got == nil || got.Lower != 0 || got.Upper != 5200 || got.Capped != 1 || got.Quantile != 0.95 || rep.Cap != 0.95 {
+		t.Fatalf("revenue cap %+v (report cap %v), want [0, 5200] with 1 unit capped at quantile 0.95", got, rep.Cap)
+	}
+	near(t, "capped control revenue", findResult(t, rep.Results, "revenue", "treat").ControlMean, 5600.0/6)
+	near(t, "capped control aov", findResult(t, rep.Results, "aov", "treat").ControlMean, 5600.0/3)
+	near(t, "capped control net revenue", findResult(t, rep.Results, "net_revenue", "treat").ControlMean, 5600.0/6)
+	near(t, "treatment revenue", findResult(t, rep.Results, "revenue", "treat").TreatmentMean, 120)
+	opts.Cap = 0
+	raw, err := source(db, end).Report(context.Background(), analysis.ReportRequest{Experiment: "cap", Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if near(t, "uncapped control revenue", findResult(t, raw.Results, "revenue", "treat").ControlMean, 10400.0/6); len(raw.Caps) != 0 {
+		t.Errorf("caps %+v with capping off", raw.Caps)
+	}
+	// The default minimum of 30 units per arm: no verdict, no p-value, the means still shown.
+	rep, err = source(db, end).Report(context.Background(), analysis.ReportRequest{Experiment: "cap", Options: analysis.DefaultOptions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Verdict != analysis.VerdictTooFewUnits || r.PValue != nil || r.DiffCI != nil || r.PAdjusted != nil ||
+			r.Reason != "too few units to test: control has 6 and treat 5; a verdict needs at least 30 in each arm" {
+			t.Errorf("%s: verdict %s, p %v, reason %q", r.Metric, r.Verdict, r.PValue, r.Reason)
+		}
+	}
+	if rep.Comparisons != 0 || findResult(t, rep.Results, "revenue", "treat").TreatmentMean != 120 {
+		t.Errorf("comparisons %d; the means must stay", rep.Comparisons)
 	}
 }

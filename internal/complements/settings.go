@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/validate"
 )
 
 // Settings are the thresholds and limits a build uses. They live in the database (one row), so
@@ -47,7 +48,6 @@ const (
 	MaxComplementsCap = 50   // complements kept per product
 	MaxBasketCap      = 1000 // products of an order the model still reads
 	MaxExcluded       = 1000
-	MaxSKULen         = 128 // bytes
 )
 
 // DefaultSettings are those a new database starts with (the migration's defaults).
@@ -87,9 +87,10 @@ func (s Settings) Validate() error {
 	seen := make(map[string]int, len(s.Excluded))
 	for i, sku := range s.Excluded {
 		field := fmt.Sprintf("excluded[%d]", i)
-		if code, msg, ok := SKUProblem(sku); !ok {
-			p.Add(field, code, "%s", msg)
-		} else if j, dup := seen[sku]; dup {
+		if !validate.SKU(&p, field, sku) {
+			continue
+		}
+		if j, dup := seen[sku]; dup {
 			p.Add(field, "duplicate", "%q is also excluded[%d]", sku, j)
 		} else {
 			seen[sku] = i

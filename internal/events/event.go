@@ -5,6 +5,7 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/money"
+	"github.com/xsell/xsell/internal/validate"
 )
 
 // The event types of SPEC §5.
@@ -25,12 +27,12 @@ const (
 
 // Limits of a batch and of an event's fields.
 const (
-	MaxBatch       = 1000            // events per request
-	MaxIDLength    = 128             // characters of an event id, order id, experiment key or SKU
-	MaxShopperLen  = 256             // characters of a shopper id
-	MaxItems       = 1000            // lines of one order
-	MaxFutureSkew  = 5 * time.Minute // how far occurred_at may be ahead of the server's clock
-	maxQuantity    = 1_000_000       // a bigger quantity is a client bug, not an order
+	MaxBatch       = 1000                  // events per request
+	MaxIDLength    = 128                   // characters of an event id, order id, experiment key or SKU
+	MaxShopperLen  = validate.MaxShopperID // characters of a shopper id
+	MaxItems       = 1000                  // lines of one order
+	MaxFutureSkew  = 5 * time.Minute       // how far occurred_at may be ahead of the server's clock
+	maxQuantity    = 1_000_000             // a bigger quantity is a client bug, not an order
 	earliestString = "1970-01-01T00:00:00Z"
 )
 
@@ -96,7 +98,7 @@ func Validate(in []*Input, now time.Time) ([]Event, error) {
 			p.AddAt(i, "", "wrong_type", "an event must be an object")
 			continue
 		}
-		out[i] = validate(*e, nil, i, now, &p)
+		out[i] = validateEvent(*e, nil, i, now, &p)
 	}
 	if err := p.Err(); err != nil {
 		return nil, err
@@ -133,7 +135,7 @@ func Parse(raw []json.RawMessage, now time.Time) ([]Event, error) {
 		if bad == nil {
 			continue // not an object: already reported
 		}
-		out[i] = validate(w, bad, i, now, &p)
+		out[i] = validateEvent(w, bad, i, now, &p)
 	}
 	if err := p.Err(); err != nil {
 		return nil, err
@@ -243,9 +245,9 @@ func decodeItems(raw json.RawMessage, i int, p *apperr.Problems, bad map[string]
 	return items
 }
 
-// validate applies SPEC §5's rules to one decoded event; bad names the fields that had the
+// validateEvent applies SPEC §5's rules to one decoded event; bad names the fields that had the
 // wrong type (nil after a typed decode), which are not checked again.
-func validate(w Input, bad map[string]bool, i int, now time.Time, p *apperr.Problems) Event {
+func validateEvent(w Input, bad map[string]bool, i int, now time.Time, p *apperr.Problems) Event {
 	var e Event
 	text := func(field string, v *string, max int, required bool) string {
 		switch {
@@ -254,12 +256,11 @@ func validate(w Input, bad map[string]bool, i int, now time.Time, p *apperr.Prob
 			if required {
 				p.AddAt(i, field, "required", "is required")
 			}
+		case !validate.TextAt(p, i, field, *v):
+			// Postgres text cannot hold NUL or invalid UTF-8; refusing them here keeps one bad
+			// event from failing the group transaction it would share with other clients'.
 		case utf8.RuneCountInString(*v) > max:
 			p.AddAt(i, field, "too_long", "must be at most %d characters, not %d", max, utf8.RuneCountInString(*v))
-		case strings.IndexByte(*v, 0) >= 0:
-			// Postgres text cannot hold NUL; refusing it here keeps one bad event from failing
-			// the group transaction it would share with other clients' events.
-			p.AddAt(i, field, "invalid_character", "must not contain the NUL character")
 		default:
 			return *v
 		}
@@ -297,22 +298,26 @@ func validate(w Input, bad map[string]bool, i int, now time.Time, p *apperr.Prob
 		}
 	}
 
-	money := func(field string, v *int64, required bool) *int64 {
+	amount := func(field string, v *int64, required bool) *int64 {
 		switch {
 		case bad[field]:
 		case v == nil:
 			if required {
 				p.AddAt(i, field, "required", "is required for %s events (integer minor units)", e.Type)
 			}
-		case *v < 0:
-			p.AddAt(i, field, "out_of_range", "must be at least 0 (integer minor units)")
+		case *v < 0 || *v > money.MaxAmount:
+			p.AddAt(i, field, "out_of_range", "must be from 0 to %d (integer minor units)", money.MaxAmount)
 		default:
 			return v
 		}
 		return nil
 	}
-	e.Amount = money("amount", w.Amount, isOrder)
-	e.Discount = money("discount", w.Discount, false)
+	e.Amount = amount("amount", w.Amount, isOrder)
+	e.Discount = amount("discount", w.Discount, false)
+	if e.Amount != nil && e.Discount != nil && *e.Discount > *e.Amount {
+		p.AddAt(i, "discount", "out_of_range", "must not exceed amount (%d)", *e.Amount)
+		e.Discount = nil
+	}
 
 	switch {
 	case bad["currency"]:
@@ -352,6 +357,7 @@ func validCurrency(c string, i int, p *apperr.Problems) string {
 
 func validateItems(items []InputItem, bad map[string]bool, i int, p *apperr.Problems) []Item {
 	out := make([]Item, 0, len(items))
+	var total int64
 	for j, it := range items {
 		path := "items[" + strconv.Itoa(j) + "]"
 		if bad[path] {
@@ -360,13 +366,9 @@ func validateItems(items []InputItem, bad map[string]bool, i int, p *apperr.Prob
 		var item Item
 		switch {
 		case bad[path+".sku"]:
-		case it.SKU == nil || *it.SKU == "":
+		case it.SKU == nil:
 			p.AddAt(i, path+".sku", "required", "is required")
-		case utf8.RuneCountInString(*it.SKU) > MaxIDLength:
-			p.AddAt(i, path+".sku", "too_long", "must be at most %d characters", MaxIDLength)
-		case strings.IndexByte(*it.SKU, 0) >= 0:
-			p.AddAt(i, path+".sku", "invalid_character", "must not contain the NUL character")
-		default:
+		case validate.SKUAt(p, i, path+".sku", *it.SKU):
 			item.SKU = *it.SKU
 		}
 		switch {
@@ -382,10 +384,18 @@ func validateItems(items []InputItem, bad map[string]bool, i int, p *apperr.Prob
 		case bad[path+".unit_price"]:
 		case it.UnitPrice == nil:
 			p.AddAt(i, path+".unit_price", "required", "is required (integer minor units)")
-		case *it.UnitPrice < 0:
-			p.AddAt(i, path+".unit_price", "out_of_range", "must be at least 0 (integer minor units)")
+		case *it.UnitPrice < 0 || *it.UnitPrice > money.MaxAmount:
+			p.AddAt(i, path+".unit_price", "out_of_range", "must be from 0 to %d (integer minor units)", money.MaxAmount)
 		default:
 			item.UnitPrice = *it.UnitPrice
+		}
+		// Both factors are bounded, so the product fits 64 bits; the line and the running
+		// total must stay an amount, so that no sum over an order can overflow downstream.
+		if line := item.Quantity * item.UnitPrice; line > money.MaxAmount {
+			p.AddAt(i, path, "out_of_range", "quantity × unit_price must be at most %d (integer minor units)", money.MaxAmount)
+		} else if total += line; total > money.MaxAmount {
+			p.AddAt(i, "items", "out_of_range", "the lines must total at most %d (integer minor units)", money.MaxAmount)
+			total = math.MinInt64 / 2 // reported once
 		}
 		out = append(out, item)
 	}

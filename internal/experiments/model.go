@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"slices"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Status is where an experiment is in its lifecycle: draft → running ⇄ paused → stopped.
@@ -86,7 +88,8 @@ func (g *Guardrail) UnmarshalJSON(b []byte) error {
 	}
 	type plain Guardrail
 	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
+	// As strict as every body (httpapi): exact names, none unknown or repeated.
+	if err := jsonv2.Unmarshal(b, &p, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return err
 	}
 	*g = Guardrail(p)

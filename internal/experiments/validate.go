@@ -13,6 +13,7 @@ import (
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/money"
 	"github.com/xsell/xsell/internal/targeting"
+	"github.com/xsell/xsell/internal/validate"
 )
 
 // Limits of a definition.
@@ -22,9 +23,11 @@ const (
 	WeightTolerance = 0.001
 	MaxNameLen      = 200
 	MaxTextLen      = 5000
-	MaxSKULen       = 128
+	MaxSKULen       = validate.MaxSKU
 	MaxProducts     = 200
 	MaxForced       = 1000
+	// MaxTargetingBytes bounds a targeting condition as sent: every assignment evaluates it.
+	MaxTargetingBytes = 16 << 10
 )
 
 var (
@@ -61,6 +64,9 @@ func (d *Definition) Validate() error {
 		p.Add("forced", "too_many", "at most %d forced shoppers, got %d", MaxForced, len(d.Forced))
 	}
 	for _, shopper := range slices.Sorted(maps.Keys(d.Forced)) {
+		if !validate.ShopperID(&p, "forced."+validate.PathName(shopper), shopper) {
+			continue
+		}
 		if !slices.ContainsFunc(d.Variants, func(v Variant) bool { return v.Key == d.Forced[shopper] }) {
 			p.Add("forced."+shopper, "unknown_variant", "no variant with key %q", d.Forced[shopper])
 		}
@@ -233,6 +239,7 @@ func checkText(p *apperr.Problems, path, s string, max int, required bool) {
 	switch {
 	case required && s == "":
 		p.Add(path, "required", "is required")
+	case !validate.Text(p, path, s):
 	case len(s) > max:
 		p.Add(path, "too_long", "must be at most %d bytes, got %d", max, len(s))
 	}
@@ -247,15 +254,17 @@ func checkSKUs(p *apperr.Problems, path string, skus []string, required bool) {
 		return
 	}
 	for i, s := range skus {
-		if s == "" || len(s) > MaxSKULen {
-			p.Add(fmt.Sprintf("%s[%d]", path, i), "invalid_format", "a SKU is 1 to %d bytes", MaxSKULen)
-		}
+		validate.SKU(p, fmt.Sprintf("%s[%d]", path, i), s)
 	}
 }
 
 // checkTargeting reports every problem of a targeting condition, at its path under targeting.
 func checkTargeting(p *apperr.Problems, raw json.RawMessage) {
 	if len(raw) == 0 {
+		return
+	}
+	if len(raw) > MaxTargetingBytes {
+		p.Add("targeting", "too_large", "must take at most %d bytes as JSON, not %d", MaxTargetingBytes, len(raw))
 		return
 	}
 	_, err := targeting.Parse(raw)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/validate"
 )
 
 // assignRoutes registers POST /v1/assign for checkout (and admins, who may back-date).
@@ -28,6 +29,18 @@ type assignRequest struct {
 	// At back-dates the exposure, for simulated or back-filled traffic: admin key only, in
 	// the past, at most MaxBackdate ago. Live checkout never sends it.
 	At *time.Time `json:"at"`
+	// Track false answers without recording exposures (SPEC §4: to prefetch before the offer
+	// can be seen); absent or null means true.
+	Track *bool `json:"track"`
+	// Context is what the shopper is looking at, for strategies whose products are chosen
+	// from it (SPEC §2, learned complements).
+	Context *assignContext `json:"context"`
+}
+
+// assignContext is the "context" of an assign request.
+type assignContext struct {
+	// Products are the SKUs on the page or in the cart, at most maxContextProducts.
+	Products []string `json:"products"`
 }
 
 // MaxBackdate is how far back an admin may place an assignment with "at".
@@ -123,19 +136,22 @@ var assignStates = sync.Pool{New: func() any {
 
 func (s *Server) validateAssign(c *gin.Context, req *assignRequest) error {
 	var p apperr.Problems
-	switch {
-	case req.ShopperID == "":
-		p.Add("shopper_id", "required", "is required")
-	case len(req.ShopperID) > 128:
-		p.Add("shopper_id", "too_long", "must be at most 128 bytes, got %d", len(req.ShopperID))
+	validate.ShopperID(&p, "shopper_id", req.ShopperID)
+	if req.Attributes != nil {
+		validate.Attributes(&p, "attributes", req.Attributes)
 	}
 	if len(req.Experiments) > maxAssignExperiments {
 		p.Add("experiments", "too_many", "at most %d experiments per request, got %d", maxAssignExperiments, len(req.Experiments))
-	}
-	for i, k := range req.Experiments {
-		if k == "" || len(k) > 64 {
-			p.Add("experiments["+strconv.Itoa(i)+"]", "invalid_format", "must be an experiment key")
+	} else {
+		for i, k := range req.Experiments {
+			field := "experiments[" + strconv.Itoa(i) + "]"
+			if validate.Text(&p, field, k) && (k == "" || len(k) > 64) {
+				p.Add(field, "invalid_format", "must be an experiment key")
+			}
 		}
+	}
+	if req.Context != nil {
+		checkContext(&p, req.Context)
 	}
 	if req.At != nil {
 		now := time.Now()
@@ -149,6 +165,19 @@ func (s *Server) validateAssign(c *gin.Context, req *assignRequest) error {
 		}
 	}
 	return p.Err()
+}
+
+// maxContextProducts bounds the "context" of an assign request (SPEC §2).
+const maxContextProducts = 100
+
+func checkContext(p *apperr.Problems, ctx *assignContext) {
+	if len(ctx.Products) > maxContextProducts {
+		p.Add("context.products", "too_many", "at most %d products, not %d", maxContextProducts, len(ctx.Products))
+		return
+	}
+	for i, sku := range ctx.Products {
+		validate.SKU(p, "context.products["+strconv.Itoa(i)+"]", sku)
+	}
 }
 
 // jsonContentType is shared by every answer written with writeJSON; net/http only reads it.

@@ -7,11 +7,13 @@ import (
 
 // parseAssign decodes the usual shape of an assign body without reflection: checkout sends it
 // on every page, and decoding through reflection cost a fifth of the request. It accepts only
-// what it can decode exactly as encoding/json would — keys shopper_id, attributes and
-// experiments spelled as documented; strings without escapes; attribute values that are
-// strings, numbers, booleans or null — and reports false for anything else (escapes, nested
-// attribute values, "at", other keys, bad syntax). The caller then decodes the body the
-// general way, which also explains what is wrong with it.
+// what it can decode exactly as the general decoder (decodeBody) would — keys shopper_id,
+// attributes, experiments and track spelled as documented, each once; strings of valid UTF-8
+// without escapes; attribute values that are strings, numbers, booleans or null, each name
+// once — and reports false for anything else (escapes, nested attribute values, "at",
+// "context", other keys, repeated keys, bad syntax). The caller then decodes the body the
+// general way, which also explains what is wrong with it. Its place on the hot path is shown
+// against the general decoder in docs/benchmarks.md; FuzzDecoders checks that the two agree.
 //
 // attrs receives the attributes (it should be empty); the strings of req share one
 // allocation, made from body.
@@ -28,7 +30,7 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 		return text[start:end]
 	}
 	sawAttrs := false
-	var seen [3]bool // a repeated key goes the general way, which merges as encoding/json does
+	var seen [4]bool // a repeated key goes the general way, which refuses it
 	once := func(i int) bool {
 		if seen[i] {
 			return false
@@ -95,7 +97,11 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 						}
 						v = f
 					}
-					attrs[keep(ks, ke)] = v
+					k := keep(ks, ke)
+					if _, dup := attrs[k]; dup {
+						return false // the general decoder refuses it, naming it
+					}
+					attrs[k] = v
 					if p.skip(',') {
 						continue
 					}
@@ -134,8 +140,22 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 				}
 			}
 			req.Experiments = list
+		case "track":
+			if !once(3) {
+				return false
+			}
+			switch {
+			case p.null():
+				req.Track = nil
+			case p.literal("true"):
+				req.Track = &trackTrue
+			case p.literal("false"):
+				req.Track = &trackFalse
+			default:
+				return false
+			}
 		default:
-			return false // "at", a misspelt key or an unknown one
+			return false // "at", "context", a misspelt key or an unknown one
 		}
 		if p.skip(',') {
 			continue
@@ -156,6 +176,10 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 	}
 	return true
 }
+
+// trackTrue and trackFalse are what Track points at after the fast decoder, which allocates
+// nothing for it; nobody writes through Track.
+var trackTrue, trackFalse = true, false
 
 // assignParser is a cursor over a JSON body.
 type assignParser struct {

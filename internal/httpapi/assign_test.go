@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"fmt"
@@ -106,7 +106,7 @@ func TestAssignBadRequests(t *testing.T) {
 		field           string
 	}{
 		{"no shopper", checkoutKey, `{"attributes": {}}`, 400, "shopper_id"},
-		{"long shopper", checkoutKey, `{"shopper_id": "` + strings.Repeat("s", 129) + `"}`, 400, "shopper_id"},
+		{"long shopper", checkoutKey, `{"shopper_id": "` + strings.Repeat("s", 257) + `"}`, 400, "shopper_id"},
 		{"attributes not an object", checkoutKey, `{"shopper_id": "s", "attributes": [1]}`, 400, "attributes"},
 		{"unknown field", checkoutKey, `{"shopper_id": "s", "user": "x"}`, 400, "user"},
 		{"at from checkout", checkoutKey, `{"shopper_id": "s", "at": "` + past + `"}`, 400, "at"},

@@ -10,16 +10,16 @@ import (
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/complements"
+	"github.com/xsell/xsell/internal/validate"
 )
 
 // complementsRoutes registers the complements of one product, for product pages (checkout),
 // and the model's settings and builds, for admins (analysts read them).
 func (s *Server) complementsRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/complements/:sku", s.authenticate(RoleCheckout, RoleAnalyst, RoleAdmin), s.complementsWired, s.getComplements)
-	m := v1.Group("/models/complements", s.complementsWired)
-	m.GET("", s.authenticate(RoleAdmin, RoleAnalyst), s.getComplementsModel)
-	m.PUT("/settings", s.authenticate(RoleAdmin), s.putComplementsSettings)
-	m.POST("/builds", s.authenticate(RoleAdmin), s.postComplementsBuild)
+	v1.GET("/models/complements", s.authenticate(RoleAdmin, RoleAnalyst), s.complementsWired, s.getComplementsModel)
+	v1.PUT("/models/complements/settings", s.authenticate(RoleAdmin), s.complementsWired, s.putComplementsSettings)
+	v1.POST("/models/complements/builds", s.authenticate(RoleAdmin), s.complementsWired, s.postComplementsBuild)
 }
 
 // complementsWired refuses complements requests on a server built without the model (tests
@@ -50,9 +50,7 @@ type modelRef struct {
 func (s *Server) getComplements(c *gin.Context) {
 	sku := c.Param("sku")
 	var p apperr.Problems
-	if code, msg, ok := complements.SKUProblem(sku); !ok {
-		p.Add("sku", code, "%s", msg)
-	}
+	validate.SKU(&p, "sku", sku)
 	limit, minLift := complements.MaxComplementsCap, 0.0
 	if v, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(v)

@@ -1,21 +1,21 @@
-package httpapi
+package httpapi_test
 
 import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/xsell/xsell/internal/app"
+	"github.com/xsell/xsell/internal/apptest"
 	"github.com/xsell/xsell/internal/complements"
-	"github.com/xsell/xsell/internal/dbtest"
 )
 
-// complementsAPI serves the complements routes over a fresh database, with the model's cache
-// following NOTIFY and a refresher that builds on request only.
+// complementsAPI is the whole API over a fresh database, building the complements model on
+// request only.
 type complementsAPI struct {
 	url   string
 	db    *sqlx.DB
@@ -24,29 +24,8 @@ type complementsAPI struct {
 
 func newComplementsAPI(t *testing.T) *complementsAPI {
 	t.Helper()
-	keys, err := ParseAPIKeys("admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:" + analystKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbURL := dbtest.URL(t)
-	db, err := sqlx.Open("postgres", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cache := complements.NewCache(db, dbURL, time.Hour, nil)
-	builds := complements.NewRefresher(complements.NewBuilder(db, nil), 0, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = cache.Run(ctx) }()
-	go func() { defer wg.Done(); _ = builds.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	s, err := New(Config{APIKeys: keys}, Deps{DB: db, Complements: cache, ComplementsBuilds: builds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &complementsAPI{url: newHTTPTestServer(t, s), db: db, cache: cache}
+	srv := apptest.Start(t, apptest.Options{Configure: func(c *app.Config) { c.ComplementsRefresh = -1 }})
+	return &complementsAPI{url: srv.URL, db: srv.DB, cache: srv.App.Complements}
 }
 
 // orders stores count orders of the given products, placed an hour ago.
@@ -118,7 +97,7 @@ func TestGetComplementsOfAProduct(t *testing.T) {
 		t.Errorf("limit=1: %s", r.raw)
 	}
 	// A product never bought, or bought alone: no complements, and that is an answer.
-	for _, sku := range []string{"brush", "no-such-product"} {
+	for _, sku := range []string{"brush", "no-such-product", "a%2Fb"} {
 		if r := do(t, "GET", a.url+"/v1/complements/"+sku, checkoutKey, "", ""); r.status != 200 || !strings.Contains(r.raw, `"complements":[]`) {
 			t.Errorf("%s: %d %s", sku, r.status, r.raw)
 		}

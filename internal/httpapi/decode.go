@@ -2,21 +2,18 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-playground/validator/v10"
-	gojson "github.com/goccy/go-json"
 
 	"github.com/xsell/xsell/internal/apperr"
 )
@@ -76,178 +73,34 @@ func isJSONType(ct string) bool {
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-// decodeBody is decodeJSON on bytes already read.
+// decodeBody is decodeJSON on bytes already read. A good body is decoded once, by
+// encoding/json/v2's rules (github.com/go-json-experiment/json, which Go 1.27 makes
+// encoding/json/v2): names matched exactly, no unknown or duplicate names, valid UTF-8 and no
+// unpaired surrogate escape, integers that fit their field, nothing after the value. The one
+// rule of ours on top — no NUL in any string, since Postgres text cannot hold it — costs a
+// search for its only spelling in valid JSON, \u0000. A body that fails is read again, slowly,
+// by explainBody, to say exactly what is wrong and where.
 func decodeBody(body []byte, dst any) error {
-	// Fast path: a good body is decoded once, strictly. Only a body that fails is read again,
-	// slowly, to say exactly what is wrong and where.
-	// goccy/go-json decodes the same JSON into the same values as encoding/json, two to three
-	// times faster: on two cores shared with Postgres, event ingestion's throughput was bound
-	// by JSON decoding. encoding/json still reads a failing body, for its exact messages.
-	dec := gojson.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err == nil && len(bytes.TrimSpace(body[dec.InputOffset():])) == 0 {
-		return validateStruct(dst)
-	}
-	return explainBody(body, dst)
-}
-
-// explainBody decodes a body that failed the fast path, collecting every problem with its path.
-func explainBody(body []byte, dst any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return apperr.New(apperr.MalformedJSON, "the body is empty; a JSON object is expected")
-	}
-	var raw any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
-		return syntaxError(body, err)
-	}
-	if dec.More() {
-		return apperr.New(apperr.MalformedJSON, "the body holds more than one JSON value")
-	}
-	var problems apperr.Problems
-	unknownFields(raw, reflect.TypeOf(dst), "", &problems)
-	if err := problems.Err(); err != nil {
+	if err := strictDecode(body, dst); err != nil {
 		return err
-	}
-	if err := json.Unmarshal(body, dst); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			e := apperr.New(apperr.Invalid, "%s: must be %s, not %s", fieldOrBody(typeErr.Field), describeType(typeErr.Type), typeErr.Value)
-			e.Details = []apperr.Detail{{Field: typeErr.Field, Code: "wrong_type", Message: fmt.Sprintf("must be %s, not %s", describeType(typeErr.Type), typeErr.Value)}}
-			return e
-		}
-		return apperr.New(apperr.Invalid, "%v", err)
 	}
 	return validateStruct(dst)
 }
 
-func fieldOrBody(f string) string {
-	if f == "" {
-		return "body"
+// strictDecode is decodeBody without the `binding` rules.
+func strictDecode(body []byte, dst any) error {
+	if jsonv2.Unmarshal(body, dst, strictJSON) == nil && !bytes.Contains(body, nulEscape) {
+		return nil
 	}
-	return f
+	return explainBody(body, dst)
 }
 
-func describeType(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	}
-	return t.String()
-}
+// strictJSON adds to v2's defaults (which refuse duplicate names and invalid UTF-8 and match
+// names exactly) the refusal of unknown names.
+var strictJSON = jsonv2.RejectUnknownMembers(true)
 
-// syntaxError turns a JSON syntax error into one that says where, as line and column.
-func syntaxError(body []byte, err error) error {
-	var se *json.SyntaxError
-	offset := int64(-1)
-	if errors.As(err, &se) {
-		offset = se.Offset - 1 // Offset counts the offending byte as read
-	} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		offset = int64(len(body))
-	}
-	if offset < 0 {
-		return apperr.New(apperr.MalformedJSON, "malformed JSON: %v", err)
-	}
-	line, col := 1, 1
-	for _, b := range body[:min(int(offset), len(body))] {
-		if b == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		msg = "unexpected end of input"
-	}
-	return apperr.New(apperr.MalformedJSON, "malformed JSON at line %d, column %d: %s", line, col, msg)
-}
-
-// unknownFields reports every object key that the target type has no field for, with its full
-// path; encoding/json would only name the first and without its path.
-func unknownFields(v any, t reflect.Type, path string, p *apperr.Problems) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch val := v.(type) {
-	case map[string]any:
-		switch t.Kind() {
-		case reflect.Struct:
-			fields := jsonFields(t)
-			for k, child := range val {
-				ft, ok := fields[k]
-				if !ok {
-					p.Add(join(path, k), "unknown_field", "unknown field")
-					continue
-				}
-				unknownFields(child, ft, join(path, k), p)
-			}
-		case reflect.Map:
-			for k, child := range val {
-				unknownFields(child, t.Elem(), join(path, k), p)
-			}
-		}
-	case []any:
-		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
-			for i, child := range val {
-				unknownFields(child, t.Elem(), path+"["+strconv.Itoa(i)+"]", p)
-			}
-		}
-	}
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// jsonFields lists a struct's JSON keys, following embedded structs as encoding/json does.
-// A field of type json.RawMessage or any accepts whatever it is given.
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() && !f.Anonymous {
-			continue
-		}
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				for k, v := range jsonFields(ft) {
-					out[k] = v
-				}
-				continue
-			}
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out[name] = f.Type
-	}
-	return out
-}
+// nulEscape is how a NUL can appear in valid JSON: the grammar refuses a raw NUL byte.
+var nulEscape = []byte(`\u0000`)
 
 // validateStruct runs the `binding` tags of dst through Gin's validator and reports every
 // failure with the JSON path of the field.
@@ -345,8 +198,9 @@ func ruleMessage(fe validator.FieldError) string {
 	}
 }
 
-func init() {
-	// Report JSON names, not Go names, in validation paths.
+// useJSONNames makes the validator report JSON names, not Go names, in validation paths. It
+// sets a global of the binding library: ConfigureLibraries calls it, once.
+func useJSONNames() {
 	if v, ok := binding.Validator.Engine().(*validator.Validate); ok {
 		v.RegisterTagNameFunc(func(f reflect.StructField) string {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")

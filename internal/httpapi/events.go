@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -61,28 +64,72 @@ func (s *Server) postEvents(c *gin.Context) {
 	c.JSON(http.StatusOK, eventsResponse{Accepted: res.Accepted, Duplicates: res.Duplicates})
 }
 
-// explainEvents replaces the decoder's problems inside events with the events package's
-// field-by-field report of every event, keeping those outside events (such as an unknown
-// top-level field).
+// explainEvents reports every problem of a batch that the strict decoder refused: its own
+// problems (unknown, repeated or misspelt names, bad text, wrong types, numbers out of range),
+// those inside an event given as the event's index and the field's path within it, then the
+// events package's field-by-field report of every event (SPEC §5's rules) for fields the
+// decoder did not already name. Details are ordered by event, the decoder's first.
 func (s *Server) explainEvents(body []byte, decodeErr error) error {
-	var raw rawEventsRequest
-	if json.Unmarshal(body, &raw) != nil || raw.Events == nil {
-		return decodeErr
-	}
-	explained, ok := s.deps.Events.Explain(raw.Events).(*apperr.Error)
+	orig, ok := decodeErr.(*apperr.Error)
 	if !ok {
 		return decodeErr
 	}
-	orig, _ := decodeErr.(*apperr.Error)
-	var details []apperr.Detail
-	if orig != nil {
-		for _, d := range orig.Details {
-			if d.Field != "events" && !strings.HasPrefix(d.Field, "events[") && !strings.HasPrefix(d.Field, "events.") {
-				details = append(details, d)
+	type key struct {
+		index int
+		field string
+	}
+	named := map[key]bool{}
+	details := make([]apperr.Detail, 0, len(orig.Details))
+	for _, d := range orig.Details {
+		if i, field, ok := eventField(d.Field); ok {
+			d.Index, d.Field = &i, field
+			named[key{i, field}] = true
+		}
+		details = append(details, d)
+	}
+	var raw rawEventsRequest
+	if json.Unmarshal(body, &raw) == nil && raw.Events != nil {
+		if explained, ok := s.deps.Events.Explain(raw.Events).(*apperr.Error); ok {
+			for _, d := range explained.Details {
+				if d.Index == nil || !named[key{*d.Index, d.Field}] {
+					details = append(details, d)
+				}
 			}
 		}
 	}
-	merged := *explained
-	merged.Details = append(details, explained.Details...)
-	return &merged
+	slices.SortStableFunc(details, func(a, b apperr.Detail) int {
+		return cmp.Compare(indexOf(a), indexOf(b))
+	})
+	var p apperr.Problems
+	for _, d := range details[:min(len(details), maxProblems)] {
+		if d.Index != nil {
+			p.AddAt(*d.Index, d.Field, d.Code, "%s", d.Message)
+		} else {
+			p.Add(d.Field, d.Code, "%s", d.Message)
+		}
+	}
+	return p.Err()
+}
+
+// eventField splits a decoder path inside the batch, events[3].items[0].sku, into the event's
+// index and the path within it.
+func eventField(path string) (int, string, bool) {
+	rest, ok := strings.CutPrefix(path, "events[")
+	if !ok {
+		return 0, "", false
+	}
+	n, rest, ok := strings.Cut(rest, "]")
+	i, err := strconv.Atoi(n)
+	if !ok || err != nil {
+		return 0, "", false
+	}
+	return i, strings.TrimPrefix(rest, "."), true
+}
+
+// indexOf orders details outside any event first.
+func indexOf(d apperr.Detail) int {
+	if d.Index == nil {
+		return -1
+	}
+	return *d.Index
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/validate"
 )
 
 // experimentRoutes registers the experiment API of SPEC §3: admins write, analysts read.
@@ -17,15 +18,28 @@ func (s *Server) experimentRoutes(v1 *gin.RouterGroup) {
 	write := s.authenticate(RoleAdmin)
 	v1.POST("/experiments", write, s.createExperiment)
 	v1.GET("/experiments", read, s.listExperiments)
-	v1.GET("/experiments/:key", read, s.getExperiment)
-	v1.PUT("/experiments/:key", write, s.updateExperiment)
-	v1.DELETE("/experiments/:key", write, s.deleteExperiment)
+	key := s.experimentKey
+	v1.GET("/experiments/:key", read, key, s.getExperiment)
+	v1.PUT("/experiments/:key", write, key, s.updateExperiment)
+	v1.DELETE("/experiments/:key", write, key, s.deleteExperiment)
 	for _, a := range []experiments.Action{experiments.ActionStart, experiments.ActionPause, experiments.ActionResume, experiments.ActionStop} {
-		v1.POST("/experiments/:key/"+string(a), write, s.transitionExperiment(a))
+		v1.POST("/experiments/:key/"+string(a), write, key, s.transitionExperiment(a))
 	}
-	v1.POST("/experiments/:key/phases", write, s.newPhase)
-	v1.GET("/experiments/:key/history", read, s.experimentHistory)
+	v1.POST("/experiments/:key/phases", write, key, s.newPhase)
+	v1.GET("/experiments/:key/history", read, key, s.experimentHistory)
 }
+
+// experimentKey answers 404 for a key in the path that no experiment can have — not text
+// Postgres can compare (NUL, invalid UTF-8) or longer than a key — before a handler reads it.
+func (s *Server) experimentKey(c *gin.Context) {
+	key := c.Param("key")
+	if _, _, ok := validate.TextProblem(key); !ok || len(key) > maxExperimentKey {
+		s.renderError(c, apperr.New(apperr.NotFound, "no experiment %q", validate.PathName(key)))
+	}
+}
+
+// maxExperimentKey is the length of the longest experiment key (SPEC §3).
+const maxExperimentKey = 64
 
 // refreshAssignments reloads this server's assignment cache after an experiment write, so that
 // a client who starts an experiment and at once asks this server for a variant sees it; other
@@ -74,6 +88,7 @@ func (s *Server) listExperiments(c *gin.Context) {
 	default:
 		p.Add("status", "not_allowed", "must be one of draft, running, paused, stopped, got %q", f.Status)
 	}
+	validate.Text(&p, "cursor", f.After)
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 200 {

@@ -1,55 +1,33 @@
-package httpapi
+package httpapi_test
 
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/xsell/xsell/internal/dbtest"
-	"github.com/xsell/xsell/internal/events"
+	"github.com/xsell/xsell/internal/apptest"
 	"github.com/xsell/xsell/internal/loyalty"
 )
 
 var loyaltyNow = time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
 
 type loyaltyAPI struct {
-	ts  *httptest.Server
-	svc *loyalty.Service
-	db  *sqlx.DB
-	now *time.Time
-	mu  *sync.Mutex
+	ts    *apptest.Server
+	svc   *loyalty.Service
+	db    *sqlx.DB
+	clock *apptest.Clock
 }
 
-// newLoyaltyServer serves the API with the loyalty and events services on a fresh database;
-// the loyalty clock reads *now, which the test may move.
+// newLoyaltyServer serves the API over a fresh database with the clock at loyaltyNow, which
+// the test may move.
 func newLoyaltyServer(t *testing.T) loyaltyAPI {
 	t.Helper()
-	keys, err := ParseAPIKeys("admin:a-secret-0123456789abcdef0123456789,checkout:c-secret-0123456789abcdef0123456789,analyst:n-secret-0123456789abcdef0123456789")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := dbtest.New(t)
-	db.SetMaxOpenConns(16)
-	now, mu := loyaltyNow, &sync.Mutex{}
-	svc := loyalty.New(db, func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
-	ev := events.NewService(db, events.Options{Clock: func() time.Time { return loyaltyNow }})
-	t.Cleanup(func() {
-		if err := ev.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	s, err := New(Config{APIKeys: keys}, Deps{DB: db, Loyalty: svc, Events: ev})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return loyaltyAPI{ts: ts, svc: svc, db: db, now: &now, mu: mu}
+	srv := apptest.Start(t, apptest.Options{Now: loyaltyNow})
+	return loyaltyAPI{ts: srv, svc: srv.App.Loyalty, db: srv.DB, clock: srv.Clock}
 }
 
 func (a loyaltyAPI) do(t *testing.T, method, path, key, body string) answer {
@@ -148,9 +126,7 @@ func TestLoyaltyIdempotencyOverHTTP(t *testing.T) {
 	api := newLoyaltyServer(t)
 	body := `{"points": 100, "idempotency_key": "k1", "reason": "goodwill"}`
 	first := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret-0123456789abcdef0123456789", body)
-	api.mu.Lock()
-	*api.now = api.now.Add(time.Hour)
-	api.mu.Unlock()
+	api.clock.Advance(time.Hour)
 	// Same request, keys in another order and other spacing: the same answer, byte for byte.
 	again := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret-0123456789abcdef0123456789", `{ "reason":"goodwill","idempotency_key":"k1","points":100 }`)
 	if first.status != 201 || again.status != 201 || again.raw != first.raw || again.header.Get("Idempotent-Replayed") != "true" {
@@ -282,5 +258,34 @@ func TestOrderEventsEarnPoints(t *testing.T) {
 	want := "[reverse -30 pts bonus reverse -44 <nil> <nil> earn 30 pts bonus earn 44 <nil> <nil>]"
 	if fmt.Sprint(got) != want {
 		t.Fatalf("ledger = %v, want %s", got, want)
+	}
+}
+
+// TestShopperIDWithSlashIsReachable: events accept any shopper id, "/" included, and crediting
+// opens their account; the account URLs reach it as one percent-encoded segment.
+func TestShopperIDWithSlashIsReachable(t *testing.T) {
+	api := newLoyaltyServer(t)
+	if a := postEvents(t, api.ts, `{"id": "e1", "type": "order_completed", "shopper_id": "tenant/42", "order_id": "o-1",
+		"amount": 2500, "currency": "EUR"}`); a.status != 200 {
+		t.Fatalf("events = %d %s", a.status, a.raw)
+	}
+	if _, err := api.svc.CreditOrders(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	acc := api.do(t, "GET", "/v1/loyalty/accounts/tenant%2F42", checkoutKey, "")
+	if acc.status != 200 || acc.body["shopper_id"] != "tenant/42" || num(acc, "lifetime_earned") != 25 {
+		t.Fatalf("account of tenant/42 = %d %s, want the 25 points of its order", acc.status, acc.raw)
+	}
+	red := api.do(t, "POST", "/v1/loyalty/accounts/tenant%2F42/redeem", checkoutKey, `{"points": 5, "idempotency_key": "r1"}`)
+	if red.status != 201 || num(red, "balance") != 20 {
+		t.Fatalf("redeem = %d %s", red.status, red.raw)
+	}
+	page := api.do(t, "GET", "/v1/loyalty/accounts/tenant%2F42/transactions", checkoutKey, "")
+	if txs, _ := page.body["transactions"].([]any); page.status != 200 || len(txs) != 2 {
+		t.Fatalf("transactions = %d %s", page.status, page.raw)
+	}
+	// The unencoded path names another route, which does not exist.
+	if a := api.do(t, "GET", "/v1/loyalty/accounts/tenant/42", checkoutKey, ""); a.status != 404 {
+		t.Fatalf("unencoded = %d %s, want 404", a.status, a.raw)
 	}
 }

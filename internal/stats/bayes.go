@@ -15,10 +15,17 @@ const (
 	LowerIsBetter                   // e.g. refund_rate, offer_cost
 )
 
+// Effects a Bayesian result can be about.
+const (
+	OnLift = "lift" // relative to the control mean
+	OnDiff = "diff" // in the metric's own unit
+)
+
 // Bayesian is the chance to beat control and the expected losses under a normal posterior of the effect.
 type Bayesian struct {
 	Valid        bool    // false when there is no effect estimate; see Reason
 	Reason       string  // why Valid is false; empty otherwise
+	On           string  // OnLift or OnDiff: the effect ExpectedLoss and RiskControl are measured in
 	ChanceToWin  float64 // P(treatment better than control)
 	ExpectedLoss float64 // E[max(0, −effect)] in the better direction: what shipping treatment risks
 	RiskControl  float64 // E[max(0, effect)] in the better direction: what keeping control risks
@@ -57,13 +64,20 @@ func BayesNormal(mean, sd float64, dir Direction) Bayesian {
 	}
 }
 
-// BayesLift returns BayesNormal for the comparison's relative lift and its delta-method standard error.
+// BayesLift returns BayesNormal for the comparison's relative lift and its delta-method
+// standard error, or for the difference and its standard error when no lift is reported (the
+// control mean is not clearly above 0), so that the figures never take the sign of a lift over a
+// negative or vanishing control mean.
 func BayesLift(c Comparison, dir Direction) Bayesian {
 	if !c.Valid {
 		return Bayesian{Reason: c.Reason}
 	}
 	if !c.Lift.Valid {
-		return Bayesian{Reason: c.Lift.Reason}
+		b := BayesNormal(c.Diff, c.DiffSE, dir)
+		b.On = OnDiff
+		return b
 	}
-	return BayesNormal(c.Lift.Estimate, c.Lift.SE, dir)
+	b := BayesNormal(c.Lift.Estimate, c.Lift.SE, dir)
+	b.On = OnLift
+	return b
 }

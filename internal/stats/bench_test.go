@@ -101,3 +101,25 @@ func BenchmarkReport(b *testing.B) {
 		analyseReport(in)
 	}
 }
+
+// BenchmarkExactProportions: one comparison in the exact regime (fewer than 5 expected
+// successes in an arm), p-value and both intervals, at three table sizes.
+func BenchmarkExactProportions(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		xc, nc float64
+		xt, nt float64
+	}{
+		{"40_vs_40", 1, 40, 4, 40},
+		{"500_vs_4500", 3, 500, 9, 4500},
+		{"10000_vs_10000", 0, 10000, 3, 10000},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if got := CompareProportions(ProportionMoments(c.nc, c.xc), ProportionMoments(c.nt, c.xt), 0.05); got.Test != TestExact {
+					b.Fatal(got.Test)
+				}
+			}
+		})
+	}
+}

@@ -8,14 +8,20 @@ import (
 
 // Test names carried in Comparison.Test.
 const (
-	TestZ           = "z"             // two-proportion z-test
-	TestWelchT      = "welch_t"       // Welch's t-test
-	TestDeltaZ      = "delta_z"       // z-test of a ratio metric, delta-method variances
-	TestCUPEDWelchT = "cuped_welch_t" // Welch's t-test on CUPED-adjusted values
-	TestSequential  = "sequential"    // asymptotic always-valid confidence sequence
+	TestZ             = "z"                   // two-proportion z-test (pooled), score interval
+	TestExact         = "exact_unconditional" // exact unconditional test of two proportions (z-pooled ordering)
+	TestWelchT        = "welch_t"             // Welch's t-test
+	TestRandomization = "randomization_skew"  // randomization test with a skewness correction, for skewed means in unequal arms
+	TestDeltaZ        = "delta_z"             // z-test of a ratio metric, delta-method variances
+	TestCUPEDWelchT   = "cuped_welch_t"       // Welch's t-test on CUPED-adjusted values
+	TestSequential    = "sequential"          // asymptotic always-valid confidence sequence
 )
 
 // Comparison is the result of comparing one treatment arm with the control arm on one metric.
+//
+// PValue, DiffCI and Lift.CI come from one method: DiffCI is the set of differences the test
+// does not reject, so it excludes 0 exactly when PValue < Alpha, and Lift.CI excludes 0 exactly
+// then too (see the Test* constants and docs/statistics.md for each method).
 type Comparison struct {
 	Test   string  // one of the Test* names
 	Valid  bool    // false: the test could not be computed and only the N, mean and Diff fields hold values
@@ -26,24 +32,28 @@ type Comparison struct {
 	TreatmentN    float64 // units in treatment
 	ControlMean   float64 // control mean (ratio for ratio metrics, adjusted mean for CUPED)
 	TreatmentMean float64 // treatment mean (ratio for ratio metrics, adjusted mean for CUPED)
+	ControlVar    float64 // variance of the control mean (its squared standard error)
+	TreatmentVar  float64 // variance of the treatment mean
 
 	Diff   float64    // TreatmentMean − ControlMean
-	DiffSE float64    // standard error of Diff behind DiffCI
-	DiffCI [2]float64 // (1−Alpha) interval of Diff
-	Stat   float64    // z or t statistic of the test of Diff = 0
+	DiffSE float64    // unpooled standard error of Diff, √(ControlVar + TreatmentVar)
+	DiffCI [2]float64 // (1−Alpha) interval of Diff from the test's own method
+	Stat   float64    // the test's statistic (z, t, or the standardised randomization statistic)
 	DF     float64    // degrees of freedom of a t statistic; 0 for normal-based tests
 	PValue float64    // two-sided p-value of Diff = 0
 
 	Lift Lift // relative difference Diff / ControlMean
+
+	control, treatment Moments // kept for tests that are inverted again (non-inferiority)
 }
 
-// Lift is the relative difference Diff / ControlMean with its delta-method standard error and normal interval.
+// Lift is the relative difference TreatmentMean / ControlMean − 1, reported only where the control mean is clearly positive.
 type Lift struct {
-	Valid    bool       // false when the lift is undefined, e.g. control mean 0
+	Valid    bool       // false when the lift means nothing: control mean not clearly above 0
 	Reason   string     // why Valid is false; empty otherwise
 	Estimate float64    // TreatmentMean / ControlMean − 1
-	SE       float64    // delta-method standard error of Estimate
-	CI       [2]float64 // (1−Alpha) normal interval (a confidence sequence after Sequential)
+	SE       float64    // delta-method standard error of Estimate, for the normal approximation of Bayesian figures
+	CI       [2]float64 // (1−Alpha) interval from the comparison's own test (a confidence sequence after Sequential)
 }
 
 // Significant reports whether the comparison is valid and its p-value is below its alpha.
@@ -105,66 +115,34 @@ func twoSidedNormalP(z float64) float64 {
 	return math.Min(1, 2*normalSurvival(math.Abs(z)))
 }
 
-// computeLift returns the lift mt/mc − 1 with the delta-method variance of a ratio of independent means
-// whose own variances are vmc and vmt.
-func computeLift(mc, vmc, mt, vmt, alpha float64) Lift {
-	if mc == 0 {
-		return Lift{Reason: "control mean is 0, so a relative lift is undefined"}
-	}
-	est := mt/mc - 1
-	r := mt / mc
-	se := math.Sqrt((vmt + r*r*vmc) / (mc * mc))
-	h := zQuantile(alpha) * se
-	l := Lift{Valid: true, Estimate: est, SE: se, CI: [2]float64{est - h, est + h}}
-	if !finite(est, se, l.CI[0], l.CI[1]) {
-		return Lift{Reason: "control mean is too close to 0 for a relative lift"}
-	}
-	return l
-}
-
 // finish checks that a computed comparison holds only finite numbers.
 func finish(c Comparison) Comparison {
-	if !finite(c.ControlMean, c.TreatmentMean, c.Diff, c.DiffSE, c.DiffCI[0], c.DiffCI[1], c.Stat, c.DF, c.PValue) {
+	if !finite(c.ControlMean, c.TreatmentMean, c.ControlVar, c.TreatmentVar, c.Diff, c.DiffSE, c.DiffCI[0], c.DiffCI[1], c.Stat, c.DF, c.PValue) {
 		return invalid(c, "numeric overflow: inputs are out of range")
+	}
+	if c.Lift.Valid && !finite(c.Lift.Estimate, c.Lift.SE, c.Lift.CI[0], c.Lift.CI[1]) {
+		c.Lift = Lift{Reason: "control mean is too close to 0 for a relative lift"}
 	}
 	return c
 }
 
-// CompareProportions runs the two-proportion z-test (pooled variance for the p-value, unpooled Wald interval for the difference); Sum is the number of successes.
-func CompareProportions(control, treatment Moments, alpha float64) Comparison {
-	c := newComparison(TestZ, alpha, control.N, control.Mean(), treatment.N, treatment.Mean())
-	if r := checkArms(control.N, treatment.N, alpha, control.Sum, treatment.Sum); r != "" {
-		return invalid(c, r)
-	}
-	switch {
-	case control.Sum < 0 || control.Sum > control.N:
-		return invalid(c, "control successes outside [0, N]")
-	case treatment.Sum < 0 || treatment.Sum > treatment.N:
-		return invalid(c, "treatment successes outside [0, N]")
-	}
-	pc, pt := c.ControlMean, c.TreatmentMean
-	pool := (control.Sum + treatment.Sum) / (control.N + treatment.N)
-	sePool := math.Sqrt(pool * (1 - pool) * (1/control.N + 1/treatment.N))
-	if !(sePool > 0) {
-		return invalid(c, "no variation: every unit in both arms has the same outcome")
-	}
-	c.Stat = c.Diff / sePool
-	c.PValue = twoSidedNormalP(c.Stat)
-	vmc, vmt := pc*(1-pc)/control.N, pt*(1-pt)/treatment.N
-	c.DiffSE = math.Sqrt(vmc + vmt)
-	h := zQuantile(alpha) * c.DiffSE
-	c.DiffCI = [2]float64{c.Diff - h, c.Diff + h}
-	c.Valid = true
-	c.Lift = computeLift(pc, vmc, pt, vmt, alpha)
-	return finish(c)
+// withVariances records the variances of the two means and the unpooled standard error of their difference.
+func (c *Comparison) withVariances(vc, vt float64) {
+	c.ControlVar, c.TreatmentVar = vc, vt
+	c.DiffSE = math.Sqrt(vc + vt)
 }
 
-// CompareMeans runs Welch's t-test (sample variances, Welch–Satterthwaite degrees of freedom) on the difference of means.
+// CompareMeans runs Welch's t-test (sample variances, Welch–Satterthwaite degrees of freedom) on the difference of means; the lift's interval is Fieller's with the same t quantile.
+//
+// Welch, "The generalization of Student's problem when several different population variances
+// are involved", Biometrika 34 (1947). For skewed metrics in arms of unequal size see SkewOf
+// and CompareMeansRandomization.
 func CompareMeans(control, treatment Moments, alpha float64) Comparison {
 	c := newComparison(TestWelchT, alpha, control.N, control.Mean(), treatment.N, treatment.Mean())
 	if r := checkArms(control.N, treatment.N, alpha, control.Sum, control.SumSq, treatment.Sum, treatment.SumSq); r != "" {
 		return invalid(c, r)
 	}
+	c.control, c.treatment = control, treatment
 	return welch(c, summary{control.N, c.ControlMean, control.Variance()},
 		summary{treatment.N, c.TreatmentMean, treatment.Variance()})
 }
@@ -172,20 +150,25 @@ func CompareMeans(control, treatment Moments, alpha float64) Comparison {
 // welch fills c with Welch's t-test of two summaries.
 func welch(c Comparison, ctl, trt summary) Comparison {
 	vmc, vmt := ctl.variance/ctl.n, trt.variance/trt.n
-	se2 := vmc + vmt
 	c.ControlMean, c.TreatmentMean, c.Diff = ctl.mean, trt.mean, trt.mean-ctl.mean
-	if !(se2 > 0) {
+	if !(vmc+vmt > 0) {
 		return invalid(c, "zero variance in both arms")
 	}
-	c.DiffSE = math.Sqrt(se2)
-	c.DF = se2 * se2 / (vmc*vmc/(ctl.n-1) + vmt*vmt/(trt.n-1))
+	c.withVariances(vmc, vmt)
+	c.DF = welchDF(vmc, ctl.n, vmt, trt.n)
 	c.Stat = c.Diff / c.DiffSE
 	c.PValue = math.Min(1, 2*tSurvival(math.Abs(c.Stat), c.DF))
-	h := tQuantile(1-c.Alpha/2, c.DF) * c.DiffSE
-	c.DiffCI = [2]float64{c.Diff - h, c.Diff + h}
+	q := tQuantile(1-c.Alpha/2, c.DF)
+	c.DiffCI = [2]float64{c.Diff - q*c.DiffSE, c.Diff + q*c.DiffSE}
 	c.Valid = true
-	c.Lift = computeLift(ctl.mean, vmc, trt.mean, vmt, c.Alpha)
+	c.Lift = fiellerLift(ctl.mean, vmc, trt.mean, vmt, q)
 	return finish(c)
+}
+
+// welchDF is the Welch–Satterthwaite degrees of freedom of a difference of two means whose variances are vc and vt.
+func welchDF(vc, nc, vt, nt float64) float64 {
+	s := vc + vt
+	return s * s / (vc*vc/(nc-1) + vt*vt/(nt-1))
 }
 
 // ratioArm returns an arm's ratio and the delta-method variance of that ratio, or a reason it has none.
@@ -203,7 +186,7 @@ func ratioArm(m RatioMoments, arm string) (ratio, variance float64, reason strin
 	return ratio, variance, ""
 }
 
-// CompareRatios compares a ratio metric (Σ numerator / Σ denominator per arm) with delta-method variances per arm and a z-test of the difference.
+// CompareRatios compares a ratio metric (Σ numerator / Σ denominator per arm) with delta-method variances per arm and a z-test of the difference; the lift's interval is Fieller's with the same z quantile.
 func CompareRatios(control, treatment RatioMoments, alpha float64) Comparison {
 	c := Comparison{Test: TestDeltaZ, Alpha: alpha, ControlN: control.N, TreatmentN: treatment.N}
 	if r := checkArms(control.N, treatment.N, alpha,
@@ -221,16 +204,15 @@ func CompareRatios(control, treatment RatioMoments, alpha float64) Comparison {
 		return invalid(c, why)
 	}
 	c = newComparison(TestDeltaZ, alpha, control.N, rc, treatment.N, rt)
-	se2 := vmc + vmt
-	if !(se2 > 0) {
+	if !(vmc+vmt > 0) {
 		return invalid(c, "zero variance in both arms")
 	}
-	c.DiffSE = math.Sqrt(se2)
+	c.withVariances(vmc, vmt)
 	c.Stat = c.Diff / c.DiffSE
 	c.PValue = twoSidedNormalP(c.Stat)
-	h := zQuantile(alpha) * c.DiffSE
-	c.DiffCI = [2]float64{c.Diff - h, c.Diff + h}
+	q := zQuantile(alpha)
+	c.DiffCI = [2]float64{c.Diff - q*c.DiffSE, c.Diff + q*c.DiffSE}
 	c.Valid = true
-	c.Lift = computeLift(rc, vmc, rt, vmt, alpha)
+	c.Lift = fiellerLift(rc, vmc, rt, vmt, q)
 	return finish(c)
 }

@@ -100,13 +100,14 @@ func TestLiftAbsentWhenControlMeanZero(t *testing.T) {
 	if got.Lift.Valid || !strings.Contains(got.Lift.Reason, "control mean is 0") {
 		t.Errorf("lift = %+v, want absent because control mean is 0", got.Lift)
 	}
+	// Without a lift the Bayesian figures are about the difference, which is positive here.
 	b := BayesLift(got, HigherIsBetter)
-	if b.Valid || b.Reason == "" {
-		t.Errorf("Bayes on an absent lift: %+v", b)
+	if !b.Valid || b.On != OnDiff || b.ChanceToWin < 0.99 {
+		t.Errorf("Bayes without a lift: %+v, want it on the difference with a chance to win near 1", b)
 	}
 	ni := NonInferiority(got, Margin{Value: 0.1, Relative: true}, HigherIsBetter)
-	if ni.Valid || ni.Reason == "" {
-		t.Errorf("relative non-inferiority on an absent lift: %+v", ni)
+	if ni.Valid || !strings.Contains(ni.Reason, "control mean is 0") {
+		t.Errorf("relative non-inferiority over a control mean of 0: %+v", ni)
 	}
 	assertFinite(t, "comparison", got)
 }
@@ -128,8 +129,12 @@ func TestExtremeButValidInputsAreFinite(t *testing.T) {
 			t.Errorf("%s: %s", name, c.Reason)
 		}
 	}
-	if c := cases["opposite certainties"]; c.PValue > 1e-20 || c.DiffCI != [2]float64{1, 1} {
-		t.Errorf("0/100 vs 100/100: p %v, CI %v; want p ≈ 0 and a Wald interval [1, 1]", c.PValue, c.DiffCI)
+	// The score interval of 0/100 against 100/100 is [0.9623, 1]. Worked by hand: under
+	// pt − pc = d the likelihood pt¹⁰⁰(1−pc)¹⁰⁰ peaks at pc = (1−d)/2, pt = (1+d)/2, so the score
+	// statistic is (1−d)/√((1−d²)/200) = √(200(1−d)/(1+d)); it equals 1.96 at
+	// d = (1 − 1.96²/200)/(1 + 1.96²/200) = 0.96231. A Wald interval would be the point [1, 1].
+	if c := cases["opposite certainties"]; c.PValue > 1e-20 || math.Abs(c.DiffCI[0]-0.9623) > 1e-4 || c.DiffCI[1] < 1-1e-9 {
+		t.Errorf("0/100 vs 100/100: p %v, CI %v; want p ≈ 0 and the score interval [0.9623, 1]", c.PValue, c.DiffCI)
 	}
 	if c := cases["huge effect, sequential"]; c.PValue != 0 {
 		t.Errorf("always-valid p of a 40-point effect on 10^6 units = %v, want it to underflow to 0, not NaN", c.PValue)

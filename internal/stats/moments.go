@@ -3,10 +3,15 @@ package stats
 import "math"
 
 // Moments are the sufficient statistics of a per-unit metric in one arm; for a proportion Sum is the number of successes.
+//
+// SumCu and NonZero feed the skewness check of mean metrics (SkewOf); comparisons that do not
+// need them ignore them, so they may be left 0 where no skewness check is wanted.
 type Moments struct {
-	N     float64 // units
-	Sum   float64 // Σ value (successes for a proportion)
-	SumSq float64 // Σ value²
+	N       float64 // units
+	Sum     float64 // Σ value (successes for a proportion)
+	SumSq   float64 // Σ value²
+	SumCu   float64 // Σ value³
+	NonZero float64 // units whose value is not 0
 }
 
 // Add records one unit's value.
@@ -14,6 +19,24 @@ func (m *Moments) Add(x float64) {
 	m.N++
 	m.Sum += x
 	m.SumSq += x * x
+	m.SumCu += x * x * x
+	if x != 0 {
+		m.NonZero++
+	}
+}
+
+// Merge adds another group's moments, the moments of the union of the two groups.
+func (m *Moments) Merge(o Moments) {
+	m.N += o.N
+	m.Sum += o.Sum
+	m.SumSq += o.SumSq
+	m.SumCu += o.SumCu
+	m.NonZero += o.NonZero
+}
+
+// ProportionMoments returns the moments of n units of which successes are 1 and the rest 0.
+func ProportionMoments(n, successes float64) Moments {
+	return Moments{N: n, Sum: successes, SumSq: successes, SumCu: successes, NonZero: successes}
 }
 
 // Mean returns the arm's mean, or 0 for an empty arm.

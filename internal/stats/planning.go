@@ -10,18 +10,33 @@ import (
 
 // PlanInput describes the experiment to size.
 //
-// Variants counts all arms including control. Each of the Variants−1 treatments
-// is compared with control, so alpha is split by Bonferroni: each comparison is
-// planned two-sided at Alpha/(Variants−1). Reports correct with Holm, which is
-// never less powerful than Bonferroni, so the planned size is a safe upper bound.
+// Variants counts all arms including control. The report corrects its p-values over
+// Comparisons tests (every metric against control in every treatment, and per segment), so
+// alpha is split by Bonferroni: each comparison is planned two-sided at Alpha/Comparisons. The
+// report's Holm (or Benjamini–Hochberg) correction tests the smallest p-value at exactly that
+// level and the others at easier ones, so the plan is what the primary comparison gets when the
+// other metrics do not move, and a safe bound otherwise.
 type PlanInput struct {
 	Baseline    float64 // control conversion rate (proportions) or control mean (means)
-	StdDev      float64 // per-unit standard deviation; means only, assumed equal in every arm
+	StdDev      float64 // per-unit standard deviation in control; means only
 	MDE         float64 // minimum detectable effect, positive: absolute, or relative to Baseline when RelativeMDE
 	RelativeMDE bool
 	Alpha       float64 // two-sided significance level of the whole report
 	Power       float64 // probability of detecting an effect of size MDE
 	Variants    int     // arms including control, at least 2
+	// Comparisons is the number of p-values the report corrects over; 0 means Variants−1 (one
+	// metric, no segments), 1 a report without correction.
+	Comparisons int
+	// StdDevTreatment is the per-unit standard deviation in treatment (means); 0 means the same
+	// as control, or StdDev·(1+relative effect) when Multiplicative.
+	StdDevTreatment float64
+	// Multiplicative says the effect scales every treatment value (a share more per basket), so
+	// its spread grows with it, rather than adding a constant.
+	Multiplicative bool
+	// Sequential plans for the always-valid confidence sequence read at the planned size, with
+	// this tuning (DefaultTuning when 0), instead of a fixed-horizon test.
+	Sequential bool
+	Tuning     float64
 }
 
 // Plan is a sample size per variant.
@@ -52,6 +67,11 @@ type MDE struct {
 
 // quantiles returns z_{1−α'/2} with α' = alpha/(variants−1), z_power and α'.
 func quantiles(alpha, power float64, variants int) (za, zb, a float64, err error) {
+	return quantilesOver(alpha, power, variants, 0)
+}
+
+// quantilesOver returns z_{1−α'/2} with α' = alpha/comparisons (variants−1 when 0), z_power and α'.
+func quantilesOver(alpha, power float64, variants, comparisons int) (za, zb, a float64, err error) {
 	switch {
 	case !(alpha > 0 && alpha < 1):
 		return 0, 0, 0, errors.New("alpha must be strictly between 0 and 1")
@@ -59,8 +79,13 @@ func quantiles(alpha, power float64, variants int) (za, zb, a float64, err error
 		return 0, 0, 0, errors.New("power must be strictly between 0 and 1")
 	case variants < 2:
 		return 0, 0, 0, errors.New("at least 2 variants (control and one treatment) are needed")
+	case comparisons < 0:
+		return 0, 0, 0, errors.New("the number of comparisons must not be negative")
 	}
-	a = alpha / float64(variants-1)
+	if comparisons == 0 {
+		comparisons = variants - 1
+	}
+	a = alpha / float64(comparisons)
 	return distuv.UnitNormal.Quantile(1 - a/2), distuv.UnitNormal.Quantile(power), a, nil
 }
 
@@ -101,7 +126,7 @@ func newPlan(exact float64, variants int, mde, a float64) (Plan, error) {
 
 // SampleSizeProportion returns the units per variant for a two-proportion z-test to detect a rise of MDE from the baseline rate.
 func SampleSizeProportion(in PlanInput) (Plan, error) {
-	za, zb, a, err := quantiles(in.Alpha, in.Power, in.Variants)
+	za, zb, a, err := quantilesOver(in.Alpha, in.Power, in.Variants, in.Comparisons)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -112,16 +137,26 @@ func SampleSizeProportion(in PlanInput) (Plan, error) {
 	if !(in.Baseline > 0 && in.Baseline < 1) {
 		return Plan{}, errors.New("baseline rate must be strictly between 0 and 1")
 	}
-	if in.Baseline+d >= 1 {
+	p1, p2 := in.Baseline, in.Baseline+d
+	if p2 >= 1 {
 		return Plan{}, fmt.Errorf("baseline %v plus MDE %v reaches 100%%", in.Baseline, d)
 	}
-	return newPlan(propN(in.Baseline, in.Baseline+d, za, zb), in.Variants, d, a)
+	if in.Sequential {
+		// The sequence reads the unpooled standard error √((p1q1 + p2q2)/n).
+		n, err := sequentialN(d, p1*(1-p1)+p2*(1-p2), a, zb, in.Tuning)
+		if err != nil {
+			return Plan{}, err
+		}
+		return newPlan(n, in.Variants, d, a)
+	}
+	return newPlan(propN(p1, p2, za, zb), in.Variants, d, a)
 }
 
-// SampleSizeMean returns the units per variant for a test of means (normal approximation, equal variances) to detect a change of MDE.
+// SampleSizeMean returns the units per variant for a test of means (normal approximation, the
+// arms' own variances) to detect a change of MDE.
 func SampleSizeMean(in PlanInput) (Plan, error) {
-	// n = 2σ²(z_{1−α'/2} + z_power)² / δ².
-	za, zb, a, err := quantiles(in.Alpha, in.Power, in.Variants)
+	// n = (σc² + σt²)(z_{1−α'/2} + z_power)² / δ²; with equal spreads the familiar 2σ²(…)²/δ².
+	za, zb, a, err := quantilesOver(in.Alpha, in.Power, in.Variants, in.Comparisons)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -129,11 +164,64 @@ func SampleSizeMean(in PlanInput) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	if !(in.StdDev > 0) {
+	if !(in.StdDev > 0) || in.StdDevTreatment < 0 || math.IsInf(in.StdDevTreatment, 0) {
 		return Plan{}, errors.New("standard deviation must be positive")
 	}
-	s := (za + zb) * in.StdDev / d
-	return newPlan(2*s*s, in.Variants, d, a)
+	st := in.StdDevTreatment
+	if st == 0 {
+		st = in.StdDev
+		if in.Multiplicative {
+			// Every treatment value is (1 + d/|baseline|) times a control-like one.
+			st = in.StdDev * (1 + d/math.Abs(in.Baseline))
+		}
+	}
+	if in.Multiplicative && in.Baseline == 0 {
+		return Plan{}, errors.New("a multiplicative effect needs a non-zero baseline")
+	}
+	v := in.StdDev*in.StdDev + st*st
+	if in.Sequential {
+		n, err := sequentialN(d, v, a, zb, in.Tuning)
+		if err != nil {
+			return Plan{}, err
+		}
+		return newPlan(n, in.Variants, d, a)
+	}
+	s := (za + zb) / d
+	return newPlan(v*s*s, in.Variants, d, a)
+}
+
+// sequentialN is the units per arm at which the confidence sequence of a difference d, whose
+// standard error is √(v/n), excludes 0 with probability z_power: the half-width is
+// m(2n)·√(v/n) (seqMultiplier over both arms' units), so the condition is
+// d/√(v/n) = m(2n) + z_power, found by doubling then bisection on n.
+func sequentialN(d, v, alpha, zb, tuning float64) (float64, error) {
+	if tuning == 0 {
+		tuning = DefaultTuning
+	}
+	if !(tuning > 0) || math.IsInf(tuning, 0) {
+		return 0, errors.New("sequential tuning must be positive")
+	}
+	rho2 := seqRho2(alpha, tuning)
+	gap := func(n float64) float64 { return d*math.Sqrt(n/v) - seqMultiplier(2*n, alpha, rho2) - zb }
+	lo, hi := 1.0, 2.0
+	for gap(hi) < 0 {
+		lo, hi = hi, 2*hi
+		if hi > 1e15 {
+			return 0, errors.New("required sample size is out of range")
+		}
+	}
+	for range 200 {
+		mid := (lo + hi) / 2
+		if gap(mid) < 0 {
+			lo = mid
+		} else {
+			hi = mid
+		}
+		if hi-lo <= 1e-9*hi {
+			break
+		}
+	}
+	return hi, nil
 }
 
 // newMDE fills the relative form of an absolute MDE.

@@ -21,6 +21,13 @@ const DefaultTuning = 5000
 //	E = exp(ρ² S² / (2(nρ²+1))) / √(nρ²+1),  S = n·diff/σ̂, so S² = n·diff²/SE²,
 //
 // so p ≤ α exactly when 0 lies outside the sequence.
+//
+// The lift's sequence is Fieller's construction on the same boundary: the ratio r is in it while
+// the sequence of the contrast μt − r·μc (per-observation variance n·(vt + r²·vc)) holds 0. For
+// the true r that contrast is 0, so this set covers r at every look as long as that one
+// sequence does — with the same guarantee as the difference's, and at r = 1 it is the
+// difference's own sequence: the lift's sequence excludes 0 exactly when the difference's does.
+// It is bounded only while the control mean's own sequence excludes 0.
 
 // seqRho2 returns ρ² for level alpha and tuning sample size n*.
 func seqRho2(alpha, tuning float64) float64 {
@@ -28,11 +35,11 @@ func seqRho2(alpha, tuning float64) float64 {
 	return (l + math.Log(l+1)) / tuning
 }
 
-// seqHalfWidth returns the half-width of the confidence sequence for an estimate with standard error se after n observations.
-func seqHalfWidth(se, n, alpha, rho2 float64) float64 {
-	s2 := se * se * n
+// seqMultiplier returns the half-width of the confidence sequence after n observations in units
+// of the estimate's standard error: with σ̂² = n·SE², σ̂·√(2(nρ²+1)/(n²ρ²)·ln(√(nρ²+1)/α)) = SE·√(2(nρ²+1)/(nρ²)·ln(√(nρ²+1)/α)).
+func seqMultiplier(n, alpha, rho2 float64) float64 {
 	a := n*rho2 + 1
-	return math.Sqrt(s2 * 2 * a / (n * n * rho2) * math.Log(math.Sqrt(a)/alpha))
+	return math.Sqrt(2 * a / (n * rho2) * math.Log(math.Sqrt(a)/alpha))
 }
 
 // Sequential turns a fixed-horizon comparison into an always-valid one: DiffCI and Lift.CI become confidence sequences and PValue the matching always-valid p-value, so the result may be looked at any number of times.
@@ -46,19 +53,19 @@ func Sequential(c Comparison, tuning float64) Comparison {
 		return invalid(s, "sequential tuning sample size must be positive")
 	case c.Test == TestSequential:
 		return invalid(s, "comparison is already sequential")
+	case !(c.DiffSE > 0):
+		return invalid(s, "no variation within either arm, so a confidence sequence has no width")
 	}
 	n := c.ControlN + c.TreatmentN
 	rho2 := seqRho2(c.Alpha, tuning)
-	h := seqHalfWidth(c.DiffSE, n, c.Alpha, rho2)
+	m := seqMultiplier(n, c.Alpha, rho2)
+	h := m * c.DiffSE
 	s.DiffCI = [2]float64{c.Diff - h, c.Diff + h}
 	s.Stat = c.Diff / c.DiffSE
 	// With S² = n·Stat² (standardised sum), log E = ρ²S²/(2(nρ²+1)) − ½ln(nρ²+1); computed in logs to avoid overflow.
 	a := n*rho2 + 1
 	logE := rho2*n*s.Stat*s.Stat/(2*a) - 0.5*math.Log(a)
 	s.PValue = math.Min(1, math.Exp(-logE))
-	if c.Lift.Valid {
-		lh := seqHalfWidth(c.Lift.SE, n, c.Alpha, rho2)
-		s.Lift.CI = [2]float64{c.Lift.Estimate - lh, c.Lift.Estimate + lh}
-	}
+	s.Lift = fiellerLift(c.ControlMean, c.ControlVar, c.TreatmentMean, c.TreatmentVar, m)
 	return finish(s)
 }
