@@ -11,6 +11,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // NotifyChannel is the Postgres channel on which a committed build announces its version.
@@ -85,12 +87,12 @@ func NewBuilder(db *sqlx.DB, clock func() time.Time) *Builder {
 func (b *Builder) Build(ctx context.Context, olderThan time.Duration) (*Snapshot, error) {
 	tx, err := b.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("building complements: %w", err)
+		return nil, database.Wrap(err, "building complements")
 	}
 	defer tx.Rollback()
 	var locked bool
 	if err := tx.GetContext(ctx, &locked, `SELECT pg_try_advisory_xact_lock($1)`, buildLockKey); err != nil {
-		return nil, fmt.Errorf("building complements: taking the build lock: %w", err)
+		return nil, database.Wrap(err, "building complements: taking the build lock")
 	}
 	if !locked {
 		return nil, ErrBusy
@@ -102,7 +104,7 @@ func (b *Builder) Build(ctx context.Context, olderThan time.Duration) (*Snapshot
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
-			return nil, fmt.Errorf("building complements: reading the last build: %w", err)
+			return nil, database.Wrap(err, "building complements: reading the last build")
 		case now.Sub(last) < olderThan:
 			return nil, nil
 		}
@@ -110,7 +112,7 @@ func (b *Builder) Build(ctx context.Context, olderThan time.Duration) (*Snapshot
 	// The pool's statement timeout is sized for requests; a build of a large shop reads
 	// every order line of the window.
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('statement_timeout', $1, true)`, strconv.FormatInt(b.Timeout.Milliseconds(), 10)); err != nil {
-		return nil, fmt.Errorf("building complements: %w", err)
+		return nil, database.Wrap(err, "building complements")
 	}
 	settings, err := LoadSettings(ctx, tx)
 	if err != nil {
@@ -121,13 +123,13 @@ func (b *Builder) Build(ctx context.Context, olderThan time.Duration) (*Snapshot
 		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM complement_snapshots WHERE version <= $1`, snap.Version-KeepSnapshots); err != nil {
-		return nil, fmt.Errorf("building complements: deleting old snapshots: %w", err)
+		return nil, database.Wrap(err, "building complements: deleting old snapshots")
 	}
 	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatInt(snap.Version, 10)); err != nil {
-		return nil, fmt.Errorf("building complements: %w", err)
+		return nil, database.Wrap(err, "building complements")
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("building complements: committing: %w", err)
+		return nil, database.Wrap(err, "building complements: committing")
 	}
 	return snap, nil
 }
@@ -154,26 +156,26 @@ func build(ctx context.Context, tx *sqlx.Tx, s Settings, from, until time.Time) 
 	started := time.Now()
 	settingsJSON, err := json.Marshal(s)
 	if err != nil {
-		return nil, fmt.Errorf("building complements: %w", err)
+		return nil, database.Wrap(err, "building complements")
 	}
 	snap := &Snapshot{BuiltAt: until, WindowStart: from, WindowEnd: until, Settings: s, SettingsJSON: settingsJSON}
 	err = tx.GetContext(ctx, &snap.Version, `INSERT INTO complement_snapshots
 		(built_at, window_start, window_end, settings, orders, skipped_orders, catalog, products, pairs, build_ms)
 		VALUES ($1, $2, $3, $4, 0, 0, 0, 0, 0, 0) RETURNING version`, until, from, until, settingsJSON)
 	if err != nil {
-		return nil, fmt.Errorf("building complements: %w", err)
+		return nil, database.Wrap(err, "building complements")
 	}
 	row := tx.QueryRowxContext(ctx, buildSQL, from, until, s.MaxBasket, s.MinOrders, pq.StringArray(s.Excluded),
 		s.MinConfidence, s.MinLift, s.MinLLR, s.MaxComplements, snap.Version)
 	if err := row.Scan(&snap.Orders, &snap.SkippedOrders, &snap.Catalog, &snap.Products, &snap.Pairs); err != nil {
-		return nil, fmt.Errorf("building complements: counting order lines: %w", err)
+		return nil, database.Wrap(err, "building complements: counting order lines")
 	}
 	snap.BuildMillis = int(time.Since(started).Milliseconds())
 	_, err = tx.ExecContext(ctx, `UPDATE complement_snapshots
 		SET orders = $2, skipped_orders = $3, catalog = $4, products = $5, pairs = $6, build_ms = $7
 		WHERE version = $1`, snap.Version, snap.Orders, snap.SkippedOrders, snap.Catalog, snap.Products, snap.Pairs, snap.BuildMillis)
 	if err != nil {
-		return nil, fmt.Errorf("building complements: %w", err)
+		return nil, database.Wrap(err, "building complements")
 	}
 	return snap, nil
 }
@@ -186,7 +188,7 @@ func Latest(ctx context.Context, q queryer) (*Snapshot, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the newest complements snapshot: %w", err)
+		return nil, database.Wrap(err, "reading the newest complements snapshot")
 	}
 	if err := json.Unmarshal(s.SettingsJSON, &s.Settings); err != nil {
 		return nil, fmt.Errorf("complements snapshot %d: its settings: %w", s.Version, err)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // EvalRequest says how to evaluate the model offline.
@@ -155,29 +157,29 @@ func Evaluate(ctx context.Context, db *sqlx.DB, req EvalRequest) (*Evaluation, e
 	ev := &Evaluation{WindowStart: req.Until.Add(-s.Window()).UTC(), WindowEnd: req.Until.UTC(), K: req.K, Settings: s, Rows: []EvalRow{}}
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("evaluating complements: %w", err)
+		return nil, database.Wrap(err, "evaluating complements")
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('statement_timeout', '0', true)`); err != nil {
-		return nil, fmt.Errorf("evaluating complements: %w", err)
+		return nil, database.Wrap(err, "evaluating complements")
 	}
 	if _, err := tx.ExecContext(ctx, evalBasketsSQL, ev.WindowStart, ev.WindowEnd, pq.StringArray(s.Excluded)); err != nil {
-		return nil, fmt.Errorf("evaluating complements: reading the window's orders: %w", err)
+		return nil, database.Wrap(err, "evaluating complements: reading the window's orders")
 	}
 	var total int64
 	if err := tx.GetContext(ctx, &total, `SELECT count(*) FROM eval_baskets`); err != nil {
-		return nil, fmt.Errorf("evaluating complements: %w", err)
+		return nil, database.Wrap(err, "evaluating complements")
 	}
 	train := total - int64(math.Ceil(float64(total)*req.HoldOut))
 	ev.TrainOrders = train
 	if total > 0 {
 		if err := tx.GetContext(ctx, &ev.Split, `SELECT placed_at FROM eval_baskets WHERE seq = $1`, train+1); err != nil {
-			return nil, fmt.Errorf("evaluating complements: %w", err)
+			return nil, database.Wrap(err, "evaluating complements")
 		}
 	}
 	minOrders := slices.Min(append(slices.Clone(req.MinOrders), s.MinOrders))
 	if _, err := tx.ExecContext(ctx, evalMeasuredSQL, train, s.MaxBasket, minOrders); err != nil {
-		return nil, fmt.Errorf("evaluating complements: counting the training orders: %w", err)
+		return nil, database.Wrap(err, "evaluating complements: counting the training orders")
 	}
 	popular, err := evalPopular(ctx, tx, train, s.MaxBasket, req.K, &ev.Catalog)
 	if err != nil {
@@ -214,14 +216,14 @@ func evalPopular(ctx context.Context, tx *sqlx.Tx, train int64, maxBasket, k int
 		WHERE seq <= $1 AND size <= $2 GROUP BY sku) i
 		ORDER BY c DESC, sku COLLATE "C" LIMIT $3`, train, maxBasket, k+1)
 	if err != nil {
-		return nil, fmt.Errorf("evaluating complements: best sellers: %w", err)
+		return nil, database.Wrap(err, "evaluating complements: best sellers")
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var sku string
 		if err := rows.Scan(&sku, catalog); err != nil {
-			return nil, fmt.Errorf("evaluating complements: best sellers: %w", err)
+			return nil, database.Wrap(err, "evaluating complements: best sellers")
 		}
 		out = append(out, sku)
 	}
@@ -233,14 +235,14 @@ func evalTests(ctx context.Context, tx *sqlx.Tx, train int64, maxBasket int) ([]
 	rows, err := tx.QueryContext(ctx, `SELECT skus FROM eval_baskets
 		WHERE seq > $1 AND size <= $2 AND cardinality(skus) >= 2 ORDER BY seq`, train, maxBasket)
 	if err != nil {
-		return nil, fmt.Errorf("evaluating complements: held-out orders: %w", err)
+		return nil, database.Wrap(err, "evaluating complements: held-out orders")
 	}
 	defer rows.Close()
 	var out [][]string
 	for rows.Next() {
 		var skus pq.StringArray
 		if err := rows.Scan(&skus); err != nil {
-			return nil, fmt.Errorf("evaluating complements: held-out orders: %w", err)
+			return nil, database.Wrap(err, "evaluating complements: held-out orders")
 		}
 		out = append(out, skus)
 	}
@@ -252,19 +254,19 @@ func evalRow(ctx context.Context, tx *sqlx.Tx, s Settings, k int, tests [][]stri
 	row := EvalRow{MinOrders: s.MinOrders, MinLLR: s.MinLLR, MinLift: s.MinLift, MinConfidence: s.MinConfidence}
 	rows, err := tx.QueryContext(ctx, evalRankedSQL, s.MinOrders, s.MinConfidence, s.MinLift, s.MinLLR, min(k, s.MaxComplements))
 	if err != nil {
-		return row, fmt.Errorf("evaluating complements: ranking with min orders %d, G² %v, lift %v: %w", s.MinOrders, s.MinLLR, s.MinLift, err)
+		return row, database.Wrap(err, "evaluating complements: ranking with min orders %d, G² %v, lift %v", s.MinOrders, s.MinLLR, s.MinLift)
 	}
 	defer rows.Close()
 	top := map[string][]string{}
 	for rows.Next() {
 		var sku, c string
 		if err := rows.Scan(&sku, &c); err != nil {
-			return row, fmt.Errorf("evaluating complements: %w", err)
+			return row, database.Wrap(err, "evaluating complements")
 		}
 		top[sku] = append(top[sku], c)
 	}
 	if err := rows.Err(); err != nil {
-		return row, fmt.Errorf("evaluating complements: %w", err)
+		return row, database.Wrap(err, "evaluating complements")
 	}
 	row.Products = len(top)
 	r := replay(tests, func(sku string) []string { return top[sku] })

@@ -2,11 +2,12 @@ package complements
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // Complement is a product that goes with another, with the measures of the pair seen from
@@ -47,7 +48,7 @@ func LoadModel(ctx context.Context, db *sqlx.DB, snap *Snapshot) (*Model, error)
 	rows, err := db.QueryContext(ctx, `SELECT sku, complement, llr, lift, confidence, support, orders
 		FROM complements WHERE version = $1 ORDER BY sku, rank`, snap.Version)
 	if err != nil {
-		return nil, fmt.Errorf("loading complements snapshot %d: %w", snap.Version, err)
+		return nil, database.Wrap(err, "loading complements snapshot %d", snap.Version)
 	}
 	defer rows.Close()
 	m := &Model{Snapshot: *snap, by: make(map[string][]Complement, snap.Products)}
@@ -66,7 +67,7 @@ func LoadModel(ctx context.Context, db *sqlx.DB, snap *Snapshot) (*Model, error)
 		var sku string
 		var c Complement
 		if err := rows.Scan(&sku, &c.SKU, &c.Score, &c.Lift, &c.Confidence, &c.Support, &c.Orders); err != nil {
-			return nil, fmt.Errorf("loading complements snapshot %d: %w", snap.Version, err)
+			return nil, database.Wrap(err, "loading complements snapshot %d", snap.Version)
 		}
 		if sku != current {
 			flush()
@@ -76,7 +77,7 @@ func LoadModel(ctx context.Context, db *sqlx.DB, snap *Snapshot) (*Model, error)
 		all = append(all, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("loading complements snapshot %d: %w", snap.Version, err)
+		return nil, database.Wrap(err, "loading complements snapshot %d", snap.Version)
 	}
 	flush()
 	return m, nil

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // PairQuery selects the orders whose pairs Pairs counts.
@@ -90,14 +92,14 @@ func Pairs(ctx context.Context, db sqlx.QueryerContext, q PairQuery) (*PairTable
 	}
 	rows, err := db.QueryxContext(ctx, pairsSQL, from, until, maxBasket, q.MinOrders, pq.StringArray(excluded))
 	if err != nil {
-		return nil, fmt.Errorf("counting pairs of products bought together: %w", err)
+		return nil, database.Wrap(err, "counting pairs of products bought together")
 	}
 	defer rows.Close()
 	t := &PairTable{Pairs: []Pair{}}
 	for rows.Next() {
 		var p pairRow
 		if err := rows.StructScan(&p); err != nil {
-			return nil, fmt.Errorf("counting pairs of products bought together: %w", err)
+			return nil, database.Wrap(err, "counting pairs of products bought together")
 		}
 		t.Orders, t.SkippedOrders = p.N, p.Skipped
 		if p.A.Valid { // else the totals' row of a window without pairs
@@ -107,7 +109,7 @@ func Pairs(ctx context.Context, db sqlx.QueryerContext, q PairQuery) (*PairTable
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("counting pairs of products bought together: %w", err)
+		return nil, database.Wrap(err, "counting pairs of products bought together")
 	}
 	return t, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/validate"
 )
 
@@ -144,7 +145,7 @@ func LoadSettings(ctx context.Context, q queryer) (StoredSettings, error) {
 		return StoredSettings{}, errors.New("complement_settings has no row: the migration makes one")
 	}
 	if err != nil {
-		return StoredSettings{}, fmt.Errorf("reading the complements settings: %w", err)
+		return StoredSettings{}, database.Wrap(err, "reading the complements settings")
 	}
 	return r.stored(), nil
 }
@@ -169,7 +170,7 @@ func SaveSettings(ctx context.Context, q queryer, s Settings, ifVersion int, now
 		return StoredSettings{}, apperr.New(apperr.VersionConflict, "the complements settings changed since version %d: read them again", ifVersion)
 	}
 	if err != nil {
-		return StoredSettings{}, fmt.Errorf("saving the complements settings: %w", err)
+		return StoredSettings{}, database.Wrap(err, "saving the complements settings")
 	}
 	return r.stored(), nil
 }

@@ -22,8 +22,9 @@ type Follower struct {
 	// What names the copy in log lines, such as "complements cache".
 	What string
 	Log  *slog.Logger
-	// Reload loads the state again; a failure is logged, and the copy kept, by the caller's
-	// choice, until the next reload.
+	// Reload loads the state again. An error it returns is logged as a failed reload; a
+	// Reload that logs its own failures (with figures of its own) returns nil. The copy is
+	// the caller's to keep until the next reload.
 	Reload func(context.Context) error
 }
 
