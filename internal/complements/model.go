@@ -2,6 +2,7 @@ package complements
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 
@@ -21,6 +22,10 @@ type Complement struct {
 	Confidence float64 `json:"confidence"` // share of the product's orders that hold this SKU
 	Support    float64 `json:"support"`    // share of all orders that hold both
 	Orders     int64   `json:"orders"`     // orders that hold both
+
+	// quoted is SKU as a JSON string, encoded once when the model loads: answers that offer
+	// it copy it.
+	quoted string
 }
 
 // Model is one snapshot held in memory: every product's complements, best first. It is
@@ -74,6 +79,7 @@ func LoadModel(ctx context.Context, db *sqlx.DB, snap *Snapshot) (*Model, error)
 			current = internString(intern, sku)
 		}
 		c.SKU = internString(intern, c.SKU)
+		c.quoted = internString(intern, jsonString(c.SKU))
 		all = append(all, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -97,6 +103,25 @@ func internString(m map[string]string, s string) string {
 type Suggestion struct {
 	SKU   string  `json:"sku"`
 	Score float64 `json:"score"`
+
+	quoted string // SKU as a JSON string, when the model had it encoded
+}
+
+// AppendSKU appends the suggestion's SKU as a JSON string.
+func (s *Suggestion) AppendSKU(dst []byte) []byte {
+	if s.quoted != "" {
+		return append(dst, s.quoted...)
+	}
+	return append(dst, jsonString(s.SKU)...)
+}
+
+// jsonString is s encoded as a JSON string.
+func jsonString(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // a string always encodes
+	}
+	return string(b)
 }
 
 // ForContext chooses up to max products to offer with the context's products (the product on
@@ -119,7 +144,7 @@ func (m *Model) ForContext(context []string, max int, minLift float64, out []Sug
 				out[base+i].Score += c.Score
 				continue
 			}
-			out = append(out, Suggestion{SKU: c.SKU, Score: c.Score})
+			out = append(out, Suggestion{SKU: c.SKU, Score: c.Score, quoted: c.quoted})
 		}
 	}
 	chosen := out[base:]
@@ -143,6 +168,11 @@ func (m *Model) ForContext(context []string, max int, minLift float64, out []Sug
 func NewModel(snap Snapshot, by map[string][]Complement) *Model {
 	if by == nil {
 		by = map[string][]Complement{}
+	}
+	for _, list := range by {
+		for i := range list {
+			list[i].quoted = jsonString(list[i].SKU)
+		}
 	}
 	return &Model{Snapshot: snap, by: by}
 }

@@ -66,6 +66,7 @@ func compile(e *Experiment) (*compiled, error) {
 		}
 	}
 	c.answers = prepareAnswers(c.key, c.phase, c.variantKeys, strategies, control)
+	c.prepareLearned(e.Variants)
 	return c, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/validate"
 )
@@ -103,7 +104,9 @@ func (s *Server) assign(c *gin.Context) {
 		// The queued exposures hold the attributes until they are written.
 		st.attrs = make(map[string]any, 8)
 	}
-	// Each answer was encoded when the cache loaded; the response is their concatenation.
+	// Each answer was encoded when the cache loaded; the response is their concatenation, with
+	// the products of learned strategies chosen for the request's context.
+	st.offers.Reset(s.complementsModel(), req.contextProducts())
 	b := append(st.json[:0], `{"shopper_id":`...)
 	b = appendJSONString(b, req.ShopperID)
 	b = append(b, `,"assignments":[`...)
@@ -111,7 +114,7 @@ func (s *Server) assign(c *gin.Context) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = st.out[i].AppendJSON(b)
+		b = st.out[i].AppendJSONWith(b, &st.offers)
 	}
 	b = append(b, "]}"...)
 	st.json = b
@@ -123,11 +126,29 @@ var requestSeed = maphash.MakeSeed()
 // assignState is what one assignment needs besides the request, reused across requests so
 // that a steady stream of assignments allocates little beyond the request itself.
 type assignState struct {
-	body  []byte
-	req   assignRequest
-	attrs map[string]any
-	out   []experiments.Assignment
-	json  []byte
+	body   []byte
+	req    assignRequest
+	attrs  map[string]any
+	out    []experiments.Assignment
+	offers experiments.Offers
+	json   []byte
+}
+
+// contextProducts are the products of the request's context, or none.
+func (r *assignRequest) contextProducts() []string {
+	if r.Context == nil {
+		return nil
+	}
+	return r.Context.Products
+}
+
+// complementsModel is the complements model learned strategies choose from; nil on a server
+// built without it.
+func (s *Server) complementsModel() *complements.Model {
+	if s.deps.Complements == nil {
+		return nil
+	}
+	return s.deps.Complements.Model()
 }
 
 var assignStates = sync.Pool{New: func() any {

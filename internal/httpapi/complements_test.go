@@ -12,20 +12,22 @@ import (
 	"github.com/xsell/xsell/internal/app"
 	"github.com/xsell/xsell/internal/apptest"
 	"github.com/xsell/xsell/internal/complements"
+	"github.com/xsell/xsell/internal/experiments"
 )
 
 // complementsAPI is the whole API over a fresh database, building the complements model on
 // request only.
 type complementsAPI struct {
-	url   string
-	db    *sqlx.DB
-	cache *complements.Cache
+	url         string
+	db          *sqlx.DB
+	cache       *complements.Cache
+	assignments *experiments.Cache
 }
 
 func newComplementsAPI(t *testing.T) *complementsAPI {
 	t.Helper()
 	srv := apptest.Start(t, apptest.Options{Configure: func(c *app.Config) { c.ComplementsRefresh = -1 }})
-	return &complementsAPI{url: srv.URL, db: srv.DB, cache: srv.App.Complements}
+	return &complementsAPI{url: srv.URL, db: srv.DB, cache: srv.App.Complements, assignments: srv.App.Assignments}
 }
 
 // orders stores count orders of the given products, placed an hour ago.
@@ -183,4 +185,91 @@ func TestComplementsSettingsDriveTheNextBuild(t *testing.T) {
 func closeTo(v any, want float64) bool {
 	f, ok := v.(float64)
 	return ok && f > want-1e-12 && f < want+1e-12
+}
+
+// learnedBundle is an experiment of a control and a learned bundle; shopper "qa" is forced
+// into the bundle.
+func learnedBundle(key string) map[string]any {
+	return map[string]any{
+		"key": key, "name": "Learned bundle", "forced": map[string]any{"qa": "learned"},
+		"variants": []any{
+			map[string]any{"key": "control", "name": "No offer", "weight": 0.5, "strategy": map[string]any{"type": "none"}},
+			map[string]any{"key": "learned", "name": "Learned bundle -10%", "weight": 0.5, "strategy": map[string]any{
+				"type": "bundle", "source": "complements", "max_products": 2, "discount_percent": 10, "timing": "cart"}},
+		},
+	}
+}
+
+func TestAssignOffersLearnedComplementsForTheContext(t *testing.T) {
+	a := newComplementsAPI(t)
+	created := createExperiment(t, a.url, learnedBundle("learned"))
+	// The defaults are stored and shown: min_lift 1.
+	st := created.body["variants"].([]any)[1].(map[string]any)["strategy"].(map[string]any)
+	if st["source"] != "complements" || st["max_products"] != 2.0 || st["min_lift"] != 1.0 || st["products"] != nil {
+		t.Fatalf("created strategy: %v", st)
+	}
+	do(t, "POST", a.url+"/v1/experiments/learned/start", adminKey, "", "")
+	if err := a.assignments.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a.shop(t)
+	a.build(t)
+
+	assign := func(body string) map[string]any {
+		t.Helper()
+		r := do(t, "POST", a.url+"/v1/assign", checkoutKey, "application/json", body)
+		if r.status != 200 {
+			t.Fatalf("assign %s: %d %s", body, r.status, r.raw)
+		}
+		return r.body["assignments"].([]any)[0].(map[string]any)
+	}
+	// Shampoo's complements: conditioner (G² 51.78) then comb (22.09).
+	got := assign(`{"shopper_id": "qa", "context": {"products": ["shampoo"]}}`)
+	st = got["strategy"].(map[string]any)
+	if got["variant"] != "learned" || got["offer"] != nil || fmt.Sprint(st["products"]) != "[conditioner comb]" ||
+		fmt.Sprint(st["scores"]) != "[51.783 22.092]" || st["discount_percent"] != 10.0 || st["source"] != "complements" {
+		t.Errorf("with shampoo in the context: %v", got)
+	}
+	// The cart holds the conditioner already: only the comb is left to offer.
+	st = assign(`{"shopper_id": "qa", "context": {"products": ["shampoo", "conditioner"]}}`)["strategy"].(map[string]any)
+	if fmt.Sprint(st["products"]) != "[comb]" {
+		t.Errorf("with shampoo and conditioner in the cart: %v", st)
+	}
+	// Nothing to offer: the shopper keeps the variant and is told so.
+	for _, body := range []string{`{"shopper_id": "qa"}`, `{"shopper_id": "qa", "context": {"products": ["brush"]}}`,
+		`{"shopper_id": "qa", "context": {"products": []}}`} {
+		got := assign(body)
+		st := got["strategy"].(map[string]any)
+		if got["variant"] != "learned" || got["in_experiment"] != true || got["offer"] != "no_complements" ||
+			fmt.Sprint(st["products"]) != "[]" || st["type"] != "bundle" {
+			t.Errorf("%s: %v", body, got)
+		}
+	}
+}
+
+func TestAssignRefusesABadContext(t *testing.T) {
+	a := newComplementsAPI(t)
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = fmt.Sprintf("%q", fmt.Sprintf("sku-%d", i))
+	}
+	for _, tc := range []struct {
+		name, context, field, code string
+	}{
+		{"101 products", `{"products": [` + strings.Join(many, ",") + `]}`, "context.products", "too_many"},
+		{"an empty SKU", `{"products": ["sku-1", ""]}`, "context.products[1]", "required"},
+		{"a NUL", `{"products": ["a\u0000b"]}`, "context.products[0]", "invalid_character"},
+		{"129 bytes", `{"products": ["` + strings.Repeat("x", 129) + `"]}`, "context.products[0]", "too_long"},
+		{"a number", `{"products": [7]}`, "context.products[0]", ""},
+		{"another key", `{"products": [], "page": "pdp"}`, "context.page", ""},
+	} {
+		r := do(t, "POST", a.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "s-1", "context": `+tc.context+`}`)
+		if r.status != 400 || !strings.Contains(r.raw, `"field":"`+tc.field+`"`) || (tc.code != "" && !strings.Contains(r.raw, `"code":"`+tc.code+`"`)) {
+			t.Errorf("%s: %d %s; want 400 %s at %s", tc.name, r.status, r.raw, tc.code, tc.field)
+		}
+	}
+	// 100 valid SKUs are a context.
+	if r := do(t, "POST", a.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "s-1", "context": {"products": [`+strings.Join(many[:100], ",")+`]}}`); r.status != 200 {
+		t.Errorf("100 products: %d %s", r.status, r.raw)
+	}
 }
