@@ -172,15 +172,38 @@ func (l *learnedAnswer) appendJSON(dst []byte, offers *Offers) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = strconv.AppendFloat(dst, math.Round(chosen[i].Score*1000)/1000, 'f', -1, 64)
+		dst = appendScore(dst, chosen[i].Score)
 	}
 	return append(dst, l.tail...)
 }
 
+// appendScore appends a score (≥ 0) rounded to three decimals, as the shortest decimal:
+// 51.783, 40, 0.5. strconv's shortest formatting of a float was a tenth of a learned
+// answer's time; a score is a finite, non-negative sum of G² values.
+func appendScore(dst []byte, score float64) []byte {
+	if !(score >= 0 && score < 1e15) {
+		return strconv.AppendFloat(dst, score, 'g', -1, 64)
+	}
+	milli := int64(math.Round(score * 1000))
+	dst = strconv.AppendInt(dst, milli/1000, 10)
+	frac := milli % 1000
+	if frac == 0 {
+		return dst
+	}
+	digits := [3]byte{byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := 3
+	for digits[n-1] == '0' {
+		n--
+	}
+	dst = append(dst, '.')
+	return append(dst, digits[:n]...)
+}
+
 // Offers chooses, for one request, the products of learned strategies: from the complements
 // model, for the products the shopper is looking at. A nil *Offers, or one without a model or
-// context, offers nothing. It remembers each min_lift's choice, so that experiments with the
-// same learned strategy share one look-up; Reset reuses its memory for the next request.
+// context, offers nothing. It remembers each (min_lift, max_products)'s choice, so that
+// experiments with the same learned strategy share one look-up (and the model remembers
+// choices across requests: complements.Model.Choose); Reset reuses its memory.
 type Offers struct {
 	model   *complements.Model
 	context []string
@@ -189,6 +212,7 @@ type Offers struct {
 
 type offerMemo struct {
 	minLift float64
+	max     int
 	list    []complements.Suggestion
 }
 
@@ -203,18 +227,12 @@ func (o *Offers) choose(minLift float64, max int) []complements.Suggestion {
 	if o == nil || o.model == nil || len(o.context) == 0 {
 		return nil
 	}
-	for i := range o.memo {
-		if o.memo[i].minLift == minLift {
-			return o.memo[i].list[:min(max, len(o.memo[i].list))]
+	for _, m := range o.memo {
+		if m.minLift == minLift && m.max == max {
+			return m.list
 		}
 	}
-	if len(o.memo) < cap(o.memo) {
-		o.memo = o.memo[:len(o.memo)+1]
-	} else {
-		o.memo = append(o.memo, offerMemo{})
-	}
-	m := &o.memo[len(o.memo)-1]
-	m.minLift = minLift
-	m.list = o.model.ForContext(o.context, MaxLearnedProducts, minLift, m.list[:0])
-	return m.list[:min(max, len(m.list))]
+	list := o.model.Choose(o.context, max, minLift)
+	o.memo = append(o.memo, offerMemo{minLift: minLift, max: max, list: list})
+	return list
 }

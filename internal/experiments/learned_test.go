@@ -77,13 +77,14 @@ func TestLearnedAnswerWithNothingToOffer(t *testing.T) {
 	}
 }
 
-func TestOffersShareOneLookUpPerMinLift(t *testing.T) {
+func TestOffersShareOneLookUpPerStrategy(t *testing.T) {
 	var offers Offers
 	offers.Reset(hairCare(), []string{"shampoo"})
 	a := offers.choose(1, 3)
+	again := offers.choose(1, 3)
 	b := offers.choose(1, 1)
 	c := offers.choose(1.5, 3)
-	if len(offers.memo) != 2 || len(a) != 3 || len(b) != 1 || b[0].SKU != "conditioner" || len(c) != 2 {
+	if len(offers.memo) != 3 || len(a) != 3 || &again[0] != &a[0] || len(b) != 1 || b[0].SKU != "conditioner" || len(c) != 2 {
 		t.Errorf("memo %d entries; choices %v %v %v", len(offers.memo), a, b, c)
 	}
 	offers.Reset(hairCare(), []string{"conditioner"})
@@ -157,4 +158,13 @@ func hasDetail(e *apperr.Error, field, code string) bool {
 		}
 	}
 	return false
+}
+
+func TestScoresAreWrittenToThreeDecimals(t *testing.T) {
+	for score, want := range map[float64]string{0: "0", 40: "40", 51.78277304132055: "51.783", 22.09237570334111: "22.092",
+		0.5: "0.5", 0.0004: "0", 0.0005: "0.001", 1.10: "1.1", 999.9999: "1000", 12.305: "12.305"} {
+		if got := string(appendScore(nil, score)); got != want {
+			t.Errorf("appendScore(%v) = %s, want %s", score, got, want)
+		}
+	}
 }

@@ -36,6 +36,9 @@ type assignRequest struct {
 	// Context is what the shopper is looking at, for strategies whose products are chosen
 	// from it (SPEC §2, learned complements).
 	Context *assignContext `json:"context"`
+
+	// ctx is where the fast decoder puts Context, reused with the request's pooled state.
+	ctx assignContext
 }
 
 // assignContext is the "context" of an assign request.
@@ -60,7 +63,7 @@ func (s *Server) assign(c *gin.Context) {
 		return
 	}
 	req := &st.req
-	*req = assignRequest{Experiments: req.Experiments[:0]}
+	*req = assignRequest{Experiments: req.Experiments[:0], ctx: assignContext{Products: req.ctx.Products[:0]}}
 	fast := parseAssign(body, req, st.attrs)
 	if !fast {
 		// The general decoder, for every other shape and to explain a bad body. It gets its
@@ -197,7 +200,11 @@ func checkContext(p *apperr.Problems, ctx *assignContext) {
 		return
 	}
 	for i, sku := range ctx.Products {
-		validate.SKU(p, "context.products["+strconv.Itoa(i)+"]", sku)
+		// The field's path is built only for a SKU that fails: this runs on every request
+		// with a context.
+		if code, msg, ok := validate.SKUProblem(sku); !ok {
+			p.Add("context.products["+strconv.Itoa(i)+"]", code, "%s", msg)
+		}
 	}
 }
 

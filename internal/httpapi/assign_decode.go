@@ -16,7 +16,7 @@ import (
 // against the general decoder in docs/benchmarks.md; FuzzDecoders checks that the two agree.
 //
 // attrs receives the attributes (it should be empty); the strings of req share one
-// allocation, made from body.
+// allocation, made from body; a context goes into req's own ctx, whose list it reuses.
 func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 	p := assignParser{b: body}
 	if !p.skip('{') {
@@ -170,7 +170,7 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 			if ks, ke, ok := p.key(); !ok || string(body[ks:ke]) != "products" || !p.skip('[') {
 				return false
 			}
-			products := []string{}
+			products := req.ctx.Products[:0]
 			if !p.skip(']') {
 				for {
 					s, e, ok := p.str()
@@ -190,7 +190,11 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 			if !p.skip('}') {
 				return false
 			}
-			req.Context = &assignContext{Products: products}
+			if products == nil {
+				products = []string{} // [] is an empty list, as the general decoder makes it
+			}
+			req.ctx.Products = products
+			req.Context = &req.ctx
 		default:
 			return false // "at", a misspelt key or an unknown one
 		}
