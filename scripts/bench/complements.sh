@@ -39,6 +39,15 @@ cluster_cpu() {
 		for c in $(pgrep -P "$postmaster"); do awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || true; done
 	} | awk -v hz="$(getconf CLK_TCK)" '{s += $1} END {printf "%.1f", s / hz}'
 }
+# settled_cpu is cluster_cpu once it stops moving: a backend whose client has just gone is
+# counted neither among the live children nor in the postmaster's reaped total until the
+# postmaster reaps it, a moment later.
+settled_cpu() {
+	local a b
+	a=$(cluster_cpu)
+	while sleep 1; b=$(cluster_cpu); [ "$a" != "$b" ]; do a=$b; done
+	echo "$b"
+}
 
 echo "generating 1,000,000 orders with 3,000,000 lines..."
 t0=$(now)
@@ -60,14 +69,14 @@ printf 'generated in %.0f s: ' "$(echo "$t1 - $t0" | bc)"
 echo
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(psql --version); $(go version | cut -d' ' -f3); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
-	c0=$(cluster_cpu); s=$(now)
+	c0=$(settled_cpu); s=$(now)
 	line=$("$work/server" complements build | grep 'snapshot built')
-	e=$(now); c1=$(cluster_cpu)
+	e=$(now); c1=$(settled_cpu)
 	printf 'server complements build: wall %.1f s, database CPU %.1f s; %s\n' "$(echo "$e - $s" | bc)" "$(echo "$c1 - $c0" | bc)" \
 		"$(echo "$line" | grep -o '"orders".*' | tr -d '{}"')"
-	c0=$(cluster_cpu)
+	c0=$(settled_cpu)
 	out=$("$work/pairsgo")
-	c1=$(cluster_cpu)
+	c1=$(settled_cpu)
 	printf 'counting in Go (pairsgo):  %s; database CPU %.1f s\n' "$out" "$(echo "$c1 - $c0" | bc)"
 done
 echo
