@@ -130,6 +130,8 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 		Serve:              cfg.HTTP,
 		CacheReload:        cfg.CacheReload,
 		ComplementsRefresh: cfg.ComplementsRefresh,
+		ResultsRefresh:     cfg.ResultsRefresh,
+		ConsoleSession:     cfg.ConsoleSession,
 		Log:                log,
 	}
 	if cfg.LoyaltyJobs {

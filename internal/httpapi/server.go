@@ -45,6 +45,7 @@ type Deps struct {
 	Exposures   *experiments.Recorder // writes exposures off the request path
 	Events      *events.Service       // ingests POST /v1/events
 	Loyalty     *loyalty.Service      // program, accounts and the points ledger
+	Console     http.Handler          // the web console, served under /console/ when set
 
 	Complements       *complements.Cache     // the complements model, in memory
 	ComplementsBuilds *complements.Refresher // builds it on request
@@ -140,4 +141,9 @@ func (s *Server) routes() {
 	s.eventRoutes(v1)
 	s.loyaltyRoutes(v1)
 	s.complementsRoutes(v1)
+	if s.deps.Console != nil {
+		// The console renders its own pages and errors; it shares the request id, headers,
+		// metrics and body limit of every route.
+		e.Any("/console/*path", gin.WrapH(s.deps.Console))
+	}
 }
