@@ -3,7 +3,7 @@
 -- from the lines of order_completed events. One server of the fleet builds a snapshot on a
 -- schedule; every server holds the newest snapshot in memory and hears of a new one by NOTIFY.
 
--- The settings a build uses: one row, edited by admins (PUT /v1/complements/settings), so
+-- The settings a build uses: one row, edited by admins (PUT /v1/models/complements/settings), so
 -- that every server of the fleet builds and evaluates with the same thresholds.
 CREATE TABLE complement_settings (
     singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
