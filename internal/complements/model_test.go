@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xsell/xsell/internal/complements"
+	"github.com/xsell/xsell/internal/complements/complementstest"
 )
 
 // shop is a model with hand-made lists: shampoo goes with conditioner and a mask, a razor
@@ -157,7 +158,7 @@ func TestChooseRemembersPerContextAndBounds(t *testing.T) {
 }
 
 func TestChooseUnderConcurrentRequests(t *testing.T) {
-	m := benchModel()
+	m := complementstest.Model(10000)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)

@@ -6,47 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/xsell/xsell/internal/experiments"
-	"github.com/xsell/xsell/internal/httpapi"
 )
 
 // benchAPI is a Server whose cache holds 20 running experiments with targeting, and whose
 // recorder is not running (its queue absorbs, then drops and counts). It is the HTTP layer
 // alone, without internal/app's wiring, because assignment needs no database.
-func benchAPI(b *testing.B) http.Handler {
-	b.Helper()
-	httpapi.ConfigureLibraries() // as internal/app does
-	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
-	var list []*experiments.Experiment
-	for i := range 20 {
-		cov := 0.9
-		e := &experiments.Experiment{Status: experiments.StatusRunning, Phase: 1, Definition: experiments.Definition{
-			Key: fmt.Sprintf("bench-%02d", i), Name: "b", Coverage: &cov,
-			Targeting: []byte(`{"country": {"$in": ["IT", "FR", "DE"]}, "device": "mobile", "visits": {"$gt": 2}}`),
-			Variants: []experiments.Variant{
-				{Key: "control", Name: "C", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategyNone}},
-				{Key: "bundle", Name: "B", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategySuggestion, Products: []string{"sku-2"}, Timing: experiments.TimingCart}},
-			}}}
-		e.Normalize()
-		list = append(list, e)
-	}
-	snap, err := experiments.NewSnapshot(list, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	cache := experiments.NewCache(nil, "", time.Hour, nil)
-	cache.Set(snap)
-	rec := experiments.NewRecorder(nil, experiments.RecorderConfig{QueueSize: 1 << 20}, nil, nil)
-	s, err := httpapi.New(httpapi.Config{APIKeys: keys}, httpapi.Deps{Assignments: cache, Exposures: rec})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s.Handler()
-}
+func benchAPI(b *testing.B) http.Handler { return learnedBenchAPI(b, 0) }
 
 func benchRequests(b *testing.B, h http.Handler, pool int) {
 	bodies := make([][]byte, pool)
@@ -73,9 +40,13 @@ func benchRequests(b *testing.B, h http.Handler, pool int) {
 func BenchmarkAssignHandler(b *testing.B) { benchRequests(b, benchAPI(b), 1000) }
 
 // BenchmarkBareHandler is the yardstick: Gin with no middleware and a fixed body.
-func BenchmarkBareHandler(b *testing.B) {
+func BenchmarkBareHandler(b *testing.B) { benchRequests(b, bareHandler(), 1000) }
+
+// bareHandler is Gin with no middleware answering a fixed body of the size of a 20-assignment
+// answer.
+func bareHandler() http.Handler {
 	body := bytes.Repeat([]byte("x"), 3000)
 	e := gin.New()
 	e.POST("/v1/assign", func(c *gin.Context) { c.Data(200, "application/json", body) })
-	benchRequests(b, e, 1000)
+	return e
 }

@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/xsell/xsell/internal/complements"
+	"github.com/xsell/xsell/internal/complements/complementstest"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
 )
 
-// learnedBenchAPI is benchAPI's server — 20 running experiments with targeting, a recorder
-// that is not running — where the first learned of them are learned bundles, over a
-// complements model of 10,000 products with 10 complements each.
+// learnedBenchAPI is a Server whose cache holds 20 running experiments with targeting, the
+// first learned of them learned bundles (the others suggest a fixed product), over a
+// complements model of 10,000 products with 10 complements each; its recorder is not running
+// (its queue absorbs, then drops and counts).
 func learnedBenchAPI(b testing.TB, learned int) http.Handler {
 	b.Helper()
 	httpapi.ConfigureLibraries()
@@ -47,7 +49,7 @@ func learnedBenchAPI(b testing.TB, learned int) http.Handler {
 	cache := experiments.NewCache(nil, "", time.Hour, nil)
 	cache.Set(snap)
 	model := complements.NewCache(nil, "", time.Hour, nil)
-	model.Set(benchModel())
+	model.Set(complementstest.Model(10000))
 	rec := experiments.NewRecorder(nil, experiments.RecorderConfig{QueueSize: 1 << 20}, nil, nil)
 	s, err := httpapi.New(httpapi.Config{APIKeys: keys}, httpapi.Deps{Assignments: cache, Exposures: rec, Complements: model,
 		ComplementsBuilds: complements.NewRefresher(nil, 0, nil)})
@@ -55,20 +57,6 @@ func learnedBenchAPI(b testing.TB, learned int) http.Handler {
 		b.Fatal(err)
 	}
 	return s.Handler()
-}
-
-// benchModel is a model of 10,000 products, sku-0 … sku-9999, each with 10 complements.
-func benchModel() *complements.Model {
-	by := make(map[string][]complements.Complement, 10000)
-	for p := range 10000 {
-		list := make([]complements.Complement, 10)
-		for j := range list {
-			list[j] = complements.Complement{SKU: fmt.Sprintf("sku-%d", (p*7+j*131+1)%10000),
-				Score: float64(100 - 7*j), Lift: 1.5 + float64(j%3), Confidence: 0.2, Support: 0.01, Orders: int64(50 - j)}
-		}
-		by[fmt.Sprintf("sku-%d", p)] = list
-	}
-	return complements.NewModel(complements.Snapshot{Version: 1, Orders: 1000000, Catalog: 10000, Products: 10000}, by)
 }
 
 // assignBody is shopper i's request, with context appended.
@@ -146,12 +134,14 @@ func cpuTime() time.Duration {
 
 // BenchmarkAssignLearned is POST /v1/assign of 1,000 returning shoppers against 20
 // experiments with fixed products (fixed), alternating with the same shoppers against the
-// same experiments of which 5 are learned bundles, with a 3-product context (learned): the
-// cost of learned strategies as the assign benchmark sees it.
+// same experiments of which 5 are learned bundles, with a 3-product context (learned), and
+// with the bare Gin handler (bare): the cost of learned strategies as the assign benchmark
+// sees it, and both against the yardstick, in one run.
 func BenchmarkAssignLearned(b *testing.B) {
 	benchAlternating(b,
 		benchConfig{"fixed", learnedBenchAPI(b, 0), func(i int) []byte { return assignBody(i%1000, "") }},
-		benchConfig{"learned", learnedBenchAPI(b, 5), func(i int) []byte { return assignBody(i%1000, cart3(0)) }})
+		benchConfig{"learned", learnedBenchAPI(b, 5), func(i int) []byte { return assignBody(i%1000, cart3(0)) }},
+		benchConfig{"bare", bareHandler(), func(i int) []byte { return assignBody(i%1000, "") }})
 }
 
 // BenchmarkAssignLearnedCarts is BenchmarkAssignLearned with a 3-product cart of each
@@ -159,7 +149,8 @@ func BenchmarkAssignLearned(b *testing.B) {
 func BenchmarkAssignLearnedCarts(b *testing.B) {
 	benchAlternating(b,
 		benchConfig{"fixed", learnedBenchAPI(b, 0), func(i int) []byte { return assignBody(i%1000, "") }},
-		benchConfig{"learned", learnedBenchAPI(b, 5), func(i int) []byte { return assignBody(i%1000, cart3(i%1000)) }})
+		benchConfig{"learned", learnedBenchAPI(b, 5), func(i int) []byte { return assignBody(i%1000, cart3(i%1000)) }},
+		benchConfig{"bare", bareHandler(), func(i int) []byte { return assignBody(i%1000, "") }})
 }
 
 // BenchmarkAssignLearnedNewCarts is BenchmarkAssignLearned with a cart never seen before on
@@ -167,7 +158,8 @@ func BenchmarkAssignLearnedCarts(b *testing.B) {
 func BenchmarkAssignLearnedNewCarts(b *testing.B) {
 	benchAlternating(b,
 		benchConfig{"fixed", learnedBenchAPI(b, 0), func(i int) []byte { return assignBody(i%1000, "") }},
-		benchConfig{"learned", learnedBenchAPI(b, 5), func(i int) []byte { return assignBody(i%1000, cart3(1000+i)) }})
+		benchConfig{"learned", learnedBenchAPI(b, 5), func(i int) []byte { return assignBody(i%1000, cart3(1000+i)) }},
+		benchConfig{"bare", bareHandler(), func(i int) []byte { return assignBody(i%1000, "") }})
 }
 
 // TestLearnedBenchAnswersOffer keeps the benchmark honest: its learned requests do get
