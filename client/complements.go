@@ -63,3 +63,42 @@ func (c *Client) GetComplements(ctx context.Context, sku string, o ComplementsOp
 	}
 	return &out, nil
 }
+
+// ComplementsModelState is what GET /v1/models/complements says: the snapshot this server
+// serves and whether it is building another.
+type ComplementsModelState struct {
+	// Serving is the snapshot the server answers from; nil before the first build.
+	Serving *ComplementsSnapshot `json:"serving"`
+	// Coverage is the share of the serving snapshot's catalog with at least one complement.
+	Coverage float64 `json:"coverage"`
+	Building bool    `json:"building"`
+}
+
+// ComplementsSnapshot is one build of the complements model.
+type ComplementsSnapshot struct {
+	Version  int64     `json:"version"`
+	BuiltAt  time.Time `json:"built_at"`
+	Orders   int64     `json:"orders"`   // orders learned from
+	Catalog  int       `json:"catalog"`  // products bought in the window
+	Products int       `json:"products"` // of them, those with at least one complement
+	Pairs    int64     `json:"pairs"`
+}
+
+// GetComplementsModel reads the state of the complements model (admin or analyst key).
+func (c *Client) GetComplementsModel(ctx context.Context) (*ComplementsModelState, error) {
+	var out ComplementsModelState
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/models/complements", retry: retrySafe, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// BuildComplements asks the server for a new snapshot now (admin key); it answers at once,
+// with the state before the build. Poll GetComplementsModel until Serving.Version grows.
+func (c *Client) BuildComplements(ctx context.Context) (*ComplementsModelState, error) {
+	var out ComplementsModelState
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/models/complements/builds", retry: retrySafe, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
