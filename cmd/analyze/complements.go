@@ -23,6 +23,7 @@ func cmdComplements(ctx context.Context, args []string, stdout, stderr io.Writer
 	minOrders := fs.String("min-orders", "2,3,5,10", "grid: least orders a pair must share, comma-separated")
 	minLLR := fs.String("min-llr", "0,3.84,10.83", "grid: least log-likelihood ratio G², comma-separated")
 	minLift := fs.String("min-lift", "", "grid: least lift, comma-separated (default: the current setting)")
+	top := fs.Int("top", 20, "without --evaluate: list this many products, strongest pairs first, with their best k complements")
 	format := fs.String("format", "text", "text, json or csv")
 	out := fs.String("out", "", "write to this file instead of stdout")
 	if err := parse(fs, args); err != nil {
@@ -77,6 +78,14 @@ func cmdComplements(ctx context.Context, args []string, stdout, stderr io.Writer
 		st := modelStatus{Settings: settings, Snapshot: snap}
 		if snap != nil {
 			st.Coverage = snap.Coverage()
+			m, err := complements.LoadModel(ctx, db, snap)
+			if err != nil {
+				return err
+			}
+			for _, sku := range m.Best(*top) {
+				list := m.Of(sku)
+				st.Best = append(st.Best, productComplements{SKU: sku, Complements: list[:min(*k, len(list))]})
+			}
 		}
 		result, text, table = st, func(w io.Writer) error { return writeModelText(w, st) }, func(cw *csv.Writer) { writeModelCSV(cw, st) }
 	}
@@ -107,6 +116,14 @@ type modelStatus struct {
 	Snapshot *complements.Snapshot      `json:"snapshot"`
 	Coverage float64                    `json:"coverage"`
 	Settings complements.StoredSettings `json:"settings"`
+	// Best are the products with the strongest complements, each with its best k.
+	Best []productComplements `json:"best"`
+}
+
+// productComplements is a product and its best complements.
+type productComplements struct {
+	SKU         string                   `json:"sku"`
+	Complements []complements.Complement `json:"complements"`
 }
 
 // parseList reads comma-separated values; the empty string is no value.
@@ -144,6 +161,23 @@ func writeModelText(w io.Writer, st modelStatus) error {
 			s.Version, s.BuiltAt.Format(time.RFC3339), s.Orders, s.WindowStart.Format("2006-01-02"), s.WindowEnd.Format("2006-01-02"), s.SkippedOrders, s.Settings.MaxBasket)
 		fmt.Fprintf(b, "%d of %d products have complements (coverage %.1f%%); %d complements in all; built in %d ms\n",
 			s.Products, s.Catalog, 100*st.Coverage, s.Pairs, s.BuildMillis)
+	}
+	if len(st.Best) > 0 {
+		b.WriteString("\nstrongest first: product → its best complements (G², lift, orders together)\n")
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		for _, p := range st.Best {
+			fmt.Fprintf(tw, "%s\t→", p.SKU)
+			for i, c := range p.Complements {
+				sep := " "
+				if i > 0 {
+					sep = ", "
+				}
+				fmt.Fprintf(tw, "%s%s (%.1f, %.2f, %d)", sep, c.SKU, c.Score, c.Lift, c.Orders)
+			}
+			fmt.Fprintln(tw)
+		}
+		tw.Flush()
+		b.WriteString("\n")
 	}
 	b.WriteString("next build's ")
 	writeSettingsLine(b, st.Settings.Settings)

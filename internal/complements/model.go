@@ -56,6 +56,22 @@ var emptyModel = NewModel(Snapshot{}, nil)
 // The slice is the model's: callers must not change it.
 func (m *Model) Of(sku string) []Complement { return m.by[sku] }
 
+// Best returns, at most n of them, the products that have complements, strongest first: by
+// the score of their best complement, ties by SKU.
+func (m *Model) Best(n int) []string {
+	skus := slices.Collect(maps.Keys(m.by))
+	slices.SortFunc(skus, func(a, b string) int {
+		if sa, sb := m.by[a][0].Score, m.by[b][0].Score; sa != sb {
+			if sa > sb {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	return skus[:min(n, len(skus))]
+}
+
 // Len is the number of products with at least one complement.
 func (m *Model) Len() int { return len(m.by) }
 
