@@ -90,25 +90,12 @@ func cmdComplements(ctx context.Context, args []string, stdout, stderr io.Writer
 		result, text, table = st, func(w io.Writer) error { return writeModelText(w, st) }, func(cw *csv.Writer) { writeModelCSV(cw, st) }
 	}
 	prog.done()
-	w, closeOut, err := output(*out, stdout)
-	if err != nil {
-		return err
-	}
-	switch *format {
-	case "json":
-		err = writeJSON(w, result)
-	case "csv":
+	return writeOutput(*out, stdout, *format, result, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		table(cw)
 		cw.Flush()
-		err = cw.Error()
-	default:
-		err = text(w)
-	}
-	if cerr := closeOut(); err == nil {
-		err = cerr
-	}
-	return err
+		return cw.Error()
+	}, text)
 }
 
 // modelStatus is the newest snapshot and the settings of the next build.

@@ -254,6 +254,27 @@ func output(path string, stdout io.Writer) (io.Writer, func() error, error) {
 	return f, f.Close, nil
 }
 
+// writeOutput writes v to --out (or stdout) in format: JSON, or by the command's own CSV or
+// text writer; a failed close is an error.
+func writeOutput(path string, stdout io.Writer, format string, v any, csvOut, textOut func(io.Writer) error) error {
+	w, closeOut, err := output(path, stdout)
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "json":
+		err = writeJSON(w, v)
+	case "csv":
+		err = csvOut(w)
+	default:
+		err = textOut(w)
+	}
+	if cerr := closeOut(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", stdout)
 	key := fs.String("experiment", "", "experiment key (required)")
@@ -471,22 +492,8 @@ func cmdAffinity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	prog.done()
-	w, closeOut, err := output(*out, stdout)
-	if err != nil {
-		return err
-	}
-	switch *format {
-	case "json":
-		err = writeJSON(w, aff)
-	case "csv":
-		err = writeAffinityCSV(w, aff)
-	default:
-		err = writeAffinityText(w, aff)
-	}
-	if cerr := closeOut(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeOutput(*out, stdout, *format, aff,
+		func(w io.Writer) error { return writeAffinityCSV(w, aff) }, func(w io.Writer) error { return writeAffinityText(w, aff) })
 }
 
 func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
