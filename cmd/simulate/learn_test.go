@@ -104,7 +104,8 @@ func TestLearnFlag(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--server", srv.URL, "--scenario", file, "--create", "--shoppers", "300",
-		"--learn", "400", "--wait-loyalty", "0"}, &stdout, &stderr, false)
+		"--learn", "400", "--wait-loyalty", "0",
+		"--admin-key", "dev-admin", "--checkout-key", "dev-checkout"}, &stdout, &stderr, false)
 	if code != 0 || !strings.Contains(stdout.String(), "orders of 400 past shoppers; complements snapshot") {
 		t.Fatalf("status %d\nstdout %s\nstderr %s", code, stdout.String(), stderr.String())
 	}
