@@ -35,7 +35,7 @@ func TestLearnedComplementsFindThePlantedPairs(t *testing.T) {
 	h := &http.Client{Transport: openapitest.Transport(t, nil), Timeout: time.Minute}
 	cfg := simulation.Config{BaseURL: srv.URL, AdminKey: "dev-admin", CheckoutKey: "dev-checkout", Experiment: sc.ExperimentKey(),
 		Concurrency: 4, HTTP: h, WaitLoyalty: -1}
-	past, err := simulation.Learn(ctx, sc, cfg, 6000)
+	past, err := simulation.Learn(ctx, sc, cfg, 20000) // as many as the demo learns from
 	if err != nil {
 		t.Fatal(err)
 	}

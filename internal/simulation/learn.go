@@ -59,6 +59,8 @@ func Learn(ctx context.Context, sc *Scenario, cfg Config, shoppers int) (*Histor
 	}
 	h.Events = sum.Events
 
+	// A build the server began before the last order was stored (its first, at start, may
+	// still run) serves fewer orders than were sent: ask again until one has them all.
 	before, err := c.admin.GetComplementsModel(ctx)
 	if err != nil {
 		return nil, err
@@ -75,10 +77,15 @@ func Learn(ctx context.Context, sc *Scenario, cfg Config, shoppers int) (*Histor
 		if err != nil || st.Serving == nil || st.Serving.Version <= from {
 			return false, err
 		}
+		if st.Serving.Orders < h.Orders {
+			from = st.Serving.Version
+			_, err := c.admin.BuildComplements(ctx)
+			return false, err
+		}
 		h.Version, h.Learned, h.Products = st.Serving.Version, st.Serving.Orders, st.Serving.Products
 		return true, nil
 	}, func() string {
-		return fmt.Sprintf("the server serves no complements snapshot newer than version %d", from)
+		return fmt.Sprintf("the server serves no complements snapshot of at least %d orders newer than version %d", h.Orders, from)
 	})
 	if err != nil {
 		return nil, err
