@@ -26,6 +26,9 @@ type Follower struct {
 	// Reload that logs its own failures (with figures of its own) returns nil. The copy is
 	// the caller's to keep until the next reload.
 	Reload func(context.Context) error
+	// Next, when set, is asked after each reload when one more reload is due besides
+	// notifications and the period (a bandit's catch-up); zero means none.
+	Next func() time.Time
 }
 
 // Run reloads until ctx ends, then returns nil once everything it started has stopped.
@@ -73,6 +76,9 @@ func (f Follower) Run(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	next := time.NewTimer(time.Hour)
+	next.Stop()
+	defer next.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,12 +87,19 @@ func (f Follower) Run(ctx context.Context) error {
 			poke(due)
 		case <-tick.C:
 			poke(due)
+		case <-next.C:
+			poke(due)
 		case <-due:
 			rctx, cancel := context.WithTimeout(ctx, timeout)
 			if err := f.Reload(rctx); err != nil && ctx.Err() == nil {
 				log.Warn(f.What+": reload failed; still answering from the last copy", "error", err)
 			}
 			cancel()
+			if f.Next != nil {
+				if at := f.Next(); !at.IsZero() {
+					next.Reset(time.Until(at))
+				}
+			}
 		}
 	}
 }
