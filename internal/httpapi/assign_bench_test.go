@@ -3,17 +3,83 @@ package httpapi_test
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
+	"github.com/xsell/xsell/internal/httpapi"
 )
 
 // benchAPI is a Server whose cache holds 20 running experiments with targeting, and whose
 // recorder is not running (its queue absorbs, then drops and counts). It is the HTTP layer
 // alone, without internal/app's wiring, because assignment needs no database.
-func benchAPI(b *testing.B) http.Handler { return learnedBenchAPI(b, 0) }
+func benchAPI(b *testing.B) http.Handler {
+	b.Helper()
+	return cachedAPI(b, httpapi.Config{}, httpapi.Deps{}).Handler()
+}
+
+// cachedAPI is the HTTP layer over deps with a cache of 20 running experiments with targeting
+// and, unless deps has one, a recorder that is not running (its queue absorbs, then drops and
+// counts): assignment needs no database.
+func cachedAPI(tb testing.TB, cfg httpapi.Config, deps httpapi.Deps) *httpapi.Server {
+	return serverOver(tb, cfg, deps, benchExperiments(0))
+}
+
+// benchExperiments are 20 running experiments with targeting, a control and a suggestion of a
+// fixed product each, except the first learned ones, whose treatment is a learned bundle.
+func benchExperiments(learned int) []*experiments.Experiment {
+	var list []*experiments.Experiment
+	for i := range 20 {
+		cov := 0.9
+		treatment := experiments.Strategy{Type: experiments.StrategySuggestion, Products: []string{"sku-2"}, Timing: experiments.TimingCart}
+		if i < learned {
+			pct := 10.0
+			treatment = experiments.Strategy{Type: experiments.StrategyBundle, Source: experiments.SourceComplements,
+				DiscountPercent: &pct, Timing: experiments.TimingCart}
+		}
+		e := &experiments.Experiment{Status: experiments.StatusRunning, Phase: 1, Definition: experiments.Definition{
+			Key: fmt.Sprintf("bench-%02d", i), Name: "b", Coverage: &cov,
+			Targeting: []byte(`{"country": {"$in": ["IT", "FR", "DE"]}, "device": "mobile", "visits": {"$gt": 2}}`),
+			Variants: []experiments.Variant{
+				{Key: "control", Name: "C", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategyNone}},
+				{Key: "bundle", Name: "B", Weight: 0.5, Strategy: treatment},
+			}}}
+		e.Normalize()
+		list = append(list, e)
+	}
+	return list
+}
+
+// serverOver is the HTTP layer over deps with a cache of list and, unless deps has one, a
+// recorder that is not running.
+func serverOver(tb testing.TB, cfg httpapi.Config, deps httpapi.Deps, list []*experiments.Experiment) *httpapi.Server {
+	tb.Helper()
+	httpapi.ConfigureLibraries() // as internal/app does
+	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
+	snap, err := experiments.NewSnapshot(list, time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cache := experiments.NewCache(nil, "", time.Hour, nil)
+	cache.Set(snap)
+	deps.Assignments = cache
+	if deps.Exposures == nil {
+		deps.Exposures = exposures.New(nil, exposures.Config{QueueSize: 1 << 20}, nil, nil)
+	}
+	cfg.APIKeys = keys
+	s, err := httpapi.New(cfg, deps)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
 
 func benchRequests(b *testing.B, h http.Handler, pool int) {
 	bodies := make([][]byte, pool)
@@ -38,6 +104,21 @@ func benchRequests(b *testing.B, h http.Handler, pool int) {
 // BenchmarkAssignHandler is POST /v1/assign in process, returning shoppers: the whole
 // middleware chain, decoding, 20 experiments and the encoded answer.
 func BenchmarkAssignHandler(b *testing.B) { benchRequests(b, benchAPI(b), 1000) }
+
+// BenchmarkAssignHandlerLogInfo is BenchmarkAssignHandler with the access log at info, as the
+// server runs by default: successful assignments sampled 1 in 100 (the default); the
+// difference from BenchmarkAssignHandler is what the log costs.
+func BenchmarkAssignHandlerLogInfo(b *testing.B) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	benchRequests(b, cachedAPI(b, httpapi.Config{AssignLogSample: 100}, httpapi.Deps{Log: log}).Handler(), 1000)
+}
+
+// BenchmarkAssignHandlerLogEveryLine is the access log at info with a line per assignment,
+// as before sampling.
+func BenchmarkAssignHandlerLogEveryLine(b *testing.B) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	benchRequests(b, cachedAPI(b, httpapi.Config{AssignLogSample: 1}, httpapi.Deps{Log: log}).Handler(), 1000)
+}
 
 // BenchmarkBareHandler is the yardstick: Gin with no middleware and a fixed body.
 func BenchmarkBareHandler(b *testing.B) { benchRequests(b, bareHandler(), 1000) }

@@ -11,52 +11,18 @@ import (
 
 	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/complements/complementstest"
-	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
 )
 
-// learnedBenchAPI is a Server whose cache holds 20 running experiments with targeting, the
-// first learned of them learned bundles (the others suggest a fixed product), over a
-// complements model of 10,000 products with 10 complements each; its recorder is not running
-// (its queue absorbs, then drops and counts).
+// learnedBenchAPI is the assign benchmark's server (benchExperiments) where the first learned
+// experiments are learned bundles, over a complements model of 10,000 products with 10
+// complements each.
 func learnedBenchAPI(b testing.TB, learned int) http.Handler {
 	b.Helper()
-	httpapi.ConfigureLibraries()
-	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
-	var list []*experiments.Experiment
-	for i := range 20 {
-		cov := 0.9
-		treatment := experiments.Strategy{Type: experiments.StrategySuggestion, Products: []string{"sku-2"}, Timing: experiments.TimingCart}
-		if i < learned {
-			pct := 10.0
-			treatment = experiments.Strategy{Type: experiments.StrategyBundle, Source: experiments.SourceComplements,
-				DiscountPercent: &pct, Timing: experiments.TimingCart}
-		}
-		e := &experiments.Experiment{Status: experiments.StatusRunning, Phase: 1, Definition: experiments.Definition{
-			Key: fmt.Sprintf("bench-%02d", i), Name: "b", Coverage: &cov,
-			Targeting: []byte(`{"country": {"$in": ["IT", "FR", "DE"]}, "device": "mobile", "visits": {"$gt": 2}}`),
-			Variants: []experiments.Variant{
-				{Key: "control", Name: "C", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategyNone}},
-				{Key: "treatment", Name: "T", Weight: 0.5, Strategy: treatment},
-			}}}
-		e.Normalize()
-		list = append(list, e)
-	}
-	snap, err := experiments.NewSnapshot(list, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	cache := experiments.NewCache(nil, "", time.Hour, nil)
-	cache.Set(snap)
 	model := complements.NewCache(nil, "", time.Hour, nil)
 	model.Set(complementstest.Model(10000))
-	rec := experiments.NewRecorder(nil, experiments.RecorderConfig{QueueSize: 1 << 20}, nil, nil)
-	s, err := httpapi.New(httpapi.Config{APIKeys: keys}, httpapi.Deps{Assignments: cache, Exposures: rec, Complements: model,
-		ComplementsBuilds: complements.NewRefresher(nil, 0, nil)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s.Handler()
+	return serverOver(b, httpapi.Config{}, httpapi.Deps{Complements: model, ComplementsBuilds: complements.NewRefresher(nil, 0, nil)},
+		benchExperiments(learned)).Handler()
 }
 
 // assignBody is shopper i's request, with context appended.
