@@ -21,6 +21,15 @@ const connectTimeout = 10 * time.Second
 // openSource connects to $DATABASE_URL, or to the private cluster that `make run` uses, which
 // it starts when needed and stops on close only if it started it.
 func openSource(ctx context.Context, stage func(string)) (*analysis.Source, func(), error) {
+	db, closeAll, err := openDB(ctx, stage)
+	if err != nil {
+		return nil, nil, err
+	}
+	return analysis.NewSource(db, time.Now), closeAll, nil
+}
+
+// openDB is openSource's connection, for commands that read through other packages.
+func openDB(ctx context.Context, stage func(string)) (*sqlx.DB, func(), error) {
 	dsn := os.Getenv("DATABASE_URL")
 	where := "DATABASE_URL (" + redact(dsn) + ")"
 	var cluster *pgcluster.Cluster
@@ -71,7 +80,7 @@ func openSource(ctx context.Context, stage func(string)) (*analysis.Source, func
 			return nil, nil, err
 		}
 	}
-	return analysis.NewSource(db, time.Now), closeAll, nil
+	return db, closeAll, nil
 }
 
 // redact shows where a connection string points without its password.

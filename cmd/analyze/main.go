@@ -11,6 +11,8 @@
 //	                 [--multiplicative] [--variants K] [--metrics N] [--segments N]
 //	                 [--correction C] [--sequential] [--alpha A] [--power P] [--daily-traffic N]
 //	analyze affinity [--since DURATION] [--min-orders N] [--top K] [--format text|json|csv]
+//	analyze complements [--evaluate [--k K] [--holdout SHARE] [--min-orders LIST] [--min-llr LIST]
+//	                 [--min-lift LIST]] [--format text|json|csv]
 //	analyze list     [--format text|json|csv]
 //
 // The database is $DATABASE_URL, or with it unset the private cluster `make run` uses
@@ -58,6 +60,8 @@ usage:
                    [--correction holm|bh|none] [--sequential] [--alpha A] [--power P]
                    [--daily-traffic N] [--format text|json]
   analyze affinity [--since DURATION] [--min-orders N] [--top K] [--format text|json|csv]
+  analyze complements [--evaluate [--k K] [--holdout SHARE] [--min-orders 2,3,5,10]
+                   [--min-llr 0,3.84,10.83] [--min-lift LIST]] [--format text|json|csv]
   analyze list     [--format text|json|csv]
 
 Run "analyze COMMAND -h" for a command's flags. The database is $DATABASE_URL, or when it is
@@ -92,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
-		return usagef("a command is needed: report, file, plan, affinity or list")
+		return usagef("a command is needed: report, file, plan, affinity, complements or list")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -104,13 +108,15 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdPlan(rest, stdout, stderr)
 	case "affinity":
 		return cmdAffinity(ctx, rest, stdout, stderr)
+	case "complements":
+		return cmdComplements(ctx, rest, stdout, stderr)
 	case "list":
 		return cmdList(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, topUsage)
 		return nil
 	}
-	return usagef("unknown command %q (want report, file, plan, affinity or list)", cmd)
+	return usagef("unknown command %q (want report, file, plan, affinity, complements or list)", cmd)
 }
 
 // cmdFlags is a command's flag set and where its -h help goes.
@@ -246,6 +252,27 @@ func output(path string, stdout io.Writer) (io.Writer, func() error, error) {
 		return nil, nil, fmt.Errorf("cannot write %s: %v", path, err)
 	}
 	return f, f.Close, nil
+}
+
+// writeOutput writes v to --out (or stdout) in format: JSON, or by the command's own CSV or
+// text writer; a failed close is an error.
+func writeOutput(path string, stdout io.Writer, format string, v any, csvOut, textOut func(io.Writer) error) error {
+	w, closeOut, err := output(path, stdout)
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "json":
+		err = writeJSON(w, v)
+	case "csv":
+		err = csvOut(w)
+	default:
+		err = textOut(w)
+	}
+	if cerr := closeOut(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -465,22 +492,8 @@ func cmdAffinity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	prog.done()
-	w, closeOut, err := output(*out, stdout)
-	if err != nil {
-		return err
-	}
-	switch *format {
-	case "json":
-		err = writeJSON(w, aff)
-	case "csv":
-		err = writeAffinityCSV(w, aff)
-	default:
-		err = writeAffinityText(w, aff)
-	}
-	if cerr := closeOut(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeOutput(*out, stdout, *format, aff,
+		func(w io.Writer) error { return writeAffinityCSV(w, aff) }, func(w io.Writer) error { return writeAffinityText(w, aff) })
 }
 
 func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) error {

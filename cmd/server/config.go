@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/httpapi"
 )
 
@@ -30,8 +31,12 @@ type config struct {
 	DBMaxConns     int
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
-	BanditUpdates  bool // this instance takes part in recomputing bandits' weights
-	StickyLimit    int  // bandit shoppers whose first variant this instance remembers
+	// ComplementsRefresh is how old the complements model may grow before this instance
+	// rebuilds it (one instance of the fleet does, under a lock); negative: never on a
+	// schedule.
+	ComplementsRefresh time.Duration
+	BanditUpdates      bool // this instance takes part in recomputing bandits' weights
+	StickyLimit        int  // bandit shoppers whose first variant this instance remembers
 
 	StatementTimeout time.Duration // bound on each statement of the server's pool
 	RequestTimeout   time.Duration // deadline of each request
@@ -125,6 +130,18 @@ var envVars = []envVar{
 		return nil
 	}},
 	{"XSELL_LOYALTY_JOBS", "on", onOff(func(c *config) *bool { return &c.LoyaltyJobs })},
+	{"XSELL_COMPLEMENTS_REFRESH", complements.DefaultRefresh.String(), func(c *config, v string) error {
+		if v == "off" {
+			c.ComplementsRefresh = -1
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return fmt.Errorf("want a duration of at least 1m, such as 1h, or off")
+		}
+		c.ComplementsRefresh = d
+		return nil
+	}},
 	{"XSELL_RESULTS_REFRESH", "1h", func(c *config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 10*time.Second {

@@ -5,6 +5,9 @@
 //	server loyalty expire
 //	                  write off loyalty points past their expiry and exit (the server also
 //	                  does this on a timer)
+//	server complements build
+//	                  build a snapshot of the complements model now and exit (the servers
+//	                  also do this on a schedule, XSELL_COMPLEMENTS_REFRESH)
 //
 // Configuration comes from the environment; see the README's table. The wiring is
 // internal/app's, shared with the tests.
@@ -62,8 +65,12 @@ func run(args []string) error {
 		if len(args) != 2 || args[1] != "expire" {
 			return fmt.Errorf("unknown command %q (want: server loyalty expire)", strings.Join(args, " "))
 		}
+	case "complements":
+		if len(args) != 2 || args[1] != "build" {
+			return fmt.Errorf("unknown command %q (want: server complements build)", strings.Join(args, " "))
+		}
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate or loyalty expire)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, loyalty expire or complements build)", cmd)
 	}
 
 	url, stopCluster, err := databaseURL(ctx, cfg, log)
@@ -86,6 +93,16 @@ func run(args []string) error {
 		n, err := a.Loyalty.ExpireDue(ctx)
 		log.Info("loyalty: expired lots", "lots", n)
 		return err
+	}
+	if cmd == "complements" {
+		snap, err := a.ComplementsBuilds.Builder.Build(ctx, 0)
+		if err != nil {
+			return err
+		}
+		log.Info("complements snapshot built", "version", snap.Version, "orders", snap.Orders,
+			"skipped_orders", snap.SkippedOrders, "catalog", snap.Catalog, "products", snap.Products,
+			"pairs", snap.Pairs, "build_ms", snap.BuildMillis)
+		return nil
 	}
 	if !cfg.LoyaltyJobs {
 		log.Info("loyalty jobs are off on this instance (XSELL_LOYALTY_JOBS=off): orders are credited and points expired only where they are on")
@@ -113,12 +130,13 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 			// The hot route's successful lines are sampled (docs/assignment.md).
 			AssignLogSample: cfg.AssignLogSample,
 		},
-		Exposures:      exposures.Config{QueueSize: cfg.ExposureQueue, MergeShare: cfg.MergeShare},
-		Serve:          cfg.HTTP,
-		CacheReload:    cfg.CacheReload,
-		ResultsRefresh: cfg.ResultsRefresh,
-		ConsoleSession: cfg.ConsoleSession,
-		Log:            log,
+		Exposures:          exposures.Config{QueueSize: cfg.ExposureQueue, MergeShare: cfg.MergeShare},
+		Serve:              cfg.HTTP,
+		CacheReload:        cfg.CacheReload,
+		ComplementsRefresh: cfg.ComplementsRefresh,
+		ResultsRefresh:     cfg.ResultsRefresh,
+		ConsoleSession:     cfg.ConsoleSession,
+		Log:                log,
 	}
 	if cfg.LoyaltyJobs {
 		c.CreditEvery, c.ExpireEvery = loyalty.DefaultCreditEvery, loyalty.DefaultExpireEvery

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xsell/xsell/internal/bandit"
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/console"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
@@ -48,8 +49,12 @@ type Config struct {
 	// and then queued exposures, have to finish once Run's context ends
 	// (httpapi.DefaultServeConfig's where zero).
 	Serve httpapi.ServeConfig
-	// CacheReload is the assignment cache's backstop reload period (30 s).
+	// CacheReload is the assignment cache's backstop reload period (30 s), and the
+	// complements cache's.
 	CacheReload time.Duration
+	// ComplementsRefresh is how old the complements model may grow before this server
+	// rebuilds it (complements.DefaultRefresh); negative: only on request.
+	ComplementsRefresh time.Duration
 	// CreditEvery and ExpireEvery are the loyalty jobs' periods; 0 turns a job off (tests
 	// run them by hand).
 	CreditEvery, ExpireEvery time.Duration
@@ -91,6 +96,12 @@ func (c *Config) defaults() {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	switch {
+	case c.ComplementsRefresh == 0:
+		c.ComplementsRefresh = complements.DefaultRefresh
+	case c.ComplementsRefresh < 0:
+		c.ComplementsRefresh = 0 // the refresher's "off"
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -106,8 +117,12 @@ type App struct {
 	Exposures   *exposures.Recorder
 	Events      *events.Service
 	Loyalty     *loyalty.Service
-	Bandits     *bandit.Updater
-	HTTP        *httpapi.Server
+	// Complements is the complements model in memory; ComplementsBuilds builds it, on a
+	// schedule and on request.
+	Complements       *complements.Cache
+	ComplementsBuilds *complements.Refresher
+	Bandits           *bandit.Updater
+	HTTP              *httpapi.Server
 	// Results computes the console's report snapshots, on AnalysisDB: a small pool whose
 	// statements may run as long as a report over a big experiment takes.
 	Results    *results.Scheduler
@@ -161,6 +176,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
 	a.Events = events.NewService(db, evo)
 	a.Loyalty = loyalty.New(db, loyalty.Options{Clock: cfg.Clock, Quarantine: a.Quarantine})
+	a.Complements = complements.NewCache(db, cfg.DatabaseURL, cfg.CacheReload, cfg.Log)
+	a.ComplementsBuilds = complements.NewRefresher(complements.NewBuilder(db, cfg.Clock), cfg.ComplementsRefresh, cfg.Log)
 	if a.AnalysisDB, err = database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: 2, StatementTimeout: AnalysisStatementTimeout}); err != nil {
 		db.Close()
 		return nil, err
@@ -181,6 +198,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		DB: db, Log: cfg.Log, Registry: a.Registry,
 		Experiments: a.Experiments, Assignments: a.Assignments, Exposures: a.Exposures,
 		Events: a.Events, Loyalty: a.Loyalty, Console: a.Console, Bandits: a.Bandits,
+		Complements: a.Complements, ComplementsBuilds: a.ComplementsBuilds,
 	})
 	if err != nil {
 		a.Close()
@@ -191,6 +209,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		{"exposure recorder", a.Exposures.Run},
 		{"events committer", a.Events.Run},
 		{"loyalty jobs", loyalty.Jobs{Service: a.Loyalty, CreditEvery: cfg.CreditEvery, ExpireEvery: cfg.ExpireEvery, Log: cfg.Log}.Run},
+		{"complements cache", a.Complements.Run},
+		{"complements builds", a.ComplementsBuilds.Run},
 	}
 	if cfg.ResultsRefresh > 0 {
 		a.background = append(a.background, component{"results scheduler", a.Results.Run})
@@ -248,6 +268,9 @@ func (a *App) Serving() <-chan struct{} { return a.serving }
 // start loads what the server cannot answer without.
 func (a *App) start(ctx context.Context) error {
 	if err := a.Assignments.Load(ctx); err != nil {
+		return err
+	}
+	if err := a.Complements.Load(ctx); err != nil {
 		return err
 	}
 	return a.Events.EnsurePartitions(ctx)

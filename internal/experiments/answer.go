@@ -18,20 +18,35 @@ const (
 
 // Assignment is one experiment's answer for one shopper.
 type Assignment struct {
-	Experiment   string          `json:"experiment"`
-	Phase        int             `json:"phase,omitempty"`
-	InExperiment bool            `json:"in_experiment"`
-	Variant      *string         `json:"variant"`
-	Reason       Reason          `json:"reason"`
-	Strategy     json.RawMessage `json:"strategy,omitempty"`
+	Experiment   string  `json:"experiment"`
+	Phase        int     `json:"phase,omitempty"`
+	InExperiment bool    `json:"in_experiment"`
+	Variant      *string `json:"variant"`
+	Reason       Reason  `json:"reason"`
+	// Offer says whether to show the strategy (SPEC §2a): absent means show.
+	Offer    Offer           `json:"offer,omitempty"`
+	Strategy json.RawMessage `json:"strategy,omitempty"`
 
 	// raw is this answer already encoded, prepared when the cache loaded.
 	raw []byte
+	// learned, for a strategy whose products come from the complements model, is the answer
+	// prepared around the products that each request chooses (learned.go).
+	learned *learnedAnswer
 }
 
 // AppendJSON appends the assignment as JSON; answers of known experiments were encoded when
-// the cache loaded, so this is a copy.
+// the cache loaded, so this is a copy. A learned strategy's answer offers nothing here: see
+// AppendJSONWith.
 func (a *Assignment) AppendJSON(dst []byte) []byte {
+	return a.AppendJSONWith(dst, nil)
+}
+
+// AppendJSONWith is AppendJSON with the products of a learned strategy chosen by offers (nil:
+// none, "offer": "no_complements").
+func (a *Assignment) AppendJSONWith(dst []byte, offers *Offers) []byte {
+	if a.learned != nil {
+		return a.learned.appendJSON(dst, offers)
+	}
 	if a.raw != nil {
 		return append(dst, a.raw...)
 	}

@@ -77,6 +77,7 @@ func compile(e *Experiment, sticky *Sticky) (*compiled, error) {
 		}
 	}
 	c.answers = prepareAnswers(c.key, c.phase, c.variantKeys, strategies, control)
+	c.prepareLearned(e.Variants)
 	return c, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/validate"
@@ -36,6 +37,9 @@ type assignRequest struct {
 	// Context is what the shopper is looking at, for strategies whose products are chosen
 	// from it (SPEC §2, learned complements).
 	Context *assignContext `json:"context"`
+
+	// ctx is where the fast decoder puts Context, reused with the request's pooled state.
+	ctx assignContext
 }
 
 // assignContext is the "context" of an assign request.
@@ -60,7 +64,7 @@ func (s *Server) assign(c *gin.Context) {
 		return
 	}
 	req := &st.req
-	*req = assignRequest{Experiments: req.Experiments[:0]}
+	*req = assignRequest{Experiments: req.Experiments[:0], ctx: assignContext{Products: req.ctx.Products[:0]}}
 	fast := parseAssign(body, req, st.attrs)
 	if !fast {
 		// The general decoder, for every other shape and to explain a bad body. It gets its
@@ -96,7 +100,9 @@ func (s *Server) assign(c *gin.Context) {
 	if record != nil {
 		s.recordExposures(st, req, digest, pooledAttrs)
 	}
-	// Each answer was encoded when the cache loaded; the response is their concatenation.
+	// Each answer was encoded when the cache loaded; the response is their concatenation, with
+	// the products of learned strategies chosen for the request's context.
+	st.offers.Reset(s.complementsModel(), req.contextProducts())
 	b := append(st.json[:0], `{"shopper_id":`...)
 	b = appendJSONString(b, req.ShopperID)
 	b = append(b, `,"assignments":[`...)
@@ -104,7 +110,7 @@ func (s *Server) assign(c *gin.Context) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = st.out[i].AppendJSON(b)
+		b = st.out[i].AppendJSONWith(b, &st.offers)
 	}
 	b = append(b, "]}"...)
 	st.json = b
@@ -138,12 +144,30 @@ var requestSeed = maphash.MakeSeed()
 // assignState is what one assignment needs besides the request, reused across requests so
 // that a steady stream of assignments allocates little beyond the request itself.
 type assignState struct {
-	body  []byte
-	req   assignRequest
-	attrs map[string]any
-	out   []experiments.Assignment
-	exps  []exposures.Exposure
-	json  []byte
+	body   []byte
+	req    assignRequest
+	attrs  map[string]any
+	out    []experiments.Assignment
+	exps   []exposures.Exposure
+	offers experiments.Offers
+	json   []byte
+}
+
+// contextProducts are the products of the request's context, or none.
+func (r *assignRequest) contextProducts() []string {
+	if r.Context == nil {
+		return nil
+	}
+	return r.Context.Products
+}
+
+// complementsModel is the complements model learned strategies choose from; nil on a server
+// built without it.
+func (s *Server) complementsModel() *complements.Model {
+	if s.deps.Complements == nil {
+		return nil
+	}
+	return s.deps.Complements.Model()
 }
 
 var assignStates = sync.Pool{New: func() any {
@@ -192,7 +216,11 @@ func checkContext(p *apperr.Problems, ctx *assignContext) {
 		return
 	}
 	for i, sku := range ctx.Products {
-		validate.SKU(p, "context.products["+strconv.Itoa(i)+"]", sku)
+		// The field's path is built only for a SKU that fails: this runs on every request
+		// with a context.
+		if code, msg, ok := validate.SKUProblem(sku); !ok {
+			p.Add("context.products["+strconv.Itoa(i)+"]", code, "%s", msg)
+		}
 	}
 }
 

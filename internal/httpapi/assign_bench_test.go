@@ -29,22 +29,40 @@ func benchAPI(b *testing.B) http.Handler {
 // and, unless deps has one, a recorder that is not running (its queue absorbs, then drops and
 // counts): assignment needs no database.
 func cachedAPI(tb testing.TB, cfg httpapi.Config, deps httpapi.Deps) *httpapi.Server {
-	tb.Helper()
-	httpapi.ConfigureLibraries() // as internal/app does
-	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
+	return serverOver(tb, cfg, deps, benchExperiments(0))
+}
+
+// benchExperiments are 20 running experiments with targeting, a control and a suggestion of a
+// fixed product each, except the first learned ones, whose treatment is a learned bundle.
+func benchExperiments(learned int) []*experiments.Experiment {
 	var list []*experiments.Experiment
 	for i := range 20 {
 		cov := 0.9
+		treatment := experiments.Strategy{Type: experiments.StrategySuggestion, Products: []string{"sku-2"}, Timing: experiments.TimingCart}
+		if i < learned {
+			pct := 10.0
+			treatment = experiments.Strategy{Type: experiments.StrategyBundle, Source: experiments.SourceComplements,
+				DiscountPercent: &pct, Timing: experiments.TimingCart}
+		}
 		e := &experiments.Experiment{Status: experiments.StatusRunning, Phase: 1, Definition: experiments.Definition{
 			Key: fmt.Sprintf("bench-%02d", i), Name: "b", Coverage: &cov,
 			Targeting: []byte(`{"country": {"$in": ["IT", "FR", "DE"]}, "device": "mobile", "visits": {"$gt": 2}}`),
 			Variants: []experiments.Variant{
 				{Key: "control", Name: "C", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategyNone}},
-				{Key: "bundle", Name: "B", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategySuggestion, Products: []string{"sku-2"}, Timing: experiments.TimingCart}},
+				{Key: "bundle", Name: "B", Weight: 0.5, Strategy: treatment},
 			}}}
 		e.Normalize()
 		list = append(list, e)
 	}
+	return list
+}
+
+// serverOver is the HTTP layer over deps with a cache of list and, unless deps has one, a
+// recorder that is not running.
+func serverOver(tb testing.TB, cfg httpapi.Config, deps httpapi.Deps, list []*experiments.Experiment) *httpapi.Server {
+	tb.Helper()
+	httpapi.ConfigureLibraries() // as internal/app does
+	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
 	snap, err := experiments.NewSnapshot(list, time.Now())
 	if err != nil {
 		tb.Fatal(err)
@@ -103,9 +121,13 @@ func BenchmarkAssignHandlerLogEveryLine(b *testing.B) {
 }
 
 // BenchmarkBareHandler is the yardstick: Gin with no middleware and a fixed body.
-func BenchmarkBareHandler(b *testing.B) {
+func BenchmarkBareHandler(b *testing.B) { benchRequests(b, bareHandler(), 1000) }
+
+// bareHandler is Gin with no middleware answering a fixed body of the size of a 20-assignment
+// answer.
+func bareHandler() http.Handler {
 	body := bytes.Repeat([]byte("x"), 3000)
 	e := gin.New()
 	e.POST("/v1/assign", func(c *gin.Context) { c.Data(200, "application/json", body) })
-	benchRequests(b, e, 1000)
+	return e
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/bandit"
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/exposures"
@@ -50,6 +51,9 @@ type Deps struct {
 	Loyalty     *loyalty.Service    // program, accounts and the points ledger
 	Bandits     *bandit.Updater     // recomputes bandits' weights, on schedule or when asked
 	Console     http.Handler        // the web console, served under /console/ when set
+
+	Complements       *complements.Cache     // the complements model, in memory
+	ComplementsBuilds *complements.Refresher // builds it on request
 }
 
 // Server routes requests to handlers.
@@ -143,6 +147,7 @@ func (s *Server) routes() {
 	s.assignRoutes(v1)
 	s.eventRoutes(v1)
 	s.loyaltyRoutes(v1)
+	s.complementsRoutes(v1)
 	if s.deps.Console != nil {
 		// The console renders its own pages and errors; it shares the request id, headers,
 		// metrics and body limit of every route.
