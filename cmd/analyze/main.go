@@ -258,6 +258,7 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	sequential := fs.Bool("sequential", false, "always-valid confidence sequences, safe to look at daily")
 	window := fs.String("window", "", "count a shopper's events only this long after first exposure (e.g. 7d, 36h)")
 	showSQL := fs.Bool("sql", false, "print the aggregate query with its arguments filled in and exit (for benchmarks)")
+	from := fs.String("from", "rollups", "rollups (read the rollup job's figures where they are up to date) or events (compute every figure from events)")
 	var sf statsFlags
 	sf.register(fs.FlagSet)
 	if err := parse(fs, args); err != nil {
@@ -281,7 +282,10 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	req := analysis.ReportRequest{Experiment: *key, Phase: *phase, Segment: *segment, Window: win, Options: opts}
+	if *from != "rollups" && *from != "events" {
+		return usagef("report: --from must be rollups or events, got %q", *from)
+	}
+	req := analysis.ReportRequest{Experiment: *key, Phase: *phase, Segment: *segment, Window: win, Options: opts, FromEvents: *from == "events"}
 
 	prog := startProgress(stderr)
 	defer prog.done()
