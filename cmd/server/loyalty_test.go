@@ -23,11 +23,11 @@ func TestLoyaltyExpireCommand(t *testing.T) {
 	// Points earned 400 days ago under the default 365-day expiry have lapsed; points earned
 	// now have not.
 	ctx := context.Background()
-	past := loyalty.New(db, func() time.Time { return time.Now().Add(-400 * 24 * time.Hour) })
+	past := loyalty.New(db, loyalty.Options{Clock: func() time.Time { return time.Now().Add(-400 * 24 * time.Hour) }})
 	if _, err := past.Earn(ctx, "s-1", loyalty.EarnRequest{Points: 70, IdempotencyKey: "old", Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loyalty.New(db, nil).Earn(ctx, "s-1", loyalty.EarnRequest{Points: 5, IdempotencyKey: "new", Reason: "test"}); err != nil {
+	if _, err := loyalty.New(db, loyalty.Options{}).Earn(ctx, "s-1", loyalty.EarnRequest{Points: 5, IdempotencyKey: "new", Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	for run := range 2 {

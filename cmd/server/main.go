@@ -6,12 +6,12 @@
 //	                  write off loyalty points past their expiry and exit (the server also
 //	                  does this on a timer)
 //
-// Configuration comes from the environment; see the README's table.
+// Configuration comes from the environment; see the README's table. The wiring is
+// internal/app's, shared with the tests.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,17 +19,10 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
-	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/xsell/xsell/internal/events"
-	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/app"
+	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/pgcluster"
@@ -72,189 +65,93 @@ func run(args []string) error {
 		return fmt.Errorf("unknown command %q (want serve, migrate or loyalty expire)", cmd)
 	}
 
-	db, url, closeDB, err := openDatabase(ctx, cfg, log)
+	url, stopCluster, err := databaseURL(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-
-	applied, err := migrations.Up(ctx, db.DB)
+	defer stopCluster()
+	if err := migrate(ctx, url, log); err != nil || cmd == "migrate" {
+		return err
+	}
+	if cfg.DevKeys && cmd == "serve" {
+		log.Warn("XSELL_API_KEYS is unset: using the DEVELOPMENT keys dev-admin, dev-checkout, dev-analyst — never expose this server")
+	}
+	a, err := app.New(ctx, appConfig(cfg, url, log))
 	if err != nil {
 		return err
 	}
-	log.Info("migrations applied", "new", applied)
-	if cmd == "migrate" {
-		return nil
-	}
+	defer a.Close()
 	if cmd == "loyalty" {
-		n, err := loyalty.New(db, nil).ExpireDue(ctx)
+		n, err := a.Loyalty.ExpireDue(ctx)
 		log.Info("loyalty: expired lots", "lots", n)
 		return err
 	}
-	return serve(ctx, cfg, db, url, log)
-}
-
-// openDatabase connects to DATABASE_URL, or to the private cluster it starts under
-// XSELL_DATA_DIR; the returned func closes the pool and stops a cluster this process started.
-func openDatabase(ctx context.Context, cfg config, log *slog.Logger) (*sqlx.DB, string, func(), error) {
-	url := cfg.DatabaseURL
-	var cluster *pgcluster.Cluster
-	if url == "" {
-		var err error
-		cluster, err = pgcluster.StartPrivate(ctx, cfg.DataDir, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
-		if err != nil {
-			return nil, "", nil, err
-		}
-		url = cluster.URL()
-		log.Info("using the private PostgreSQL cluster", "dir", cluster.Dir)
-	}
-	stopCluster := func() {
-		if cluster == nil {
-			return
-		}
-		if err := cluster.Stop(); err != nil {
-			log.Error("stopping the private cluster", "error", err)
-		}
-	}
-	db, err := sqlx.Open("postgres", url)
-	if err != nil {
-		stopCluster()
-		return nil, "", nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	db.SetMaxOpenConns(cfg.DBMaxConns)
-	db.SetMaxIdleConns(cfg.DBMaxConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
-		db.Close()
-		stopCluster()
-		return nil, "", nil, fmt.Errorf("the database does not answer: %w", err)
-	}
-	return db, url, func() { db.Close(); stopCluster() }, nil
-}
-
-func serve(ctx context.Context, cfg config, db *sqlx.DB, url string, log *slog.Logger) error {
-	if cfg.DevKeys {
-		log.Warn("XSELL_API_KEYS is unset: using the DEVELOPMENT keys dev-admin, dev-checkout, dev-analyst — never expose this server")
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewBuildInfoCollector(),
-		collectors.NewDBStatsCollector(db.DB, "xsell"),
-		buildInfo(),
-	)
-	// Background work runs until the HTTP server has drained, then stops before the
-	// database closes, so that its last writes (queued exposures) still reach it.
-	workers := newWorkers()
-	defer workers.stop()
-
-	store := experiments.NewStore(db, nil)
-	cache := experiments.NewCache(store, url, cfg.CacheReload, log)
-	if err := cache.Load(ctx); err != nil {
-		return err
-	}
-	workers.run(cache.Run)
-	recorder := experiments.NewRecorder(db, experiments.RecorderConfig{}, reg, log)
-	workers.run(func(ctx context.Context) { recorder.Run(ctx, cfg.ShutdownGrace) })
-
-	eventsSvc := events.NewService(db, events.Options{Log: log, Registerer: reg})
-	// Deferred so that it runs after the HTTP server has drained and before the database
-	// closes: every batch taken is committed and answered.
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-		defer cancel()
-		if err := eventsSvc.Close(cctx); err != nil {
-			log.Error("stopping the events committer", "error", err)
-		}
-	}()
-	if err := eventsSvc.EnsurePartitions(ctx); err != nil {
-		return err
-	}
-	workers.run(eventsSvc.MaintainPartitions)
-
-	points := loyalty.New(db, nil)
-	if cfg.LoyaltyJobs {
-		jobs := loyalty.DefaultJobs
-		jobs.Log = log
-		workers.run(func(ctx context.Context) { points.RunJobs(ctx, jobs) })
-	} else {
+	if !cfg.LoyaltyJobs {
 		log.Info("loyalty jobs are off on this instance (XSELL_LOYALTY_JOBS=off): orders are credited and points expired only where they are on")
-	}
-
-	api, err := httpapi.New(httpapi.Config{
-		APIKeys:        cfg.APIKeys,
-		RateLimits:     cfg.RateLimits,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		TrustedProxies: cfg.TrustedProxies,
-		MetricsKey:     cfg.MetricsKey,
-	}, httpapi.Deps{
-		DB: db, Log: log, Registry: reg,
-		Experiments: store,
-		Assignments: cache,
-		Exposures:   recorder,
-		Events:      eventsSvc,
-		Loyalty:     points,
-	})
-	if err != nil {
-		return err
 	}
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "addr", l.Addr().String(), "tls", cfg.HTTP.TLSCert != "")
-	err = httpapi.Serve(ctx, l, api.Handler(), cfg.HTTP)
-	log.Info("stopped accepting; in-flight requests finished")
-	workers.stop()
-	log.Info("background work stopped; queued exposures flushed")
-	if err != nil && !errors.Is(err, context.Canceled) {
+	return a.Run(ctx, l)
+}
+
+// appConfig is the wiring's configuration from the environment's.
+func appConfig(cfg config, url string, log *slog.Logger) app.Config {
+	c := app.Config{
+		DatabaseURL:      url,
+		DBMaxConns:       cfg.DBMaxConns,
+		StatementTimeout: cfg.StatementTimeout,
+		RequestTimeout:   cfg.RequestTimeout,
+		HTTP: httpapi.Config{
+			APIKeys:        cfg.APIKeys,
+			RateLimits:     cfg.RateLimits,
+			MaxBodyBytes:   cfg.MaxBodyBytes,
+			TrustedProxies: cfg.TrustedProxies,
+			MetricsKey:     cfg.MetricsKey,
+		},
+		Serve:          cfg.HTTP,
+		CacheReload:    cfg.CacheReload,
+		ResultsRefresh: cfg.ResultsRefresh,
+		ConsoleSession: cfg.ConsoleSession,
+		Log:            log,
+	}
+	if cfg.LoyaltyJobs {
+		c.CreditEvery, c.ExpireEvery = loyalty.DefaultCreditEvery, loyalty.DefaultExpireEvery
+	}
+	return c
+}
+
+// databaseURL is DATABASE_URL, or the private cluster's under XSELL_DATA_DIR, started here;
+// the returned func stops a cluster this process started.
+func databaseURL(ctx context.Context, cfg config, log *slog.Logger) (string, func(), error) {
+	if cfg.DatabaseURL != "" {
+		return cfg.DatabaseURL, func() {}, nil
+	}
+	cluster, err := pgcluster.StartPrivate(ctx, cfg.DataDir, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
+	if err != nil {
+		return "", nil, err
+	}
+	log.Info("using the private PostgreSQL cluster", "dir", cluster.Dir)
+	return cluster.URL(), func() {
+		if err := cluster.Stop(); err != nil {
+			log.Error("stopping the private cluster", "error", err)
+		}
+	}, nil
+}
+
+// migrate applies the migrations on a pool of its own: without the statement timeout of
+// the server's pool, which a long migration, or the wait for another server's, would exceed.
+func migrate(ctx context.Context, url string, log *slog.Logger) error {
+	db, err := database.Open(ctx, url, database.Options{MaxConns: 2})
+	if err != nil {
 		return err
 	}
-	return nil
-}
-
-// workers runs background loops with a context of their own, cancelled by stop, which waits
-// for every loop to return.
-type workers struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-func newWorkers() *workers {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &workers{ctx: ctx, cancel: cancel}
-}
-
-func (w *workers) run(loop func(context.Context)) {
-	w.wg.Add(1)
-	go func() { defer w.wg.Done(); loop(w.ctx) }()
-}
-
-func (w *workers) stop() {
-	w.cancel()
-	w.wg.Wait()
-}
-
-// buildInfo exports the module version and VCS revision the binary was built from.
-func buildInfo() prometheus.Collector {
-	version, revision := "(devel)", "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		version = bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				revision = s.Value
-			}
-		}
+	defer db.Close()
+	applied, err := migrations.Up(ctx, db.DB)
+	if err != nil {
+		return err
 	}
-	g := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "xsell_build_info",
-		Help:        "The xsell version and revision of this binary; always 1.",
-		ConstLabels: prometheus.Labels{"version": version, "revision": revision},
-	})
-	g.Set(1)
-	return g
+	log.Info("migrations applied", "new", applied)
+	return nil
 }

@@ -29,7 +29,8 @@ const (
 	RequiresNewPhase     Code = "requires_new_phase"     // allocation changes of a started experiment need a new phase
 	PayloadTooLarge      Code = "payload_too_large"      // the body exceeds the limit
 	UnsupportedMedia     Code = "unsupported_media_type" // the body is not application/json
-	Unavailable          Code = "unavailable"            // a dependency (the database) is down
+	Unavailable          Code = "unavailable"            // a dependency (the database) is down or did not answer in time
+	RequestInProgress    Code = "request_in_progress"    // another request with the same idempotency key is still running
 	RateLimited          Code = "rate_limited"           // the key made too many requests; Retry-After says when to try again
 	Internal             Code = "internal"               // a bug: logged with the request id
 )
@@ -51,19 +52,28 @@ type Error struct {
 	Code    Code
 	Message string
 	Details []Detail
+	// Err is the cause, for the server log: never shown to the client.
+	Err error
 }
 
 // Error implements error.
 func (e *Error) Error() string {
-	if len(e.Details) == 0 {
-		return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	s := fmt.Sprintf("%s: %s", e.Code, e.Message)
+	if len(e.Details) > 0 {
+		parts := make([]string, len(e.Details))
+		for i, d := range e.Details {
+			parts[i] = d.Field + ": " + d.Message
+		}
+		s += " (" + strings.Join(parts, "; ") + ")"
 	}
-	parts := make([]string, len(e.Details))
-	for i, d := range e.Details {
-		parts[i] = d.Field + ": " + d.Message
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
 	}
-	return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, strings.Join(parts, "; "))
+	return s
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 // New returns an Error with a formatted message.
 func New(code Code, format string, args ...any) *Error {

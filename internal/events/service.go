@@ -3,16 +3,15 @@ package events
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 )
 
 // Options tune a Service; zero values take the defaults.
@@ -28,10 +27,13 @@ type Options struct {
 	// MaxRows closes a group early once it holds this many events (5000).
 	MaxRows int
 	// MonthsBack and MonthsAhead are the monthly partitions kept around the current month
-	// (3 and 3); older or later events go to the DEFAULT partition.
+	// (3 and 3 when both are zero); older or later events go to the DEFAULT partition.
 	MonthsBack, MonthsAhead int
-	// PartitionEvery is how often MaintainPartitions looks ahead again (12 h).
+	// PartitionEvery is how often Run makes next months' partitions again (12 h).
 	PartitionEvery time.Duration
+	// WriteTimeout bounds each look-up and commit of a group (10 s); the server sets it to its
+	// request deadline, after which no caller waits for the answer any more.
+	WriteTimeout time.Duration
 }
 
 // Result is what one batch did: events stored, and events whose id was already stored (by an
@@ -41,19 +43,18 @@ type Result struct {
 	Duplicates int
 }
 
-// Service validates batches and stores them through a group committer: concurrent batches
-// share one transaction, and each caller returns only once its transaction has committed.
+// Service validates batches and stores them through a group committer (Run): concurrent
+// batches share one transaction, and each caller returns only once its transaction has
+// committed.
 type Service struct {
 	db   *sqlx.DB
 	opts Options
 	log  *slog.Logger
 
-	in        chan *pending
-	closing   chan struct{}
-	stopped   chan struct{}
-	closeOnce sync.Once
-	metrics   *metrics
-	taken     atomic.Int64 // batches the committer has received, for tests of Close
+	in      chan *pending
+	stopped chan struct{} // closed when Run has returned: batches are refused from then on
+	metrics *metrics
+	took    chan struct{} // poked when the committer takes a batch, for tests
 }
 
 // pending is one batch waiting for its group's commit.
@@ -67,7 +68,7 @@ type outcome struct {
 	err error
 }
 
-// NewService starts the group committer; Close stops it.
+// NewService returns a Service whose batches wait for Run to commit them.
 func NewService(db *sqlx.DB, opts Options) *Service {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -81,24 +82,23 @@ func NewService(db *sqlx.DB, opts Options) *Service {
 	if opts.MaxRows <= 0 {
 		opts.MaxRows = 5000
 	}
-	if opts.MonthsBack == 0 {
-		opts.MonthsBack = 3
-	}
-	if opts.MonthsAhead == 0 {
-		opts.MonthsAhead = 3
+	opts.MonthsBack, opts.MonthsAhead = max(opts.MonthsBack, 0), max(opts.MonthsAhead, 0)
+	if opts.MonthsBack == 0 && opts.MonthsAhead == 0 {
+		opts.MonthsBack, opts.MonthsAhead = 3, 3
 	}
 	if opts.PartitionEvery <= 0 {
 		opts.PartitionEvery = 12 * time.Hour
 	}
-	s := &Service{
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	return &Service{
 		db: db, opts: opts, log: opts.Log,
 		in:      make(chan *pending),
-		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
 		metrics: newMetrics(opts.Registerer),
+		took:    make(chan struct{}, 1),
 	}
-	go s.run()
-	return s
 }
 
 // Ingest validates a batch decoded into its types and stores it; it returns once the batch is
@@ -128,54 +128,57 @@ func (s *Service) Explain(raw []json.RawMessage) error {
 	return err
 }
 
-// errClosed answers batches that arrive after Close.
+// errClosed answers batches that arrive after Run has returned.
 var errClosed = apperr.New(apperr.Unavailable, "the server is shutting down; retry on another instance")
 
 func (s *Service) store(ctx context.Context, evs []Event) (Result, error) {
 	if err := ctx.Err(); err != nil {
-		return Result{}, err
+		return Result{}, database.Wrap(err, "storing %d events", len(evs))
 	}
 	p := &pending{events: evs, done: make(chan outcome, 1)}
 	select {
 	case s.in <- p:
-	case <-s.closing:
+	case <-s.stopped:
 		return Result{}, errClosed
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return Result{}, database.Wrap(ctx.Err(), "waiting for the events committer")
 	}
 	select {
 	case o := <-p.done:
 		return o.res, o.err
 	case <-ctx.Done():
 		// The batch may still commit; the client's retry is then counted as duplicates.
-		return Result{}, ctx.Err()
+		return Result{}, database.Wrap(ctx.Err(), "waiting for %d events to commit", len(evs))
 	}
 }
 
-// Close stops taking batches, commits those already taken and waits for the committer to end
-// (or for ctx). Call it after the HTTP server has drained and before the database closes.
-func (s *Service) Close(ctx context.Context) error {
-	s.closeOnce.Do(func() { close(s.closing) })
-	select {
-	case <-s.stopped:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("events: committer still busy at shutdown: %w", ctx.Err())
-	}
+// Run is the committer and the partition keeper. It commits batches until ctx ends, then
+// commits the batches it has taken (each write bounded by WriteTimeout), refuses the rest and
+// returns; meanwhile it makes next months' partitions every PartitionEvery. Stop it after the
+// HTTP server has drained and before the database closes.
+func (s *Service) Run(ctx context.Context) error {
+	defer close(s.stopped)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.maintainPartitions(ctx) })
+	s.commit(ctx)
+	wg.Wait()
+	return nil
 }
 
-// run is the committer, in two stages: while one group is being written (under the commit
+// commit is the committer, in two stages: while one group is being written (under the commit
 // lock, serially), the next one forms and is prepared — its ids looked up, its COPY text
 // built — and keeps growing with every batch that arrives until the writer is free, so that
 // the serial part is only the COPYs and the commit, and the group size follows the load.
-func (s *Service) run() {
-	defer close(s.stopped)
+// Writes run on ctx's values but not its end: what was taken when ctx ends is still
+// committed.
+func (s *Service) commit(ctx context.Context) {
+	wctx := context.WithoutCancel(ctx)
 	prepared := make(chan *groupWrite) // unbuffered: the writer takes a group when it is free
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
 		for g := range prepared {
-			s.write(g)
+			s.write(wctx, g)
 		}
 	}()
 	defer func() {
@@ -195,14 +198,14 @@ func (s *Service) run() {
 		}
 		select {
 		case p := <-in:
-			next = s.prepare(next, s.collect(p))
+			next = s.prepare(wctx, next, s.collect(ctx, p))
 		case out <- next:
 			next = nil
-		case <-s.closing:
+		case <-ctx.Done():
 			for {
 				select {
 				case p := <-s.in:
-					next = s.prepare(next, s.collect(p))
+					next = s.prepare(wctx, next, s.collect(ctx, p))
 				default:
 					if next != nil {
 						prepared <- next
@@ -214,9 +217,9 @@ func (s *Service) run() {
 	}
 }
 
-// collect gathers batches for up to MaxWait after the first, or until MaxRows.
-func (s *Service) collect(first *pending) []*pending {
-	s.taken.Add(1)
+// collect gathers batches for up to MaxWait after the first, or until MaxRows or ctx's end.
+func (s *Service) collect(ctx context.Context, first *pending) []*pending {
+	s.noteTaken()
 	group := []*pending{first}
 	rows := len(first.events)
 	timer := time.NewTimer(s.opts.MaxWait)
@@ -224,12 +227,12 @@ func (s *Service) collect(first *pending) []*pending {
 	for rows < s.opts.MaxRows {
 		select {
 		case p := <-s.in:
-			s.taken.Add(1)
+			s.noteTaken()
 			group = append(group, p)
 			rows += len(p.events)
 		case <-timer.C:
 			return group
-		case <-s.closing:
+		case <-ctx.Done():
 			return group
 		}
 	}
@@ -274,7 +277,7 @@ func (g *groupWrite) take(batches []*pending) {
 // and builds the COPY text of those rows, outside the commit lock. Another server's group may
 // store one of those ids before this group's COPY; the primary key then fails this group,
 // which write retries the careful way.
-func (s *Service) prepare(g *groupWrite, batches []*pending) *groupWrite {
+func (s *Service) prepare(ctx context.Context, g *groupWrite, batches []*pending) *groupWrite {
 	if g == nil {
 		g = newGroupWrite()
 	}
@@ -283,7 +286,7 @@ func (s *Service) prepare(g *groupWrite, batches []*pending) *groupWrite {
 	if g.err != nil {
 		return g
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
 	fresh, err := lookUpNew(ctx, s.db, g.rows[first:])
 	if err != nil {
@@ -300,25 +303,28 @@ func (s *Service) prepare(g *groupWrite, batches []*pending) *groupWrite {
 // write stores a prepared group in one transaction and answers each batch with its own
 // counts. When that fails, each batch of the group is written on its own with its ids looked
 // up under the commit lock, so that a race on an id or whatever else made the group fail
-// fails only the batch that caused it.
-func (s *Service) write(g *groupWrite) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+// fails only the batch that caused it. An outage fails the whole group at once: writing its
+// batches one by one would only wait for the database once per batch.
+func (s *Service) write(ctx context.Context, g *groupWrite) {
 	start := time.Now()
 	err := g.err
 	if err == nil {
-		err = copyGroup(ctx, s.db, g.text)
+		wctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
+		err = copyGroup(wctx, s.db, g.text)
+		cancel()
 	}
 	if err != nil {
-		if len(g.group) > 1 || g.err == nil {
-			s.log.Warn("events: group commit failed; writing its batches one by one", "batches", len(g.group), "error", err)
+		if database.IsUnavailable(err) || (len(g.group) == 1 && g.err != nil) {
+			s.metrics.failures.Add(float64(len(g.group)))
 			for _, p := range g.group {
-				s.commitCarefully(p)
+				p.done <- outcome{err: database.Wrap(err, "storing %d events", len(p.events))}
 			}
 			return
 		}
-		s.metrics.failures.Inc()
-		g.group[0].done <- outcome{err: fmt.Errorf("storing %d events: %w", len(g.group[0].events), err)}
+		s.log.Warn("events: group commit failed; writing its batches one by one", "batches", len(g.group), "error", err)
+		for _, p := range g.group {
+			s.commitCarefully(ctx, p)
+		}
 		return
 	}
 	s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
@@ -328,15 +334,15 @@ func (s *Service) write(g *groupWrite) {
 
 // commitCarefully writes one batch with its ids looked up under the commit lock, where no
 // other writer can race it.
-func (s *Service) commitCarefully(p *pending) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func (s *Service) commitCarefully(ctx context.Context, p *pending) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
 	g := newGroupWrite()
 	g.take([]*pending{p})
 	fresh, err := insert(ctx, s.db, g.rows)
 	if err != nil {
 		s.metrics.failures.Inc()
-		p.done <- outcome{err: fmt.Errorf("storing %d events: %w", len(p.events), err)}
+		p.done <- outcome{err: database.Wrap(err, "storing %d events", len(p.events))}
 		return
 	}
 	s.answer(g.group, g.owned, fresh)
@@ -358,7 +364,13 @@ func (s *Service) answer(group []*pending, owned [][]string, fresh map[string]bo
 	}
 }
 
-func (s *Service) takenBatches() int64 { return s.taken.Load() }
+// noteTaken tells a test waiting on took that the committer has a batch.
+func (s *Service) noteTaken() {
+	select {
+	case s.took <- struct{}{}:
+	default:
+	}
+}
 
 // EnsurePartitions creates the monthly partitions around the clock's current month.
 func (s *Service) EnsurePartitions(ctx context.Context) error {
@@ -370,9 +382,9 @@ func (s *Service) EnsurePartitions(ctx context.Context) error {
 	return err
 }
 
-// MaintainPartitions calls EnsurePartitions every PartitionEvery until ctx ends, so that next
+// maintainPartitions calls EnsurePartitions every PartitionEvery until ctx ends, so that next
 // months' partitions exist long before their first event.
-func (s *Service) MaintainPartitions(ctx context.Context) {
+func (s *Service) maintainPartitions(ctx context.Context) {
 	tick := time.NewTicker(s.opts.PartitionEvery)
 	defer tick.Stop()
 	for {

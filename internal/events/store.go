@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // commitLockKey is the transaction-level advisory lock every group commit takes before it
@@ -31,24 +32,23 @@ const commitLockKey int64 = 0x2d1f5c6a9e0b7431
 // The COPY text is written here and handed to lib/pq in one piece (CopyData): its per-row
 // Exec through database/sql costs about ten times as much CPU, and the writer is serial.
 
-// beginLocked opens the transaction and takes the commit lock in one round trip (the simple
-// query protocol runs both statements); the look-up plan setting rides along.
-var beginLocked = fmt.Sprintf(`BEGIN; SELECT pg_advisory_xact_lock(%d); SET LOCAL enable_seqscan = off`, commitLockKey)
+// lockCommit takes the commit lock as a transaction's first statement; the look-up plan
+// setting rides along in the same round trip (the simple query protocol runs both).
+var lockCommit = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d); SET LOCAL enable_seqscan = off`, commitLockKey)
 
 // lookUpNew returns the set of the rows' ids that event_ids does not hold yet.
-func lookUpNew(ctx context.Context, db *sqlx.DB, rows []*Event) (map[string]bool, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only; nothing to keep
-	// A thousand ids are a thousand primary-key probes; left to itself the planner prefers a
-	// sequential scan of event_ids once that is a few thousand pages, which makes each group
-	// cost as much as the table is big.
-	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
-		return nil, err
-	}
-	return newIDs(ctx, tx, ids(rows))
+func lookUpNew(ctx context.Context, db *sqlx.DB, rows []*Event) (fresh map[string]bool, err error) {
+	err = database.Transact(ctx, db, nil, func(tx *database.Tx) error {
+		// A thousand ids are a thousand primary-key probes; left to itself the planner prefers
+		// a sequential scan of event_ids once that is a few thousand pages, which makes each
+		// group cost as much as the table is big.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		fresh, err = newIDs(ctx, tx, ids(rows))
+		return err
+	})
+	return fresh, database.Wrap(err, "looking up %d event ids", len(rows))
 }
 
 func ids(rows []*Event) []string {
@@ -122,51 +122,37 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 
 // copyGroup writes a prepared group in one transaction under the commit lock.
 func copyGroup(ctx context.Context, db *sqlx.DB, t groupText) error {
-	return inCommitTx(ctx, db, func(conn *sql.Conn) error { return copyText3(ctx, conn, t) })
+	err := inCommitTx(ctx, db, func(tx *database.Tx) error { return copyText3(ctx, tx, t) })
+	return database.Wrap(err, "writing a group of events")
 }
 
 // insert writes events (ids unique among them) in one transaction, looking their ids up under
 // the commit lock, and returns the set of ids it stored.
 func insert(ctx context.Context, db *sqlx.DB, evs []*Event) (fresh map[string]bool, err error) {
-	err = inCommitTx(ctx, db, func(conn *sql.Conn) error {
-		if fresh, err = newIDs(ctx, conn, ids(evs)); err != nil {
+	err = inCommitTx(ctx, db, func(tx *database.Tx) error {
+		if fresh, err = newIDs(ctx, tx, ids(evs)); err != nil {
 			return err
 		}
 		var t groupText
 		t.add(evs, fresh)
-		return copyText3(ctx, conn, t)
+		return copyText3(ctx, tx, t)
 	})
-	return fresh, err
+	return fresh, database.Wrap(err, "writing %d events", len(evs))
 }
 
-// inCommitTx runs fn in a transaction holding the commit lock, on a connection of its own,
-// and commits.
-func inCommitTx(ctx context.Context, db *sqlx.DB, fn func(*sql.Conn) error) (err error) {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			// Whatever state the session is in (mid-COPY, aborted transaction), dropping the
-			// connection rolls it back; the pool opens a fresh one.
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+// inCommitTx runs fn in a transaction holding the commit lock.
+func inCommitTx(ctx context.Context, db *sqlx.DB, fn func(tx *database.Tx) error) error {
+	return database.Transact(ctx, db, nil, func(tx *database.Tx) error {
+		if _, err := tx.ExecContext(ctx, lockCommit); err != nil {
+			return err
 		}
-		conn.Close()
-	}()
-	if _, err := conn.ExecContext(ctx, beginLocked); err != nil {
-		return err
-	}
-	if err := fn(conn); err != nil {
-		return err
-	}
-	_, err = conn.ExecContext(ctx, `COMMIT`)
-	return err
+		return fn(tx)
+	})
 }
 
 // copyText3 COPYs a group's rows into event_ids, events and order_items.
-func copyText3(ctx context.Context, conn *sql.Conn, t groupText) error {
-	return conn.Raw(func(dc any) error {
+func copyText3(ctx context.Context, tx *database.Tx, t groupText) error {
+	return tx.Raw(func(dc any) error {
 		if err := copyIn(ctx, dc, `COPY event_ids (id, occurred_at) FROM STDIN`, t.ids); err != nil {
 			return err
 		}
@@ -325,59 +311,87 @@ func PartitionName(table string, t time.Time) string {
 	return fmt.Sprintf("%s_y%04dm%02d", table, m.Year(), int(m.Month()))
 }
 
+// partition is one monthly partition of a table.
+type partition struct {
+	table, name string
+	from, to    time.Time
+}
+
 // ensurePartitions creates the monthly partitions from monthsBack before now's month to
 // monthsAhead after it. A month whose rows already sit in the DEFAULT partition (events
 // back-filled before its partition existed) keeps them there: Postgres refuses to create the
 // partition, which is harmless, so it is skipped and reported in skipped.
 func ensurePartitions(ctx context.Context, db *sqlx.DB, now time.Time, monthsBack, monthsAhead int) (skipped []string, err error) {
+	var want []partition
 	first := monthStart(now).AddDate(0, -monthsBack, 0)
 	for m := range monthsBack + monthsAhead + 1 {
 		from := first.AddDate(0, m, 0)
-		to := from.AddDate(0, 1, 0)
 		for _, table := range partitionedTables {
-			name := PartitionName(table, from)
-			if err := createPartition(ctx, db, table, name, from, to); err != nil {
-				var pqErr *pq.Error
-				if errors.As(err, &pqErr) && pqErr.Code == "23514" { // check_violation: rows in DEFAULT
-					skipped = append(skipped, name)
-					continue
-				}
-				// duplicate_table: a server starting at the same time made it first, and the
-				// re-check under the lock can miss a table committed a moment ago (to_regclass reads
-				// the catalog cache, which the advisory lock does not refresh).
-				if errors.As(err, &pqErr) && pqErr.Code == "42P07" {
-					continue
-				}
-				return skipped, fmt.Errorf("creating partition %s: %w", name, err)
-			}
+			want = append(want, partition{table, PartitionName(table, from), from, from.AddDate(0, 1, 0)})
 		}
 	}
-	return skipped, nil
+	if missing, err := missingPartitions(ctx, db, want); err != nil || len(missing) == 0 {
+		return nil, database.Wrap(err, "looking up partitions")
+	}
+	err = database.Transact(ctx, db, nil, func(tx *database.Tx) error {
+		skipped = nil
+		// The lock serialises servers starting together, whose CREATE TABLE would otherwise
+		// race on the catalog; what another server made meanwhile is then found. DDL may wait
+		// for the locks of long readers of events (an analysis), so it gets longer than the
+		// pool's statement timeout, which is sized for requests.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`SET LOCAL statement_timeout = '1min'; SELECT pg_advisory_xact_lock(%d)`,
+			commitLockKey+1)); err != nil {
+			return err
+		}
+		missing, err := missingPartitions(ctx, tx, want)
+		if err != nil {
+			return err
+		}
+		for _, p := range missing {
+			err := tx.Savepoint(ctx, func() error { return createPartition(ctx, tx, p) })
+			switch database.SQLState(err) {
+			case "":
+				if err != nil {
+					return fmt.Errorf("creating partition %s: %w", p.name, err)
+				}
+			case "23514": // check_violation: rows of the month in DEFAULT
+				skipped = append(skipped, p.name)
+			case "42P07":
+				// duplicate_table: a server starting at the same time made it first, and the
+				// look-up under the lock can miss a table committed a moment ago (to_regclass
+				// reads the catalog cache, which the advisory lock does not refresh).
+			default:
+				return fmt.Errorf("creating partition %s: %w", p.name, err)
+			}
+		}
+		return nil
+	})
+	return skipped, database.Wrap(err, "making partitions")
 }
 
-// createPartition creates one partition unless it exists. The advisory lock serialises servers
-// starting together, whose CREATE TABLE would otherwise race on the catalog.
-func createPartition(ctx context.Context, db *sqlx.DB, table, name string, from, to time.Time) error {
-	var exists bool
-	if err := db.GetContext(ctx, &exists, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil || exists {
-		return err
+// missingPartitions are those of want that do not exist.
+func missingPartitions(ctx context.Context, q sqlx.QueryerContext, want []partition) ([]partition, error) {
+	names := make([]string, len(want))
+	for i, p := range want {
+		names[i] = p.name
 	}
-	tx, err := db.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
+	var absent []string
+	if err := sqlx.SelectContext(ctx, q, &absent, `SELECT n FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NULL`,
+		pq.StringArray(names)); err != nil {
+		return nil, err
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, commitLockKey+1); err != nil {
-		return err
+	var out []partition
+	for _, p := range want {
+		if slices.Contains(absent, p.name) {
+			out = append(out, p)
+		}
 	}
-	if err := tx.GetContext(ctx, &exists, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil || exists {
-		return err
-	}
-	ddl := fmt.Sprintf(`CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)`,
-		pq.QuoteIdentifier(name), pq.QuoteIdentifier(table),
-		pq.QuoteLiteral(from.Format(time.RFC3339)), pq.QuoteLiteral(to.Format(time.RFC3339)))
-	if _, err := tx.ExecContext(ctx, ddl); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return out, nil
+}
+
+func createPartition(ctx context.Context, tx *database.Tx, p partition) error {
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)`,
+		pq.QuoteIdentifier(p.name), pq.QuoteIdentifier(p.table),
+		pq.QuoteLiteral(p.from.Format(time.RFC3339)), pq.QuoteLiteral(p.to.Format(time.RFC3339))))
+	return err
 }

@@ -15,7 +15,8 @@ import (
 	"github.com/xsell/xsell/internal/dbtest"
 )
 
-// newService is a Service over a fresh database whose clock reads *now.
+// newService is a running Service over a fresh database whose clock reads testNow unless
+// opts says otherwise; it stops when the test ends.
 func newService(t *testing.T, opts Options) (*Service, *sqlx.DB) {
 	t.Helper()
 	db := dbtest.New(t)
@@ -23,12 +24,27 @@ func newService(t *testing.T, opts Options) (*Service, *sqlx.DB) {
 		opts.Clock = func() time.Time { return testNow }
 	}
 	s := NewService(db, opts)
+	stop := run(s)
 	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
+		if err := stop(); err != nil {
 			t.Error(err)
 		}
 	})
 	return s, db
+}
+
+// run starts s.Run; the returned func stops it and returns what Run returned. Calling it
+// again returns the same.
+func run(s *Service) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() { cancel(); err = <-errc })
+		return err
+	}
 }
 
 func viewed(id, shopper string) string {
@@ -217,38 +233,32 @@ func TestFailingBatchDoesNotFailItsGroup(t *testing.T) {
 	}
 }
 
-func TestCloseCommitsWhatItTookThenRefuses(t *testing.T) {
-	s, db := newService(t, Options{MaxWait: time.Hour})
+func TestStopCommitsWhatItTookThenRefuses(t *testing.T) {
+	db := dbtest.New(t)
+	s := NewService(db, Options{Clock: func() time.Time { return testNow }, MaxWait: time.Hour})
+	stop := run(s)
 	done := make(chan error, 1)
 	go func() {
-		res, err := s.IngestJSON(context.Background(), raws(viewed("before-close", "s")))
+		res, err := s.IngestJSON(context.Background(), raws(viewed("before-stop", "s")))
 		if err == nil && res.Accepted != 1 {
 			err = fmt.Errorf("result %+v", res)
 		}
 		done <- err
 	}()
-	// The batch sits in a group that would stay open for an hour; Close must commit it now.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.takenBatches() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the committer never took the batch")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.Close(ctx); err != nil {
+	// The batch sits in a group that would stay open for an hour; stopping must commit it now.
+	<-s.took
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
-		t.Fatalf("the batch taken before Close: %v", err)
+		t.Fatalf("the batch taken before the stop: %v", err)
 	}
-	if n := count(t, db, `SELECT count(*) FROM events WHERE id = 'before-close'`); n != 1 {
-		t.Fatal("the batch answered before Close is not stored")
+	if n := count(t, db, `SELECT count(*) FROM events WHERE id = 'before-stop'`); n != 1 {
+		t.Fatal("the batch answered before the stop is not stored")
 	}
-	_, err := s.IngestJSON(context.Background(), raws(viewed("after-close", "s")))
+	_, err := s.IngestJSON(context.Background(), raws(viewed("after-stop", "s")))
 	if apperr.CodeOf(err) != apperr.Unavailable {
-		t.Fatalf("after Close: %v, want unavailable", err)
+		t.Fatalf("after the stop: %v, want unavailable", err)
 	}
 }
 
@@ -359,9 +369,9 @@ func TestAGroupGrownWhileWaitingCountsEachBatch(t *testing.T) {
 		return p
 	}
 	first, second := batch("a", "b"), batch("b", "stored-before", "c", "c")
-	g := s.prepare(nil, []*pending{first})
-	g = s.prepare(g, []*pending{second})
-	s.write(g)
+	g := s.prepare(context.Background(), nil, []*pending{first})
+	g = s.prepare(context.Background(), g, []*pending{second})
+	s.write(context.Background(), g)
 	for _, c := range []struct {
 		name string
 		p    *pending
@@ -389,12 +399,12 @@ func TestAnIDStoredBetweenLookUpAndCopy(t *testing.T) {
 	for _, id := range []string{"raced", "mine"} {
 		p.events = append(p.events, Event{ID: id, Type: OfferViewed, ShopperID: "s", OccurredAt: testNow})
 	}
-	g := s.prepare(nil, []*pending{p})
+	g := s.prepare(context.Background(), nil, []*pending{p})
 	if !g.fresh["raced"] {
 		t.Fatal("the look-up already saw the id")
 	}
 	ingest(t, s, viewed("raced", "someone else")) // commits between the look-up and the COPY
-	s.write(g)
+	s.write(context.Background(), g)
 	if o := <-p.done; o.err != nil || o.res != (Result{Accepted: 1, Duplicates: 1}) {
 		t.Fatalf("batch: %+v %v, want 1 accepted and 1 duplicate", o.res, o.err)
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // AuditEntry is one change in an experiment's history.
@@ -34,7 +36,7 @@ func (s *Store) History(ctx context.Context, key string) ([]AuditEntry, error) {
 	var out []AuditEntry
 	if err := sqlx.SelectContext(ctx, s.db, &out, `SELECT id, at, action, actor_role, actor_name, version, changes
 		FROM experiment_audit WHERE experiment_key = $1 ORDER BY id`, key); err != nil {
-		return nil, err
+		return nil, database.Wrap(err, "reading the history of experiment %q", key)
 	}
 	if len(out) == 0 {
 		return nil, notFound(key)

@@ -95,10 +95,12 @@ func (c *Cache) Load(ctx context.Context) error {
 	return nil
 }
 
-// Run keeps the cache current until ctx ends: it reloads on every change notification (each
-// write to experiments sends one at commit), after the listener reconnects (changes may have
-// been missed meanwhile), and every reload period as a backstop.
-func (c *Cache) Run(ctx context.Context) {
+// Run keeps the cache current until ctx ends, then returns nil once everything it started
+// has stopped: it reloads on every change notification (each write to experiments sends one
+// at commit), after the listener reconnects (changes may have been missed meanwhile), and
+// every reload period as a backstop. A failed reload is logged; the cache keeps answering
+// from its last snapshot.
+func (c *Cache) Run(ctx context.Context) error {
 	events := make(chan struct{}, 1)
 	listener := pq.NewListener(c.url, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
 		if err != nil {
@@ -108,9 +110,18 @@ func (c *Cache) Run(ctx context.Context) {
 			poke(events)
 		}
 	})
-	defer listener.Close()
 	// Listen waits for a connection; with the database down at start it would block the loop.
+	// Closing the listener ends that wait and the listener's own goroutine, which closes
+	// Notify last: Run returns only after both.
+	listening := make(chan struct{})
+	defer func() {
+		listener.Close()
+		<-listening
+		for range listener.Notify {
+		}
+	}()
 	go func() {
+		defer close(listening)
 		if err := listener.Listen(NotifyChannel); err != nil {
 			if ctx.Err() == nil {
 				c.log.Warn("cannot LISTEN for experiment changes; relying on periodic reloads", "error", err)
@@ -125,7 +136,7 @@ func (c *Cache) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case n := <-listener.Notify:
 			_ = n // a nil notification also means "reconnected": reload either way
 			poke(events)

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 )
 
 // NotifyChannel is the Postgres channel on which every committed change names its experiment,
@@ -118,17 +120,11 @@ func nullableJSON(raw json.RawMessage) any {
 	return []byte(raw)
 }
 
-// tx runs fn in a transaction, committing when it returns nil.
-func (s *Store) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+// tx runs fn in a transaction (database.Transact), committing when it returns nil; what
+// names the work in the error.
+func (s *Store) tx(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) error {
+	err := database.Transact(ctx, s.db, nil, func(tx *database.Tx) error { return fn(tx.Tx) })
+	return database.Wrap(err, "%s", what)
 }
 
 func notFound(key string) error { return apperr.New(apperr.NotFound, "no experiment %q", key) }
@@ -144,7 +140,7 @@ func get(ctx context.Context, q sqlx.QueryerContext, key string, lock bool) (*Ex
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound(key)
 		}
-		return nil, err
+		return nil, database.Wrap(err, "reading experiment %q", key)
 	}
 	return r.experiment()
 }
@@ -159,6 +155,8 @@ type ListFilter struct {
 	Status Status // empty: any
 	After  string // keys after this one (the previous page's cursor)
 	Limit  int
+	// Search keeps the experiments whose key or name holds it, ignoring case; empty: all.
+	Search string
 }
 
 // List returns experiments in key order and the cursor of the next page ("" when none).
@@ -167,10 +165,12 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]*Experiment, string, 
 		f.Limit = 50
 	}
 	var rows []row
+	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(f.Search) + "%"
 	err := sqlx.SelectContext(ctx, s.db, &rows, `SELECT `+columns+` FROM experiments
-		WHERE ($1 = '' OR status = $1) AND key > $2 ORDER BY key LIMIT $3`, string(f.Status), f.After, f.Limit+1)
+		WHERE ($1 = '' OR status = $1) AND key > $2 AND ($4 = '%%' OR key ILIKE $4 OR name ILIKE $4)
+		ORDER BY key LIMIT $3`, string(f.Status), f.After, f.Limit+1, like)
 	if err != nil {
-		return nil, "", err
+		return nil, "", database.Wrap(err, "listing experiments")
 	}
 	next := ""
 	if len(rows) > f.Limit {
@@ -192,7 +192,7 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]*Experiment, string, 
 func (s *Store) All(ctx context.Context) ([]*Experiment, error) {
 	var rows []row
 	if err := sqlx.SelectContext(ctx, s.db, &rows, `SELECT `+columns+` FROM experiments ORDER BY key`); err != nil {
-		return nil, err
+		return nil, database.Wrap(err, "loading experiments")
 	}
 	out := make([]*Experiment, 0, len(rows))
 	for i := range rows {
@@ -212,7 +212,7 @@ func (s *Store) Create(ctx context.Context, actor Actor, def Definition) (*Exper
 		return nil, err
 	}
 	var out *Experiment
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, "creating experiment "+strconv.Quote(def.Key), func(tx *sqlx.Tx) error {
 		now := s.now().UTC()
 		_, err := tx.ExecContext(ctx, `INSERT INTO experiments (key, name, hypothesis, status, phase, seed,
 			hash_attribute, coverage, variants, targeting, layer, target_products, metrics, forced, version,
@@ -265,7 +265,7 @@ func checkVersion(e *Experiment, want *int) error {
 // edit runs fn in a transaction on the experiment, locked and read, after checking that it is
 // still at the version the caller read (when the caller said).
 func (s *Store) edit(ctx context.Context, key string, version *int, fn func(tx *sqlx.Tx, cur *Experiment) error) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, "changing experiment "+strconv.Quote(key), func(tx *sqlx.Tx) error {
 		cur, err := get(ctx, tx, key, true)
 		if err != nil {
 			return err

@@ -1,8 +1,7 @@
-package httpapi
+package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,13 +11,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/httpapi"
 )
 
 // benchAPI is a Server whose cache holds 20 running experiments with targeting, and whose
-// recorder is not running (its queue absorbs, then drops and counts).
+// recorder is not running (its queue absorbs, then drops and counts). It is the HTTP layer
+// alone, without internal/app's wiring, because assignment needs no database.
 func benchAPI(b *testing.B) http.Handler {
 	b.Helper()
-	keys, _ := ParseAPIKeys("checkout:" + checkoutKey)
+	httpapi.ConfigureLibraries() // as internal/app does
+	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
 	var list []*experiments.Experiment
 	for i := range 20 {
 		cov := 0.9
@@ -39,11 +41,10 @@ func benchAPI(b *testing.B) http.Handler {
 	cache := experiments.NewCache(nil, "", time.Hour, nil)
 	cache.Set(snap)
 	rec := experiments.NewRecorder(nil, experiments.RecorderConfig{QueueSize: 1 << 20}, nil, nil)
-	s, err := New(Config{APIKeys: keys}, Deps{Assignments: cache, Exposures: rec})
+	s, err := httpapi.New(httpapi.Config{APIKeys: keys}, httpapi.Deps{Assignments: cache, Exposures: rec})
 	if err != nil {
 		b.Fatal(err)
 	}
-	_ = context.Background
 	return s.Handler()
 }
 

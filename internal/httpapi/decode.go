@@ -198,8 +198,9 @@ func ruleMessage(fe validator.FieldError) string {
 	}
 }
 
-func init() {
-	// Report JSON names, not Go names, in validation paths.
+// useJSONNames makes the validator report JSON names, not Go names, in validation paths. It
+// sets a global of the binding library: ConfigureLibraries calls it, once.
+func useJSONNames() {
 	if v, ok := binding.Validator.Engine().(*validator.Validate); ok {
 		v.RegisterTagNameFunc(func(f reflect.StructField) string {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")

@@ -8,7 +8,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 )
+
+// StatusOf is the HTTP status of an error code, for other faces of the server (the console)
+// that render errors their own way.
+func StatusOf(code apperr.Code) int { return statusOf(code) }
 
 // statusOf maps each error code to its HTTP status: the one place where this happens.
 func statusOf(code apperr.Code) int {
@@ -24,7 +29,8 @@ func statusOf(code apperr.Code) int {
 	case apperr.MethodNotAllowed:
 		return http.StatusMethodNotAllowed
 	case apperr.AlreadyExists, apperr.InvalidTransition, apperr.VersionConflict,
-		apperr.IdempotencyConflict, apperr.InsufficientPoints, apperr.Conflict, apperr.RequiresNewPhase:
+		apperr.IdempotencyConflict, apperr.InsufficientPoints, apperr.Conflict, apperr.RequiresNewPhase,
+		apperr.RequestInProgress:
 		return http.StatusConflict
 	case apperr.PreconditionRequired:
 		return http.StatusPreconditionRequired
@@ -41,6 +47,23 @@ func statusOf(code apperr.Code) int {
 	}
 }
 
+// RetryAfter is the Retry-After header of an error code ("" for none), for other faces of the
+// server (the console).
+func RetryAfter(code apperr.Code) string { return retryAfter(code) }
+
+// retryAfter is the Retry-After of the answers that ask the client to come back, in seconds:
+// a database outage (most last seconds: a restart, a fail-over) and a request still in
+// progress under the same idempotency key. Zero for every other code.
+func retryAfter(code apperr.Code) string {
+	switch code {
+	case apperr.Unavailable:
+		return "2"
+	case apperr.RequestInProgress:
+		return "1"
+	}
+	return ""
+}
+
 // errorBody is the JSON shape of every error answer.
 type errorBody struct {
 	Error errorPayload `json:"error"`
@@ -54,10 +77,15 @@ type errorPayload struct {
 }
 
 // renderError answers with err in the JSON error shape; anything that is not an *apperr.Error
-// is a bug or an outage, so it is logged with the request id and its text is not shown.
+// is a bug or an outage, so it is logged with the request id and its text is not shown. An
+// outage that no store named as one (the request's deadline passed elsewhere, say) is still
+// answered as one.
 func (s *Server) renderError(c *gin.Context, err error) {
 	var e *apperr.Error
-	if !errors.As(err, &e) {
+	if !errors.As(err, &e) && database.IsUnavailable(err) {
+		e = database.Unavailable(err)
+	}
+	if e == nil {
 		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(c)), slog.String("route", c.FullPath()),
 			slog.String("error", err.Error()))
@@ -66,6 +94,9 @@ func (s *Server) renderError(c *gin.Context, err error) {
 		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(c)), slog.String("route", c.FullPath()),
 			slog.String("error", e.Error()))
+	}
+	if after := retryAfter(e.Code); after != "" {
+		c.Header("Retry-After", after)
 	}
 	c.AbortWithStatusJSON(statusOf(e.Code), errorBody{Error: errorPayload{
 		Code: e.Code, Message: e.Message, Details: e.Details, RequestID: requestID(c),

@@ -1,9 +1,7 @@
-package httpapi
+package httpapi_test
 
 import (
-	"context"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -11,36 +9,19 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/xsell/xsell/internal/dbtest"
-	"github.com/xsell/xsell/internal/events"
+	"github.com/xsell/xsell/internal/apptest"
 )
 
 var eventsNow = time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
 
-// newEventsServer serves the API with an events service whose clock reads eventsNow.
-func newEventsServer(t *testing.T) (*httptest.Server, *sqlx.DB) {
+// newEventsServer serves the API over a fresh database with the clock at eventsNow.
+func newEventsServer(t *testing.T) (*apptest.Server, *sqlx.DB) {
 	t.Helper()
-	keys, err := ParseAPIKeys("admin:a-secret-0123456789abcdef0123456789,checkout:c-secret-0123456789abcdef0123456789,analyst:n-secret-0123456789abcdef0123456789")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := dbtest.New(t)
-	svc := events.NewService(db, events.Options{Clock: func() time.Time { return eventsNow }})
-	t.Cleanup(func() {
-		if err := svc.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	s, err := New(Config{APIKeys: keys}, Deps{DB: db, Events: svc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return ts, db
+	srv := apptest.Start(t, apptest.Options{Now: eventsNow})
+	return srv, srv.DB
 }
 
-func postEvents(t *testing.T, ts *httptest.Server, events ...string) answer {
+func postEvents(t *testing.T, ts *apptest.Server, events ...string) answer {
 	t.Helper()
 	return do(t, "POST", ts.URL+"/v1/events", "c-secret-0123456789abcdef0123456789", "application/json", `{"events":[`+strings.Join(events, ",")+`]}`)
 }

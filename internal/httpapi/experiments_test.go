@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"context"
@@ -7,18 +7,18 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/app"
+	"github.com/xsell/xsell/internal/apptest"
 	"github.com/xsell/xsell/internal/experiments"
 )
 
 const (
-	adminKey    = "a-secret-0123456789abcdef0123456789"
-	checkoutKey = "c-secret-0123456789abcdef0123456789"
-	analystKey  = "n-secret-0123456789abcdef0123456789"
+	adminKey    = apptest.AdminKey
+	checkoutKey = apptest.CheckoutKey
+	analystKey  = apptest.AnalystKey
 )
 
 // testAPI is the whole API over a fresh database.
@@ -27,35 +27,27 @@ type testAPI struct {
 	db       *sqlx.DB
 	cache    *experiments.Cache
 	recorder *experiments.Recorder
-	stop     func() // flushes the recorder
+	stop     func() // stops the server, which flushes the recorder
 }
 
-// newTestAPI serves the experiments and assignment API over a fresh database, with its
-// exposure recorder running; more, when given, adds services to its dependencies.
-func newTestAPI(t *testing.T, more ...func(*Deps)) *testAPI {
+// newTestAPI serves the whole API over a fresh database, its background components running;
+// configure, when given, changes the server's configuration first.
+func newTestAPI(t *testing.T, configure ...func(*app.Config)) *testAPI {
 	t.Helper()
-	keys, err := ParseAPIKeys("admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:" + analystKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := dbtest.New(t)
-	store := experiments.NewStore(db, nil)
-	api := &testAPI{db: db, cache: experiments.NewCache(store, "", time.Hour, nil),
-		recorder: experiments.NewRecorder(db, experiments.RecorderConfig{}, nil, nil)}
-	ctx, cancel := context.WithCancel(context.Background())
-	go api.recorder.Run(ctx, 5*time.Second)
-	api.stop = func() { cancel(); <-api.recorder.Done() }
-	t.Cleanup(api.stop)
-	deps := Deps{DB: db, Experiments: store, Assignments: api.cache, Exposures: api.recorder}
-	for _, f := range more {
-		f(&deps)
-	}
-	s, err := New(Config{APIKeys: keys}, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api.url = newHTTPTestServer(t, s)
-	return api
+	srv := apptest.Start(t, apptest.Options{
+		APIKeys: "admin:ops:" + adminKey + ",checkout:" + checkoutKey + ",analyst:" + analystKey,
+		Configure: func(c *app.Config) {
+			for _, f := range configure {
+				f(c)
+			}
+		},
+	})
+	return &testAPI{url: srv.URL, db: srv.DB, cache: srv.App.Assignments, recorder: srv.App.Exposures,
+		stop: func() {
+			if err := srv.Stop(); err != nil {
+				t.Error(err)
+			}
+		}}
 }
 
 // reload makes the assignment cache see what the test just wrote (servers do it on NOTIFY).

@@ -1,55 +1,33 @@
-package httpapi
+package httpapi_test
 
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/xsell/xsell/internal/dbtest"
-	"github.com/xsell/xsell/internal/events"
+	"github.com/xsell/xsell/internal/apptest"
 	"github.com/xsell/xsell/internal/loyalty"
 )
 
 var loyaltyNow = time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
 
 type loyaltyAPI struct {
-	ts  *httptest.Server
-	svc *loyalty.Service
-	db  *sqlx.DB
-	now *time.Time
-	mu  *sync.Mutex
+	ts    *apptest.Server
+	svc   *loyalty.Service
+	db    *sqlx.DB
+	clock *apptest.Clock
 }
 
-// newLoyaltyServer serves the API with the loyalty and events services on a fresh database;
-// the loyalty clock reads *now, which the test may move.
+// newLoyaltyServer serves the API over a fresh database with the clock at loyaltyNow, which
+// the test may move.
 func newLoyaltyServer(t *testing.T) loyaltyAPI {
 	t.Helper()
-	keys, err := ParseAPIKeys("admin:a-secret-0123456789abcdef0123456789,checkout:c-secret-0123456789abcdef0123456789,analyst:n-secret-0123456789abcdef0123456789")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := dbtest.New(t)
-	db.SetMaxOpenConns(16)
-	now, mu := loyaltyNow, &sync.Mutex{}
-	svc := loyalty.New(db, func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
-	ev := events.NewService(db, events.Options{Clock: func() time.Time { return loyaltyNow }})
-	t.Cleanup(func() {
-		if err := ev.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	s, err := New(Config{APIKeys: keys}, Deps{DB: db, Loyalty: svc, Events: ev})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return loyaltyAPI{ts: ts, svc: svc, db: db, now: &now, mu: mu}
+	srv := apptest.Start(t, apptest.Options{Now: loyaltyNow})
+	return loyaltyAPI{ts: srv, svc: srv.App.Loyalty, db: srv.DB, clock: srv.Clock}
 }
 
 func (a loyaltyAPI) do(t *testing.T, method, path, key, body string) answer {
@@ -148,9 +126,7 @@ func TestLoyaltyIdempotencyOverHTTP(t *testing.T) {
 	api := newLoyaltyServer(t)
 	body := `{"points": 100, "idempotency_key": "k1", "reason": "goodwill"}`
 	first := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret-0123456789abcdef0123456789", body)
-	api.mu.Lock()
-	*api.now = api.now.Add(time.Hour)
-	api.mu.Unlock()
+	api.clock.Advance(time.Hour)
 	// Same request, keys in another order and other spacing: the same answer, byte for byte.
 	again := api.do(t, "POST", "/v1/loyalty/accounts/s-1/earn", "c-secret-0123456789abcdef0123456789", `{ "reason":"goodwill","idempotency_key":"k1","points":100 }`)
 	if first.status != 201 || again.status != 201 || again.raw != first.raw || again.header.Get("Idempotent-Replayed") != "true" {

@@ -1,32 +1,33 @@
-package httpapi
+package httpapi_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/app"
+	"github.com/xsell/xsell/internal/apptest"
+	"github.com/xsell/xsell/internal/httpapi"
 )
 
 func TestParseRateLimits(t *testing.T) {
-	got, err := ParseRateLimits(DefaultRateLimits)
+	got, err := httpapi.ParseRateLimits(httpapi.DefaultRateLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := RateLimits{RoleCheckout: {0, 1}, RoleAdmin: {50, 50}, RoleAnalyst: {20, 20}}
+	want := httpapi.RateLimits{httpapi.RoleCheckout: {0, 1}, httpapi.RoleAdmin: {50, 50}, httpapi.RoleAnalyst: {20, 20}}
 	if len(got) != len(want) {
-		t.Fatalf("%s parses to %v, want %v", DefaultRateLimits, got, want)
+		t.Fatalf("%s parses to %v, want %v", httpapi.DefaultRateLimits, got, want)
 	}
 	for r, l := range want {
 		if got[r] != l {
 			t.Errorf("%s: %+v, want %+v", r, got[r], l)
 		}
 	}
-	if got, err := ParseRateLimits("admin=0.5:3"); err != nil || got[RoleAdmin] != (RateLimit{0.5, 3}) {
+	if got, err := httpapi.ParseRateLimits("admin=0.5:3"); err != nil || got[httpapi.RoleAdmin] != (httpapi.RateLimit{0.5, 3}) {
 		t.Errorf("admin=0.5:3 parses to %v, %v", got, err)
 	}
 	for _, tc := range []struct{ in, want string }{
@@ -38,8 +39,8 @@ func TestParseRateLimits(t *testing.T) {
 		{"admin=5:0", "burst"},
 		{"admin=5,admin=6", "a second limit"},
 	} {
-		if _, err := ParseRateLimits(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("ParseRateLimits(%q) = %v, want an error mentioning %q", tc.in, err, tc.want)
+		if _, err := httpapi.ParseRateLimits(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("httpapi.ParseRateLimits(%q) = %v, want an error mentioning %q", tc.in, err, tc.want)
 		}
 	}
 }
@@ -48,22 +49,18 @@ func TestParseRateLimits(t *testing.T) {
 // other admin key has a budget of its own, and checkout, unlimited by default, is not slowed.
 func TestRateLimitPerKey(t *testing.T) {
 	const admin1, admin2, checkout = "admin-one-0123456789abcdef0123456789", "admin-two-0123456789abcdef0123456789", "checkout-0123456789abcdef0123456789"
-	keys, err := ParseAPIKeys("admin:" + admin1 + ",admin:" + admin2 + ",checkout:" + checkout)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// One request per 1000 s after a burst of 2: no token comes back during the test.
-	limits, err := ParseRateLimits("admin=0.001:2," + "checkout=0")
+	limits, err := httpapi.ParseRateLimits("admin=0.001:2," + "checkout=0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{APIKeys: keys, RateLimits: limits}, Deps{DB: dbtest.New(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Engine().GET("/test/keyed", s.authenticate(RoleAdmin, RoleCheckout), func(c *gin.Context) { c.String(200, "ok") })
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
+	ts := apptest.New(t, apptest.Options{
+		APIKeys:   "admin:" + admin1 + ",admin:" + admin2 + ",checkout:" + checkout,
+		Configure: func(c *app.Config) { c.HTTP.RateLimits = limits },
+	})
+	s := ts.App.HTTP
+	s.Engine().GET("/test/keyed", s.Authenticate(httpapi.RoleAdmin, httpapi.RoleCheckout), func(c *gin.Context) { c.String(200, "ok") })
+	ts.Start(t)
 
 	for i := range 2 {
 		if a := do(t, "GET", ts.URL+"/test/keyed", admin1, "", ""); a.status != 200 {

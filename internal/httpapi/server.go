@@ -3,9 +3,12 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
@@ -25,6 +28,9 @@ type Config struct {
 	MaxBodyBytes   int64      // larger bodies get 413
 	TrustedProxies []string   // addresses whose X-Forwarded-For is believed; none by default
 	MetricsKey     string     // when set, /metrics wants it as a Bearer token
+	// RequestTimeout is the deadline of every request's context (0: none): the database work
+	// of a request that reaches it stops, and the client gets 503 rather than a wait.
+	RequestTimeout time.Duration
 }
 
 // Deps are the services the handlers call.
@@ -38,6 +44,7 @@ type Deps struct {
 	Exposures   *experiments.Recorder // writes exposures off the request path
 	Events      *events.Service       // ingests POST /v1/events
 	Loyalty     *loyalty.Service      // program, accounts and the points ledger
+	Console     http.Handler          // the web console, served under /console/ when set
 }
 
 // Server routes requests to handlers.
@@ -52,7 +59,17 @@ type Server struct {
 	migrated atomic.Bool
 }
 
-func init() { gin.SetMode(gin.ReleaseMode) }
+// ConfigureLibraries sets the globals of the libraries the HTTP layer uses (Gin's release mode,
+// JSON names in validation errors); the wiring calls it before New. Setting them again is a
+// no-op.
+func ConfigureLibraries() { configureOnce.Do(configure) }
+
+var configureOnce sync.Once
+
+func configure() {
+	gin.SetMode(gin.ReleaseMode)
+	useJSONNames()
+}
 
 // New builds the routes.
 func New(cfg Config, deps Deps) (*Server, error) {
@@ -77,7 +94,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	e.UseRawPath = true
 	e.UnescapePathValues = true
 	e.ContextWithFallback = true
-	e.Use(s.withRequestID, s.securityHeaders, s.observe, gin.CustomRecoveryWithWriter(nil, s.recoverPanic), s.limitBody)
+	e.Use(s.withRequestID, s.securityHeaders, s.observe, gin.CustomRecoveryWithWriter(nil, s.recoverPanic), s.withDeadline, s.limitBody)
 	e.NoRoute(func(c *gin.Context) {
 		s.renderError(c, apperr.New(apperr.NotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -87,6 +104,19 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.engine = e
 	s.routes()
 	return s, nil
+}
+
+// withDeadline gives the request's context the RequestTimeout deadline, which the stores'
+// statements honour: a frozen database then costs a client the deadline and a 503, never an
+// open-ended wait.
+func (s *Server) withDeadline(c *gin.Context) {
+	if s.cfg.RequestTimeout <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
 }
 
 // Handler is the http.Handler that serves the API.
@@ -100,9 +130,15 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsAccess, gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
+	e.GET("/openapi.json", s.openapi)
 	v1 := e.Group("/v1")
 	s.experimentRoutes(v1)
 	s.assignRoutes(v1)
 	s.eventRoutes(v1)
 	s.loyaltyRoutes(v1)
+	if s.deps.Console != nil {
+		// The console renders its own pages and errors; it shares the request id, headers,
+		// metrics and body limit of every route.
+		e.Any("/console/*path", gin.WrapH(s.deps.Console))
+	}
 }

@@ -1,32 +1,26 @@
-package httpapi
+package httpapi_test
 
 import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/app"
+	"github.com/xsell/xsell/internal/apptest"
+	"github.com/xsell/xsell/internal/httpapi"
+	"github.com/xsell/xsell/internal/openapitest"
 )
 
-// newTestServer serves a Server with the three test keys over a fresh database.
-func newTestServer(t *testing.T) (*Server, *httptest.Server) {
+// newTestServer serves the API over a fresh database, with bodies limited to 1 KiB; routes
+// the test adds to the Server's engine are served too.
+func newTestServer(t *testing.T) (*httpapi.Server, *apptest.Server) {
 	t.Helper()
-	keys, err := ParseAPIKeys("admin:a-secret-0123456789abcdef0123456789,checkout:c-secret-0123456789abcdef0123456789,analyst:n-secret-0123456789abcdef0123456789")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{APIKeys: keys, MaxBodyBytes: 1 << 10}, Deps{DB: dbtest.New(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return s, ts
+	srv := apptest.Start(t, apptest.Options{Configure: func(c *app.Config) { c.HTTP.MaxBodyBytes = 1 << 10 }})
+	return srv.App.HTTP, srv
 }
 
 type answer struct {
@@ -58,7 +52,7 @@ func send(t *testing.T, method, url, body string, headers map[string]string) ans
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,23 +81,18 @@ func TestReadyz(t *testing.T) {
 }
 
 func TestReadyzWithoutDatabase(t *testing.T) {
-	db := dbtest.New(t)
-	s, err := New(Config{}, Deps{DB: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("readyz with the database closed = %d %s, want 503", rec.Code, rec.Body)
+	srv := apptest.Start(t, apptest.Options{Proxy: true})
+	srv.Proxy.Stop() // as if the database went down
+	a := do(t, "GET", srv.URL+"/readyz", "", "", "")
+	if a.status != http.StatusServiceUnavailable || a.body["status"] != "degraded" {
+		t.Fatalf("readyz with the database down = %d %s, want 503 degraded (assignment answers from its cache)", a.status, a.raw)
 	}
 }
 
 func TestAuthTable(t *testing.T) {
 	s, ts := newTestServer(t)
-	s.Engine().POST("/test/admin-only", s.authenticate(RoleAdmin), func(c *gin.Context) {
-		c.JSON(200, gin.H{"key": s.caller(c).Name})
+	s.Engine().POST("/test/admin-only", s.Authenticate(httpapi.RoleAdmin), func(c *gin.Context) {
+		c.JSON(200, gin.H{"key": s.CallerName(c)})
 	})
 	cases := []struct {
 		name, key string
@@ -144,8 +133,8 @@ func TestRequestErrors(t *testing.T) {
 	s, ts := newTestServer(t)
 	s.Engine().POST("/test/echo", func(c *gin.Context) {
 		var b echoBody
-		if err := decodeJSON(c, &b); err != nil {
-			s.renderError(c, err)
+		if err := httpapi.DecodeJSON(c, &b); err != nil {
+			s.RenderError(c, err)
 			return
 		}
 		c.JSON(200, b)
@@ -221,13 +210,6 @@ func TestMetricsCountRoutes(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-}
-
-func newHTTPTestServer(t *testing.T, s *Server) string {
-	t.Helper()
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return ts.URL
 }
 
 // doWith is do with a JSON body and extra headers.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 )
 
 // Account is a shopper's points at one moment. A shopper never seen has an account of zeros.
@@ -76,7 +77,7 @@ func (s *Service) Account(ctx context.Context, shopperID string) (Account, error
 			COALESCE((SELECT sum(remaining) FROM lots WHERE expires_at = held.next_at), 0) AS next_points
 		FROM held, written, undone`, shopperID, now)
 	if err != nil {
-		return Account{}, err
+		return Account{}, database.Wrap(err, "reading the account of %q", shopperID)
 	}
 	a := Account{ShopperID: shopperID, Balance: row.Balance, Pending: row.Pending,
 		LifetimeEarned: row.Earned, LifetimeRedeemed: row.Redeemed, Expired: row.Expired}
@@ -127,7 +128,7 @@ func (s *Service) Transactions(ctx context.Context, shopperID, cursor string, li
 		WHERE e.shopper_id = $1 AND ($2 = 0 OR e.id < $2)
 		ORDER BY e.id DESC LIMIT $3`, shopperID, before, limit+1)
 	if err != nil {
-		return Page{}, err
+		return Page{}, database.Wrap(err, "listing the transactions of %q", shopperID)
 	}
 	if len(page.Transactions) > limit {
 		page.Transactions = page.Transactions[:limit]

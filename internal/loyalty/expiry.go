@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // expireBatch is how many accounts one scan of the expiry job picks up.
@@ -13,22 +15,28 @@ const expireBatch = 500
 // ExpireDue writes an expire entry for every lot that is past its expiry and still holds
 // points, and returns how many it wrote. Each account is handled under its lock and only lots
 // with points left are written off, so running it twice, or on two servers at once, writes
-// each lot's expiry once.
+// each lot's expiry once. An account the database refuses to write off is quarantined and
+// skipped from then on, until someone deletes its quarantine row: its lapsed lots count in no
+// balance anyway, so only their expire entries wait.
 func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	total := 0
 	after := ""
 	for {
 		var shoppers []string
-		if err := s.db.SelectContext(ctx, &shoppers, `SELECT DISTINCT shopper_id FROM loyalty_lots
+		if err := s.db.SelectContext(ctx, &shoppers, `SELECT DISTINCT shopper_id FROM loyalty_lots l
 			WHERE remaining > 0 AND expires_at <= $1 AND shopper_id > $2
-			ORDER BY shopper_id LIMIT $3`, s.now(), after, expireBatch); err != nil {
-			return total, err
+				AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.consumer = $4 AND q.key = l.shopper_id)
+			ORDER BY shopper_id LIMIT $3`, s.now(), after, expireBatch, ExpiryConsumer); err != nil {
+			return total, database.Wrap(err, "finding accounts with lapsed lots")
 		}
 		for _, id := range shoppers {
 			n, err := s.expireAccount(ctx, id)
 			total += n
+			if database.Refused(err) {
+				err = s.quarantine.Put(ctx, s.db, ExpiryConsumer, id, map[string]string{"shopper_id": id}, err)
+			}
 			if err != nil {
-				return total, err
+				return total, database.Wrap(err, "expiring the lots of %q", id)
 			}
 		}
 		if len(shoppers) < expireBatch {
@@ -76,5 +84,8 @@ func (s *Service) expireAccount(ctx context.Context, shopperID string) (int, err
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/apptest"
+	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/dbtest"
 	"github.com/xsell/xsell/internal/loyalty"
 )
@@ -18,35 +20,12 @@ import (
 // t0 is where every test clock starts.
 var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-// clock is a time source the test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	svc   *loyalty.Service
 	db    *sqlx.DB
-	clock *clock
+	clock *apptest.Clock
 	ctx   context.Context
+	reg   *prometheus.Registry // holds xsell_quarantined_total
 }
 
 // newFixture is a Service on a fresh database with a clock at t0.
@@ -56,8 +35,29 @@ func newFixture(t *testing.T) *fixture {
 	// Other packages test against the same cluster at the same time; stay well inside its
 	// connection limit.
 	db.SetMaxOpenConns(16)
-	c := &clock{t: t0}
-	return &fixture{svc: loyalty.New(db, c.Now), db: db, clock: c, ctx: context.Background()}
+	c := apptest.NewClock(t0)
+	reg := prometheus.NewRegistry()
+	svc := loyalty.New(db, loyalty.Options{Clock: c.Now, Quarantine: database.NewQuarantine(reg, nil)})
+	return &fixture{svc: svc, db: db, clock: c, ctx: context.Background(), reg: reg}
+}
+
+// quarantined is xsell_quarantined_total{consumer} as /metrics would show it.
+func (f *fixture) quarantined(t *testing.T, consumer string) float64 {
+	t.Helper()
+	families, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range families {
+		for _, m := range fam.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if fam.GetName() == "xsell_quarantined_total" && l.GetName() == "consumer" && l.GetValue() == consumer {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func (f *fixture) setProgram(t *testing.T, earnRate, pointValue, expiryDays, pendingDays int) {

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// Jobs says how often the server runs the loyalty background jobs.
+// Jobs runs the loyalty background jobs of a Service on timers.
 type Jobs struct {
+	Service *Service
 	// CreditEvery is the pause between runs of CreditOrders; 0 turns it off.
 	CreditEvery time.Duration
 	// ExpireEvery is the pause between runs of ExpireDue; 0 turns it off.
@@ -15,14 +16,18 @@ type Jobs struct {
 	Log         *slog.Logger
 }
 
-// DefaultJobs credits orders every two seconds, so that points show up while the shopper is
-// still on the confirmation page, and expires lots every ten minutes: balances never count a
-// lapsed lot anyway, so the job only writes the ledger entries down.
-var DefaultJobs = Jobs{CreditEvery: 2 * time.Second, ExpireEvery: 10 * time.Minute}
+// DefaultCreditEvery credits orders every two seconds, so that points show up while the
+// shopper is still on the confirmation page; DefaultExpireEvery expires lots every ten
+// minutes: balances never count a lapsed lot anyway, so the job only writes the ledger
+// entries down.
+const (
+	DefaultCreditEvery = 2 * time.Second
+	DefaultExpireEvery = 10 * time.Minute
+)
 
-// RunJobs runs CreditOrders and ExpireDue on their tickers until ctx ends. A failed run is
-// logged and retried at the next tick.
-func (s *Service) RunJobs(ctx context.Context, j Jobs) {
+// Run runs CreditOrders and ExpireDue on their tickers until ctx ends, and returns nil then. A
+// failed run is logged and retried at the next tick: the jobs stop for nothing but ctx.
+func (j Jobs) Run(ctx context.Context) error {
 	log := j.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -33,16 +38,16 @@ func (s *Service) RunJobs(ctx context.Context, j Jobs) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-credit.c:
-			n, err := s.CreditOrders(ctx)
+			n, err := j.Service.CreditOrders(ctx)
 			if err != nil && ctx.Err() == nil {
 				log.Error("loyalty: crediting orders", "error", err, "credited", n)
 			} else if n > 0 {
 				log.Debug("loyalty: credited order events", "events", n)
 			}
 		case <-expire.c:
-			n, err := s.ExpireDue(ctx)
+			n, err := j.Service.ExpireDue(ctx)
 			if err != nil && ctx.Err() == nil {
 				log.Error("loyalty: expiring lots", "error", err, "expired", n)
 			} else if n > 0 {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/validate"
 )
 
@@ -229,7 +231,7 @@ func (s *Service) Reverse(ctx context.Context, transactionID int64, r ReverseReq
 	if errors.Is(err, sql.ErrNoRows) {
 		return Outcome{}, apperr.New(apperr.NotFound, "no transaction %d", transactionID)
 	} else if err != nil {
-		return Outcome{}, err
+		return Outcome{}, database.Wrap(err, "reading transaction %d", transactionID)
 	}
 	target := "reverse " + strconv.FormatInt(transactionID, 10)
 	return s.idempotent(ctx, shopperID, r.IdempotencyKey, target, r, func(tx *sqlx.Tx, now time.Time) (int64, error) {
@@ -255,8 +257,12 @@ func (s *Service) idempotent(ctx context.Context, shopperID, key, op string, req
 	}
 	hash := sha256.Sum256(canon)
 	var out Outcome
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		prior, err := lockAccountKey(ctx, tx, shopperID, key, s.now())
+	err = database.Transact(ctx, s.db, readCommitted, func(dtx *database.Tx) error {
+		tx := dtx.Tx
+		prior, err := claimKey(ctx, tx, shopperID, key)
+		if err == nil {
+			prior, err = lockAccountKey(ctx, tx, shopperID, key, s.now())
+		}
 		if err != nil {
 			return err
 		}
@@ -287,7 +293,43 @@ func (s *Service) idempotent(ctx context.Context, shopperID, key, op string, req
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, shopperID, key, hash[:], out.Status, body, id, now)
 		return err
 	})
-	return out, err
+	return out, database.Wrap(err, "%s for %q", op, shopperID)
+}
+
+// claimKey takes the transaction-level lock of a shopper's idempotency key. It is taken before
+// the account row is read, so that the key's stored answer read with the account is the
+// committed one: a request that waited on the account lock would otherwise read the key as
+// new from its older snapshot and do the work a second time, or fail on the key's row.
+//
+// When another transaction holds the key, claimKey returns the answer stored for it, to be
+// replayed, or a RequestInProgress error while the first request with the key is still
+// running: a retry that overtook its first try is told to come back, not that it failed.
+func claimKey(ctx context.Context, tx *sqlx.Tx, shopperID, key string) (*storedAnswer, error) {
+	h := fnv.New64a()
+	h.Write([]byte(shopperID))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	var row struct {
+		Claimed bool   `db:"claimed"`
+		Hash    []byte `db:"request_hash"`
+		Status  *int   `db:"status"`
+		Body    []byte `db:"body"`
+	}
+	// Keys are hashed into the single-bigint space of advisory locks, shared with the events
+	// commit lock: a collision with it, or between two keys, at worst answers a 409 to retry.
+	if err := tx.GetContext(ctx, &row, `SELECT pg_try_advisory_xact_lock($3) AS claimed, i.request_hash, i.status, i.body
+		FROM (SELECT) AS one LEFT JOIN loyalty_idempotency i ON i.shopper_id = $1 AND i.key = $2`,
+		shopperID, key, int64(h.Sum64())); err != nil {
+		return nil, fmt.Errorf("claiming idempotency key %q: %w", key, err)
+	}
+	switch {
+	case row.Claimed:
+		return nil, nil
+	case row.Status != nil:
+		return &storedAnswer{Hash: row.Hash, Status: *row.Status, Body: row.Body}, nil
+	}
+	return nil, &apperr.Error{Code: apperr.RequestInProgress,
+		Message: fmt.Sprintf("a request with idempotency_key %q is still being processed; retry in a moment to get its answer", key)}
 }
 
 // receipt is the transaction id with the shopper's balance at now.

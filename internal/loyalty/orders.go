@@ -12,6 +12,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // creditBatch is how many order events one transaction of CreditOrders handles.
@@ -19,16 +21,24 @@ const creditBatch = 200
 
 // orderEvent is an order_completed or order_refunded row of the events outbox.
 type orderEvent struct {
-	Seq        int64     `db:"seq"`
-	ID         string    `db:"id"`
-	Type       string    `db:"type"`
-	ShopperID  string    `db:"shopper_id"`
-	OccurredAt time.Time `db:"occurred_at"`
-	OrderID    string    `db:"order_id"`
-	Amount     int64     `db:"amount"`
-	Discount   int64     `db:"discount"`
-	Currency   string    `db:"currency"`
+	Seq        int64     `db:"seq" json:"seq"`
+	ID         string    `db:"id" json:"id"`
+	Type       string    `db:"type" json:"type"`
+	ShopperID  string    `db:"shopper_id" json:"shopper_id"`
+	OccurredAt time.Time `db:"occurred_at" json:"occurred_at"`
+	OrderID    string    `db:"order_id" json:"order_id"`
+	Amount     int64     `db:"amount" json:"amount"`
+	Discount   int64     `db:"discount" json:"discount"`
+	Currency   string    `db:"currency" json:"currency"`
 }
+
+// The consumers whose refused rows go to quarantine, as named there and in
+// xsell_quarantined_total: crediting quarantines order events by event id, expiry accounts by
+// shopper id.
+const (
+	CreditingConsumer = "loyalty_crediting"
+	ExpiryConsumer    = "loyalty_expiry"
+)
 
 // CreditOrders credits points for the order events written since its last run and returns how
 // many events it handled. It reads the events table as an outbox: its cursor (the last seq
@@ -36,7 +46,9 @@ type orderEvent struct {
 // even with several servers running it (they queue on the cursor row). An order_completed
 // earns the base rate on amount − discount once per order id (pending when pending_days > 0)
 // plus the bonus of each running loyalty_points variant the shopper is in whose products the
-// order holds; an order_refunded takes back points in proportion to the amount returned.
+// order holds; an order_refunded takes back points in proportion to the amount returned. An
+// event the database refuses to credit (a sum out of range, say) is quarantined, and the
+// others and the cursor go on without it.
 //
 // "The shopper is in" means an exposure row exists when the order's batch is read. Exposures
 // are written off the assignment path (within ~100 ms), so an order credited sooner than that
@@ -48,14 +60,27 @@ func (s *Service) CreditOrders(ctx context.Context) (int, error) {
 		n, err := s.creditBatch(ctx)
 		total += n
 		if err != nil || n < creditBatch {
-			return total, err
+			return total, database.Wrap(err, "crediting order events")
 		}
 	}
 }
 
+// creditBatch credits the next batch of order events in one transaction. When the database
+// refuses one of them, the batch is credited again one event at a time, each in a savepoint,
+// and the refused ones go to quarantine: the fast path stays a few statements per batch, and
+// only a batch with poison pays for the savepoints.
 func (s *Service) creditBatch(ctx context.Context) (int, error) {
+	n, err := s.creditBatchTx(ctx, false)
+	if database.Refused(err) {
+		n, err = s.creditBatchTx(ctx, true)
+	}
+	return n, err
+}
+
+func (s *Service) creditBatchTx(ctx context.Context, oneByOne bool) (int, error) {
 	n := 0
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := database.Transact(ctx, s.db, readCommitted, func(dtx *database.Tx) error {
+		tx := dtx.Tx
 		n = 0
 		var cursor int64
 		if err := tx.GetContext(ctx, &cursor, `SELECT seq FROM loyalty_event_cursor FOR UPDATE`); err != nil {
@@ -79,17 +104,18 @@ func (s *Service) creditBatch(ctx context.Context) (int, error) {
 		}
 		for _, ev := range evs {
 			ev.Currency = strings.TrimSpace(ev.Currency)
-			if err := lockAccount(ctx, tx, ev.ShopperID, s.now()); err != nil {
-				return err
+			if !oneByOne {
+				if err := s.creditEvent(ctx, tx, ev, batch); err != nil {
+					return err
+				}
+				continue
 			}
-			var err error
-			if ev.Type == "order_completed" {
-				err = s.creditOrder(ctx, tx, ev, batch)
-			} else {
-				err = s.refundOrder(ctx, tx, ev)
+			err := dtx.Savepoint(ctx, func() error { return s.creditEvent(ctx, tx, ev, batch) })
+			if database.Refused(err) {
+				err = s.quarantine.Put(ctx, dtx, CreditingConsumer, ev.ID, ev, err)
 			}
 			if err != nil {
-				return fmt.Errorf("event %s (seq %d, order %s): %w", ev.ID, ev.Seq, ev.OrderID, err)
+				return err
 			}
 		}
 		n = len(evs)
@@ -97,6 +123,23 @@ func (s *Service) creditBatch(ctx context.Context) (int, error) {
 		return err
 	})
 	return n, err
+}
+
+// creditEvent credits or refunds one order event under its shopper's account lock.
+func (s *Service) creditEvent(ctx context.Context, tx *sqlx.Tx, ev orderEvent, batch *orderBatch) error {
+	if err := lockAccount(ctx, tx, ev.ShopperID, s.now()); err != nil {
+		return err
+	}
+	var err error
+	if ev.Type == "order_completed" {
+		err = s.creditOrder(ctx, tx, ev, batch)
+	} else {
+		err = s.refundOrder(ctx, tx, ev)
+	}
+	if err != nil {
+		return fmt.Errorf("event %s (seq %d, order %s): %w", ev.ID, ev.Seq, ev.OrderID, err)
+	}
+	return nil
 }
 
 // orderBatch is what crediting a batch of order events reads once, in a few statements,

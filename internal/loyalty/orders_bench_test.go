@@ -16,7 +16,7 @@ import (
 func BenchmarkCreditOrders(b *testing.B) {
 	db := dbtest.New(b)
 	ctx := context.Background()
-	svc := loyalty.New(db, func() time.Time { return t0.Add(time.Hour) })
+	svc := loyalty.New(db, loyalty.Options{Clock: func() time.Time { return t0.Add(time.Hour) }})
 	if _, err := db.ExecContext(ctx, `INSERT INTO experiments (key, name, status, phase, seed, hash_attribute, coverage, variants)
 		VALUES ('pts', 'pts', 'running', 1, 'pts', 'shopper_id', 1,
 		'[{"key":"control","strategy":{"type":"none"}},{"key":"points","strategy":{"type":"loyalty_points","products":["sku-2"],"bonus_points":100}}]')`); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/database"
 )
 
 // Program is the loyalty program's settings. The defaults, set by the migration, are
@@ -66,7 +67,8 @@ const programColumns = `earn_rate, point_value, expiry_days, pending_days, updat
 
 // Program returns the current settings.
 func (s *Service) Program(ctx context.Context) (Program, error) {
-	return loadProgram(ctx, s.db)
+	p, err := loadProgram(ctx, s.db)
+	return p, database.Wrap(err, "reading the loyalty program")
 }
 
 func loadProgram(ctx context.Context, q queryer) (Program, error) {
@@ -88,5 +90,5 @@ func (s *Service) SetProgram(ctx context.Context, p Program) (Program, error) {
 	err := s.db.GetContext(ctx, &out, `UPDATE loyalty_program
 		SET earn_rate = $1, point_value = $2, expiry_days = $3, pending_days = $4, updated_at = $5
 		RETURNING `+programColumns, p.EarnRate, p.PointValue, p.ExpiryDays, p.PendingDays, s.now())
-	return out, err
+	return out, database.Wrap(err, "changing the loyalty program")
 }

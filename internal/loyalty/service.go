@@ -7,21 +7,35 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/xsell/xsell/internal/database"
 )
 
 // Service is the loyalty program: settings, accounts, the ledger and the jobs.
 type Service struct {
-	db    *sqlx.DB
-	clock func() time.Time
+	db         *sqlx.DB
+	clock      func() time.Time
+	quarantine *database.Quarantine
 }
 
-// New returns a Service on db. clock is the time source (nil: time.Now); tests pass one they
-// move by hand.
-func New(db *sqlx.DB, clock func() time.Time) *Service {
-	if clock == nil {
-		clock = time.Now
+// Options are what a Service needs besides its database; zero values take the defaults.
+type Options struct {
+	// Clock is the time source (time.Now); tests pass one they move by hand.
+	Clock func() time.Time
+	// Quarantine takes the order events and accounts that crediting and expiry cannot write
+	// (one of its own, counted nowhere, when nil).
+	Quarantine *database.Quarantine
+}
+
+// New returns a Service on db.
+func New(db *sqlx.DB, o Options) *Service {
+	if o.Clock == nil {
+		o.Clock = time.Now
 	}
-	return &Service{db: db, clock: clock}
+	if o.Quarantine == nil {
+		o.Quarantine = database.NewQuarantine(nil, nil)
+	}
+	return &Service{db: db, clock: o.Clock, quarantine: o.Quarantine}
 }
 
 // now is the clock's time as Postgres stores it (UTC, microseconds), so that a time read back
@@ -35,30 +49,21 @@ type queryer interface {
 	SelectContext(ctx context.Context, dest any, query string, args ...any) error
 }
 
-// inTx runs fn in a READ COMMITTED transaction and commits when fn returns nil.
-func (s *Service) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
+// readCommitted is the isolation of every loyalty transaction: the account lock, not the
+// isolation level, makes writers of one account serial (see the package comment).
+var readCommitted = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 
 // inAccountTx runs fn in a transaction that holds the lock of the shopper's account row, made
 // on first use. Every write of an account's lots, entries or idempotency keys goes through
 // here, which is what makes them serial per account (see the package comment).
 func (s *Service) inAccountTx(ctx context.Context, shopperID string, fn func(tx *sqlx.Tx, now time.Time) error) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := lockAccount(ctx, tx, shopperID, s.now()); err != nil {
+	return database.Transact(ctx, s.db, readCommitted, func(tx *database.Tx) error {
+		if err := lockAccount(ctx, tx.Tx, shopperID, s.now()); err != nil {
 			return err
 		}
 		// The clock is read after the lock is held, so that times of one account's writes
 		// never go backwards in commit order.
-		return fn(tx, s.now())
+		return fn(tx.Tx, s.now())
 	})
 }
 

@@ -1,0 +1,268 @@
+// Package app is xsell's one wiring function: it builds every service on one database pool
+// and the HTTP server over them, then runs the server and the background components together
+// and stops them in order, so that cmd/server and every test fixture run the same server.
+//
+// The lifecycle rule: a background component is a Run(ctx) error that returns once ctx has
+// ended and everything it started has stopped; New starts nothing, Run starts everything and
+// returns only when all of it has stopped.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/xsell/xsell/internal/console"
+	"github.com/xsell/xsell/internal/database"
+	"github.com/xsell/xsell/internal/events"
+	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/httpapi"
+	"github.com/xsell/xsell/internal/loyalty"
+	"github.com/xsell/xsell/internal/results"
+)
+
+// Config is everything the server is configured with; cmd/server reads it from the
+// environment, tests write it. Zero values take the defaults.
+type Config struct {
+	DatabaseURL string
+	// DBMaxConns bounds the pool (20).
+	DBMaxConns int
+	// StatementTimeout bounds every statement of the pool (5 s); RequestTimeout every request
+	// (10 s), and with it the events committer's writes.
+	StatementTimeout time.Duration
+	RequestTimeout   time.Duration
+	// HTTP is the HTTP layer's own settings; its RequestTimeout is RequestTimeout.
+	HTTP httpapi.Config
+	// Serve is the listener's: timeouts, TLS, and the shutdown grace that in-flight requests,
+	// and then queued exposures, have to finish once Run's context ends
+	// (httpapi.DefaultServeConfig's where zero).
+	Serve httpapi.ServeConfig
+	// CacheReload is the assignment cache's backstop reload period (30 s).
+	CacheReload time.Duration
+	// CreditEvery and ExpireEvery are the loyalty jobs' periods; 0 turns a job off (tests
+	// run them by hand).
+	CreditEvery, ExpireEvery time.Duration
+	// Exposures sizes the exposure recorder.
+	Exposures experiments.RecorderConfig
+	// Events tunes the group committer; its Clock, Log, Registerer and WriteTimeout are set here.
+	Events events.Options
+	// ResultsRefresh is how old a running experiment's results may get before the console's
+	// scheduler computes them again; 0 turns the scheduler's timer off (tests run it by hand,
+	// as if every hour).
+	ResultsRefresh time.Duration
+	// ConsoleSession is how long a console sign-in lasts (console.DefaultSessionTTL).
+	ConsoleSession time.Duration
+	// Clock is every service's time source (time.Now); tests move it by hand.
+	Clock func() time.Time
+	Log   *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.DBMaxConns <= 0 {
+		c.DBMaxConns = 20
+	}
+	if c.StatementTimeout <= 0 {
+		c.StatementTimeout = 5 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.Serve.ShutdownGrace <= 0 {
+		c.Serve.ShutdownGrace = httpapi.DefaultServeConfig.ShutdownGrace
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// App is the server: its services, its HTTP handler and its background components.
+type App struct {
+	DB          *sqlx.DB
+	Registry    *prometheus.Registry
+	Quarantine  *database.Quarantine
+	Experiments *experiments.Store
+	Assignments *experiments.Cache
+	Exposures   *experiments.Recorder
+	Events      *events.Service
+	Loyalty     *loyalty.Service
+	HTTP        *httpapi.Server
+	// Results computes the console's report snapshots, on AnalysisDB: a small pool whose
+	// statements may run as long as a report over a big experiment takes.
+	Results    *results.Scheduler
+	AnalysisDB *sqlx.DB
+	Console    *console.Console
+
+	cfg        Config
+	log        *slog.Logger
+	background []component
+	serving    chan struct{}
+}
+
+// component is a background component: Run(ctx) until ctx ends, then stop everything it
+// started and return.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// New connects to the database and builds the services and the HTTP server; it starts
+// nothing. Close releases what it opened.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	cfg.defaults()
+	// Library globals are the wiring's to set, not an init's.
+	httpapi.ConfigureLibraries()
+	db, err := database.Open(ctx, cfg.DatabaseURL, database.Options{
+		MaxConns: cfg.DBMaxConns, StatementTimeout: cfg.StatementTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{DB: db, Registry: prometheus.NewRegistry(), cfg: cfg, log: cfg.Log, serving: make(chan struct{})}
+	a.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+		collectors.NewDBStatsCollector(db.DB, "xsell"),
+		buildInfo(),
+	)
+	a.Quarantine = database.NewQuarantine(a.Registry, cfg.Log)
+	a.Experiments = experiments.NewStore(db, cfg.Clock)
+	a.Assignments = experiments.NewCache(a.Experiments, cfg.DatabaseURL, cfg.CacheReload, cfg.Log)
+	a.Exposures = experiments.NewRecorder(db, cfg.Exposures, a.Registry, cfg.Log)
+	evo := cfg.Events
+	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
+	a.Events = events.NewService(db, evo)
+	a.Loyalty = loyalty.New(db, loyalty.Options{Clock: cfg.Clock, Quarantine: a.Quarantine})
+	if a.AnalysisDB, err = database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: 2, StatementTimeout: AnalysisStatementTimeout}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.Results = results.NewScheduler(db, a.AnalysisDB, results.Config{Refresh: cfg.ResultsRefresh, Log: cfg.Log, Clock: cfg.Clock})
+	a.Console, err = console.New(console.Config{Keys: cfg.HTTP.APIKeys, SessionTTL: cfg.ConsoleSession, Clock: cfg.Clock}, console.Deps{
+		DB: db, Log: cfg.Log, Experiments: a.Experiments, Assignments: a.Assignments, Loyalty: a.Loyalty, Results: a.Results,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+
+	httpCfg := cfg.HTTP
+	httpCfg.RequestTimeout = cfg.RequestTimeout
+	a.HTTP, err = httpapi.New(httpCfg, httpapi.Deps{
+		DB: db, Log: cfg.Log, Registry: a.Registry,
+		Experiments: a.Experiments, Assignments: a.Assignments, Exposures: a.Exposures,
+		Events: a.Events, Loyalty: a.Loyalty, Console: a.Console,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.background = []component{
+		{"assignment cache", a.Assignments.Run},
+		// The recorder's Run(ctx, drain) predates the rule; it flushes for up to drain.
+		{"exposure recorder", func(ctx context.Context) error { a.Exposures.Run(ctx, cfg.Serve.ShutdownGrace); return nil }},
+		{"events committer", a.Events.Run},
+		{"loyalty jobs", loyalty.Jobs{Service: a.Loyalty, CreditEvery: cfg.CreditEvery, ExpireEvery: cfg.ExpireEvery, Log: cfg.Log}.Run},
+	}
+	if cfg.ResultsRefresh > 0 {
+		a.background = append(a.background, component{"results scheduler", a.Results.Run})
+	}
+	return a, nil
+}
+
+// Run serves the API on l until ctx ends or a background component fails. It first loads the
+// assignment cache and makes this month's event partitions (failing when it cannot), then
+// starts the background components and the HTTP server. On the way out the HTTP server stops
+// accepting and lets in-flight requests finish (up to ShutdownGrace); only then do the
+// background components stop, so that every batch a request handed them is committed or
+// flushed. Run returns once all of them have returned: nothing it started outlives it.
+func (a *App) Run(ctx context.Context, l net.Listener) error {
+	if err := a.start(ctx); err != nil {
+		l.Close()
+		return err
+	}
+	// The background outlives ctx until the HTTP server has drained; its failure stops the
+	// HTTP server.
+	front, stopFront := context.WithCancel(ctx)
+	defer stopFront()
+	back, stopBack := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBack()
+	var bg errgroup.Group
+	for _, c := range a.background {
+		bg.Go(func() error {
+			err := c.run(back)
+			if err != nil {
+				stopFront()
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			return nil
+		})
+	}
+	a.log.Info("listening", "addr", l.Addr().String(), "tls", a.cfg.Serve.TLSCert != "")
+	close(a.serving)
+	serveErr := httpapi.Serve(front, l, a.HTTP.Handler(), a.cfg.Serve)
+	a.log.Info("stopped accepting; in-flight requests finished")
+	stopBack()
+	bgErr := bg.Wait()
+	a.log.Info("background work stopped; queued exposures flushed")
+	if errors.Is(serveErr, context.Canceled) {
+		serveErr = nil
+	}
+	return errors.Join(serveErr, bgErr)
+}
+
+// Serving is closed once Run has started everything and serves requests.
+func (a *App) Serving() <-chan struct{} { return a.serving }
+
+// start loads what the server cannot answer without.
+func (a *App) start(ctx context.Context) error {
+	if err := a.Assignments.Load(ctx); err != nil {
+		return err
+	}
+	return a.Events.EnsurePartitions(ctx)
+}
+
+// AnalysisStatementTimeout bounds each statement of the results scheduler's pool: far above
+// what a report takes, but a runaway query still ends.
+const AnalysisStatementTimeout = 10 * time.Minute
+
+// Close closes the database pools; call it after Run has returned.
+func (a *App) Close() error {
+	var err error
+	if a.AnalysisDB != nil {
+		err = a.AnalysisDB.Close()
+	}
+	return errors.Join(a.DB.Close(), err)
+}
+
+// buildInfo exports the module version and VCS revision the binary was built from.
+func buildInfo() prometheus.Collector {
+	version, revision := "(devel)", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "xsell_build_info",
+		Help:        "The xsell version and revision of this binary; always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision},
+	})
+	g.Set(1)
+	return g
+}
