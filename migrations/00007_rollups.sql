@@ -83,17 +83,20 @@ CREATE TABLE analysis_rollup_groups (
 );
 
 -- The job's own state: how far it has read the events outbox (events.seq, as loyalty's
--- crediting does), and the point value cost and net were computed with.
+-- crediting does), the point value cost and net were computed with, and when it last
+-- computed rows: every row counts only times before then, or is in analysis_rollup_due, so a
+-- window ending at or after it can trust them.
 CREATE TABLE analysis_rollup_state (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     seq         bigint NOT NULL DEFAULT 0,
-    point_value bigint
+    point_value bigint,
+    computed_at timestamptz
 );
 INSERT INTO analysis_rollup_state DEFAULT VALUES;
 
 -- Rows that count something at or after the time they were computed (an event dated in the
 -- future, an exposure stamped by a clock ahead): a report whose window ends at or before `at`
--- reads the shopper from events. Rows the database refused to write stay here at infinity.
+-- reads the shopper from events. Shoppers the database refused to write stay here at infinity.
 CREATE TABLE analysis_rollup_due (
     experiment_key text NOT NULL,
     phase          integer NOT NULL,

@@ -30,6 +30,7 @@ type config struct {
 	DBMaxConns     int
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
+	Rollups        bool // this instance keeps the report rollups
 
 	StatementTimeout time.Duration // bound on each statement of the server's pool
 	RequestTimeout   time.Duration // deadline of each request
@@ -122,6 +123,14 @@ var envVars = []envVar{
 		switch v {
 		case "on", "off":
 			c.LoyaltyJobs = v == "on"
+			return nil
+		}
+		return fmt.Errorf("want on or off")
+	}},
+	{"XSELL_ANALYSIS_ROLLUPS", "on", func(c *config, v string) error {
+		switch v {
+		case "on", "off":
+			c.Rollups = v == "on"
 			return nil
 		}
 		return fmt.Errorf("want on or off")

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/xsell/xsell/internal/analysis"
 	"github.com/xsell/xsell/internal/app"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/httpapi"
@@ -118,6 +119,9 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 	}
 	if cfg.LoyaltyJobs {
 		c.CreditEvery, c.ExpireEvery = loyalty.DefaultCreditEvery, loyalty.DefaultExpireEvery
+	}
+	if cfg.Rollups {
+		c.RollupEvery = analysis.DefaultRollupEvery
 	}
 	return c
 }

@@ -239,7 +239,7 @@ func (s *Source) prepare(ctx context.Context, q sqlx.QueryerContext, req ReportR
 	}
 	p.Args = []any{e.Key, phase, end, winSecs, pq.StringArray(targets), req.Segment, pre, capQ}
 	p.strategyCurrency = strategyCurrency(variants)
-	if p.Source, err = chooseSource(ctx, q, req, e.Key, phase, ph.EndedAt); err != nil {
+	if p.Source, err = chooseSource(ctx, q, req, e.Key, phase, ph.EndedAt, end); err != nil {
 		return nil, err
 	}
 	if p.Source.Form == FormEvents {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -41,10 +42,12 @@ const (
 	reasonNotBuilt   = "the rollups have not been built on this database yet (the server's rollup job has not run)"
 	reasonPointValue = "the loyalty program's point value changed and the rollup job has not repriced the bonus points yet"
 	reasonNotClipped = "the phase has just ended and the rollup job has not clipped the rollups at its end yet"
+	reasonBefore     = "the window ends before the rollups' last update (a clock behind the database's)"
 )
 
-// chooseSource decides whether the rollups can answer req about a phase ending at endedAt.
-func chooseSource(ctx context.Context, q sqlx.QueryerContext, req ReportRequest, key string, phase int, endedAt sql.NullTime) (DataSource, error) {
+// chooseSource decides whether the rollups can answer req about a phase ending at endedAt
+// (NULL: running) in a report whose window ends at end.
+func chooseSource(ctx context.Context, q sqlx.QueryerContext, req ReportRequest, key string, phase int, endedAt sql.NullTime, end time.Time) (DataSource, error) {
 	switch {
 	case req.FromEvents:
 		return DataSource{Form: FormEvents, Reason: reasonAsked}, nil
@@ -56,8 +59,9 @@ func chooseSource(ctx context.Context, q sqlx.QueryerContext, req ReportRequest,
 		Used    sql.NullInt64 `db:"point_value"`
 		Program int64         `db:"program"`
 		Clipped sql.NullTime  `db:"clipped"`
+		Rows    sql.NullTime  `db:"computed_at"`
 	}
-	if err := sqlx.GetContext(ctx, q, &st, `SELECT s.seq, s.point_value,
+	if err := sqlx.GetContext(ctx, q, &st, `SELECT s.seq, s.point_value, s.computed_at,
 		COALESCE((SELECT point_value FROM loyalty_program LIMIT 1), 0)::bigint AS program,
 		(SELECT ended_at FROM analysis_rollup_phases WHERE experiment_key = $1 AND phase = $2) AS clipped
 		FROM analysis_rollup_state s`, key, phase); err != nil {
@@ -70,6 +74,10 @@ func chooseSource(ctx context.Context, q sqlx.QueryerContext, req ReportRequest,
 		return DataSource{Form: FormEvents, Reason: reasonPointValue}, nil
 	case endedAt.Valid && !(st.Clipped.Valid && st.Clipped.Time.Equal(endedAt.Time)):
 		return DataSource{Form: FormEvents, Reason: reasonNotClipped}, nil
+	case !endedAt.Valid && st.Rows.Valid && end.Before(st.Rows.Time):
+		// A row computed at T counts every time before T (and is due otherwise); a window of
+		// a running phase ending before T could see it count past its end.
+		return DataSource{Form: FormEvents, Reason: reasonBefore}, nil
 	case req.Segment != "":
 		return DataSource{Form: FormRollupRows, RollupSeq: st.Seq}, nil
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/xsell/xsell/internal/analysis"
 	"github.com/xsell/xsell/internal/console"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
@@ -51,6 +52,9 @@ type Config struct {
 	// CreditEvery and ExpireEvery are the loyalty jobs' periods; 0 turns a job off (tests
 	// run them by hand).
 	CreditEvery, ExpireEvery time.Duration
+	// RollupEvery is the report rollup job's pause once caught up; 0 turns it off (tests run
+	// it by hand).
+	RollupEvery time.Duration
 	// Exposures sizes the exposure recorder.
 	Exposures experiments.RecorderConfig
 	// Events tunes the group committer; its Clock, Log, Registerer and WriteTimeout are set here.
@@ -103,6 +107,8 @@ type App struct {
 	Results    *results.Scheduler
 	AnalysisDB *sqlx.DB
 	Console    *console.Console
+	// Rollups keeps the figures reports read (internal/analysis, rollup.go).
+	Rollups *analysis.Rollups
 
 	cfg        Config
 	log        *slog.Logger
@@ -149,6 +155,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	a.Rollups = analysis.NewRollups(db, analysis.RollupOptions{Every: cfg.RollupEvery, Log: cfg.Log,
+		Quarantine: a.Quarantine, Registerer: a.Registry})
 	a.Results = results.NewScheduler(db, a.AnalysisDB, results.Config{Refresh: cfg.ResultsRefresh, Log: cfg.Log, Clock: cfg.Clock})
 	a.Console, err = console.New(console.Config{Keys: cfg.HTTP.APIKeys, SessionTTL: cfg.ConsoleSession, Clock: cfg.Clock}, console.Deps{
 		DB: db, Log: cfg.Log, Experiments: a.Experiments, Assignments: a.Assignments, Loyalty: a.Loyalty, Results: a.Results,
@@ -178,6 +186,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.ResultsRefresh > 0 {
 		a.background = append(a.background, component{"results scheduler", a.Results.Run})
+	}
+	if cfg.RollupEvery > 0 {
+		a.background = append(a.background, component{"analysis rollups", a.Rollups.Run})
 	}
 	return a, nil
 }
