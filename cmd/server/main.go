@@ -5,6 +5,8 @@
 //	server loyalty expire
 //	                  write off loyalty points past their expiry and exit (the server also
 //	                  does this on a timer)
+//	server rollups    bring the report rollups up to date with every event and exit (the
+//	                  server also does this continuously; after a bulk load this builds them)
 //
 // Configuration comes from the environment; see the README's table. The wiring is
 // internal/app's, shared with the tests.
@@ -57,13 +59,13 @@ func run(args []string) error {
 		cmd = args[0]
 	}
 	switch cmd {
-	case "serve", "migrate":
+	case "serve", "migrate", "rollups":
 	case "loyalty":
 		if len(args) != 2 || args[1] != "expire" {
 			return fmt.Errorf("unknown command %q (want: server loyalty expire)", strings.Join(args, " "))
 		}
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate or loyalty expire)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, rollups or loyalty expire)", cmd)
 	}
 
 	url, stopCluster, err := databaseURL(ctx, cfg, log)
@@ -82,10 +84,11 @@ func run(args []string) error {
 		return err
 	}
 	defer a.Close()
-	if cmd == "loyalty" {
-		n, err := a.Loyalty.ExpireDue(ctx)
-		log.Info("loyalty: expired lots", "lots", n)
-		return err
+	switch cmd {
+	case "loyalty":
+		return a.ExpireLoyalty(ctx)
+	case "rollups":
+		return a.CatchUpRollups(ctx)
 	}
 	if !cfg.LoyaltyJobs {
 		log.Info("loyalty jobs are off on this instance (XSELL_LOYALTY_JOBS=off): orders are credited and points expired only where they are on")

@@ -13,7 +13,7 @@ import (
 	"github.com/xsell/xsell/internal/database"
 )
 
-// The rollup job keeps the report rollups (migrations/00007_rollups.sql): per exposure, the
+// The rollup job keeps the report rollups (migrations/00013_rollups.sql): per exposure, the
 // shopper's figures (analysis_rollups), and per experiment, phase, variant and day, their exact
 // sums (analysis_rollup_groups), so that a report reads a few sums per variant and day instead
 // of every event (statement.go, groups.go).
