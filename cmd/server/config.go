@@ -119,22 +119,8 @@ var envVars = []envVar{
 		c.CacheReload = d
 		return nil
 	}},
-	{"XSELL_LOYALTY_JOBS", "on", func(c *config, v string) error {
-		switch v {
-		case "on", "off":
-			c.LoyaltyJobs = v == "on"
-			return nil
-		}
-		return fmt.Errorf("want on or off")
-	}},
-	{"XSELL_ANALYSIS_ROLLUPS", "on", func(c *config, v string) error {
-		switch v {
-		case "on", "off":
-			c.Rollups = v == "on"
-			return nil
-		}
-		return fmt.Errorf("want on or off")
-	}},
+	{"XSELL_LOYALTY_JOBS", "on", onOffVar(func(c *config) *bool { return &c.LoyaltyJobs })},
+	{"XSELL_ANALYSIS_ROLLUPS", "on", onOffVar(func(c *config) *bool { return &c.Rollups })},
 	{"XSELL_RESULTS_REFRESH", "1h", func(c *config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 10*time.Second {
@@ -172,6 +158,18 @@ func durationVar(at func(*config) *time.Duration) func(*config, string) error {
 		}
 		*at(c) = d
 		return nil
+	}
+}
+
+// onOffVar sets a flag from "on" or "off".
+func onOffVar(at func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		switch v {
+		case "on", "off":
+			*at(c) = v == "on"
+			return nil
+		}
+		return fmt.Errorf("want on or off")
 	}
 }
 

@@ -13,12 +13,7 @@ import (
 // TestRollupsCommand builds the report rollups of a database loaded without a server running
 // (`server rollups`), then finds nothing more to read.
 func TestRollupsCommand(t *testing.T) {
-	url := dbtest.URL(t)
-	db, err := sqlx.Open("postgres", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	url, db := testDatabase(t)
 	db.MustExec(`INSERT INTO experiments (key, name, status, phase, seed, hash_attribute, coverage, variants, started_at)
 		VALUES ('x', 'x', 'running', 1, 'x', 'shopper_id', 1,
 		'[{"key":"control","strategy":{"type":"none"}},{"key":"b","strategy":{"type":"none"}}]', now() - interval '2 days')`)
@@ -42,4 +37,17 @@ func TestRollupsCommand(t *testing.T) {
 	if err := db.Get(&revenue, `SELECT revenue FROM analysis_rollups WHERE shopper_id = 's-1'`); err != nil || revenue != 2500 {
 		t.Fatalf("the shopper's rollup revenue is %d (%v), want 2500", revenue, err)
 	}
+}
+
+// testDatabase is a freshly migrated database: its URL, for a server, and a pool on it, for the
+// test.
+func testDatabase(t *testing.T) (string, *sqlx.DB) {
+	t.Helper()
+	url := dbtest.URL(t)
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return url, db
 }
