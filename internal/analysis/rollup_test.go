@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,6 +155,33 @@ func TestRollupsGiveTheSeededReportExactly(t *testing.T) {
 				}
 				if ds.Form != want || ds.UnitsFromEvents != 0 {
 					t.Errorf("%s: read from %+v, want %s with nothing from events", what, ds, want)
+				}
+			}
+			// --sql says what its statement reads: the rollups' sums, their rows for a segment,
+			// and events for a conversion window, which the rollups cannot answer (the window
+			// report is still exact).
+			window := analysis.ReportRequest{Experiment: "seeded", Window: 7 * 24 * time.Hour, Options: uncapped}
+			if ds := compareWithEvents(t, src, "window", window); ds.Form != analysis.FormEvents {
+				t.Errorf("a window report read %+v, want events", ds)
+			}
+			for _, c := range []struct {
+				req  analysis.ReportRequest
+				says string
+			}{
+				{seededRequests()["defaults"], "the sums the rollup job keeps per variant and day (analysis_rollup_groups"},
+				{seededRequests()["segment device"], "each shopper's rollup row (analysis_rollups"},
+				{window, "every shopper's figures from events: a conversion window (--window)"},
+			} {
+				p, err := src.Prepare(context.Background(), c.req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, err := p.InlineSQL()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(strings.ReplaceAll(q, "\n-- ", " "), c.says) {
+					t.Errorf("--sql for %+v does not say it reads %q:\n%.600s", c.req, c.says, q)
 				}
 			}
 			// The uncapped figures are also the independent reference's.
