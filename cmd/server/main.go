@@ -126,6 +126,10 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 	if cfg.Rollups {
 		c.RollupEvery = analysis.DefaultRollupEvery
 	}
+	if !cfg.BanditUpdates {
+		c.BanditTick = -1
+	}
+	c.StickyLimit = cfg.StickyLimit
 	return c
 }
 

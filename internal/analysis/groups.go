@@ -199,7 +199,7 @@ fin AS (
     LEFT JOIN sums_out o ON o.variant = k.variant AND o.day = k.day
     LEFT JOIN sums_in i ON i.variant = k.variant AND i.day = k.day
 )
-SELECT false AS excluded, variant, '' AS segment, day, units, from_events, cross_sell, converted, refunded,
+SELECT false AS excluded, variant, '' AS segment, day, 0 AS period, units, from_events, cross_sell, converted, refunded,
        orders::bigint AS orders, orders_sq, revenue, revenue_sq, revenue_cu, revenue_nz, revenue_capped, revenue_orders,
        cost, cost_sq, cost_cu, cost_nz, cost_capped, net, net_sq, net_cu, net_nz, net_capped,
        pre, pre_sq, pre_capped, revenue_pre, cost_pre, net_pre,
@@ -208,7 +208,7 @@ SELECT false AS excluded, variant, '' AS segment, day, units, from_events, cross
        (SELECT net FROM caps) AS cap_net, (SELECT pre FROM caps) AS cap_pre
 FROM fin WHERE units > 0
 UNION ALL
-SELECT true, '', '', NULL,
+SELECT true, '', '', NULL, 0,
        (SELECT COALESCE(sum(units), 0) FROM analysis_rollup_groups WHERE experiment_key = $1 AND phase = $2 AND state = 'multiple')
        - (SELECT count(*) FROM sr WHERE state = 'multiple') + (SELECT count(*) FROM x WHERE multiple_variants),
        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,

@@ -28,6 +28,7 @@ type aggRow struct {
 	Variant       string          `db:"variant"`
 	Segment       string          `db:"segment"`
 	Day           sql.NullTime    `db:"day"`
+	Period        int             `db:"period"`
 	Units         int64           `db:"units"`
 	FromEvents    int64           `db:"from_events"`
 	CrossSell     int64           `db:"cross_sell"`
@@ -164,6 +165,7 @@ type Prepared struct {
 	end              time.Time
 	win              time.Duration
 	strategyCurrency string
+	banditMetric     string // what a bandit optimised, for its report
 }
 
 // Prepare loads the experiment and its phase and resolves the request into the aggregate
@@ -237,13 +239,22 @@ func (s *Source) prepare(ctx context.Context, q sqlx.QueryerContext, req ReportR
 	if req.Options.Cap > 0 {
 		capQ = req.Options.Cap
 	}
+	periods, err := s.periods(ctx, e, phase, ph.StartedAt, end, variants)
+	if err != nil {
+		return nil, err
+	}
+	p.input.Periods = periods
+	if periods != nil && e.Allocation.IsBandit() {
+		p.banditMetric = e.Allocation.Metric
+	}
 	p.Args = []any{e.Key, phase, end, winSecs, pq.StringArray(targets), req.Segment, pre, capQ}
 	p.strategyCurrency = strategyCurrency(variants)
-	if p.Source, err = chooseSource(ctx, q, req, e.Key, phase, ph.EndedAt, end); err != nil {
+	if p.Source, err = chooseSource(ctx, q, req, e.Key, phase, ph.EndedAt, end, periods != nil); err != nil {
 		return nil, err
 	}
 	if p.Source.Form == FormEvents {
 		p.SQL = eventsAggregateSQL
+		p.Args = append(p.Args, periodStarts(periods))
 		return p, nil
 	}
 	p.SQL = groupsAggregateSQL
@@ -415,6 +426,7 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 		for mi, m := range in.Metrics {
 			a.Metrics[mi] = r.suff(m.Name)
 		}
+		a = in.inPeriod(a, r.Period)
 		in.Data.Overall[vi].add(a)
 		if in.SegmentAttribute != "" {
 			key := r.Segment
@@ -474,6 +486,9 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 	src := p.Source
 	src.UnitsFromEvents = fromEvents
 	r.Source = &src
+	if r.Bandit != nil {
+		r.Bandit.Metric = p.banditMetric
+	}
 	r.Window = &Window{Start: p.start.UTC(), End: p.end.UTC()}
 	if p.win > 0 {
 		r.Window.ConversionWindow = p.win.String()

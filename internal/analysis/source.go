@@ -39,6 +39,7 @@ type DataSource struct {
 const (
 	reasonAsked      = "asked for (--from events)"
 	reasonWindow     = "a conversion window (--window) ends each shopper's count at their own time, which the rollups do not keep"
+	reasonPeriods    = "a bandit's periods split its shoppers at the times its weights changed, which the rollups' days do not"
 	reasonNotBuilt   = "the rollups have not been built on this database yet (the server's rollup job has not run)"
 	reasonPointValue = "the loyalty program's point value changed and the rollup job has not repriced the bonus points yet"
 	reasonNotClipped = "the phase has just ended and the rollup job has not clipped the rollups at its end yet"
@@ -46,13 +47,16 @@ const (
 )
 
 // chooseSource decides whether the rollups can answer req about a phase ending at endedAt
-// (NULL: running) in a report whose window ends at end.
-func chooseSource(ctx context.Context, q sqlx.QueryerContext, req ReportRequest, key string, phase int, endedAt sql.NullTime, end time.Time) (DataSource, error) {
+// (NULL: running) in a report whose window ends at end; periods says the report splits its
+// shoppers into a bandit's periods.
+func chooseSource(ctx context.Context, q sqlx.QueryerContext, req ReportRequest, key string, phase int, endedAt sql.NullTime, end time.Time, periods bool) (DataSource, error) {
 	switch {
 	case req.FromEvents:
 		return DataSource{Form: FormEvents, Reason: reasonAsked}, nil
 	case req.Window > 0:
 		return DataSource{Form: FormEvents, Reason: reasonWindow}, nil
+	case periods:
+		return DataSource{Form: FormEvents, Reason: reasonPeriods}, nil
 	}
 	var st struct {
 		Seq     int64         `db:"seq"`

@@ -29,15 +29,16 @@ import (
 // seconds (NULL: none), $5 target SKUs, $6 segment attribute (empty for none), $7 CUPED lookback
 // in seconds (0 when CUPED is off, so the events before exposure are not read at all), $8 the
 // capping quantile of revenue-like values (NULL: no capping, and no percentile is computed).
-// Rows and groups: $9 the rollup job's cursor when the report began. Groups: $10 the units,
+// Events: $9 the starts of a bandit's periods after the first (empty otherwise: every shopper in
+// period 0; a report with periods reads events). Rows and groups: $9 the rollup job's cursor when the report began. Groups: $10 the units,
 // $11–$14 the ranks of the order statistics (groupArgs), $15–$18 the units of the rollups
 // whose revenue, cost, net and pre-exposure revenue are 0, $19 the rollup rows of stale units.
 
 // exposedSQL reads the phase's exposures once (x); the shoppers seen in two variants are only
-// counted (summarySQL's last part).
+// counted (summarySQL's last part). %s is each shopper's period (a bandit's; 0 otherwise).
 const exposedSQL = `
 WITH x AS MATERIALIZED (
-    SELECT shopper_id, variant, first_seen, multiple_variants,
+    SELECT shopper_id, variant, first_seen, multiple_variants, %s AS period,
            CASE WHEN $6::text = '' THEN '' ELSE COALESCE(attributes ->> $6::text, '') END AS segment,
            CASE WHEN $4::float8 IS NULL THEN $3::timestamptz
                 ELSE LEAST($3::timestamptz, first_seen + make_interval(secs => $4::float8)) END AS until
@@ -62,7 +63,7 @@ stale AS MATERIALIZED (
 // staleExposedSQL reads the exposures of the stale shoppers only (x), for the groups form.
 const staleExposedSQL = `
 x AS MATERIALIZED (
-    SELECT x.shopper_id, x.variant, x.first_seen, x.multiple_variants,
+    SELECT x.shopper_id, x.variant, x.first_seen, x.multiple_variants, 0 AS period,
            CASE WHEN $6::text = '' THEN '' ELSE COALESCE(x.attributes ->> $6::text, '') END AS segment,
            CASE WHEN $4::float8 IS NULL THEN $3::timestamptz
                 ELSE LEAST($3::timestamptz, x.first_seen + make_interval(secs => $4::float8)) END AS until
@@ -73,7 +74,7 @@ x AS MATERIALIZED (
 // fromEventsSQL makes u, the shoppers whose figures come from events, out of the relation %s.
 const fromEventsSQL = `
 u AS (
-    SELECT $1::text AS experiment_key, $2::integer AS phase, shopper_id, variant, first_seen, segment, until,
+    SELECT $1::text AS experiment_key, $2::integer AS phase, shopper_id, variant, first_seen, period, segment, until,
            make_interval(secs => $7::float8) AS lookback, $5::text[] AS targets
     FROM %s
 ),`
@@ -92,7 +93,7 @@ pv AS (SELECT point_value FROM analysis_rollup_state),`
 // caller closes it.
 const perFromEventsSQL = `
 %s AS MATERIALIZED (
-    SELECT u.variant, u.segment, (u.first_seen AT TIME ZONE 'UTC')::date AS day, true AS from_events,
+    SELECT u.variant, u.segment, (u.first_seen AT TIME ZONE 'UTC')::date AS day, u.period, true AS from_events,
            COALESCE(ev.orders, 0)::bigint AS orders,
            (xs.shopper_id IS NOT NULL) AS cross_sell,
            COALESCE(ev.refunded, false) AS refunded,
@@ -109,7 +110,7 @@ const perFromRowsSQL = `
 per AS (
     SELECT * FROM pst
     UNION ALL
-    SELECT x.variant, x.segment, (x.first_seen AT TIME ZONE 'UTC')::date, false,
+    SELECT x.variant, x.segment, (x.first_seen AT TIME ZONE 'UTC')::date, 0, false,
            r.orders, r.cross_sell, r.refunded, r.revenue::float8, r.cost::float8,
            CASE WHEN $7::float8 > 0 THEN r.pre_revenue ELSE 0 END::float8,
            CASE WHEN $7::float8 > 0 THEN LEAST(r.currency_min, r.pre_currency_min) ELSE r.currency_min END,
@@ -140,7 +141,7 @@ caps AS MATERIALIZED (
 // variants, who are only counted.
 const cappedSQL = `
 capped AS (
-    SELECT per.variant, per.segment, per.day, per.from_events, per.orders, per.cross_sell, per.refunded, per.cur_min, per.cur_max,
+    SELECT per.variant, per.segment, per.day, per.period, per.from_events, per.orders, per.cross_sell, per.refunded, per.cur_min, per.cur_max,
            LEAST(GREATEST(per.revenue, caps.rev_lo), caps.rev_hi) AS rv,
            LEAST(GREATEST(per.cost, caps.cost_lo), caps.cost_hi) AS cv,
            LEAST(GREATEST(per.revenue - per.cost, caps.net_lo), caps.net_hi) AS nv,
@@ -151,7 +152,7 @@ capped AS (
            (per.pre < caps.pre_lo OR per.pre > caps.pre_hi) AS pre_capped
     FROM per CROSS JOIN caps
 )
-SELECT false AS excluded, variant, segment, day,
+SELECT false AS excluded, variant, segment, day, period,
        count(*) AS units, count(*) FILTER (WHERE from_events) AS from_events,
        count(*) FILTER (WHERE cross_sell) AS cross_sell,
        count(*) FILTER (WHERE orders > 0) AS converted,
@@ -170,21 +171,21 @@ SELECT false AS excluded, variant, segment, day,
        COALESCE(min(cur_min), '') AS cur_min, COALESCE(max(cur_max), '') AS cur_max,
        (SELECT rev FROM caps) AS cap_revenue, (SELECT cost FROM caps) AS cap_cost,
        (SELECT net FROM caps) AS cap_net, (SELECT pre FROM caps) AS cap_pre
-FROM capped GROUP BY variant, segment, day
+FROM capped GROUP BY variant, segment, day, period
 UNION ALL
-SELECT true, '', '', NULL, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+SELECT true, '', '', NULL, 0, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', NULL, NULL, NULL, NULL
 FROM x WHERE multiple_variants`
 
 var (
 	// eventsAggregateSQL computes every shopper's figures from events.
-	eventsAggregateSQL = sqlJoin(exposedSQL, fmt.Sprintf(fromEventsSQL, "x WHERE NOT multiple_variants"), figuresSQL+",",
+	eventsAggregateSQL = sqlJoin(fmt.Sprintf(exposedSQL, "width_bucket(first_seen, $9::text[]::timestamptz[])"), fmt.Sprintf(fromEventsSQL, "x WHERE NOT multiple_variants"), figuresSQL+",",
 		programPointValueSQL, fmt.Sprintf(perFromEventsSQL, "per"), percentileCapsSQL, cappedSQL)
 	// staleFromEventsSQL computes the stale shoppers of x from events (pst).
 	staleFromEventsSQL = sqlJoin(fmt.Sprintf(fromEventsSQL, "x WHERE NOT multiple_variants AND shopper_id IN (SELECT shopper_id FROM stale)"),
 		figuresSQL+",", rollupPointValueSQL, fmt.Sprintf(perFromEventsSQL, "pst")+"\n),")
 	// rowsAggregateSQL reads each shopper's rollup row, and computes the stale ones from events.
-	rowsAggregateSQL = sqlJoin(exposedSQL, staleSQL, staleFromEventsSQL, perFromRowsSQL, capsFromIndexesSQL, cappedSQL)
+	rowsAggregateSQL = sqlJoin(fmt.Sprintf(exposedSQL, "0"), staleSQL, staleFromEventsSQL, perFromRowsSQL, capsFromIndexesSQL, cappedSQL)
 	// groupsAggregateSQL reads the groups' sums and corrects them (groups.go).
 	groupsAggregateSQL = sqlJoin("WITH "+strings.TrimSpace(staleSQL), staleExposedSQL, staleFromEventsSQL,
 		capsFromIndexesSQL, groupsTailSQL)

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xsell/xsell/internal/analysis"
+	"github.com/xsell/xsell/internal/bandit"
 	"github.com/xsell/xsell/internal/console"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
@@ -55,6 +56,12 @@ type Config struct {
 	// RollupEvery is the report rollup job's pause once caught up; 0 turns it off (tests run
 	// it by hand).
 	RollupEvery time.Duration
+	// BanditTick is how often due bandit updates are looked for (bandit.DefaultTick); negative
+	// turns the updater off (tests run updates by hand).
+	BanditTick time.Duration
+	// StickyLimit bounds the bandit shoppers whose first variant this server remembers
+	// (experiments.DefaultStickyLimit).
+	StickyLimit int
 	// Exposures sizes the exposure recorder.
 	Exposures experiments.RecorderConfig
 	// Events tunes the group committer; its Clock, Log, Registerer and WriteTimeout are set here.
@@ -101,6 +108,7 @@ type App struct {
 	Exposures   *experiments.Recorder
 	Events      *events.Service
 	Loyalty     *loyalty.Service
+	Bandits     *bandit.Updater
 	HTTP        *httpapi.Server
 	// Results computes the console's report snapshots, on AnalysisDB: a small pool whose
 	// statements may run as long as a report over a big experiment takes.
@@ -146,6 +154,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Quarantine = database.NewQuarantine(a.Registry, cfg.Log)
 	a.Experiments = experiments.NewStore(db, cfg.Clock)
 	a.Assignments = experiments.NewCache(a.Experiments, cfg.DatabaseURL, cfg.CacheReload, cfg.Log)
+	a.Assignments.LimitSticky(cfg.StickyLimit)
 	a.Exposures = experiments.NewRecorder(db, cfg.Exposures, a.Registry, cfg.Log)
 	evo := cfg.Events
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
@@ -165,13 +174,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	a.Bandits = bandit.NewUpdater(db, a.AnalysisDB, a.Experiments, bandit.Options{Tick: cfg.BanditTick, Clock: cfg.Clock, Log: cfg.Log})
 
 	httpCfg := cfg.HTTP
 	httpCfg.RequestTimeout = cfg.RequestTimeout
 	a.HTTP, err = httpapi.New(httpCfg, httpapi.Deps{
 		DB: db, Log: cfg.Log, Registry: a.Registry,
 		Experiments: a.Experiments, Assignments: a.Assignments, Exposures: a.Exposures,
-		Events: a.Events, Loyalty: a.Loyalty, Console: a.Console,
+		Events: a.Events, Loyalty: a.Loyalty, Console: a.Console, Bandits: a.Bandits,
 	})
 	if err != nil {
 		a.Close()
@@ -189,6 +199,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.RollupEvery > 0 {
 		a.background = append(a.background, component{"analysis rollups", a.Rollups.Run})
+	}
+	if cfg.BanditTick >= 0 {
+		a.background = append(a.background, component{"bandit updater", a.Bandits.Run})
 	}
 	return a, nil
 }

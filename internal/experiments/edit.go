@@ -20,7 +20,7 @@ var runningEditable = []string{"name", "hypothesis", "metrics", "targeting", "co
 var stoppedEditable = []string{"name", "hypothesis", "metrics"}
 
 // phaseFields can change only through a new phase, which re-randomises.
-var phaseFields = []string{"variants", "seed"}
+var phaseFields = []string{"variants", "seed", "allocation"}
 
 // editable says which changed fields the status forbids.
 func editable(st Status, changes map[string]any) error {
@@ -103,6 +103,9 @@ type ReadOnly struct {
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	StoppedAt *time.Time `json:"stopped_at,omitempty"`
+	// Bandit is accepted and ignored whatever it holds: the server moves it on its own
+	// schedule, so what a client read may be out of date by the time it writes.
+	Bandit json.RawMessage `json:"bandit,omitempty"`
 }
 
 // check reports, in the order of the fields, each one that differs from the stored experiment.

@@ -22,6 +22,10 @@ type compiled struct {
 	ranges        [][2]float64
 	variantKeys   []string
 	forced        map[string]int // shopper → variant index
+	// sticky remembers a bandit's shoppers' first variants (sticky.go); nil for fixed weights.
+	sticky *stickyTable
+	// period is the bandit period whose weights the ranges hold; -1 for fixed weights.
+	period int
 	// condSlot and layerSlot index a request's memo: experiments with the same targeting, or
 	// the same layer and hash attribute, share a slot, so that one request evaluates each
 	// once. -1: not memoised.
@@ -29,11 +33,18 @@ type compiled struct {
 	answers
 }
 
-func compile(e *Experiment) (*compiled, error) {
+func compile(e *Experiment, sticky *Sticky) (*compiled, error) {
 	c := &compiled{
 		key: e.Key, status: e.Status, phase: e.Phase, seed: targeting.NewSeed(e.Seed), hashAttribute: e.HashAttribute,
-		layer: e.Layer, ranges: targeting.BucketRanges(len(e.Variants), *e.Coverage, e.Weights()),
-		condSlot: -1, layerSlot: -1,
+		layer: e.Layer, ranges: targeting.BucketRanges(len(e.Variants), *e.Coverage, e.CurrentWeights()),
+		condSlot: -1, layerSlot: -1, period: -1,
+	}
+	if e.Allocation.IsBandit() && e.Status == StatusRunning {
+		c.sticky, _ = sticky.table(e.Key, e.Phase)
+		c.period = 0
+		if e.Bandit != nil {
+			c.period = e.Bandit.Period
+		}
 	}
 	if len(e.Targeting) > 0 {
 		cond, err := targeting.Parse(e.Targeting)
@@ -89,10 +100,15 @@ var generations atomic.Uint64
 // NewSnapshot compiles experiments for assignment. An experiment that fails to compile (it
 // cannot, having been validated on save) is reported rather than silently skipped.
 func NewSnapshot(list []*Experiment, loaded time.Time) (*Snapshot, error) {
+	return newSnapshot(list, loaded, NewSticky(0, nil))
+}
+
+// newSnapshot compiles experiments whose bandits remember their shoppers in sticky.
+func newSnapshot(list []*Experiment, loaded time.Time, sticky *Sticky) (*Snapshot, error) {
 	s := &Snapshot{Generation: generations.Add(1), byKey: make(map[string]*compiled, len(list)), Loaded: loaded}
 	conds, layers := map[string]int{}, map[[2]string]int{}
 	for _, e := range list {
-		c, err := compile(e)
+		c, err := compile(e, sticky)
 		if err != nil {
 			return nil, err
 		}
@@ -108,6 +124,16 @@ func NewSnapshot(list []*Experiment, loaded time.Time) (*Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// BanditPeriod is the phase and the period of a running bandit whose weights the snapshot
+// assigns with; false when key is not a running bandit.
+func (s *Snapshot) BanditPeriod(key string) (phase, period int, ok bool) {
+	c := s.byKey[key]
+	if c == nil || c.period < 0 {
+		return 0, 0, false
+	}
+	return c.phase, c.period, true
 }
 
 // Len is the number of experiments in the snapshot.

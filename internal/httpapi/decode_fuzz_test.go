@@ -30,6 +30,7 @@ var decodeTargets = []func() any{
 	func() any { return new(experiments.Definition) },
 	func() any { return new(updateBody) },
 	func() any { return new(experiments.PhaseChange) },
+	func() any { return new(BanditUpdateRequest) },
 }
 
 // decodeSeeds start FuzzDecoders: the bodies of issue 13's reproducers and of every request

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/bandit"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/loyalty"
@@ -44,6 +45,7 @@ type Deps struct {
 	Exposures   *experiments.Recorder // writes exposures off the request path
 	Events      *events.Service       // ingests POST /v1/events
 	Loyalty     *loyalty.Service      // program, accounts and the points ledger
+	Bandits     *bandit.Updater       // recomputes bandits' weights, on schedule or when asked
 	Console     http.Handler          // the web console, served under /console/ when set
 }
 
