@@ -38,6 +38,10 @@ type config struct {
 	RequestTimeout   time.Duration // deadline of each request
 	ResultsRefresh   time.Duration // how old running experiments' results may get in the console
 	ConsoleSession   time.Duration // how long a console sign-in lasts
+
+	ExposureQueue   int     // assignment requests whose exposures may wait in memory to be staged
+	MergeShare      float64 // the most of the time merging staged exposures may take under load
+	AssignLogSample int     // 1 in this many successful /v1/assign lines is logged
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -144,6 +148,22 @@ var envVars = []envVar{
 	{"XSELL_DB_MAX_CONNS", "20", atLeast(2, func(c *config) *int { return &c.DBMaxConns })},
 	{"XSELL_DB_STATEMENT_TIMEOUT", "5s", durationVar(func(c *config) *time.Duration { return &c.StatementTimeout })},
 	{"XSELL_REQUEST_TIMEOUT", "10s", durationVar(func(c *config) *time.Duration { return &c.RequestTimeout })},
+}
+
+// The exposure recorder's and the access log's variables (docs/assignment.md).
+func init() {
+	envVars = append(envVars,
+		envVar{"XSELL_EXPOSURE_QUEUE", "50000", atLeast(1, func(c *config) *int { return &c.ExposureQueue })},
+		envVar{"XSELL_EXPOSURE_MERGE_SHARE", "0.25", func(c *config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 || f > 1 {
+				return fmt.Errorf("want a share of the time above 0 and at most 1, such as 0.25")
+			}
+			c.MergeShare = f
+			return nil
+		}},
+		envVar{"XSELL_ASSIGN_LOG_SAMPLE", "100", atLeast(1, func(c *config) *int { return &c.AssignLogSample })},
+	)
 }
 
 // durationVar parses a positive duration into the field that at returns.

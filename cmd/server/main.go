@@ -26,6 +26,7 @@ import (
 	"github.com/xsell/xsell/internal/analysis"
 	"github.com/xsell/xsell/internal/app"
 	"github.com/xsell/xsell/internal/database"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/pgcluster"
@@ -113,7 +114,10 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 			MaxBodyBytes:   cfg.MaxBodyBytes,
 			TrustedProxies: cfg.TrustedProxies,
 			MetricsKey:     cfg.MetricsKey,
+			// The hot route's successful lines are sampled (docs/assignment.md).
+			AssignLogSample: cfg.AssignLogSample,
 		},
+		Exposures:      exposures.Config{QueueSize: cfg.ExposureQueue, MergeShare: cfg.MergeShare},
 		Serve:          cfg.HTTP,
 		CacheReload:    cfg.CacheReload,
 		ResultsRefresh: cfg.ResultsRefresh,

@@ -340,7 +340,17 @@ func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error)
 		return nil, fmt.Errorf("aggregating %q: %w", p.input.Experiment, err)
 	}
 	stage("computing statistics")
-	return p.build(rows)
+	rep, err := p.build(rows)
+	if err != nil {
+		return nil, err
+	}
+	// The recorder's losses and backlog in the window (exposure_loss.go).
+	warnings, err := exposureWarnings(ctx, s.db, p.input.Experiment, p.input.Phase, p.end, rep)
+	if err != nil {
+		return nil, err
+	}
+	rep.Warnings = append(rep.Warnings, warnings...)
+	return rep, nil
 }
 
 // reportTables are the tables the aggregate reads; events and order_items are partitioned.

@@ -27,6 +27,7 @@ import (
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/results"
@@ -62,8 +63,9 @@ type Config struct {
 	// StickyLimit bounds the bandit shoppers whose first variant this server remembers
 	// (experiments.DefaultStickyLimit).
 	StickyLimit int
-	// Exposures sizes the exposure recorder.
-	Exposures experiments.RecorderConfig
+	// Exposures sizes the exposure recorder; its DrainTimeout is the shutdown grace when zero,
+	// and its Quarantine the app's.
+	Exposures exposures.Config
 	// Events tunes the group committer; its Clock, Log, Registerer and WriteTimeout are set here.
 	Events events.Options
 	// ResultsRefresh is how old a running experiment's results may get before the console's
@@ -105,7 +107,7 @@ type App struct {
 	Quarantine  *database.Quarantine
 	Experiments *experiments.Store
 	Assignments *experiments.Cache
-	Exposures   *experiments.Recorder
+	Exposures   *exposures.Recorder
 	Events      *events.Service
 	Loyalty     *loyalty.Service
 	Bandits     *bandit.Updater
@@ -154,8 +156,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Quarantine = database.NewQuarantine(a.Registry, cfg.Log)
 	a.Experiments = experiments.NewStore(db, cfg.Clock)
 	a.Assignments = experiments.NewCache(a.Experiments, cfg.DatabaseURL, cfg.CacheReload, cfg.Log)
+	exp := cfg.Exposures
+	if exp.DrainTimeout <= 0 {
+		exp.DrainTimeout = cfg.Serve.ShutdownGrace
+	}
+	exp.Quarantine = a.Quarantine
+	a.Exposures = exposures.New(db, exp, a.Registry, cfg.Log)
 	a.Assignments.LimitSticky(cfg.StickyLimit)
-	a.Exposures = experiments.NewRecorder(db, cfg.Exposures, a.Registry, cfg.Log)
 	evo := cfg.Events
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
 	a.Events = events.NewService(db, evo)
@@ -189,8 +196,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.background = []component{
 		{"assignment cache", a.Assignments.Run},
-		// The recorder's Run(ctx, drain) predates the rule; it flushes for up to drain.
-		{"exposure recorder", func(ctx context.Context) error { a.Exposures.Run(ctx, cfg.Serve.ShutdownGrace); return nil }},
+		{"exposure recorder", a.Exposures.Run},
 		{"events committer", a.Events.Run},
 		{"loyalty jobs", loyalty.Jobs{Service: a.Loyalty, CreditEvery: cfg.CreditEvery, ExpireEvery: cfg.ExpireEvery, Log: cfg.Log}.Run},
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/validate"
 )
 
@@ -30,7 +31,7 @@ type assignRequest struct {
 	// the past, at most MaxBackdate ago. Live checkout never sends it.
 	At *time.Time `json:"at"`
 	// Track false answers without recording exposures (SPEC §4: to prefetch before the offer
-	// can be seen); absent or null means true.
+	// can be seen; docs/assignment.md says when to ask for what); absent or null means true.
 	Track *bool `json:"track"`
 	// Context is what the shopper is looking at, for strategies whose products are chosen
 	// from it (SPEC §2, learned complements).
@@ -85,23 +86,15 @@ func (s *Server) assign(c *gin.Context) {
 	digest := maphash.Bytes(requestSeed, body) ^ snap.Generation*0x9e3779b97f4a7c15
 	rec := s.deps.Exposures
 	var record func(experiments.Exposure)
-	queued, recorded := true, false
-	if !rec.Recorded(digest) {
+	if (req.Track == nil || *req.Track) && !rec.Recorded(digest) {
+		st.exps = st.exps[:0]
 		record = func(e experiments.Exposure) {
-			if req.At != nil {
-				e.At = req.At.UTC()
-			}
-			recorded = true
-			queued = rec.Record(e) && queued
+			st.exps = append(st.exps, exposures.Exposure{Experiment: e.Experiment, Phase: e.Phase, Variant: e.Variant})
 		}
 	}
 	st.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, st.out[:0], record)
-	if record != nil && queued {
-		rec.MarkRecorded(digest)
-	}
-	if recorded && pooledAttrs {
-		// The queued exposures hold the attributes until they are written.
-		st.attrs = make(map[string]any, 8)
+	if record != nil {
+		s.recordExposures(st, req, digest, pooledAttrs)
 	}
 	// Each answer was encoded when the cache loaded; the response is their concatenation.
 	b := append(st.json[:0], `{"shopper_id":`...)
@@ -118,6 +111,28 @@ func (s *Server) assign(c *gin.Context) {
 	writeJSON(c, http.StatusOK, b)
 }
 
+// recordExposures hands the request's exposures to the recorder, as one row, and remembers the
+// request once they are all queued.
+func (s *Server) recordExposures(st *assignState, req *assignRequest, digest uint64, pooledAttrs bool) {
+	rec := s.deps.Exposures
+	queued := true
+	if len(st.exps) > 0 {
+		r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes, Exposures: st.exps}
+		if req.At != nil {
+			r.At = req.At.UTC()
+		}
+		var kept bool
+		queued, kept = rec.Record(r)
+		if kept && pooledAttrs {
+			// The queued request holds the attributes until it is written.
+			st.attrs = make(map[string]any, 8)
+		}
+	}
+	if queued {
+		rec.MarkRecorded(digest)
+	}
+}
+
 var requestSeed = maphash.MakeSeed()
 
 // assignState is what one assignment needs besides the request, reused across requests so
@@ -127,6 +142,7 @@ type assignState struct {
 	req   assignRequest
 	attrs map[string]any
 	out   []experiments.Assignment
+	exps  []exposures.Exposure
 	json  []byte
 }
 

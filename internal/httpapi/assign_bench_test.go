@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/httpapi"
 )
 
@@ -19,6 +22,14 @@ import (
 // alone, without internal/app's wiring, because assignment needs no database.
 func benchAPI(b *testing.B) http.Handler {
 	b.Helper()
+	return cachedAPI(b, httpapi.Config{}, httpapi.Deps{}).Handler()
+}
+
+// cachedAPI is the HTTP layer over deps with a cache of 20 running experiments with targeting
+// and, unless deps has one, a recorder that is not running (its queue absorbs, then drops and
+// counts): assignment needs no database.
+func cachedAPI(tb testing.TB, cfg httpapi.Config, deps httpapi.Deps) *httpapi.Server {
+	tb.Helper()
 	httpapi.ConfigureLibraries() // as internal/app does
 	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
 	var list []*experiments.Experiment
@@ -36,16 +47,20 @@ func benchAPI(b *testing.B) http.Handler {
 	}
 	snap, err := experiments.NewSnapshot(list, time.Now())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	cache := experiments.NewCache(nil, "", time.Hour, nil)
 	cache.Set(snap)
-	rec := experiments.NewRecorder(nil, experiments.RecorderConfig{QueueSize: 1 << 20}, nil, nil)
-	s, err := httpapi.New(httpapi.Config{APIKeys: keys}, httpapi.Deps{Assignments: cache, Exposures: rec})
-	if err != nil {
-		b.Fatal(err)
+	deps.Assignments = cache
+	if deps.Exposures == nil {
+		deps.Exposures = exposures.New(nil, exposures.Config{QueueSize: 1 << 20}, nil, nil)
 	}
-	return s.Handler()
+	cfg.APIKeys = keys
+	s, err := httpapi.New(cfg, deps)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
 
 func benchRequests(b *testing.B, h http.Handler, pool int) {
@@ -71,6 +86,21 @@ func benchRequests(b *testing.B, h http.Handler, pool int) {
 // BenchmarkAssignHandler is POST /v1/assign in process, returning shoppers: the whole
 // middleware chain, decoding, 20 experiments and the encoded answer.
 func BenchmarkAssignHandler(b *testing.B) { benchRequests(b, benchAPI(b), 1000) }
+
+// BenchmarkAssignHandlerLogInfo is BenchmarkAssignHandler with the access log at info, as the
+// server runs by default: successful assignments sampled 1 in 100 (the default); the
+// difference from BenchmarkAssignHandler is what the log costs.
+func BenchmarkAssignHandlerLogInfo(b *testing.B) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	benchRequests(b, cachedAPI(b, httpapi.Config{AssignLogSample: 100}, httpapi.Deps{Log: log}).Handler(), 1000)
+}
+
+// BenchmarkAssignHandlerLogEveryLine is the access log at info with a line per assignment,
+// as before sampling.
+func BenchmarkAssignHandlerLogEveryLine(b *testing.B) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	benchRequests(b, cachedAPI(b, httpapi.Config{AssignLogSample: 1}, httpapi.Deps{Log: log}).Handler(), 1000)
+}
 
 // BenchmarkBareHandler is the yardstick: Gin with no middleware and a fixed body.
 func BenchmarkBareHandler(b *testing.B) {
