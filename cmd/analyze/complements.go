@@ -25,6 +25,8 @@ func cmdComplements(ctx context.Context, args []string, stdout, stderr io.Writer
 	minLift := fs.String("min-lift", "", "grid: least lift, comma-separated (default: the current setting)")
 	top := fs.Int("top", 20, "without --evaluate: list this many products, strongest pairs first, with their best k complements")
 	format := fs.String("format", "text", "text, json or csv")
+	var dbf databaseFlag
+	dbf.register(fs.FlagSet)
 	out := fs.String("out", "", "write to this file instead of stdout")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -47,7 +49,7 @@ func cmdComplements(ctx context.Context, args []string, stdout, stderr io.Writer
 
 	prog := startProgress(stderr)
 	defer prog.done()
-	db, closeDB, err := openDB(ctx, prog.stage)
+	db, closeDB, err := openDB(ctx, dbf, prog.stage)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ type config struct {
 	// rebuilds it (one instance of the fleet does, under a lock); negative: never on a
 	// schedule.
 	ComplementsRefresh time.Duration
+	Rollups            bool // this instance keeps the report rollups
 	BanditUpdates      bool // this instance takes part in recomputing bandits' weights
 	StickyLimit        int  // bandit shoppers whose first variant this instance remembers
 
@@ -142,6 +143,7 @@ var envVars = []envVar{
 		c.ComplementsRefresh = d
 		return nil
 	}},
+	{"XSELL_ANALYSIS_ROLLUPS", "on", onOff(func(c *config) *bool { return &c.Rollups })},
 	{"XSELL_RESULTS_REFRESH", "1h", func(c *config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 10*time.Second {

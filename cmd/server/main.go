@@ -8,6 +8,8 @@
 //	server complements build
 //	                  build a snapshot of the complements model now and exit (the servers
 //	                  also do this on a schedule, XSELL_COMPLEMENTS_REFRESH)
+//	server rollups    bring the report rollups up to date with every event and exit (the
+//	                  server also does this continuously; after a bulk load this builds them)
 //
 // Configuration comes from the environment; see the README's table. The wiring is
 // internal/app's, shared with the tests.
@@ -24,6 +26,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/xsell/xsell/internal/analysis"
 	"github.com/xsell/xsell/internal/app"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/exposures"
@@ -60,7 +63,7 @@ func run(args []string) error {
 		cmd = args[0]
 	}
 	switch cmd {
-	case "serve", "migrate":
+	case "serve", "migrate", "rollups":
 	case "loyalty":
 		if len(args) != 2 || args[1] != "expire" {
 			return fmt.Errorf("unknown command %q (want: server loyalty expire)", strings.Join(args, " "))
@@ -70,7 +73,7 @@ func run(args []string) error {
 			return fmt.Errorf("unknown command %q (want: server complements build)", strings.Join(args, " "))
 		}
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate, loyalty expire or complements build)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, rollups, loyalty expire or complements build)", cmd)
 	}
 
 	url, stopCluster, err := databaseURL(ctx, cfg, log)
@@ -89,20 +92,13 @@ func run(args []string) error {
 		return err
 	}
 	defer a.Close()
-	if cmd == "loyalty" {
-		n, err := a.Loyalty.ExpireDue(ctx)
-		log.Info("loyalty: expired lots", "lots", n)
-		return err
-	}
-	if cmd == "complements" {
-		snap, err := a.ComplementsBuilds.Builder.Build(ctx, 0)
-		if err != nil {
-			return err
-		}
-		log.Info("complements snapshot built", "version", snap.Version, "orders", snap.Orders,
-			"skipped_orders", snap.SkippedOrders, "catalog", snap.Catalog, "products", snap.Products,
-			"pairs", snap.Pairs, "build_ms", snap.BuildMillis)
-		return nil
+	switch cmd {
+	case "loyalty":
+		return a.ExpireLoyalty(ctx)
+	case "rollups":
+		return a.CatchUpRollups(ctx)
+	case "complements":
+		return a.BuildComplements(ctx)
 	}
 	if !cfg.LoyaltyJobs {
 		log.Info("loyalty jobs are off on this instance (XSELL_LOYALTY_JOBS=off): orders are credited and points expired only where they are on")
@@ -140,6 +136,9 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 	}
 	if cfg.LoyaltyJobs {
 		c.CreditEvery, c.ExpireEvery = loyalty.DefaultCreditEvery, loyalty.DefaultExpireEvery
+	}
+	if cfg.Rollups {
+		c.RollupEvery = analysis.DefaultRollupEvery
 	}
 	if !cfg.BanditUpdates {
 		c.BanditTick = -1

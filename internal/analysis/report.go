@@ -147,6 +147,9 @@ type Report struct {
 	SegmentAttribute         string            `json:"segment_attribute,omitempty"`
 	Segments                 []SegmentResult   `json:"segments,omitempty"`
 	Cumulative               *Cumulative       `json:"cumulative,omitempty"`
+	// Source says whether the figures came from the rollups or from events (nil for analyze
+	// file, which reads neither).
+	Source *DataSource `json:"data_source,omitempty"`
 	// Bandit, for a bandit's phase, lists its periods and how its results were computed.
 	Bandit *BanditSection `json:"bandit,omitempty"`
 	// Warnings are sentences for the reader, in the order they were found; any part of the

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/xsell/xsell/internal/analysis"
 	"github.com/xsell/xsell/internal/bandit"
 	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/console"
@@ -58,6 +59,9 @@ type Config struct {
 	// CreditEvery and ExpireEvery are the loyalty jobs' periods; 0 turns a job off (tests
 	// run them by hand).
 	CreditEvery, ExpireEvery time.Duration
+	// RollupEvery is the report rollup job's pause once caught up; 0 turns it off (tests run
+	// it by hand).
+	RollupEvery time.Duration
 	// BanditTick is how often due bandit updates are looked for (bandit.DefaultTick); negative
 	// turns the updater off (tests run updates by hand).
 	BanditTick time.Duration
@@ -128,6 +132,8 @@ type App struct {
 	Results    *results.Scheduler
 	AnalysisDB *sqlx.DB
 	Console    *console.Console
+	// Rollups keeps the figures reports read (internal/analysis, rollup.go).
+	Rollups *analysis.Rollups
 
 	cfg        Config
 	log        *slog.Logger
@@ -182,6 +188,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	a.Rollups = analysis.NewRollups(db, analysis.RollupOptions{Every: cfg.RollupEvery, Log: cfg.Log,
+		Quarantine: a.Quarantine, Registerer: a.Registry})
 	a.Results = results.NewScheduler(db, a.AnalysisDB, results.Config{Refresh: cfg.ResultsRefresh, Log: cfg.Log, Clock: cfg.Clock})
 	a.Console, err = console.New(console.Config{Keys: cfg.HTTP.APIKeys, SessionTTL: cfg.ConsoleSession, Clock: cfg.Clock}, console.Deps{
 		DB: db, Log: cfg.Log, Experiments: a.Experiments, Assignments: a.Assignments, Loyalty: a.Loyalty, Results: a.Results,
@@ -214,6 +222,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.ResultsRefresh > 0 {
 		a.background = append(a.background, component{"results scheduler", a.Results.Run})
+	}
+	if cfg.RollupEvery > 0 {
+		a.background = append(a.background, component{"analysis rollups", a.Rollups.Run})
 	}
 	if cfg.BanditTick >= 0 {
 		a.background = append(a.background, component{"bandit updater", a.Bandits.Run})

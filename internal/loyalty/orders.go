@@ -16,8 +16,10 @@ import (
 	"github.com/xsell/xsell/internal/database"
 )
 
-// creditBatch is how many order events one transaction of CreditOrders handles.
-const creditBatch = 200
+// CreditBatch is how many order events one transaction of CreditOrders handles: large enough
+// that a batch's fixed statements cost little per order, small enough that a batch with poison,
+// credited again event by event, stays well inside the statement and lock timeouts.
+const CreditBatch = 1000
 
 // orderEvent is an order_completed or order_refunded row of the events outbox.
 type orderEvent struct {
@@ -59,16 +61,16 @@ func (s *Service) CreditOrders(ctx context.Context) (int, error) {
 	for {
 		n, err := s.creditBatch(ctx)
 		total += n
-		if err != nil || n < creditBatch {
+		if err != nil || n < CreditBatch {
 			return total, database.Wrap(err, "crediting order events")
 		}
 	}
 }
 
-// creditBatch credits the next batch of order events in one transaction. When the database
-// refuses one of them, the batch is credited again one event at a time, each in a savepoint,
-// and the refused ones go to quarantine: the fast path stays a few statements per batch, and
-// only a batch with poison pays for the savepoints.
+// creditBatch credits the next batch of order events in one transaction, with a few
+// statements for the whole batch (creditSet). When the database refuses one of them, the
+// batch is credited again one event at a time, each in a savepoint, and the refused ones go to
+// quarantine: only a batch with poison pays for the savepoints.
 func (s *Service) creditBatch(ctx context.Context) (int, error) {
 	n, err := s.creditBatchTx(ctx, false)
 	if database.Refused(err) {
@@ -92,7 +94,7 @@ func (s *Service) creditBatchTx(ctx context.Context, oneByOne bool) (int, error)
 		if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, order_id,
 			amount, COALESCE(discount, 0) AS discount, currency
 			FROM events WHERE seq > $1 AND type IN ('order_completed', 'order_refunded')
-			ORDER BY seq LIMIT $2`, cursor, creditBatch); err != nil {
+			ORDER BY seq LIMIT $2`, cursor, CreditBatch); err != nil {
 			return fmt.Errorf("reading order events: %w", err)
 		}
 		if len(evs) == 0 {
@@ -102,27 +104,37 @@ func (s *Service) creditBatchTx(ctx context.Context, oneByOne bool) (int, error)
 		if err != nil {
 			return err
 		}
-		for _, ev := range evs {
-			ev.Currency = strings.TrimSpace(ev.Currency)
-			if !oneByOne {
-				if err := s.creditEvent(ctx, tx, ev, batch); err != nil {
-					return err
-				}
-				continue
-			}
-			err := dtx.Savepoint(ctx, func() error { return s.creditEvent(ctx, tx, ev, batch) })
-			if database.Refused(err) {
-				err = s.quarantine.Put(ctx, dtx, CreditingConsumer, ev.ID, ev, err)
-			}
-			if err != nil {
-				return err
-			}
+		for i := range evs {
+			evs[i].Currency = strings.TrimSpace(evs[i].Currency)
+		}
+		if oneByOne || s.eventByEvent {
+			err = s.creditEach(ctx, dtx, evs, batch)
+		} else {
+			err = s.creditSet(ctx, tx, evs, batch)
+		}
+		if err != nil {
+			return err
 		}
 		n = len(evs)
 		_, err = tx.ExecContext(ctx, `UPDATE loyalty_event_cursor SET seq = $1`, evs[len(evs)-1].Seq)
 		return err
 	})
 	return n, err
+}
+
+// creditEach credits the events of a batch one at a time, each in a savepoint, and
+// quarantines those the database refuses.
+func (s *Service) creditEach(ctx context.Context, dtx *database.Tx, evs []orderEvent, batch *orderBatch) error {
+	for _, ev := range evs {
+		err := dtx.Savepoint(ctx, func() error { return s.creditEvent(ctx, dtx.Tx, ev, batch) })
+		if database.Refused(err) {
+			err = s.quarantine.Put(ctx, dtx, CreditingConsumer, ev.ID, ev, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // creditEvent credits or refunds one order event under its shopper's account lock.

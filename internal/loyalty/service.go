@@ -16,6 +16,8 @@ type Service struct {
 	db         *sqlx.DB
 	clock      func() time.Time
 	quarantine *database.Quarantine
+	// eventByEvent credits every batch the way a batch with poison is (tests compare the two).
+	eventByEvent bool
 }
 
 // Options are what a Service needs besides its database; zero values take the defaults.
