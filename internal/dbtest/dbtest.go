@@ -105,8 +105,9 @@ func URL(t testing.TB) string {
 }
 
 // endSessions ends every session of the test's role still connected to the database at url,
-// waiting for each to be gone: the servers the test started. (Sessions of other roles, such as
-// the harness's own, are not the test's to end.)
+// and waits until none is left: the servers the test started, killed or stopped, whose
+// sessions Postgres ends only once it notices. (Sessions of other roles, such as an
+// autovacuum worker, are not the test's to end; DROP DATABASE ends those itself.)
 func endSessions(t testing.TB, url string) {
 	db, err := sql.Open("postgres", url)
 	if err != nil {
@@ -114,11 +115,27 @@ func endSessions(t testing.TB, url string) {
 		return
 	}
 	defer db.Close()
-	_, err = db.ExecContext(context.Background(), `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
-		WHERE datname = current_database() AND usename = current_user AND pid <> pg_backend_pid()`)
-	if err != nil {
-		t.Errorf("ending the sessions of the test database: %v", err)
+	ctx := context.Background()
+	const others = `FROM pg_stat_activity WHERE datname = current_database() AND usename = current_user AND pid <> pg_backend_pid()`
+	for range 10 {
+		var left int
+		// pg_terminate_backend waits up to 5 s for each session to be gone.
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, 5000)) `+others).Scan(&left); err != nil {
+			t.Errorf("ending the sessions of the test database: %v", err)
+			return
+		}
+		var now int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) `+others).Scan(&now); err != nil {
+			t.Errorf("ending the sessions of the test database: %v", err)
+			return
+		}
+		if now == 0 {
+			return
+		}
 	}
+	var list string
+	_ = db.QueryRowContext(ctx, `SELECT string_agg(pid || ' ' || state || ': ' || left(query, 80), '; ') `+others).Scan(&list)
+	t.Logf("sessions of the test database still open after ending them: %s", list)
 }
 
 // Count runs a query that returns one number, such as SELECT count(*), and fails the test on
