@@ -26,6 +26,7 @@ import (
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
+	"github.com/xsell/xsell/internal/offers"
 )
 
 // Config is everything the server is configured with; cmd/server reads it from the
@@ -51,6 +52,11 @@ type Config struct {
 	CreditEvery, ExpireEvery time.Duration
 	// Exposures sizes the exposure recorder.
 	Exposures experiments.RecorderConfig
+	// OfferFeed times the sharing of frequency counts between servers.
+	OfferFeed offers.FeedConfig
+	// SpendEvery is how often order discounts are charged to offer budgets; 0 turns the
+	// spender off (tests run it by hand).
+	SpendEvery time.Duration
 	// Events tunes the group committer; its Clock, Log, Registerer and WriteTimeout are set here.
 	Events events.Options
 	// Clock is every service's time source (time.Now); tests move it by hand.
@@ -89,6 +95,11 @@ type App struct {
 	Exposures   *experiments.Recorder
 	Events      *events.Service
 	Loyalty     *loyalty.Service
+	Offers      *offers.Store   // the global cap and the holdout
+	Budgets     *offers.Budgets // offer budgets, charged where money moves
+	Counter     *offers.Counter // per-shopper opportunity counts and closed offers
+	OfferFeed   *offers.Feed    // shares the counter with the other servers
+	Spender     *offers.Spender // charges order discounts to offer budgets
 	HTTP        *httpapi.Server
 
 	cfg        Config
@@ -127,18 +138,23 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Quarantine = database.NewQuarantine(a.Registry, cfg.Log)
 	a.Experiments = experiments.NewStore(db, cfg.Clock)
 	a.Assignments = experiments.NewCache(a.Experiments, cfg.DatabaseURL, cfg.CacheReload, cfg.Log)
+	a.Offers, a.Budgets = offers.NewStore(db, cfg.Clock), offers.NewBudgets(db, cfg.Clock)
+	a.Counter = offers.NewCounter(0)
+	a.OfferFeed = offers.NewFeed(db, a.Counter, cfg.OfferFeed, offers.NewMetrics(a.Registry), cfg.Log)
+	offers.RegisterBudgets(a.Registry, a.Budgets)
+	a.Assignments.UseOffers(a.Offers, a.Counter)
 	a.Exposures = experiments.NewRecorder(db, cfg.Exposures, a.Registry, cfg.Log)
 	evo := cfg.Events
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
 	a.Events = events.NewService(db, evo)
-	a.Loyalty = loyalty.New(db, loyalty.Options{Clock: cfg.Clock, Quarantine: a.Quarantine})
+	a.Loyalty = loyalty.New(db, loyalty.Options{Clock: cfg.Clock, Quarantine: a.Quarantine, Budgets: a.Budgets})
 
 	httpCfg := cfg.HTTP
 	httpCfg.RequestTimeout = cfg.RequestTimeout
 	a.HTTP, err = httpapi.New(httpCfg, httpapi.Deps{
 		DB: db, Log: cfg.Log, Registry: a.Registry,
 		Experiments: a.Experiments, Assignments: a.Assignments, Exposures: a.Exposures,
-		Events: a.Events, Loyalty: a.Loyalty,
+		Events: a.Events, Loyalty: a.Loyalty, Offers: a.Offers, Budgets: a.Budgets,
 	})
 	if err != nil {
 		db.Close()
@@ -150,6 +166,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		{"exposure recorder", func(ctx context.Context) error { a.Exposures.Run(ctx, cfg.Serve.ShutdownGrace); return nil }},
 		{"events committer", a.Events.Run},
 		{"loyalty jobs", loyalty.Jobs{Service: a.Loyalty, CreditEvery: cfg.CreditEvery, ExpireEvery: cfg.ExpireEvery, Log: cfg.Log}.Run},
+		{"offer feed", a.OfferFeed.Run},
+	}
+	a.Spender = offers.NewSpender(db, a.Budgets, a.Quarantine, cfg.SpendEvery, cfg.Log)
+	if cfg.SpendEvery > 0 {
+		a.background = append(a.background, component{"offer spender", a.Spender.Run})
 	}
 	return a, nil
 }
@@ -201,6 +222,10 @@ func (a *App) Serving() <-chan struct{} { return a.serving }
 // start loads what the server cannot answer without.
 func (a *App) start(ctx context.Context) error {
 	if err := a.Assignments.Load(ctx); err != nil {
+		return err
+	}
+	// Before serving, so that a restarted server caps by every count the fleet has written.
+	if err := a.OfferFeed.Load(ctx); err != nil {
 		return err
 	}
 	return a.Events.EnsurePartitions(ctx)

@@ -26,7 +26,14 @@ type Cache struct {
 	// reloaded is signalled after every successful load, so that a test can wait for one
 	// instead of polling; at most one signal waits, so a load never blocks on it.
 	reloaded chan struct{}
+	// offers and limiter feed the offer pipeline (UseOffers); nil: no caps, budgets, holdout.
+	offers  OfferSource
+	limiter Limiter
 }
+
+// UseOffers makes every snapshot compile in the offers' state read from src, and rule on
+// per-shopper limits with lim; call it before the first Load.
+func (c *Cache) UseOffers(src OfferSource, lim Limiter) { c.offers, c.limiter = src, lim }
 
 // NewCache returns a cache over store; url is the database to LISTEN on for changes, and
 // reload the period of the full reload that backs up notifications.
@@ -64,6 +71,10 @@ func (c *Cache) Healthy() bool { return c.healthy.Load() }
 // Load reads every experiment and swaps in the new snapshot.
 func (c *Cache) Load(ctx context.Context) error {
 	list, err := c.store.All(ctx)
+	var state OfferState
+	if err == nil && c.offers != nil {
+		state, err = c.offers.OfferState(ctx)
+	}
 	if err != nil {
 		c.healthy.Store(false)
 		return fmt.Errorf("loading experiments: %w", err)
@@ -72,13 +83,23 @@ func (c *Cache) Load(ctx context.Context) error {
 	// of the key under which returning shoppers' requests are remembered as recorded, and
 	// the periodic backstop would otherwise send every one of them down the full path twice
 	// a minute.
-	text, err := json.Marshal(list)
+	// Of the budgets only what closes an offer counts: every spend changes what they spent.
+	exhausted := make([][]bool, len(list))
+	for i, e := range list {
+		exhausted[i] = e.exhausted(state.Budgets)
+	}
+	text, err := json.Marshal(struct {
+		List      []*Experiment
+		Holdout   Holdout
+		GlobalCap *FrequencyCap
+		Exhausted [][]bool
+	}{list, state.Holdout, state.GlobalCap, exhausted})
 	if err != nil {
 		return fmt.Errorf("fingerprinting experiments: %w", err)
 	}
 	fingerprint := sha256.Sum256(text)
 	if cur := c.current.Load(); cur.fingerprint != fingerprint || cur.Loaded.IsZero() {
-		snap, err := NewSnapshot(list, time.Now())
+		snap, err := NewSnapshotWith(list, time.Now(), SnapshotOptions{State: state, Limiter: c.limiter})
 		if err != nil {
 			c.healthy.Store(false)
 			return err

@@ -96,6 +96,7 @@ func (s *Server) assign(c *gin.Context) {
 		}
 	}
 	st.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, st.out[:0], record)
+	snap.Limit(req.ShopperID, st.out, req.Track == nil || *req.Track, answeredAt(req.At))
 	if record != nil && queued {
 		rec.MarkRecorded(digest)
 	}
@@ -119,6 +120,15 @@ func (s *Server) assign(c *gin.Context) {
 }
 
 var requestSeed = maphash.MakeSeed()
+
+// answeredAt is when an assignment counts as given: now, or the past time an admin's
+// back-dated request names.
+func answeredAt(at *time.Time) time.Time {
+	if at != nil {
+		return *at
+	}
+	return time.Now()
+}
 
 // assignState is what one assignment needs besides the request, reused across requests so
 // that a steady stream of assignments allocates little beyond the request itself.

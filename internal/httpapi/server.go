@@ -19,6 +19,7 @@ import (
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/loyalty"
+	"github.com/xsell/xsell/internal/offers"
 )
 
 // Config is what the HTTP layer needs from the environment.
@@ -44,6 +45,8 @@ type Deps struct {
 	Exposures   *experiments.Recorder // writes exposures off the request path
 	Events      *events.Service       // ingests POST /v1/events
 	Loyalty     *loyalty.Service      // program, accounts and the points ledger
+	Offers      *offers.Store         // the global frequency cap and the holdout
+	Budgets     *offers.Budgets       // what offer budgets spent, for an experiment's GET
 }
 
 // Server routes requests to handlers.
@@ -134,4 +137,5 @@ func (s *Server) routes() {
 	s.assignRoutes(v1)
 	s.eventRoutes(v1)
 	s.loyaltyRoutes(v1)
+	s.offerRoutes(v1)
 }

@@ -270,9 +270,13 @@ func (s *Service) creditOrder(ctx context.Context, tx *sqlx.Tx, ev orderEvent, b
 		if err := earn(b.points, "loyalty_points bonus", &b.experiment, &b.variant); err != nil {
 			return err
 		}
+		if err := chargeBonus(ctx, tx, s.budgets, Bonus{Experiment: b.experiment, Variant: b.variant,
+			ShopperID: ev.ShopperID, Ref: ev.OrderID, Points: min(b.points, MaxPoints), At: start}); err != nil {
+			return err
+		}
 	}
 	if rows[0].Refunded > 0 {
-		return takeBackRefunded(ctx, tx, now, ev.OrderID, rows[0].Paid, rows[0].Refunded)
+		return takeBackRefunded(ctx, tx, now, ev.OrderID, rows[0].Paid, rows[0].Refunded, s.budgets)
 	}
 	return nil
 }
@@ -289,14 +293,14 @@ func (s *Service) refundOrder(ctx context.Context, tx *sqlx.Tx, ev orderEvent) e
 	if o.CreditedAt == nil {
 		return nil // the order has not been seen yet; crediting it will apply the refund
 	}
-	return takeBackRefunded(ctx, tx, s.now(), ev.OrderID, o.Paid, o.Refunded)
+	return takeBackRefunded(ctx, tx, s.now(), ev.OrderID, o.Paid, o.Refunded, s.budgets)
 }
 
 // takeBackRefunded makes the points an order's earns have lost add up to their share of the
 // refunded amount: floor(points × refunded / paid), capped at the points. Working from the
 // running total rather than from each refund keeps partial refunds from rounding away points,
 // and counting every reversal (manual ones too) keeps an earn from being undone twice.
-func takeBackRefunded(ctx context.Context, tx *sqlx.Tx, now time.Time, orderID string, paid, refunded int64) error {
+func takeBackRefunded(ctx context.Context, tx *sqlx.Tx, now time.Time, orderID string, paid, refunded int64, budgets BonusBudgets) error {
 	var earns []struct {
 		ID int64 `db:"id"`
 	}
@@ -314,7 +318,7 @@ func takeBackRefunded(ctx context.Context, tx *sqlx.Tx, now time.Time, orderID s
 			owed = mulDiv(o.Points, refunded, paid)
 		}
 		if want := owed - o.Undone; want > 0 {
-			if _, err := reverse(ctx, tx, now, e.ID, want, SourceOrder, "order_refunded"); err != nil {
+			if _, err := reverse(ctx, tx, now, e.ID, want, SourceOrder, "order_refunded", budgets); err != nil {
 				return err
 			}
 		}
