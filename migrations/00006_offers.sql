@@ -51,16 +51,15 @@ CREATE INDEX offer_feed_at ON offer_feed (at);
 -- budget), kind and currency ('' for points), kept whether or not a limit is set, so that a
 -- budget set later counts what was spent before. spent grows by spends and shrinks by refunds;
 -- every change happens under the row's lock in the transaction that records the spend
--- (offer_spends). exhausted_at/exhausted_limit: the budget closed at that limit (spent reached
--- it, or a spend did not fit); a higher limit or money given back opens it again.
+-- (offer_spends). exhausted_at: when the budget closed (what it had left paid for no offer of
+-- its variants); a higher limit or money given back opens it again.
 CREATE TABLE offer_budgets (
-    experiment      text NOT NULL,
-    variant         text NOT NULL,
-    kind            text NOT NULL CHECK (kind IN ('discount', 'points')),
-    currency        text NOT NULL,
-    spent           bigint NOT NULL DEFAULT 0 CHECK (spent >= 0),
-    exhausted_at    timestamptz,
-    exhausted_limit bigint,
+    experiment   text NOT NULL,
+    variant      text NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('discount', 'points')),
+    currency     text NOT NULL,
+    spent        bigint NOT NULL DEFAULT 0 CHECK (spent >= 0),
+    exhausted_at timestamptz,
     PRIMARY KEY (experiment, variant, kind, currency)
 );
 

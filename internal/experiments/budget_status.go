@@ -50,21 +50,22 @@ func (d *Definition) budgetLimits() []limit {
 	return out
 }
 
-// status is a limit against what was spent.
-func (l limit) status(spent []BudgetSpent, experiment string) BudgetStatus {
+// status is a limit against what was spent. A budget is exhausted when what it has left pays
+// for no offer of the variants it covers (see Variant.MinSpend).
+func (d *Definition) status(l limit, spent []BudgetSpent) BudgetStatus {
 	st := BudgetStatus{Variant: l.variant, Kind: l.kind, Budget: l.amount, Currency: l.currency, Left: l.amount}
 	for _, s := range spent {
-		if s.Experiment != experiment || s.Variant != l.variant || s.Kind != l.kind || s.Currency != l.currency {
+		if s.Experiment != d.Key || s.Variant != l.variant || s.Kind != l.kind || s.Currency != l.currency {
 			continue
 		}
 		st.Spent = s.Spent
 		st.Left = max(l.amount-s.Spent, 0)
 		st.Overspent = max(s.Spent-l.amount, 0)
-		refused := s.ExhaustedLimit != nil && *s.ExhaustedLimit >= l.amount
-		st.Exhausted = st.Left == 0 || refused
-		if st.Exhausted {
-			st.ExhaustedAt = s.ExhaustedAt
-		}
+		st.ExhaustedAt = s.ExhaustedAt
+	}
+	st.Exhausted = st.Left < d.MinSpend(l.variant, l.kind)
+	if !st.Exhausted {
+		st.ExhaustedAt = nil
 	}
 	return st
 }
@@ -73,7 +74,7 @@ func (l limit) status(spent []BudgetSpent, experiment string) BudgetStatus {
 func (d *Definition) BudgetStatus(spent []BudgetSpent) []BudgetStatus {
 	var out []BudgetStatus
 	for _, l := range d.budgetLimits() {
-		out = append(out, l.status(spent, d.Key))
+		out = append(out, d.status(l, spent))
 	}
 	return out
 }
@@ -84,16 +85,49 @@ func (s *Strategy) Spends(k BudgetKind) bool {
 	return (k == BudgetDiscount && s.Type == StrategyBundle) || (k == BudgetPoints && s.Type == StrategyLoyaltyPoints)
 }
 
-// exhausted says, per variant, whether a spent budget closes its offer: its own, or the
-// experiment's, of a kind its strategy spends. nil when none does.
-func (d *Definition) exhausted(spent []BudgetSpent) []bool {
-	var out []bool
-	for _, st := range d.BudgetStatus(spent) {
-		if !st.Exhausted {
+// MinSpend is the least one offer of the variant spends from a budget of kind: a bundle's
+// fixed discount, a loyalty strategy's fixed bonus, else 1 (a percentage or a multiplier
+// spends what the order makes it). 0 for a kind the variant does not spend.
+func (v *Variant) MinSpend(k BudgetKind) int64 {
+	st := &v.Strategy
+	switch {
+	case !st.Spends(k):
+		return 0
+	case k == BudgetDiscount && st.DiscountAmount != nil:
+		return *st.DiscountAmount
+	case k == BudgetPoints && st.BonusPoints != nil:
+		return *st.BonusPoints
+	}
+	return 1
+}
+
+// MinSpend is the least an offer of the variants covered by a budget spends from it (the
+// experiment's budget, variant "", covers every variant): with less left, the budget pays
+// for none of them.
+func (d *Definition) MinSpend(variant string, k BudgetKind) int64 {
+	least := int64(0)
+	for i := range d.Variants {
+		v := &d.Variants[i]
+		if variant != "" && v.Key != variant {
 			continue
 		}
-		for i, v := range d.Variants {
-			if (st.Variant == "" || st.Variant == v.Key) && v.Strategy.Spends(st.Kind) {
+		if m := v.MinSpend(k); m > 0 && (least == 0 || m < least) {
+			least = m
+		}
+	}
+	return max(least, 1)
+}
+
+// exhausted says, per variant, whether a spent budget closes its offer: its own, or the
+// experiment's, of a kind its strategy spends, with less left than one of its offers spends.
+// nil when none does.
+func (d *Definition) exhausted(spent []BudgetSpent) []bool {
+	var out []bool
+	for _, l := range d.budgetLimits() {
+		st := d.status(l, spent)
+		for i := range d.Variants {
+			v := &d.Variants[i]
+			if (l.variant == "" || l.variant == v.Key) && v.Strategy.Spends(l.kind) && st.Left < v.MinSpend(l.kind) {
 				if out == nil {
 					out = make([]bool, len(d.Variants))
 				}

@@ -48,11 +48,8 @@ type BudgetSpent struct {
 	Kind       BudgetKind
 	Currency   string // of a discount; "" for points
 	Spent      int64
-	// ExhaustedLimit is the limit in force when a spend did not fit, nil if none has since
-	// the budget last had money given back: the budget stays closed while its limit is not
-	// raised above it.
-	ExhaustedLimit *int64
-	ExhaustedAt    *time.Time
+	// ExhaustedAt is when the budget last closed, nil while open.
+	ExhaustedAt *time.Time
 }
 
 // OfferState is the program-wide state of the offers a snapshot compiles in.

@@ -177,28 +177,40 @@ func (b *Budgets) chargeBudget(ctx context.Context, tx *sqlx.Tx, d *definition, 
 		return 0, false, fmt.Errorf("making a budget row: %w", err)
 	}
 	limit := d.limitOf(scope, s)
-	var spent int64
-	if limit >= 0 && s.Strict {
-		err := tx.GetContext(ctx, &spent, `UPDATE offer_budgets SET spent = spent + $5
-			WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4 AND spent + $5 <= $6
-			RETURNING spent`, append(key, s.Amount, limit)...)
-		if errors.Is(err, sql.ErrNoRows) {
-			b.closeAfterRefusal(ctx, key, limit)
-			return 0, false, budgetExhausted(s, scope)
-		}
-		if err != nil {
-			return 0, false, fmt.Errorf("charging a budget: %w", err)
-		}
-	} else if err := tx.GetContext(ctx, &spent, `UPDATE offer_budgets SET spent = spent + $5
-			WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4 RETURNING spent`,
-		append(key, s.Amount)...); err != nil {
+	var row struct {
+		Spent     int64 `db:"spent"`
+		WasClosed bool  `db:"was_closed"`
+	}
+	// A strict spend that does not fit updates nothing and is refused; nothing is written,
+	// since the budget closes by what it has left (experiments.Definition.MinSpend).
+	err := tx.GetContext(ctx, &row, `UPDATE offer_budgets SET spent = spent + $5
+		WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4 AND ($6 < 0 OR NOT $7 OR spent + $5 <= $6)
+		RETURNING spent, exhausted_at IS NOT NULL AS was_closed`, append(key, s.Amount, limit, s.Strict)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, budgetExhausted(s, scope)
+	}
+	if err != nil {
 		return 0, false, fmt.Errorf("charging a budget: %w", err)
 	}
-	if limit < 0 || spent < limit {
+	if limit < 0 {
 		return 0, false, nil
 	}
-	closed, err := b.close(ctx, tx, key, limit, spent)
-	return min(spent-limit, s.Amount), closed, err
+	least := d.exp.MinSpend(scope, s.Kind)
+	if row.WasClosed && limit-(row.Spent-s.Amount) >= least {
+		// Closed at a lower limit, since raised: it had opened again before this spend.
+		if err := b.reopen(ctx, tx, key, row.Spent-s.Amount, limit); err != nil {
+			return 0, false, err
+		}
+		row.WasClosed = false
+	}
+	closed := false
+	if limit-row.Spent < least && !row.WasClosed {
+		if err := b.close(ctx, tx, key, limit, row.Spent); err != nil {
+			return 0, false, err
+		}
+		closed = true
+	}
+	return max(min(row.Spent-limit, s.Amount), 0), closed, nil
 }
 
 func budgetExhausted(s *Spend, scope string) error {
@@ -209,48 +221,33 @@ func budgetExhausted(s *Spend, scope string) error {
 	return apperr.New(apperr.BudgetExhausted, "the %s budget of %s has no room for %d more", s.Kind, whose, s.Amount)
 }
 
-// close marks a budget row exhausted at limit, unless it already is, logs it and tells every
-// server's assignment cache (NOTIFY at commit). It reports whether it closed the row.
-func (b *Budgets) close(ctx context.Context, ex sqlx.ExtContext, key []any, limit, spent int64) (bool, error) {
-	res, err := ex.ExecContext(ctx, `UPDATE offer_budgets SET exhausted_at = $5, exhausted_limit = $6
-		WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4
-		  AND (exhausted_limit IS NULL OR exhausted_limit < $6)`, append(key, b.now().UTC(), limit)...)
-	if err != nil {
-		return false, fmt.Errorf("closing a budget: %w", err)
+// close marks a budget row exhausted, logs it and tells every server's assignment cache
+// (NOTIFY at commit).
+func (b *Budgets) close(ctx context.Context, tx *sqlx.Tx, key []any, limit, spent int64) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE offer_budgets SET exhausted_at = $5
+		WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4`, append(key, b.now().UTC())...); err != nil {
+		return fmt.Errorf("closing a budget: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return false, nil
+	return b.logBudget(ctx, tx, key, "exhausted", spent, limit)
+}
+
+// reopen marks a budget row open again, logs it and tells the caches.
+func (b *Budgets) reopen(ctx context.Context, tx *sqlx.Tx, key []any, spent, limit int64) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE offer_budgets SET exhausted_at = NULL
+		WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4`, key...); err != nil {
+		return fmt.Errorf("opening a budget: %w", err)
 	}
-	return true, b.logBudget(ctx, ex, key, "exhausted", spent, limit)
+	return b.logBudget(ctx, tx, key, "reopened", spent, limit)
 }
 
 // logBudget records a budget's closing or opening and notifies the assignment caches.
-func (b *Budgets) logBudget(ctx context.Context, ex sqlx.ExtContext, key []any, event string, spent, limit int64) error {
-	if _, err := ex.ExecContext(ctx, `INSERT INTO offer_budget_log (experiment, variant, kind, event, spent, budget, at)
+func (b *Budgets) logBudget(ctx context.Context, tx *sqlx.Tx, key []any, event string, spent, limit int64) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO offer_budget_log (experiment, variant, kind, event, spent, budget, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, key[0], key[1], key[2], event, spent, limit, b.now().UTC()); err != nil {
 		return fmt.Errorf("logging a budget change: %w", err)
 	}
-	_, err := ex.ExecContext(ctx, `SELECT pg_notify($1, $2)`, experiments.NotifyChannel, key[0])
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, experiments.NotifyChannel, key[0])
 	return err
-}
-
-// closeAfterRefusal closes a budget that refused a strict spend, in a transaction of its own:
-// the caller's rolls back. A row another transaction holds is left to it (SKIP LOCKED), so
-// that this never waits on a spend that may wait on the caller; the next refusal closes it.
-func (b *Budgets) closeAfterRefusal(ctx context.Context, key []any, limit int64) {
-	tx, err := b.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return
-	}
-	defer func() { _ = tx.Rollback() }()
-	var spent int64
-	if err := tx.GetContext(ctx, &spent, `SELECT spent FROM offer_budgets
-		WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4 FOR UPDATE SKIP LOCKED`, key...); err != nil {
-		return
-	}
-	if _, err := b.close(ctx, tx, key, limit, spent); err == nil {
-		_ = tx.Commit()
-	}
 }
 
 // Return gives back to the budgets part of a spend: a refunded order's discount, or bonus
@@ -297,34 +294,25 @@ func (b *Budgets) Return(ctx context.Context, tx *sqlx.Tx, experiment string, ki
 }
 
 // giveBack takes a returned amount off what one scope's budget has spent, and opens it again
-// when it was closed and is now under its limit.
+// when it was closed and now has room for an offer.
 func (b *Budgets) giveBack(ctx context.Context, tx *sqlx.Tx, d *definition, s *Spend, scope string) error {
 	key := []any{s.Experiment, scope, string(s.Kind), s.Currency}
-	limit := d.limitOf(scope, s)
 	var row struct {
-		Spent     int64         `db:"spent"`
-		WasClosed sql.NullInt64 `db:"was_closed"`
-		Opened    bool          `db:"opened"`
+		Spent     int64 `db:"spent"`
+		WasClosed bool  `db:"was_closed"`
 	}
-	err := tx.GetContext(ctx, &row, `WITH old AS (
-			SELECT experiment, variant, kind, currency, spent, exhausted_limit FROM offer_budgets
-			WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4 FOR UPDATE),
-		new AS (SELECT *, GREATEST(spent - $5, 0) AS left_spent FROM old),
-		opened AS (SELECT *, exhausted_limit IS NOT NULL AND ($6 < 0 OR left_spent < $6) AS opens FROM new)
-		UPDATE offer_budgets b SET spent = o.left_spent,
-			exhausted_at = CASE WHEN o.opens THEN NULL ELSE b.exhausted_at END,
-			exhausted_limit = CASE WHEN o.opens THEN NULL ELSE b.exhausted_limit END
-		FROM opened o
-		WHERE b.experiment = o.experiment AND b.variant = o.variant AND b.kind = o.kind AND b.currency = o.currency
-		RETURNING b.spent, o.exhausted_limit AS was_closed, o.opens AS opened`, append(key, s.Amount, limit)...)
+	err := tx.GetContext(ctx, &row, `UPDATE offer_budgets SET spent = GREATEST(spent - $5, 0)
+		WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4
+		RETURNING spent, exhausted_at IS NOT NULL AS was_closed`, append(key, s.Amount)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("giving back to a budget: %w", err)
 	}
-	if row.Opened {
-		return b.logBudget(ctx, tx, key, "reopened", row.Spent, row.WasClosed.Int64)
+	limit := d.limitOf(scope, s)
+	if row.WasClosed && (limit < 0 || limit-row.Spent >= d.exp.MinSpend(scope, s.Kind)) {
+		return b.reopen(ctx, tx, key, row.Spent, limit)
 	}
 	return nil
 }

@@ -71,9 +71,9 @@ func (b *Budgets) chargeShopper(ctx context.Context, tx *sqlx.Tx, d *definition,
 	for _, l := range lims {
 		var rows []windowSpend
 		if err := tx.SelectContext(ctx, &rows, `SELECT ref, kind, amount - returned AS net, currency, at FROM offer_spends
-			WHERE experiment = $1 AND shopper_id = $2 AND ($3 = '' OR variant = $3) AND at > $4 AND at <= $5
-			  AND returned < amount AND id <> $6 ORDER BY at, id`,
-			s.Experiment, s.ShopperID, l.scope, s.At.Add(-l.limit.Per.Duration()), s.At, id); err != nil {
+			WHERE experiment = $1 AND shopper_id = $2 AND ($3 = '' OR variant = $3) AND at > $4
+			  AND returned < amount AND id <> $5 ORDER BY at, id`,
+			s.Experiment, s.ShopperID, l.scope, s.At.Add(-l.limit.Per.Duration()), id); err != nil {
 			return 0, false, fmt.Errorf("reading a shopper's spends: %w", err)
 		}
 		rows = append(rows, windowSpend{Ref: s.Ref, Kind: string(s.Kind), Net: s.Amount, Currency: s.Currency, At: s.At})
@@ -110,7 +110,9 @@ func (l shopperLimit) describe() string {
 	return fmt.Sprintf("a discount of %d", *l.limit.Discount)
 }
 
-// check measures the window's spends (oldest first, the new one s last) against the limit:
+// check measures the window's spends (oldest first, the new one s last) against the limit —
+// every spend since the window's start before s, later ones included, since concurrent spends
+// do not commit in the order of their times:
 // the part of s over it, and until when the shopper's offer is closed (zero when the limit is
 // not reached). A spend is one accepted offer per ref: an order's discount and its bonus are
 // one acceptance.

@@ -30,19 +30,18 @@ func (s *Store) OfferState(ctx context.Context) (experiments.OfferState, error) 
 }
 
 type budgetRow struct {
-	Experiment     string     `db:"experiment"`
-	Variant        string     `db:"variant"`
-	Kind           string     `db:"kind"`
-	Currency       string     `db:"currency"`
-	Spent          int64      `db:"spent"`
-	ExhaustedLimit *int64     `db:"exhausted_limit"`
-	ExhaustedAt    *time.Time `db:"exhausted_at"`
+	Experiment  string     `db:"experiment"`
+	Variant     string     `db:"variant"`
+	Kind        string     `db:"kind"`
+	Currency    string     `db:"currency"`
+	Spent       int64      `db:"spent"`
+	ExhaustedAt *time.Time `db:"exhausted_at"`
 }
 
 // spentOf reads the budget rows of one experiment, or of all when key is "".
 func spentOf(ctx context.Context, q sqlx.QueryerContext, key string) ([]experiments.BudgetSpent, error) {
 	var rows []budgetRow
-	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT experiment, variant, kind, currency, spent, exhausted_limit, exhausted_at
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT experiment, variant, kind, currency, spent, exhausted_at
 		FROM offer_budgets WHERE $1 = '' OR experiment = $1 ORDER BY experiment, variant, kind, currency`, key); err != nil {
 		return nil, database.Wrap(err, "reading what the offer budgets spent")
 	}
@@ -53,7 +52,7 @@ func spentOf(ctx context.Context, q sqlx.QueryerContext, key string) ([]experime
 			r.ExhaustedAt = &t
 		}
 		out[i] = experiments.BudgetSpent{Experiment: r.Experiment, Variant: r.Variant, Kind: experiments.BudgetKind(r.Kind),
-			Currency: r.Currency, Spent: r.Spent, ExhaustedLimit: r.ExhaustedLimit, ExhaustedAt: r.ExhaustedAt}
+			Currency: r.Currency, Spent: r.Spent, ExhaustedAt: r.ExhaustedAt}
 	}
 	return out, nil
 }
