@@ -204,7 +204,9 @@ func TestCapsAndBudgetsAreValidatedLikeTheRest(t *testing.T) {
 		{bad(func(e *Experiment) {
 			e.Budget = &Budget{PerShopper: &ShopperLimit{AcceptedOffers: ptr(0), Per: PeriodMonth}}
 		}), "budget.per_shopper.accepted_offers", "out_of_range"},
-		{bad(func(e *Experiment) { e.Budget = &Budget{PerShopper: &ShopperLimit{Discount: ptr(int64(500)), Per: PeriodMonth}} }), "budget.per_shopper.discount", "required_with"},
+		{bad(func(e *Experiment) {
+			e.Budget = &Budget{PerShopper: &ShopperLimit{Discount: ptr(int64(500)), Per: PeriodMonth}}
+		}), "budget.per_shopper.discount", "required_with"},
 		{bad(func(e *Experiment) { e.Budget = &Budget{PerShopper: &ShopperLimit{AcceptedOffers: ptr(2)}} }), "budget.per_shopper.per", "required"},
 		{bad(func(e *Experiment) { e.Budget = &Budget{PerShopper: &ShopperLimit{Per: PeriodDay}} }), "budget.per_shopper", "required"},
 	}
