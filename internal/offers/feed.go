@@ -24,6 +24,12 @@ import (
 // first 8 bytes of sha256("xsell.offers.feed").
 const feedLockKey int64 = 0x5b2e0c7d41a9f386
 
+// FeedBound is the delay within which a server applies what another counted, with the default
+// periods and a database that answers: at most a flush period (500 ms) before the count is
+// written, a poll period (250 ms) before it is read, and the time of both statements, with
+// room for a loaded machine (docs/offers.md).
+const FeedBound = 2 * time.Second
+
 // FeedConfig times the feed; zero values take the defaults in parentheses.
 type FeedConfig struct {
 	// Flush is how often the marks counted here are written (500 ms).
