@@ -2,6 +2,8 @@ package experiments
 
 import (
 	"context"
+	"math"
+	"sync"
 	"time"
 
 	"github.com/xsell/xsell/internal/targeting"
@@ -78,13 +80,26 @@ type Limiter interface {
 
 // Candidate is one answer that the limiter rules on.
 type Candidate struct {
-	ID uint32
 	// Caps are the experiment's cap and the variant's, each nil when absent.
 	Caps [2]*FrequencyCap
-	// Result is set by Admit: OfferShow, OfferCapped, or OfferBudgetExhausted for an offer
-	// closed to this shopper.
-	Result Offer
+	ID   uint32
+	// index is the answer's place in the request's answers.
+	index uint16
+	// Result is set by Admit.
+	Result Verdict
 }
+
+// Verdict is the limiter's ruling on a candidate.
+type Verdict uint8
+
+// The verdicts of Admit.
+const (
+	VerdictShow   Verdict = iota
+	VerdictCapped         // over a frequency cap
+	VerdictClosed         // a per-shopper limit closed the offer to the shopper
+)
+
+var candidates = sync.Pool{New: func() any { s := make([]Candidate, 0, 32); return &s }}
 
 // holdout is a compiled Holdout.
 type holdout struct {
@@ -114,31 +129,33 @@ func (s *Snapshot) InHoldout(shopperID string) bool { return s.holdout.holds(sho
 // caps, and offers a per-shopper limit closed. count says whether the answers are
 // opportunities to count ("track": false answers are not); at is when they were given.
 func (s *Snapshot) Limit(shopperID string, out []Assignment, count bool, at time.Time) {
-	if s.limiter == nil {
+	if s.limiter == nil || len(out) > math.MaxUint16 {
 		return
 	}
-	var buf [32]Candidate
-	var idx [32]int
-	cands, where := buf[:0], idx[:0]
+	// The candidates go through an interface, so they would escape to the heap from the
+	// stack: a pooled buffer costs less than an allocation per request.
+	scratch := candidates.Get().(*[]Candidate)
+	defer candidates.Put(scratch)
+	cands := (*scratch)[:0]
+	defer func() { *scratch = cands[:0] }()
 	for i := range out {
 		a := &out[i]
 		c := a.c
 		if c == nil || a.Reason != ReasonAssigned || a.Offer == OfferHoldout || !(c.limited || s.globalCap != nil) {
 			continue
 		}
-		cands = append(cands, Candidate{ID: c.offerID, Caps: [2]*FrequencyCap{c.cap, c.variantCaps[a.variant]}})
-		where = append(where, i)
+		cands = append(cands, Candidate{Caps: [2]*FrequencyCap{c.cap, c.variantCaps[a.variant]}, ID: c.offerID, index: uint16(i)})
 	}
 	if len(cands) == 0 {
 		return
 	}
 	s.limiter.Admit(shopperID, at, count, s.globalCap, cands)
-	for j, cand := range cands {
-		a := &out[where[j]]
+	for _, cand := range cands {
+		a := &out[cand.index]
 		switch {
-		case cand.Result == OfferCapped:
+		case cand.Result == VerdictCapped:
 			*a = a.c.override(OfferCapped, a.variant)
-		case cand.Result == OfferBudgetExhausted && a.Offer == OfferShow:
+		case cand.Result == VerdictClosed && a.Offer == OfferShow:
 			*a = a.c.override(OfferBudgetExhausted, a.variant)
 		}
 	}

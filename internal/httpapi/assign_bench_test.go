@@ -12,12 +12,17 @@ import (
 
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
+	"github.com/xsell/xsell/internal/offers"
 )
 
 // benchAPI is a Server whose cache holds 20 running experiments with targeting, and whose
 // recorder is not running (its queue absorbs, then drops and counts). It is the HTTP layer
 // alone, without internal/app's wiring, because assignment needs no database.
-func benchAPI(b *testing.B) http.Handler {
+func benchAPI(b *testing.B) http.Handler { return benchAPIWith(b, nil) }
+
+// benchAPIWith is benchAPI with every experiment capped at cap (none when nil) and the offer
+// pipeline's counter in place, as internal/app wires it.
+func benchAPIWith(b *testing.B, cap *experiments.FrequencyCap) http.Handler {
 	b.Helper()
 	httpapi.ConfigureLibraries() // as internal/app does
 	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
@@ -31,10 +36,11 @@ func benchAPI(b *testing.B) http.Handler {
 				{Key: "control", Name: "C", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategyNone}},
 				{Key: "bundle", Name: "B", Weight: 0.5, Strategy: experiments.Strategy{Type: experiments.StrategySuggestion, Products: []string{"sku-2"}, Timing: experiments.TimingCart}},
 			}}}
+		e.FrequencyCap = cap
 		e.Normalize()
 		list = append(list, e)
 	}
-	snap, err := experiments.NewSnapshot(list, time.Now())
+	snap, err := experiments.NewSnapshotWith(list, time.Now(), experiments.SnapshotOptions{Limiter: offers.NewCounter(1 << 30)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,6 +77,21 @@ func benchRequests(b *testing.B, h http.Handler, pool int) {
 // BenchmarkAssignHandler is POST /v1/assign in process, returning shoppers: the whole
 // middleware chain, decoding, 20 experiments and the encoded answer.
 func BenchmarkAssignHandler(b *testing.B) { benchRequests(b, benchAPI(b), 1000) }
+
+// weekly3 is the cap of the capped benchmarks: 3 offers a week.
+var weekly3 = &experiments.FrequencyCap{Offers: 3, Per: experiments.PeriodWeek}
+
+// BenchmarkAssignHandlerCapped is BenchmarkAssignHandler with all 20 experiments capped:
+// returning shoppers, each over the caps after their third request, as most of a busy
+// shop's requests are.
+func BenchmarkAssignHandlerCapped(b *testing.B) { benchRequests(b, benchAPIWith(b, weekly3), 1000) }
+
+// BenchmarkAssignHandlerNew is BenchmarkAssignHandler with a new shopper on each request.
+func BenchmarkAssignHandlerNew(b *testing.B) { benchRequests(b, benchAPI(b), 1<<18) }
+
+// BenchmarkAssignHandlerNewCapped is BenchmarkAssignHandlerNew with all 20 experiments
+// capped: every answer is counted, the counter's worst case.
+func BenchmarkAssignHandlerNewCapped(b *testing.B) { benchRequests(b, benchAPIWith(b, weekly3), 1<<18) }
 
 // BenchmarkBareHandler is the yardstick: Gin with no middleware and a fixed body.
 func BenchmarkBareHandler(b *testing.B) {

@@ -31,16 +31,24 @@ const shardCount = 256
 // shard holds the shoppers whose hash falls in it, and the marks counted here since the last
 // flush. The padding keeps two shards' locks off one cache line.
 type shard struct {
-	mu       sync.Mutex
-	shoppers map[uint64]*marks
-	out      []outMark
+	mu    sync.Mutex
+	index map[uint64]span // shopper → their marks in arena (arena.go)
+	arena []mark
+	holes int // marks of the arena no shopper's list uses
+	rows  []pendingRow
+	ids      []uint32 // the experiment numbers of rows, each row a stretch of them
 	_        [64]byte
 }
 
-// marks is one shopper's: opportunities (at = when) and closures (at = until, closedBit set).
-type marks struct{ list []mark }
+// pendingRow is what one request counted here: experiments ids[off:off+n] of its shard.
+type pendingRow struct {
+	shopper string
+	at      uint32
+	off, n  uint32
+}
 
-// mark is 8 bytes: a time in Unix seconds and the experiment's number.
+// mark is one of a shopper's opportunities (at = when) or closures (at = until, closedBit
+// set in id). 8 bytes: a time in Unix seconds and the experiment's number.
 type mark struct {
 	at uint32
 	id uint32
@@ -49,11 +57,11 @@ type mark struct {
 // closedBit marks a closure: the shopper's offer of experiment id is closed until at.
 const closedBit = 1 << 31
 
-// outMark is a mark counted here, to be written to the feed.
-type outMark struct {
+// outRow is what one request counted here, as the feed takes it to write.
+type outRow struct {
 	shopper string
 	at      uint32
-	id      uint32
+	ids     []uint32
 }
 
 // DefaultMaxPending bounds the marks waiting to be written: 2,000,000 (about 64 MB).
@@ -67,7 +75,7 @@ func NewCounter(maxPending int) *Counter {
 	}
 	c := &Counter{seed: maphash.MakeSeed(), maxPending: int64(maxPending)}
 	for i := range c.shards {
-		c.shards[i].shoppers = map[uint64]*marks{}
+		c.shards[i].index = map[uint64]span{}
 	}
 	c.ids.init()
 	return c
@@ -87,135 +95,125 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 	sh := &c.shards[h%shardCount]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	m := sh.shoppers[h]
+	hz := c.ids.horizons()
+	sh.prune(h, t, hz)
+	sp, list := sh.list(h)
 	var tl tally
 	tl.index(cands)
-	if m != nil {
-		m.prune(t, c.ids.horizons())
-		tl.add(m.list, t, cands)
-	}
+	tl.add(list, t, cands)
 	used := 0
 	if global != nil {
 		used = tl.total(global.Per)
 	}
+	var buf [24]mark
+	added := buf[:0] // this request's opportunities, pushed at once
 	for i := range cands {
 		cand := &cands[i]
-		n := tl.count(i, cands, m, t)
+		n := tl.count(i, cands, list, added, t)
 		capped := global != nil && used >= global.Offers
 		for _, cp := range cand.Caps {
 			capped = capped || (cp != nil && n[class(cp.Per)] >= cp.Offers)
 		}
 		if capped {
-			cand.Result = experiments.OfferCapped
+			cand.Result = experiments.VerdictCapped
 			continue
 		}
-		cand.Result = experiments.OfferShow
-		if tl.closedFor(i, cands, m, t) {
-			cand.Result = experiments.OfferBudgetExhausted
+		cand.Result = experiments.VerdictShow
+		if tl.closedFor(i, cands, list, t) {
+			cand.Result = experiments.VerdictClosed
 		}
-		if !count {
-			continue
+		if count {
+			added = append(added, mark{at: t, id: cand.ID})
+			tl.bump(i, cands)
+			used++
 		}
-		if m == nil {
-			m = &marks{}
-			sh.shoppers[h] = m
-		}
-		m.list = append(m.list, mark{at: t, id: cand.ID})
-		tl.bump(i, cands)
-		used++
-		if c.pending.Add(1) > c.maxPending {
-			c.pending.Add(-1)
-			c.dropped.Add(1)
-			continue
-		}
-		sh.out = append(sh.out, outMark{shopper: shopperID, at: t, id: cand.ID})
 	}
+	if len(added) == 0 {
+		return
+	}
+	sh.push(h, sp, added, 4*len(cands), hz)
+	if c.pending.Add(int64(len(added))) > c.maxPending {
+		// The database has been away too long: other servers will not learn of these.
+		c.pending.Add(-int64(len(added)))
+		c.dropped.Add(int64(len(added)))
+		return
+	}
+	off := uint32(len(sh.ids))
+	for _, k := range added {
+		sh.ids = append(sh.ids, k.id)
+	}
+	sh.rows = append(sh.rows, pendingRow{shopper: shopperID, at: t, off: off, n: uint32(len(added))})
 }
 
 // apply adds marks another server counted (or a closure) to a shopper.
 func (c *Counter) apply(shopperID string, ids []uint32, at uint32) {
 	h := maphash.String(c.seed, shopperID)
 	sh := &c.shards[h%shardCount]
+	ms := make([]mark, len(ids))
+	for i, id := range ids {
+		ms[i] = mark{at: at, id: id}
+	}
 	sh.mu.Lock()
-	m := sh.shoppers[h]
-	if m == nil {
-		m = &marks{}
-		sh.shoppers[h] = m
-	}
-	for _, id := range ids {
-		m.list = append(m.list, mark{at: at, id: id})
-	}
+	sp, _ := sh.list(h)
+	sh.push(h, sp, ms, len(ids), c.ids.horizons())
 	sh.mu.Unlock()
 }
 
-// take removes and returns every mark counted here since the last take.
-func (c *Counter) take() []outMark {
-	var out []outMark
+// take removes and returns what was counted here since the last take.
+func (c *Counter) take() []outRow {
+	var out []outRow
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		out = append(out, sh.out...)
-		sh.out = sh.out[:0]
+		rows, ids := sh.rows, sh.ids
+		// The taken buffers are the writer's now; the next ones start at their size, so that
+		// a steady stream grows them once per flush, and a burst's size is not kept.
+		sh.rows, sh.ids = make([]pendingRow, 0, len(rows)), make([]uint32, 0, len(ids))
 		sh.mu.Unlock()
+		for _, r := range rows {
+			out = append(out, outRow{shopper: r.shopper, at: r.at, ids: ids[r.off : r.off+r.n]})
+		}
 	}
 	return out
 }
 
-// giveBack returns marks a failed write could not store, to be written with the next ones.
-func (c *Counter) giveBack(ms []outMark) {
-	for len(ms) > 0 {
-		sh := &c.shards[0]
-		n := min(len(ms), 4096)
-		sh.mu.Lock()
-		sh.out = append(sh.out, ms[:n]...)
-		sh.mu.Unlock()
-		ms = ms[n:]
+// marksIn is the number of marks in rows.
+func marksIn(rows []outRow) int {
+	n := 0
+	for _, r := range rows {
+		n += len(r.ids)
+	}
+	return n
+}
+
+// giveBack returns rows a failed write could not store, to be written with the next ones.
+func (c *Counter) giveBack(rows []outRow) {
+	sh := &c.shards[0]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, r := range rows {
+		sh.rows = append(sh.rows, pendingRow{shopper: r.shopper, at: r.at, off: uint32(len(sh.ids)), n: uint32(len(r.ids))})
+		sh.ids = append(sh.ids, r.ids...)
 	}
 }
 
-// sweep prunes every shopper's marks and forgets shoppers left with none; it returns how many
-// shoppers and marks remain.
+// sweep prunes every shopper's marks, forgets shoppers left with none and squeezes the holes
+// out of the arenas; it returns how many shoppers and marks remain.
 func (c *Counter) sweep(now time.Time) (shoppers, total int) {
 	t := unix(now)
 	hz := c.ids.horizons()
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for h, m := range sh.shoppers {
-			m.prune(t, hz)
-			if len(m.list) == 0 {
-				delete(sh.shoppers, h)
-				continue
-			}
-			shoppers++
-			total += len(m.list)
+		for h := range sh.index {
+			sh.prune(h, t, hz)
 		}
+		sh.compact()
+		for _, sp := range sh.index {
+			total += int(sp.n)
+		}
+		shoppers += len(sh.index)
 		sh.mu.Unlock()
 	}
 	return shoppers, total
-}
-
-// prune drops opportunities older than their experiment's horizon and closures that ended.
-func (m *marks) prune(t uint32, horizons []uint32) {
-	kept := m.list[:0]
-	for _, k := range m.list {
-		if k.id&closedBit != 0 {
-			if k.at > t {
-				kept = append(kept, k)
-			}
-			continue
-		}
-		hz := uint32(maxHorizon)
-		if int(k.id) < len(horizons) {
-			hz = horizons[k.id]
-		}
-		if k.at > t || t-k.at < hz {
-			kept = append(kept, k)
-		}
-	}
-	clear(m.list[len(kept):])
-	m.list = kept
-	if cap(m.list) > 64 && len(m.list) < cap(m.list)/4 {
-		m.list = append([]mark(nil), m.list...)
-	}
 }

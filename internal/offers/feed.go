@@ -183,11 +183,11 @@ func (f *Feed) report(what string, err error) {
 
 // flush writes the marks counted here since the last flush, one row per shopper and second.
 func (f *Feed) flush(ctx context.Context) error {
-	ms := f.c.take()
-	if len(ms) == 0 {
+	rows := f.c.take()
+	if len(rows) == 0 {
 		return nil
 	}
-	slices.SortFunc(ms, func(a, b outMark) int {
+	slices.SortStableFunc(rows, func(a, b outRow) int {
 		if c := strings.Compare(a.shopper, b.shopper); c != 0 {
 			return c
 		}
@@ -196,14 +196,17 @@ func (f *Feed) flush(ctx context.Context) error {
 	var shoppers, exps []string
 	var ats []int64
 	var keys []string
-	for i, m := range ms {
-		keys = append(keys, f.c.ids.key(m.id))
-		if i+1 < len(ms) && ms[i+1].shopper == m.shopper && ms[i+1].at == m.at {
+	for i, r := range rows {
+		for _, id := range r.ids {
+			keys = append(keys, f.c.ids.key(id))
+		}
+		if i+1 < len(rows) && rows[i+1].shopper == r.shopper && rows[i+1].at == r.at {
 			continue
 		}
-		shoppers, exps, ats = append(shoppers, m.shopper), append(exps, strings.Join(keys, ",")), append(ats, int64(m.at))
+		shoppers, exps, ats = append(shoppers, r.shopper), append(exps, strings.Join(keys, ",")), append(ats, int64(r.at))
 		keys = keys[:0]
 	}
+	n := marksIn(rows)
 	err := database.Transact(ctx, f.db, nil, func(tx *database.Tx) error {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, feedLockKey)); err != nil {
 			return err
@@ -215,11 +218,11 @@ func (f *Feed) flush(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		f.c.giveBack(ms)
-		return database.Wrap(err, "writing %d offer opportunities", len(ms))
+		f.c.giveBack(rows)
+		return database.Wrap(err, "writing %d offer opportunities", n)
 	}
-	f.c.pending.Add(-int64(len(ms)))
-	f.metrics.written.Add(float64(len(ms)))
+	f.c.pending.Add(-int64(n))
+	f.metrics.written.Add(float64(n))
 	return nil
 }
 

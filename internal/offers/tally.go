@@ -109,17 +109,15 @@ func cumulative[T uint16 | int](n [classes]T) [classes]int {
 // total is every opportunity within the period.
 func (tl *tally) total(p experiments.Period) int { return cumulative(tl.all)[class(p)] }
 
-// count is candidate i's opportunities within each period.
-func (tl *tally) count(i int, cands []experiments.Candidate, m *marks, t uint32) [classes]int {
+// count is candidate i's opportunities within each period, this request's added ones included.
+func (tl *tally) count(i int, cands []experiments.Candidate, list, added []mark, t uint32) [classes]int {
 	if o := tl.owner(i, cands); o >= 0 {
 		return cumulative(tl.n[o])
 	}
 	var n [classes]int
-	if m == nil {
-		return n
-	}
 	id := cands[i].ID
-	for _, k := range m.list {
+	n[0] = countOf(added, id)
+	for _, k := range list {
 		if k.id == id && k.at <= t {
 			if cl := ageClass(t - k.at); cl < classes {
 				n[cl]++
@@ -129,15 +127,23 @@ func (tl *tally) count(i int, cands []experiments.Candidate, m *marks, t uint32)
 	return cumulative(n)
 }
 
+// countOf is how many of this request's opportunities are of experiment id.
+func countOf(added []mark, id uint32) int {
+	n := 0
+	for _, k := range added {
+		if k.id == id {
+			n++
+		}
+	}
+	return n
+}
+
 // closedFor reports whether a per-shopper limit closed candidate i's offer at time t.
-func (tl *tally) closedFor(i int, cands []experiments.Candidate, m *marks, t uint32) bool {
+func (tl *tally) closedFor(i int, cands []experiments.Candidate, list []mark, t uint32) bool {
 	if o := tl.owner(i, cands); o >= 0 {
 		return tl.closed[o]
 	}
-	if m == nil {
-		return false
-	}
-	for _, k := range m.list {
+	for _, k := range list {
 		if k.id == cands[i].ID|closedBit && k.at > t {
 			return true
 		}
