@@ -36,8 +36,8 @@ type shard struct {
 	arena []mark
 	holes int // marks of the arena no shopper's list uses
 	rows  []pendingRow
-	ids      []uint32 // the experiment numbers of rows, each row a stretch of them
-	_        [64]byte
+	ids   []uint32 // the experiment numbers of rows, each row a stretch of them
+	_     [64]byte
 }
 
 // pendingRow is what one request counted here: experiments ids[off:off+n] of its shard.
