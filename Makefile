@@ -19,8 +19,12 @@ build:
 run: setup build
 	./bin/server
 
-## test: gofmt and go vet must be clean, then every test against $DATABASE_URL or a throwaway cluster
-test: setup check-fmt vet
+## setup-browser: setup, plus Debian's chromium for the console's browser tests
+setup-browser:
+	./scripts/setup.sh chromium
+
+## test: gofmt and go vet must be clean, then every test (the browser tests too) against $DATABASE_URL or a throwaway cluster
+test: setup-browser check-fmt vet
 	$(GO) run ./cmd/devdb exec -- $(GO) test -count=1 ./...
 
 ## fuzz: the coverage-guided fuzzer on every request decoder, FUZZTIME long (docs/input.md)

@@ -2,10 +2,13 @@
 # What `make demo` runs (see README, "See it work"): a whole experiment from definition to
 # report. It starts the server on a throwaway PostgreSQL that bin/devdb makes and removes (or on
 # $DATABASE_URL), creates and starts a three-arm experiment, simulates 50,000 shoppers over the
-# last 14 days through the public API, prints `analyze report`, writes the HTML report, and stops
-# the server and removes its cluster whatever happens.
+# last 14 days through the public API, prints `analyze report`, writes the HTML report, prints
+# the web console's address and sign-in key, and stops the server and removes its cluster
+# whatever happens.
 #
-# Settings: DEMO_SHOPPERS (50000), DEMO_ADDR (127.0.0.1:8090, so a `make run` on 8080 can stay).
+# Settings: DEMO_SHOPPERS (50000), DEMO_ADDR (127.0.0.1:8090, so a `make run` on 8080 can stay),
+# DEMO_KEEP: 1 keeps the server (and the console) up until Ctrl-C, 0 stops it at once; unset,
+# it is kept when standard input is a terminal, so that a script or CI run still ends by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,10 +63,13 @@ on_exit() {
 	fi
 }
 trap on_exit EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C while the demo waits for it at the end is how it is meant to end: not a failure.
+waiting=
+trap 'if [ -n "$waiting" ]; then exit 0; fi; exit 130' INT TERM
 
 say "Starting the server on $addr with $where"
-XSELL_ADDR=$addr XSELL_LOG_LEVEL=warn bin/server >"$log" 2>&1 &
+# Results for the console every 30 s rather than hourly, so that it shows the simulated traffic.
+XSELL_ADDR=$addr XSELL_LOG_LEVEL=warn XSELL_RESULTS_REFRESH=30s bin/server >"$log" 2>&1 &
 server=$!
 
 say "Creating experiment $key and simulating $shoppers shoppers over the last 14 days"
@@ -74,7 +80,20 @@ say "analyze report --experiment $key"
 bin/analyze report --experiment "$key"
 bin/analyze report --experiment "$key" --format html --out "$report"
 
-say "Stopping the server"
-stop_server
-printf 'done in %ds. The HTML report, with charts: %s\n' "$SECONDS" "$(cd "$(dirname "$report")" && pwd)/$(basename "$report")"
-printf 'Open it with: xdg-open %s   (server log: %s)\n' "$report" "$log"
+keep=${DEMO_KEEP:-}
+if [ -z "$keep" ]; then
+	if [ -t 0 ]; then keep=1; else keep=0; fi
+fi
+report_path="$(cd "$(dirname "$report")" && pwd)/$(basename "$report")"
+printf '\ndone in %ds. The HTML report, with charts: %s   (server log: %s)\n' "$SECONDS" "$report_path" "$log"
+printf '\n\033[1mThe web console: http://%s/console/\033[0m   sign in with the admin key \033[1m%s\033[0m (or dev-analyst to read only)\n' \
+	"$addr" "${XSELL_ADMIN_KEY:-dev-admin}"
+if [ "$keep" = 1 ]; then
+	printf 'The server stays up for the console until you press Ctrl-C (DEMO_KEEP=0 stops it at once).\n'
+	waiting=1
+	wait "$server" || true
+	server=
+else
+	say "Stopping the server (DEMO_KEEP=1 keeps it up for the console)"
+	stop_server
+fi

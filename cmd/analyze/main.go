@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/xsell/xsell/internal/analysis"
+	"github.com/xsell/xsell/internal/report"
 	"github.com/xsell/xsell/internal/stats"
 )
 
@@ -324,7 +325,7 @@ func writeReport(rep *analysis.Report, format, out string, stdout io.Writer) err
 	case "csv":
 		err = writeReportCSV(w, rep)
 	case "html":
-		err = writeReportHTML(w, rep)
+		err = report.WritePage(w, rep)
 	default:
 		err = writeReportText(w, rep)
 	}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/xsell/xsell/internal/analysis"
+	"github.com/xsell/xsell/internal/report"
 )
 
 func writeJSON(w io.Writer, v any) error {
@@ -20,7 +21,7 @@ func writeJSON(w io.Writer, v any) error {
 func writeReportText(w io.Writer, rep *analysis.Report) error {
 	b := &strings.Builder{}
 	if rep.SRM.Mismatch {
-		fmt.Fprintf(b, "!!! SAMPLE RATIO MISMATCH: the variants did not get the traffic their weights promise (chi2 = %.2f, p = %s < 0.001).\n", *rep.SRM.Chi2, fmtP(*rep.SRM.PValue))
+		fmt.Fprintf(b, "!!! SAMPLE RATIO MISMATCH: the variants did not get the traffic their weights promise (chi2 = %.2f, p = %s < 0.001).\n", *rep.SRM.Chi2, report.P(*rep.SRM.PValue))
 		fmt.Fprintf(b, "!!! Assignment or exposure logging is broken; DO NOT TRUST THE RESULTS BELOW until the cause is found.\n\n")
 	}
 	title := rep.Experiment
@@ -47,9 +48,9 @@ func writeReportText(w io.Writer, rep *analysis.Report) error {
 		method += ", CUPED on revenue in the 14 days before exposure"
 	}
 	fmt.Fprintf(b, "Method: %s; alpha %g; correction %s over the %d comparisons in this report\n", method, rep.Alpha, rep.Correction, rep.Comparisons)
-	fmt.Fprintf(b, "Intervals: %s\n", intervalsNote(rep))
+	fmt.Fprintf(b, "Intervals: %s\n", report.IntervalsNote(rep))
 	b.WriteString("Lift: treatment mean / control mean − 1, relative to control; left out where the control mean is not clearly above 0\n")
-	b.WriteString(capsNote(rep, false) + "\n")
+	b.WriteString(report.CapsNote(rep, false) + "\n")
 	if rep.MinUnits > 0 {
 		fmt.Fprintf(b, "Verdicts need at least %d units in each arm\n", rep.MinUnits)
 	}
@@ -68,9 +69,9 @@ func writeReportText(w io.Writer, rep *analysis.Report) error {
 	case rep.SRM.PValue == nil:
 		fmt.Fprintf(b, "SRM check: not computed — %s\n", rep.SRM.Reason)
 	case rep.SRM.Mismatch:
-		fmt.Fprintf(b, "SRM check: MISMATCH, chi2 = %.2f, p = %s — results should not be trusted\n", *rep.SRM.Chi2, fmtP(*rep.SRM.PValue))
+		fmt.Fprintf(b, "SRM check: MISMATCH, chi2 = %.2f, p = %s — results should not be trusted\n", *rep.SRM.Chi2, report.P(*rep.SRM.PValue))
 	default:
-		fmt.Fprintf(b, "SRM check: ok, chi2 = %.2f, p = %s\n", *rep.SRM.Chi2, fmtP(*rep.SRM.PValue))
+		fmt.Fprintf(b, "SRM check: ok, chi2 = %.2f, p = %s\n", *rep.SRM.Chi2, report.P(*rep.SRM.PValue))
 	}
 	if rep.ExcludedMultipleVariants > 0 {
 		fmt.Fprintf(b, "Left out: %d units seen in two variants\n", rep.ExcludedMultipleVariants)
@@ -90,7 +91,7 @@ func writeReportText(w io.Writer, rep *analysis.Report) error {
 
 // writeResultsText writes an aligned table per metric and a sentence per result.
 func writeResultsText(b *strings.Builder, rep *analysis.Report, results []analysis.Result) {
-	ci := level(rep.Alpha) + " CI"
+	ci := report.Level(rep.Alpha) + " CI"
 	for i := 0; i < len(results); {
 		metric := results[i].Metric
 		j := i
@@ -110,16 +111,16 @@ func writeResultsText(b *strings.Builder, rep *analysis.Report, results []analys
 		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "variant\tunits\tmean\tdiff\tdiff %s\tlift\tlift %s\tp\tp adj\t\t\n", ci, ci)
 		g := group[0]
-		fmt.Fprintf(tw, "%s\t%d\t%s\t\t\t\t\t\t\t(control)\t\n", rep.Control, g.ControlUnits, amountsOf(g, false).value(g.ControlMean))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t\t\t\t\t\t\t(control)\t\n", rep.Control, g.ControlUnits, report.AmountsOf(g, false).Value(g.ControlMean))
 		for _, r := range group {
-			a := amountsOf(r, false)
-			row := []string{r.Variant, fmt.Sprint(r.TreatmentUnits), a.value(r.TreatmentMean), a.diff(r.Diff),
-				interval(r.DiffCI, a.diff), "—", "—", "—", "—", ""}
+			a := report.AmountsOf(r, false)
+			row := []string{r.Variant, fmt.Sprint(r.TreatmentUnits), a.Value(r.TreatmentMean), a.Diff(r.Diff),
+				report.Interval(r.DiffCI, a.Diff), "—", "—", "—", "—", ""}
 			if r.Lift != nil {
-				row[5], row[6] = fmtPct(*r.Lift), interval(r.LiftCI, fmtPct)
+				row[5], row[6] = report.Pct(*r.Lift), report.Interval(r.LiftCI, report.Pct)
 			}
 			if r.PValue != nil {
-				row[7], row[8] = fmtP(*r.PValue), fmtP(*r.PAdjusted)
+				row[7], row[8] = report.P(*r.PValue), report.P(*r.PAdjusted)
 			}
 			if r.Significant {
 				row[9] = "*"
@@ -128,7 +129,7 @@ func writeResultsText(b *strings.Builder, rep *analysis.Report, results []analys
 		}
 		tw.Flush()
 		for _, r := range group {
-			fmt.Fprintln(b, "  "+sentence(r, rep.Control, string(rep.Correction), false))
+			fmt.Fprintln(b, "  "+report.Sentence(r, rep.Control, string(rep.Correction), false))
 			if r.Lift == nil && r.LiftReason != "" && r.PValue != nil {
 				fmt.Fprintln(b, "    (no lift: "+r.LiftReason+")")
 			}
@@ -146,26 +147,26 @@ func writeGuardrailsText(b *strings.Builder, rep *analysis.Report) {
 	fmt.Fprintln(tw, "metric\tvariant\tmargin\testimate\tbound\tp\tverdict\t")
 	var notes []string
 	for _, g := range rep.Guardrails {
-		a := amounts{kind: kindOf(rep, g.Metric), currency: g.Currency}
-		margin := a.value(g.Margin)
+		a := report.Amounts{Kind: report.KindOf(rep, g.Metric), Currency: g.Currency}
+		margin := a.Value(g.Margin)
 		if g.Relative {
-			margin = sig(100*g.Margin) + "% relative"
-		} else if a.kind == analysis.Proportion {
-			margin = sig(100*g.Margin) + "pp"
+			margin = report.Sig(100*g.Margin) + "% relative"
+		} else if a.Kind == analysis.Proportion {
+			margin = report.Sig(100*g.Margin) + "pp"
 		}
 		if g.Estimate == nil {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t—\t—\t—\tnot computed: %s\t\n", g.Metric, g.Variant, margin, g.Reason)
 			continue
 		}
-		f := a.diff
+		f := a.Diff
 		if g.TestedOn == "lift" {
-			f = fmtPct
+			f = report.Pct
 		}
 		verdict := "PASS"
 		if g.Verdict == "fail" {
 			verdict = "FAIL: harm beyond the margin not ruled out"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", g.Metric, g.Variant, margin, f(*g.Estimate), f(*g.Bound), fmtP(*g.PValue), verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", g.Metric, g.Variant, margin, f(*g.Estimate), f(*g.Bound), report.P(*g.PValue), verdict)
 		if g.Note != "" {
 			notes = append(notes, fmt.Sprintf("  %s, %s: %s", g.Metric, g.Variant, g.Note))
 		}
@@ -176,34 +177,24 @@ func writeGuardrailsText(b *strings.Builder, rep *analysis.Report) {
 	}
 }
 
-// kindOf returns the kind of a metric of the report.
-func kindOf(rep *analysis.Report, metric string) analysis.Kind {
-	for _, r := range rep.Results {
-		if r.Metric == metric {
-			return r.Kind
-		}
-	}
-	return analysis.Mean
-}
-
 func writePlanText(w io.Writer, p analysis.PlanResult) error {
 	b := &strings.Builder{}
-	what := fmt.Sprintf("a rate of %s%%", sig(100*p.Baseline))
-	mde := fmt.Sprintf("%s percentage points", sig(100*p.MDEAbsolute))
+	what := fmt.Sprintf("a rate of %s%%", report.Sig(100*p.Baseline))
+	mde := fmt.Sprintf("%s percentage points", report.Sig(100*p.MDEAbsolute))
 	if p.Kind == analysis.Mean {
-		what = fmt.Sprintf("a mean of %s (standard deviation %s", sig(p.Baseline), sig(p.StdDev))
+		what = fmt.Sprintf("a mean of %s (standard deviation %s", report.Sig(p.Baseline), report.Sig(p.StdDev))
 		switch {
 		case p.StdDevTreatment != 0:
-			what += fmt.Sprintf(", %s in treatment)", sig(p.StdDevTreatment))
+			what += fmt.Sprintf(", %s in treatment)", report.Sig(p.StdDevTreatment))
 		case p.Multiplicative:
 			what += ", growing with the effect in treatment)"
 		default:
 			what += ")"
 		}
-		mde = sig(p.MDEAbsolute)
+		mde = report.Sig(p.MDEAbsolute)
 	}
 	if p.MDERelative != 0 && !math.IsInf(p.MDERelative, 0) {
-		mde += fmt.Sprintf(" (%s relative)", fmtPct(p.MDERelative))
+		mde += fmt.Sprintf(" (%s relative)", report.Pct(p.MDERelative))
 	}
 	if p.Multiplicative {
 		mde += ", multiplicative"

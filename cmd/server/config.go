@@ -33,6 +33,8 @@ type config struct {
 
 	StatementTimeout time.Duration // bound on each statement of the server's pool
 	RequestTimeout   time.Duration // deadline of each request
+	ResultsRefresh   time.Duration // how old running experiments' results may get in the console
+	ConsoleSession   time.Duration // how long a console sign-in lasts
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -123,6 +125,22 @@ var envVars = []envVar{
 			return nil
 		}
 		return fmt.Errorf("want on or off")
+	}},
+	{"XSELL_RESULTS_REFRESH", "1h", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second {
+			return fmt.Errorf("want a duration of at least 10s, such as 1h")
+		}
+		c.ResultsRefresh = d
+		return nil
+	}},
+	{"XSELL_CONSOLE_SESSION", "12h", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 30*24*time.Hour {
+			return fmt.Errorf("want a duration from 1m to 720h, such as 12h")
+		}
+		c.ConsoleSession = d
+		return nil
 	}},
 	{"XSELL_DB_MAX_CONNS", "20", func(c *config, v string) error {
 		n, err := strconv.Atoi(v)

@@ -110,9 +110,11 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 			TrustedProxies: cfg.TrustedProxies,
 			MetricsKey:     cfg.MetricsKey,
 		},
-		Serve:       cfg.HTTP,
-		CacheReload: cfg.CacheReload,
-		Log:         log,
+		Serve:          cfg.HTTP,
+		CacheReload:    cfg.CacheReload,
+		ResultsRefresh: cfg.ResultsRefresh,
+		ConsoleSession: cfg.ConsoleSession,
+		Log:            log,
 	}
 	if cfg.LoyaltyJobs {
 		c.CreditEvery, c.ExpireEvery = loyalty.DefaultCreditEvery, loyalty.DefaultExpireEvery

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/openapitest"
 	"github.com/xsell/xsell/internal/servertest"
 	"github.com/xsell/xsell/internal/simulation"
 )
@@ -86,7 +88,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cfg := simulation.Config{BaseURL: srv.URL, AdminKey: "dev-admin", CheckoutKey: "dev-checkout", Experiment: "e2e", Concurrency: 4}
+	// Every exchange of the run is checked against the OpenAPI document as well.
+	pooled := http.DefaultTransport.(*http.Transport).Clone()
+	pooled.MaxIdleConnsPerHost = 8
+	cfg := simulation.Config{BaseURL: srv.URL, AdminKey: "dev-admin", CheckoutKey: "dev-checkout", Experiment: "e2e", Concurrency: 4,
+		HTTP: &http.Client{Transport: openapitest.Transport(t, pooled), Timeout: time.Minute}}
 	if err := simulation.CreateExperiment(ctx, sc, cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -21,12 +21,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/xsell/xsell/internal/console"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/offers"
+	"github.com/xsell/xsell/internal/results"
 )
 
 // Config is everything the server is configured with; cmd/server reads it from the
@@ -59,6 +61,12 @@ type Config struct {
 	SpendEvery time.Duration
 	// Events tunes the group committer; its Clock, Log, Registerer and WriteTimeout are set here.
 	Events events.Options
+	// ResultsRefresh is how old a running experiment's results may get before the console's
+	// scheduler computes them again; 0 turns the scheduler's timer off (tests run it by hand,
+	// as if every hour).
+	ResultsRefresh time.Duration
+	// ConsoleSession is how long a console sign-in lasts (console.DefaultSessionTTL).
+	ConsoleSession time.Duration
 	// Clock is every service's time source (time.Now); tests move it by hand.
 	Clock func() time.Time
 	Log   *slog.Logger
@@ -101,6 +109,11 @@ type App struct {
 	OfferFeed   *offers.Feed    // shares the counter with the other servers
 	Spender     *offers.Spender // charges order discounts to offer budgets
 	HTTP        *httpapi.Server
+	// Results computes the console's report snapshots, on AnalysisDB: a small pool whose
+	// statements may run as long as a report over a big experiment takes.
+	Results    *results.Scheduler
+	AnalysisDB *sqlx.DB
+	Console    *console.Console
 
 	cfg        Config
 	log        *slog.Logger
@@ -148,16 +161,28 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
 	a.Events = events.NewService(db, evo)
 	a.Loyalty = loyalty.New(db, loyalty.Options{Clock: cfg.Clock, Quarantine: a.Quarantine, Budgets: a.Budgets})
+	if a.AnalysisDB, err = database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: 2, StatementTimeout: AnalysisStatementTimeout}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.Results = results.NewScheduler(db, a.AnalysisDB, results.Config{Refresh: cfg.ResultsRefresh, Log: cfg.Log, Clock: cfg.Clock})
+	a.Console, err = console.New(console.Config{Keys: cfg.HTTP.APIKeys, SessionTTL: cfg.ConsoleSession, Clock: cfg.Clock}, console.Deps{
+		DB: db, Log: cfg.Log, Experiments: a.Experiments, Assignments: a.Assignments, Loyalty: a.Loyalty, Results: a.Results,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 
 	httpCfg := cfg.HTTP
 	httpCfg.RequestTimeout = cfg.RequestTimeout
 	a.HTTP, err = httpapi.New(httpCfg, httpapi.Deps{
 		DB: db, Log: cfg.Log, Registry: a.Registry,
 		Experiments: a.Experiments, Assignments: a.Assignments, Exposures: a.Exposures,
-		Events: a.Events, Loyalty: a.Loyalty, Offers: a.Offers, Budgets: a.Budgets,
+		Events: a.Events, Loyalty: a.Loyalty, Console: a.Console, Offers: a.Offers, Budgets: a.Budgets,
 	})
 	if err != nil {
-		db.Close()
+		a.Close()
 		return nil, err
 	}
 	a.background = []component{
@@ -171,6 +196,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Spender = offers.NewSpender(db, a.Budgets, a.Quarantine, cfg.SpendEvery, cfg.Log)
 	if cfg.SpendEvery > 0 {
 		a.background = append(a.background, component{"offer spender", a.Spender.Run})
+	}
+	if cfg.ResultsRefresh > 0 {
+		a.background = append(a.background, component{"results scheduler", a.Results.Run})
 	}
 	return a, nil
 }
@@ -231,8 +259,18 @@ func (a *App) start(ctx context.Context) error {
 	return a.Events.EnsurePartitions(ctx)
 }
 
-// Close closes the database pool; call it after Run has returned.
-func (a *App) Close() error { return a.DB.Close() }
+// AnalysisStatementTimeout bounds each statement of the results scheduler's pool: far above
+// what a report takes, but a runaway query still ends.
+const AnalysisStatementTimeout = 10 * time.Minute
+
+// Close closes the database pools; call it after Run has returned.
+func (a *App) Close() error {
+	var err error
+	if a.AnalysisDB != nil {
+		err = a.AnalysisDB.Close()
+	}
+	return errors.Join(a.DB.Close(), err)
+}
 
 // buildInfo exports the module version and VCS revision the binary was built from.
 func buildInfo() prometheus.Collector {

@@ -98,3 +98,14 @@ func URL(t testing.TB) string {
 	t.Helper()
 	return pgtestdb.Custom(t, config(t), migrator{}).URL()
 }
+
+// Count runs a query that returns one number, such as SELECT count(*), and fails the test on
+// an error: what tests ask of the database to see what a request stored.
+func Count(t testing.TB, db *sqlx.DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.GetContext(context.Background(), &n, query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}

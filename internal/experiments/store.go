@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -158,6 +159,8 @@ type ListFilter struct {
 	Status Status // empty: any
 	After  string // keys after this one (the previous page's cursor)
 	Limit  int
+	// Search keeps the experiments whose key or name holds it, ignoring case; empty: all.
+	Search string
 }
 
 // List returns experiments in key order and the cursor of the next page ("" when none).
@@ -166,8 +169,10 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]*Experiment, string, 
 		f.Limit = 50
 	}
 	var rows []row
+	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(f.Search) + "%"
 	err := sqlx.SelectContext(ctx, s.db, &rows, `SELECT `+columns+` FROM experiments
-		WHERE ($1 = '' OR status = $1) AND key > $2 ORDER BY key LIMIT $3`, string(f.Status), f.After, f.Limit+1)
+		WHERE ($1 = '' OR status = $1) AND key > $2 AND ($4 = '%%' OR key ILIKE $4 OR name ILIKE $4)
+		ORDER BY key LIMIT $3`, string(f.Status), f.After, f.Limit+1, like)
 	if err != nil {
 		return nil, "", database.Wrap(err, "listing experiments")
 	}

@@ -97,6 +97,16 @@ func parseAPIKeys(s string, minSecret int) ([]APIKey, error) {
 	return keys, nil
 }
 
+// Identify finds the configured key with the given secret, for sign-ins that do not come
+// through the Authorization header (the console's form).
+func Identify(keys []APIKey, secret string) (APIKey, bool) {
+	k, ok := identify(keys, secret)
+	if !ok {
+		return APIKey{}, false
+	}
+	return *k, true
+}
+
 // identify finds the key with the given secret. It compares against every key in constant
 // time, so that neither the secret nor which key matched leaks through timing.
 func identify(keys []APIKey, secret string) (*APIKey, bool) {

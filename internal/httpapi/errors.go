@@ -11,6 +11,10 @@ import (
 	"github.com/xsell/xsell/internal/database"
 )
 
+// StatusOf is the HTTP status of an error code, for other faces of the server (the console)
+// that render errors their own way.
+func StatusOf(code apperr.Code) int { return statusOf(code) }
+
 // statusOf maps each error code to its HTTP status: the one place where this happens.
 func statusOf(code apperr.Code) int {
 	switch code {
@@ -42,6 +46,10 @@ func statusOf(code apperr.Code) int {
 		return http.StatusInternalServerError
 	}
 }
+
+// RetryAfter is the Retry-After header of an error code ("" for none), for other faces of the
+// server (the console).
+func RetryAfter(code apperr.Code) string { return retryAfter(code) }
 
 // retryAfter is the Retry-After of the answers that ask the client to come back, in seconds:
 // a database outage (most last seconds: a restart, a fail-over) and a request still in

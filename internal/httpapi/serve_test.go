@@ -168,11 +168,9 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}()
 	<-entered
 	cancel() // as SIGTERM would
+	// Shutdown closing the listener is the server ceasing to accept. Dialling the port to
+	// check would race with any other listener that the kernel gives the freed port to.
 	<-l.closed
-	if conn, err := net.Dial("tcp", l.Addr().String()); err == nil {
-		conn.Close()
-		t.Error("the server still accepted a connection after shutdown began")
-	}
 	select {
 	case err := <-served:
 		t.Fatalf("Serve returned %v with a request still in flight", err)

@@ -47,6 +47,7 @@ type Deps struct {
 	Loyalty     *loyalty.Service      // program, accounts and the points ledger
 	Offers      *offers.Store         // the global frequency cap and the holdout
 	Budgets     *offers.Budgets       // what offer budgets spent, for an experiment's GET
+	Console     http.Handler          // the web console, served under /console/ when set
 }
 
 // Server routes requests to handlers.
@@ -132,10 +133,16 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsAccess, gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
+	e.GET("/openapi.json", s.openapi)
 	v1 := e.Group("/v1")
 	s.experimentRoutes(v1)
 	s.assignRoutes(v1)
 	s.eventRoutes(v1)
 	s.loyaltyRoutes(v1)
 	s.offerRoutes(v1)
+	if s.deps.Console != nil {
+		// The console renders its own pages and errors; it shares the request id, headers,
+		// metrics and body limit of every route.
+		e.Any("/console/*path", gin.WrapH(s.deps.Console))
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/xsell/xsell/internal/app"
 	"github.com/xsell/xsell/internal/apptest"
 	"github.com/xsell/xsell/internal/httpapi"
+	"github.com/xsell/xsell/internal/openapitest"
 )
 
 // newTestServer serves the API over a fresh database, with bodies limited to 1 KiB; routes
@@ -51,7 +52,7 @@ func send(t *testing.T, method, url, body string, headers map[string]string) ans
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/xsell/xsell/client"
 )
 
 // Config says which server to drive and how hard.
@@ -116,20 +117,19 @@ func (c *Config) defaults() {
 	}
 }
 
-func (c *Config) client() *client {
-	return &client{base: c.BaseURL, adminKey: c.AdminKey, checkoutKey: c.CheckoutKey, http: c.HTTP}
-}
-
 // WaitReady polls GET /readyz until it answers 200 or the timeout passes.
 func WaitReady(ctx context.Context, cfg Config, timeout time.Duration) error {
 	cfg.defaults()
-	c := cfg.client()
+	c, err := newAPI(cfg)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if c.ready(ctx) {
+		if _, err := c.admin.Ready(ctx); err == nil {
 			return nil
 		}
 		select {
@@ -144,19 +144,19 @@ func WaitReady(ctx context.Context, cfg Config, timeout time.Duration) error {
 // that is empty) and starts it, as a growth team would.
 func CreateExperiment(ctx context.Context, sc *Scenario, cfg Config) error {
 	cfg.defaults()
-	c := cfg.client()
-	body, err := sc.ExperimentBody(cfg.Experiment)
+	c, err := newAPI(cfg)
 	if err != nil {
 		return err
 	}
-	if err := c.do(ctx, http.MethodPost, "/v1/experiments", cfg.AdminKey, body, nil); err != nil {
+	def, err := sc.Definition(cfg.Experiment)
+	if err != nil {
+		return err
+	}
+	x, err := c.admin.CreateExperiment(ctx, def)
+	if err != nil {
 		return fmt.Errorf("creating the experiment: %w", err)
 	}
-	key := cfg.Experiment
-	if key == "" {
-		key = sc.ExperimentKey()
-	}
-	if err := c.do(ctx, http.MethodPost, "/v1/experiments/"+url.PathEscape(key)+"/start", cfg.AdminKey, nil, nil); err != nil {
+	if _, err := c.admin.StartExperiment(ctx, x.Key, x.Version); err != nil {
 		return fmt.Errorf("starting the experiment: %w", err)
 	}
 	return nil
@@ -177,12 +177,15 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 		return nil, errors.New("no experiment to simulate")
 	}
 	began := time.Now()
-	c := cfg.client()
+	c, err := newAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	prog.setStage("reading the experiment")
-	x, err := c.experiment(ctx, cfg.Experiment)
+	x, err := c.admin.GetExperiment(ctx, cfg.Experiment)
 	if err != nil {
 		return nil, err
 	}
@@ -190,12 +193,12 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 		return nil, fmt.Errorf("experiment %s is %s, not running: start it first (or use --create)", x.Key, x.Status)
 	}
 	now := cfg.Now()
-	m := newModel(sc, x.Key, cfg.Prefix, x.targets(), now)
+	m := newModel(sc, x.Key, cfg.Prefix, targets(x), now)
 	if len(m.pick) == 0 {
 		return nil, errors.New("the catalog needs a product with a weight that is not one of the experiment's target products: shoppers come for something else")
 	}
 	sum := &Summary{Experiment: x.Key, Phase: x.Phase, Shoppers: sc.Shoppers, Days: sc.Days,
-		From: m.start, To: m.start.Add(m.span), Currency: sc.Currency, Targets: x.targets()}
+		From: m.start, To: m.start.Add(m.span), Currency: sc.Currency, Targets: targets(x)}
 	arms := map[string]*ArmSummary{}
 	for _, v := range x.Variants {
 		a := &ArmSummary{Variant: v.Key, Strategy: v.Strategy.Type, Effect: sc.EffectFor(v.Key, v.Strategy.Type)}
@@ -208,20 +211,23 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 	arms[""] = &ArmSummary{}
 	prog.Total.Store(int64(sc.Shoppers))
 
+	// The count of written exposures before this run's first: each day waits for it to grow
+	// by the day's shoppers in the experiment.
+	written, err := c.metric(ctx, "xsell_exposures_written_total")
+	exposuresVisible := err == nil
+
 	// The server's assignment cache learns of a just-started experiment a moment after the
-	// start commits. Ask for the first shopper until the experiment answers; that shopper is
-	// asked again below, with the same answer and no second exposure.
+	// start commits. Ask for the first shopper until the experiment answers, with track
+	// false, as a checkout prefetches: nothing is recorded until the shopper is asked below.
 	prog.setStage("waiting for the server to assign in the experiment")
 	first := m.shopper(0)
 	if err := poll(ctx, 15*time.Second, 50*time.Millisecond, func() (bool, error) {
-		a, err := c.assign(ctx, x.Key, first)
+		a, err := c.assign(ctx, x.Key, first, false)
 		return err == nil && a.Reason != "not_running" && a.Reason != "unknown_experiment", err
 	}, func() string { return "experiment " + x.Key + " is running but the server does not assign in it" }); err != nil {
 		return nil, err
 	}
 
-	written, err := c.metric(ctx, "xsell_exposures_written_total")
-	exposuresVisible := err == nil
 	var inExperiment int64
 
 	var lastOrder Event // the last order with points to earn, sent after every other event
@@ -235,7 +241,7 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 		outs := make([]outcome, hi-lo)
 		err := parallel(ctx, cfg.Concurrency, hi-lo, func(k int) error {
 			s := m.shopper(lo + k)
-			a, err := c.assign(ctx, x.Key, s)
+			a, err := c.assign(ctx, x.Key, s, true)
 			if err != nil {
 				return err
 			}
@@ -361,18 +367,18 @@ func lastCreditable(evs []Event) int {
 }
 
 // sendAll sends events in batches from Concurrency clients at once.
-func sendAll(ctx context.Context, c *client, cfg Config, evs []Event, sum *Summary, prog *Progress) error {
+func sendAll(ctx context.Context, c *api, cfg Config, evs []Event, sum *Summary, prog *Progress) error {
 	n := (len(evs) + cfg.BatchSize - 1) / cfg.BatchSize
 	var mu sync.Mutex
 	return parallel(ctx, cfg.Concurrency, n, func(k int) error {
 		batch := evs[k*cfg.BatchSize : min((k+1)*cfg.BatchSize, len(evs))]
-		r, err := c.events(ctx, batch)
+		r, err := c.checkout.SendEvents(ctx, batch)
 		if err != nil {
 			return err
 		}
 		mu.Lock()
-		sum.Events += r.Accepted
-		sum.Duplicates += r.Duplicates
+		sum.Events += int64(r.Accepted)
+		sum.Duplicates += int64(r.Duplicates)
 		mu.Unlock()
 		prog.Events.Add(int64(len(batch)))
 		return nil
@@ -394,7 +400,7 @@ func parallel(ctx context.Context, workers, n int, f func(int) error) error {
 }
 
 // waitMetric polls /metrics until the counter reaches want.
-func waitMetric(ctx context.Context, c *client, name string, want float64, timeout time.Duration) error {
+func waitMetric(ctx context.Context, c *api, name string, want float64, timeout time.Duration) error {
 	return poll(ctx, timeout, 50*time.Millisecond, func() (bool, error) {
 		v, err := c.metric(ctx, name)
 		return v >= want, err
@@ -402,11 +408,10 @@ func waitMetric(ctx context.Context, c *client, name string, want float64, timeo
 }
 
 // waitCredited polls the shopper's loyalty account until it has earned points.
-func waitCredited(ctx context.Context, c *client, shopperID string, timeout time.Duration) error {
+func waitCredited(ctx context.Context, c *api, shopperID string, timeout time.Duration) error {
 	return poll(ctx, timeout, 250*time.Millisecond, func() (bool, error) {
 		n, err := c.lifetimeEarned(ctx, shopperID)
-		var ae *apiError
-		if errors.As(err, &ae) && ae.status == http.StatusNotFound {
+		if client.StatusOf(err) == http.StatusNotFound {
 			return false, nil // no account yet: not credited yet
 		}
 		return n > 0, err
@@ -427,8 +432,7 @@ func poll(ctx context.Context, timeout, every time.Duration, done func() (bool, 
 		if ok {
 			return nil
 		}
-		var ae *apiError
-		if errors.As(err, &ae) {
+		if st := client.StatusOf(err); st >= 400 && st < 500 {
 			return err
 		}
 		select {

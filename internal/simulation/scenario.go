@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/xsell/xsell/client"
 )
 
 // Scenario is who the simulated shoppers are, what they buy, and what each strategy truly does
@@ -233,11 +235,12 @@ func (s *Scenario) EffectFor(variant, strategyType string) Effect {
 	return s.Effects[strategyType]
 }
 
-// ExperimentBody is the scenario's experiment as the JSON body of POST /v1/experiments, with
-// its key replaced when key is not empty.
-func (s *Scenario) ExperimentBody(key string) ([]byte, error) {
+// Definition is the scenario's experiment, with its key replaced when key is not empty. A
+// field the API does not know is an error here, as the server would make it.
+func (s *Scenario) Definition(key string) (client.Definition, error) {
+	var def client.Definition
 	if s.Experiment == nil {
-		return nil, errors.New("the scenario defines no experiment to create")
+		return def, errors.New("the scenario defines no experiment to create")
 	}
 	body := make(map[string]any, len(s.Experiment))
 	for k, v := range s.Experiment {
@@ -246,7 +249,16 @@ func (s *Scenario) ExperimentBody(key string) ([]byte, error) {
 	if key != "" {
 		body["key"] = key
 	}
-	return json.Marshal(body)
+	b, err := json.Marshal(body)
+	if err != nil {
+		return def, fmt.Errorf("experiment: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&def); err != nil {
+		return def, fmt.Errorf("experiment: %w", err)
+	}
+	return def, nil
 }
 
 // ExperimentKey is the key of the scenario's experiment, or "" when it defines none.

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/xsell/xsell/client"
 )
 
 // The event types of SPEC §5.
@@ -16,48 +18,14 @@ const (
 	orderRefunded  = "order_refunded"
 )
 
-// Strategy is the offer an assignment answers with (SPEC §2), as much of it as checkout needs.
-type Strategy struct {
-	Type            string   `json:"type"`
-	Products        []string `json:"products,omitempty"`
-	DiscountPercent *float64 `json:"discount_percent,omitempty"`
-	DiscountAmount  *int64   `json:"discount_amount,omitempty"`
-	Currency        string   `json:"currency,omitempty"`
-	BonusPoints     *int64   `json:"bonus_points,omitempty"`
-	Timing          string   `json:"timing,omitempty"`
-	TriggerProducts []string `json:"trigger_products,omitempty"`
-}
-
-// Assignment is one experiment's answer of POST /v1/assign.
-type Assignment struct {
-	Experiment   string   `json:"experiment"`
-	Phase        int      `json:"phase"`
-	InExperiment bool     `json:"in_experiment"`
-	Variant      *string  `json:"variant"`
-	Reason       string   `json:"reason"`
-	Strategy     Strategy `json:"strategy"`
-}
-
-// Event is one event as POST /v1/events takes it.
-type Event struct {
-	ID         string    `json:"id"`
-	Type       string    `json:"type"`
-	ShopperID  string    `json:"shopper_id"`
-	OccurredAt time.Time `json:"occurred_at"`
-	Experiment string    `json:"experiment,omitempty"`
-	OrderID    string    `json:"order_id,omitempty"`
-	Amount     *int64    `json:"amount,omitempty"`
-	Discount   *int64    `json:"discount,omitempty"`
-	Currency   string    `json:"currency,omitempty"`
-	Items      []Item    `json:"items,omitempty"`
-}
-
-// Item is one line of an order; UnitPrice is in minor units.
-type Item struct {
-	SKU       string `json:"sku"`
-	Quantity  int64  `json:"quantity"`
-	UnitPrice int64  `json:"unit_price"`
-}
+// Strategy, Assignment, Event and Item are the public client's: the simulator is a checkout
+// like any other.
+type (
+	Strategy   = client.Strategy
+	Assignment = client.Assignment
+	Event      = client.Event
+	Item       = client.Item
+)
 
 // model is a scenario prepared for drawing shoppers: everything that does not depend on the
 // shopper is worked out once.
@@ -207,7 +175,9 @@ func (m *model) behave(s *shopper, a Assignment) ([]Event, outcome) {
 	}
 
 	primary := m.pick[pickIndex(m.pickCum, rng)]
-	offered := st.Type != "" && st.Type != "none" && len(st.Products) > 0 &&
+	// A shopper told to hold the offer back (capped, budget spent, holdout) sees the
+	// control's experience while staying in the variant.
+	offered := a.ShowsOffer() && st.Type != "" && st.Type != "none" && len(st.Products) > 0 &&
 		(len(st.TriggerProducts) == 0 || slices.Contains(st.TriggerProducts, primary))
 	timing := st.Timing
 	if timing == "" {
