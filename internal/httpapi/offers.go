@@ -13,13 +13,14 @@ import (
 // offerRoutes registers the program's offer settings (SPEC §2a, §2b): the global cap and the
 // holdout are the admin's, readable by the analyst; both are audited.
 func (s *Server) offerRoutes(v1 *gin.RouterGroup) {
-	read, write := s.authenticate(RoleAdmin, RoleAnalyst), s.authenticate(RoleAdmin)
-	g := v1.Group("", s.offersWired)
-	g.GET("/offers/settings", read, s.getOfferSettings)
-	g.PUT("/offers/settings", write, s.putOfferSettings)
-	g.GET("/offers/history", read, s.offerHistory)
-	g.GET("/holdout", read, s.getHoldout)
-	g.PUT("/holdout", write, s.putHoldout)
+	// Authentication first: a server without the offers still answers 401/403 as documented.
+	read := []gin.HandlerFunc{s.authenticate(RoleAdmin, RoleAnalyst), s.offersWired}
+	write := []gin.HandlerFunc{s.authenticate(RoleAdmin), s.offersWired}
+	v1.GET("/offers/settings", append(read, s.getOfferSettings)...)
+	v1.PUT("/offers/settings", append(write, s.putOfferSettings)...)
+	v1.GET("/offers/history", append(read, s.offerHistory)...)
+	v1.GET("/holdout", append(read, s.getHoldout)...)
+	v1.PUT("/holdout", append(write, s.putHoldout)...)
 }
 
 // offersWired refuses the routes on a server built without the offers (tests of other areas).
