@@ -2,9 +2,12 @@ package offers_test
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
+	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/xsell/xsell/internal/experiments"
@@ -133,37 +136,74 @@ func TestAVariantsCapIsThatArmsTreatmentOnly(t *testing.T) {
 }
 
 // TestCappingByOpportunitiesKeepsAnAATestFair: in an A/A experiment with a cap, shoppers are
-// capped alike in both arms — the same share of answers, no sample-ratio mismatch among
-// those still shown the offer — because the cap counts the answers of every arm, control
-// included. Counting only the offers rendered (control renders none) would never cap the
-// control and cap the treatment's most frequent visitors.
+// capped alike in both arms — the same share of answers — because the cap counts the answers
+// of every arm, control included. Counting only the offers rendered (control renders none)
+// would never cap the control and cap the treatment's most frequent visitors. Capped shoppers
+// keep their variant, so the arms stay as randomised: no sample-ratio mismatch, and an
+// outcome that depends on how often a shopper visits and how many offers they were shown
+// shows no difference between the arms.
 func TestCappingByOpportunitiesKeepsAnAATestFair(t *testing.T) {
 	c := offers.NewCounter(0)
 	e := experiment("aa", 2)
 	e.Variants[1].Strategy = e.Variants[0].Strategy // A/A: the same experience in both arms
 	e.FrequencyCap = &experiments.FrequencyCap{Offers: 3, Per: experiments.PeriodWeek}
 	s := snapshot(t, c, experiments.OfferState{}, e)
+	rng := rand.New(rand.NewPCG(19, 2026))
 	shown, capped := map[string]float64{}, map[string]float64{}
+	outcome := map[string][]float64{}
 	for i := range 20_000 {
 		id := fmt.Sprintf("aa-%d", i)
 		visits := 1 + i%7 // 1 to 7 visits a week, the same mix in both arms
+		variant, offers := "", 0
 		for v := range visits {
 			a := ask(s, id, t0.Add(time.Duration(v)*time.Hour), true)["aa"]
+			if !a.InExperiment || a.Variant == nil || (variant != "" && *a.Variant != variant) {
+				t.Fatalf("%s, visit %d: in=%v variant %v after %q: a capped shopper must keep their variant", id, v, a.InExperiment, a.Variant, variant)
+			}
+			variant = *a.Variant
 			if a.Offer == experiments.OfferCapped {
-				capped[*a.Variant]++
+				capped[variant]++
 			} else {
-				shown[*a.Variant]++
+				shown[variant]++
+				offers++
 			}
 		}
+		// Frequent visitors spend more; each offer shown adds a little, with noise.
+		outcome[variant] = append(outcome[variant], 10*float64(visits)+3*float64(offers)+rng.NormFloat64()*20)
 	}
-	// 2×2 table of arm × capped: Pearson χ² with one degree of freedom.
+	if capped["v0"] == 0 || capped["v1"] == 0 {
+		t.Fatalf("capped answers %v: the test shows nothing unless both arms are capped", capped)
+	}
+	// Capping alike: 2×2 table of arm × capped, Pearson χ² with one degree of freedom.
 	chi2 := pearson2x2(shown["v0"], capped["v0"], shown["v1"], capped["v1"])
 	if p := 1 - (distuv.ChiSquared{K: 1}).CDF(chi2); p < 0.001 {
 		t.Fatalf("capping differs between the arms of an A/A test: shown %v capped %v (χ² %.1f, p %.2g)", shown, capped, chi2, p)
 	}
-	if capped["v0"] == 0 {
-		t.Fatal("nobody was capped: the test shows nothing")
+	// No SRM: shoppers per arm against the 50/50 weights (χ², one degree of freedom).
+	n0, n1 := float64(len(outcome["v0"])), float64(len(outcome["v1"]))
+	half := (n0 + n1) / 2
+	srm := (n0-half)*(n0-half)/half + (n1-half)*(n1-half)/half
+	if p := 1 - (distuv.ChiSquared{K: 1}).CDF(srm); p < 0.001 {
+		t.Fatalf("sample-ratio mismatch: %v and %v shoppers (χ² %.1f, p %.2g)", n0, n1, srm, p)
 	}
+	// No difference in the outcome: Welch's t-test.
+	pDiff := welchP(outcome["v0"], outcome["v1"])
+	t.Logf("shoppers %v/%v, capped answers %v of %v shown, outcome p %.3f", n0, n1, capped, shown, pDiff)
+	if p := pDiff; p < 0.01 {
+		t.Fatalf("an A/A test with a cap shows a difference: means %.2f and %.2f, p %.3g",
+			stat.Mean(outcome["v0"], nil), stat.Mean(outcome["v1"], nil), p)
+	}
+}
+
+// welchP is the two-sided p-value of Welch's t-test of the means of a and b.
+func welchP(a, b []float64) float64 {
+	ma, va := stat.MeanVariance(a, nil)
+	mb, vb := stat.MeanVariance(b, nil)
+	na, nb := float64(len(a)), float64(len(b))
+	se2 := va/na + vb/nb
+	df := se2 * se2 / ((va/na)*(va/na)/(na-1) + (vb/nb)*(vb/nb)/(nb-1))
+	tt := math.Abs(ma-mb) / math.Sqrt(se2)
+	return 2 * (1 - (distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}).CDF(tt))
 }
 
 // pearson2x2 is Pearson's χ² of the table [[a, b], [c, d]].
