@@ -409,7 +409,17 @@ func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error)
 		return nil, fmt.Errorf("aggregating %q: %w", p.input.Experiment, err)
 	}
 	stage("computing statistics")
-	return p.build(rows)
+	r, err := p.build(rows)
+	if err != nil {
+		return nil, err
+	}
+	if r.Constrained, err = constraints(ctx, s.db, p.input.Experiment, p.start, p.end); err != nil {
+		return nil, err
+	}
+	for _, c := range r.Constrained {
+		r.Warnings = append(r.Warnings, c.warning())
+	}
+	return r, nil
 }
 
 // reportTables are the tables the aggregate reads; events and order_items are partitioned.

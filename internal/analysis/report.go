@@ -144,6 +144,9 @@ type Report struct {
 	SegmentAttribute         string            `json:"segment_attribute,omitempty"`
 	Segments                 []SegmentResult   `json:"segments,omitempty"`
 	Cumulative               *Cumulative       `json:"cumulative,omitempty"`
+	// Constrained marks the stretches of the window in which an offer budget was spent and
+	// its variants served the control's experience (docs/offers.md).
+	Constrained []Constraint `json:"constrained,omitempty"`
 	// Warnings are sentences for the reader, in the order they were found; any part of the
 	// analysis may append one.
 	Warnings []string `json:"warnings,omitempty"`
