@@ -262,25 +262,34 @@ func (c *Console) updateExperiment(q *request) error {
 		return nil
 	}
 	_, err = c.deps.Experiments.Update(q.ctx(), q.actor(), e.Key, def, experiments.ReadOnly{}, &version)
+	return c.saved(q, &v, title, "saved", version, err)
+}
+
+// saved answers the save of an experiment's form: on success a redirect to the experiment
+// saying done; on a version conflict the form again with what was saved since version; on a
+// refused definition the form again with its fields marked; any other error as it is.
+func (c *Console) saved(q *request, v *formView, title, done string, version int, err error) error {
+	e := v.Experiment
 	if err == nil {
 		c.reloadAssignments(q)
-		return q.redirect(Base + "experiments/" + url.PathEscape(e.Key) + "?done=saved")
+		return q.redirect(Base + "experiments/" + url.PathEscape(e.Key) + "?done=" + done)
 	}
+	status := http.StatusBadRequest
 	switch apperr.CodeOf(err) {
 	case apperr.VersionConflict:
 		// Someone saved first: say what they changed, keep the user's input, and let a second
 		// save knowingly replace theirs.
-		if err := c.conflict(q, &v, e, version); err != nil {
+		if err := c.conflict(q, v, e, version); err != nil {
 			return err
 		}
-		c.renderView(q, http.StatusConflict, "form", view{Title: title, Nav: "experiments", Data: v})
-		return nil
+		status = http.StatusConflict
 	case apperr.Invalid, apperr.Conflict, apperr.RequiresNewPhase:
-		f.addProblems(err)
-		c.renderView(q, http.StatusBadRequest, "form", view{Title: title, Nav: "experiments", Data: v})
-		return nil
+		v.Form.addProblems(err)
+	default:
+		return err
 	}
-	return err
+	c.renderView(q, status, "form", view{Title: title, Nav: "experiments", Data: *v})
+	return nil
 }
 
 // conflict fills a form refused as stale with what was saved since the user's version, and
@@ -451,23 +460,7 @@ func (c *Console) newPhase(q *request) error {
 		return nil
 	}
 	_, err = c.deps.Experiments.NewPhase(q.ctx(), q.actor(), e.Key, experiments.PhaseChange{Variants: form.Variants, Coverage: form.Coverage}, &version)
-	if err == nil {
-		c.reloadAssignments(q)
-		return q.redirect(Base + "experiments/" + url.PathEscape(e.Key) + "?done=phase")
-	}
-	switch apperr.CodeOf(err) {
-	case apperr.VersionConflict:
-		if err := c.conflict(q, &v, e, version); err != nil {
-			return err
-		}
-		c.renderView(q, http.StatusConflict, "form", view{Title: title, Nav: "experiments", Data: v})
-		return nil
-	case apperr.Invalid:
-		f.addProblems(err)
-		c.renderView(q, http.StatusBadRequest, "form", view{Title: title, Nav: "experiments", Data: v})
-		return nil
-	}
-	return err
+	return c.saved(q, &v, title, "phase", version, err)
 }
 
 // historyView is the data of the history page.

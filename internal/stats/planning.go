@@ -89,6 +89,16 @@ func quantilesOver(alpha, power float64, variants, comparisons int) (za, zb, a f
 	return distuv.UnitNormal.Quantile(1 - a/2), distuv.UnitNormal.Quantile(power), a, nil
 }
 
+// design returns what every sample-size formula starts from: z_{1−α'/2}, z_power, the
+// per-comparison α' and the effect in the metric's unit.
+func (in PlanInput) design() (za, zb, a, d float64, err error) {
+	if za, zb, a, err = quantilesOver(in.Alpha, in.Power, in.Variants, in.Comparisons); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	d, err = in.absoluteMDE()
+	return za, zb, a, d, err
+}
+
 // absoluteMDE converts the planned effect to the metric's unit.
 func (in PlanInput) absoluteMDE() (float64, error) {
 	if !finite(in.Baseline, in.MDE, in.StdDev) {
@@ -126,11 +136,7 @@ func newPlan(exact float64, variants int, mde, a float64) (Plan, error) {
 
 // SampleSizeProportion returns the units per variant for a two-proportion z-test to detect a rise of MDE from the baseline rate.
 func SampleSizeProportion(in PlanInput) (Plan, error) {
-	za, zb, a, err := quantilesOver(in.Alpha, in.Power, in.Variants, in.Comparisons)
-	if err != nil {
-		return Plan{}, err
-	}
-	d, err := in.absoluteMDE()
+	za, zb, a, d, err := in.design()
 	if err != nil {
 		return Plan{}, err
 	}
@@ -156,11 +162,7 @@ func SampleSizeProportion(in PlanInput) (Plan, error) {
 // arms' own variances) to detect a change of MDE.
 func SampleSizeMean(in PlanInput) (Plan, error) {
 	// n = (σc² + σt²)(z_{1−α'/2} + z_power)² / δ²; with equal spreads the familiar 2σ²(…)²/δ².
-	za, zb, a, err := quantilesOver(in.Alpha, in.Power, in.Variants, in.Comparisons)
-	if err != nil {
-		return Plan{}, err
-	}
-	d, err := in.absoluteMDE()
+	za, zb, a, d, err := in.design()
 	if err != nil {
 		return Plan{}, err
 	}
