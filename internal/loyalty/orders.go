@@ -55,74 +55,41 @@ const (
 // after the shopper's first assignment earns no bonus: a known limit, narrow because the job
 // runs every few seconds and orders come minutes after the offer.
 func (s *Service) CreditOrders(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.creditBatch(ctx)
-		total += n
-		if err != nil || n < creditBatch {
-			return total, database.Wrap(err, "crediting order events")
-		}
-	}
+	n, err := s.creditOutbox().Drain(ctx, s.db)
+	return n, database.Wrap(err, "crediting order events")
 }
 
-// creditBatch credits the next batch of order events in one transaction. When the database
-// refuses one of them, the batch is credited again one event at a time, each in a savepoint,
-// and the refused ones go to quarantine: the fast path stays a few statements per batch, and
-// only a batch with poison pays for the savepoints.
-func (s *Service) creditBatch(ctx context.Context) (int, error) {
-	n, err := s.creditBatchTx(ctx, false)
-	if database.Refused(err) {
-		n, err = s.creditBatchTx(ctx, true)
-	}
-	return n, err
-}
-
-func (s *Service) creditBatchTx(ctx context.Context, oneByOne bool) (int, error) {
-	n := 0
-	err := database.Transact(ctx, s.db, readCommitted, func(dtx *database.Tx) error {
-		tx := dtx.Tx
-		n = 0
-		var cursor int64
-		if err := tx.GetContext(ctx, &cursor, `SELECT seq FROM loyalty_event_cursor FOR UPDATE`); err != nil {
-			return fmt.Errorf("locking the events cursor: %w", err)
-		}
-		// internal/events makes rows visible in seq order (an advisory lock around each
-		// commit), so nothing can appear later below the cursor.
-		var evs []orderEvent
-		if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, order_id,
-			amount, COALESCE(discount, 0) AS discount, currency
-			FROM events WHERE seq > $1 AND type IN ('order_completed', 'order_refunded')
-			ORDER BY seq LIMIT $2`, cursor, creditBatch); err != nil {
-			return fmt.Errorf("reading order events: %w", err)
-		}
-		if len(evs) == 0 {
-			return nil
-		}
-		batch, err := readOrderBatch(ctx, tx, evs, s.now())
-		if err != nil {
-			return err
-		}
-		for _, ev := range evs {
-			ev.Currency = strings.TrimSpace(ev.Currency)
-			if !oneByOne {
-				if err := s.creditEvent(ctx, tx, ev, batch); err != nil {
-					return err
-				}
-				continue
-			}
-			err := dtx.Savepoint(ctx, func() error { return s.creditEvent(ctx, tx, ev, batch) })
-			if database.Refused(err) {
-				err = s.quarantine.Put(ctx, dtx, CreditingConsumer, ev.ID, ev, err)
-			}
+// creditOutbox is the crediting as a reader of the events table.
+func (s *Service) creditOutbox() *database.Outbox[orderEvent] {
+	return &database.Outbox[orderEvent]{
+		Name: CreditingConsumer, Cursor: "loyalty_event_cursor", Limit: creditBatch, TxOptions: readCommitted,
+		Quarantine: s.quarantine, Read: readOrderEvents,
+		Prepare: func(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (func(orderEvent) error, error) {
+			batch, err := readOrderBatch(ctx, tx, evs, s.now())
 			if err != nil {
-				return err
+				return nil, err
 			}
-		}
-		n = len(evs)
-		_, err = tx.ExecContext(ctx, `UPDATE loyalty_event_cursor SET seq = $1`, evs[len(evs)-1].Seq)
-		return err
-	})
-	return n, err
+			return func(ev orderEvent) error { return s.creditEvent(ctx, tx, ev, batch) }, nil
+		},
+		Seq: func(ev orderEvent) int64 { return ev.Seq },
+		Key: func(ev orderEvent) string { return ev.ID },
+	}
+}
+
+// readOrderEvents reads the order events after seq. internal/events makes rows visible in seq
+// order (an advisory lock around each commit), so nothing can appear later below the cursor.
+func readOrderEvents(ctx context.Context, tx *sqlx.Tx, after int64, limit int) ([]orderEvent, error) {
+	var evs []orderEvent
+	if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, order_id,
+		amount, COALESCE(discount, 0) AS discount, currency
+		FROM events WHERE seq > $1 AND type IN ('order_completed', 'order_refunded')
+		ORDER BY seq LIMIT $2`, after, limit); err != nil {
+		return nil, fmt.Errorf("reading order events: %w", err)
+	}
+	for i := range evs {
+		evs[i].Currency = strings.TrimSpace(evs[i].Currency)
+	}
+	return evs, nil
 }
 
 // creditEvent credits or refunds one order event under its shopper's account lock.

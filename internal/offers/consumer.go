@@ -84,64 +84,40 @@ type orderEvent struct {
 // ChargeOrders charges the order events written since its last run and returns how many it
 // read.
 func (s *Spender) ChargeOrders(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.batch(ctx, false)
-		if database.Refused(err) {
-			n, err = s.batch(ctx, true)
-		}
-		total += n
-		if err != nil || n < spendBatch {
-			return total, database.Wrap(err, "charging order discounts")
-		}
+	n, err := s.outbox().Drain(ctx, s.db)
+	return n, database.Wrap(err, "charging order discounts")
+}
+
+// outbox is the spender as a reader of the events table.
+func (s *Spender) outbox() *database.Outbox[orderEvent] {
+	return &database.Outbox[orderEvent]{
+		Name: SpendConsumer, Cursor: "offer_spend_cursor", Limit: spendBatch, Quarantine: s.quarantine,
+		Read: readOrderEvents,
+		Prepare: func(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (func(orderEvent) error, error) {
+			variants, err := variantsOf(ctx, tx, evs)
+			if err != nil {
+				return nil, err
+			}
+			return func(ev orderEvent) error { return s.charge(ctx, tx, ev, variants) }, nil
+		},
+		Seq: func(ev orderEvent) int64 { return ev.Seq },
+		Key: func(ev orderEvent) string { return ev.ID },
 	}
 }
 
-// batch charges the next order events in one transaction; oneByOne puts each in a savepoint
-// and quarantines those the database refuses.
-func (s *Spender) batch(ctx context.Context, oneByOne bool) (int, error) {
-	n := 0
-	err := database.Transact(ctx, s.db, nil, func(dtx *database.Tx) error {
-		tx := dtx.Tx
-		n = 0
-		var cursor int64
-		if err := tx.GetContext(ctx, &cursor, `SELECT seq FROM offer_spend_cursor FOR UPDATE`); err != nil {
-			return fmt.Errorf("locking the spend cursor: %w", err)
-		}
-		var evs []orderEvent
-		if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, experiment, order_id,
-				amount, COALESCE(discount, 0) AS discount, currency FROM events
-			WHERE seq > $1 AND ((type = 'order_completed' AND experiment IS NOT NULL AND discount > 0) OR type = 'order_refunded')
-			ORDER BY seq LIMIT $2`, cursor, spendBatch); err != nil {
-			return fmt.Errorf("reading order events: %w", err)
-		}
-		if len(evs) == 0 {
-			return nil
-		}
-		variants, err := variantsOf(ctx, tx, evs)
-		if err != nil {
-			return err
-		}
-		for _, ev := range evs {
-			ev.Currency = strings.TrimSpace(ev.Currency)
-			do := func() error { return s.charge(ctx, tx, ev, variants) }
-			if oneByOne {
-				err = dtx.Savepoint(ctx, do)
-				if database.Refused(err) {
-					err = s.quarantine.Put(ctx, dtx, SpendConsumer, ev.ID, ev, err)
-				}
-			} else {
-				err = do()
-			}
-			if err != nil {
-				return err
-			}
-		}
-		n = len(evs)
-		_, err = tx.ExecContext(ctx, `UPDATE offer_spend_cursor SET seq = $1`, evs[len(evs)-1].Seq)
-		return err
-	})
-	return n, err
+// readOrderEvents reads the order events after seq that can spend or give back a budget.
+func readOrderEvents(ctx context.Context, tx *sqlx.Tx, after int64, limit int) ([]orderEvent, error) {
+	var evs []orderEvent
+	if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, experiment, order_id,
+			amount, COALESCE(discount, 0) AS discount, currency FROM events
+		WHERE seq > $1 AND ((type = 'order_completed' AND experiment IS NOT NULL AND discount > 0) OR type = 'order_refunded')
+		ORDER BY seq LIMIT $2`, after, limit); err != nil {
+		return nil, fmt.Errorf("reading order events: %w", err)
+	}
+	for i := range evs {
+		evs[i].Currency = strings.TrimSpace(evs[i].Currency)
+	}
+	return evs, nil
 }
 
 // variantsOf reads, for the orders of a batch, the variant of the current phase of the

@@ -232,16 +232,9 @@ func (s *Store) change(ctx context.Context, actor Actor, action string, version 
 	})
 }
 
-// AuditEntry is one change of the program's offer settings.
-type AuditEntry struct {
-	ID      int64           `json:"id" db:"id"`
-	At      time.Time       `json:"at" db:"at"`
-	Action  string          `json:"action" db:"action"`
-	Role    string          `json:"role" db:"actor_role"`
-	KeyName string          `json:"key_name" db:"actor_name"`
-	Version int             `json:"version" db:"version"`
-	Changes json.RawMessage `json:"changes" db:"changes"`
-}
+// AuditEntry is one change of the program's offer settings: the same record as an
+// experiment's history.
+type AuditEntry = experiments.AuditEntry
 
 // History returns every change of the settings and the holdout, oldest first.
 func (s *Store) History(ctx context.Context) ([]AuditEntry, error) {
