@@ -87,7 +87,8 @@ type Definition struct {
 	Layer          *Layer            `json:"layer,omitempty"`
 	TargetProducts []string          `json:"target_products,omitempty"` // the variants' products by default
 	Metrics        *Metrics          `json:"metrics,omitempty"`
-	Forced         map[string]string `json:"forced,omitempty"` // shopper id → variant key, for QA
+	Forced         map[string]string `json:"forced,omitempty"`     // shopper id → variant key, for QA
+	Allocation     *Allocation       `json:"allocation,omitempty"` // fixed by default; see bandit.go
 }
 
 // The statuses of an experiment: draft → running ⇄ paused → stopped.
@@ -101,13 +102,14 @@ const (
 // Experiment is a definition with the state the server keeps.
 type Experiment struct {
 	Definition
-	Status    string     `json:"status"`
-	Phase     int        `json:"phase"`
-	Version   int        `json:"version"` // send it back to update: changes since make the write fail
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	StartedAt *time.Time `json:"started_at,omitempty"`
-	StoppedAt *time.Time `json:"stopped_at,omitempty"`
+	Status    string       `json:"status"`
+	Phase     int          `json:"phase"`
+	Version   int          `json:"version"` // send it back to update: changes since make the write fail
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
+	StartedAt *time.Time   `json:"started_at,omitempty"`
+	StoppedAt *time.Time   `json:"stopped_at,omitempty"`
+	Bandit    *BanditState `json:"bandit,omitempty"` // a started bandit's period and weights
 }
 
 // ExperimentPage is one page of experiments.
@@ -125,8 +127,9 @@ type ListOptions struct {
 
 // PhaseChange is the allocation of a new phase; what it leaves out stays as it was.
 type PhaseChange struct {
-	Variants []Variant `json:"variants,omitempty"`
-	Coverage *float64  `json:"coverage,omitempty"`
+	Variants   []Variant   `json:"variants,omitempty"`
+	Coverage   *float64    `json:"coverage,omitempty"`
+	Allocation *Allocation `json:"allocation,omitempty"`
 }
 
 // AuditEntry is one change in an experiment's history.

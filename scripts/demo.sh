@@ -2,13 +2,15 @@
 # What `make demo` runs (see README, "See it work"): a whole experiment from definition to
 # report. It starts the server on a throwaway PostgreSQL that bin/devdb makes and removes (or on
 # $DATABASE_URL), creates and starts a three-arm experiment, simulates 50,000 shoppers over the
-# last 14 days through the public API, prints `analyze report`, writes the HTML report, prints
-# the web console's address and sign-in key, and stops the server and removes its cluster
-# whatever happens.
+# last 14 days through the public API, prints `analyze report`, writes the HTML report; then
+# runs a bandit (scripts/demo/bandit.yaml) whose traffic follows net revenue, shows its weights
+# moving day by day and its report by period; prints the web console's address and sign-in key,
+# and stops the server and removes its cluster whatever happens.
 #
-# Settings: DEMO_SHOPPERS (50000), DEMO_ADDR (127.0.0.1:8090, so a `make run` on 8080 can stay),
-# DEMO_KEEP: 1 keeps the server (and the console) up until Ctrl-C, 0 stops it at once; unset,
-# it is kept when standard input is a terminal, so that a script or CI run still ends by itself.
+# Settings: DEMO_SHOPPERS (50000), DEMO_BANDIT_SHOPPERS (30000; 0 skips the bandit), DEMO_ADDR
+# (127.0.0.1:8090, so a `make run` on 8080 can stay), DEMO_KEEP: 1 keeps the server (and the
+# console) up until Ctrl-C, 0 stops it at once; unset, it is kept when standard input is a
+# terminal, so that a script or CI run still ends by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +18,10 @@ out=.xsell/demo
 scenario=scripts/demo/scenario.yaml
 addr=${DEMO_ADDR:-127.0.0.1:8090}
 shoppers=${DEMO_SHOPPERS:-50000}
+bandit_shoppers=${DEMO_BANDIT_SHOPPERS:-30000}
 key=cross-sell-demo
+bandit_key=cross-sell-bandit
+bandit_report=$out/bandit.html
 log=$out/server.log
 report=$out/report.html
 
@@ -41,6 +46,7 @@ if [ -n "${DEMO_THROWAWAY_DB:-}" ]; then
 else
 	# A shared database keeps earlier runs: a new experiment key each time.
 	key=$key-$(date -u +%Y%m%d%H%M%S)
+	bandit_key=$bandit_key-$(date -u +%Y%m%d%H%M%S)
 	where="DATABASE_URL"
 fi
 mkdir -p "$out"
@@ -80,12 +86,24 @@ say "analyze report --experiment $key"
 bin/analyze report --experiment "$key"
 bin/analyze report --experiment "$key" --format html --out "$report"
 
+if [ "$bandit_shoppers" -gt 0 ]; then
+	say "A bandit: experiment $bandit_key moves its traffic towards net revenue; simulating $bandit_shoppers shoppers"
+	bin/simulate --server "http://$addr" --scenario scripts/demo/bandit.yaml --experiment "$bandit_key" --create \
+		--shoppers "$bandit_shoppers"
+	say "analyze report --experiment $bandit_key (compared within the bandit's periods)"
+	bin/analyze report --experiment "$bandit_key"
+	bin/analyze report --experiment "$bandit_key" --format html --out "$bandit_report"
+fi
+
 keep=${DEMO_KEEP:-}
 if [ -z "$keep" ]; then
 	if [ -t 0 ]; then keep=1; else keep=0; fi
 fi
 report_path="$(cd "$(dirname "$report")" && pwd)/$(basename "$report")"
 printf '\ndone in %ds. The HTML report, with charts: %s   (server log: %s)\n' "$SECONDS" "$report_path" "$log"
+if [ "$bandit_shoppers" -gt 0 ]; then
+	printf "The bandit's HTML report: %s\n" "$(cd "$(dirname "$bandit_report")" && pwd)/$(basename "$bandit_report")"
+fi
 printf '\n\033[1mThe web console: http://%s/console/\033[0m   sign in with the admin key \033[1m%s\033[0m (or dev-analyst to read only)\n' \
 	"$addr" "${XSELL_ADMIN_KEY:-dev-admin}"
 if [ "$keep" = 1 ]; then

@@ -76,6 +76,7 @@ func writeReportText(w io.Writer, rep *analysis.Report) error {
 	if rep.ExcludedMultipleVariants > 0 {
 		fmt.Fprintf(b, "Left out: %d units seen in two variants\n", rep.ExcludedMultipleVariants)
 	}
+	writeBanditText(b, rep)
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(b, "Warning: %s\n", warn)
 	}

@@ -30,6 +30,8 @@ type config struct {
 	DBMaxConns     int
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
+	BanditUpdates  bool // this instance takes part in recomputing bandits' weights
+	StickyLimit    int  // bandit shoppers whose first variant this instance remembers
 
 	StatementTimeout time.Duration // bound on each statement of the server's pool
 	RequestTimeout   time.Duration // deadline of each request
@@ -118,14 +120,7 @@ var envVars = []envVar{
 		c.CacheReload = d
 		return nil
 	}},
-	{"XSELL_LOYALTY_JOBS", "on", func(c *config, v string) error {
-		switch v {
-		case "on", "off":
-			c.LoyaltyJobs = v == "on"
-			return nil
-		}
-		return fmt.Errorf("want on or off")
-	}},
+	{"XSELL_LOYALTY_JOBS", "on", onOff(func(c *config) *bool { return &c.LoyaltyJobs })},
 	{"XSELL_RESULTS_REFRESH", "1h", func(c *config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 10*time.Second {
@@ -142,14 +137,9 @@ var envVars = []envVar{
 		c.ConsoleSession = d
 		return nil
 	}},
-	{"XSELL_DB_MAX_CONNS", "20", func(c *config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 2 {
-			return fmt.Errorf("want a whole number ≥ 2")
-		}
-		c.DBMaxConns = n
-		return nil
-	}},
+	{"XSELL_BANDIT_UPDATES", "on", onOff(func(c *config) *bool { return &c.BanditUpdates })},
+	{"XSELL_STICKY_LIMIT", "2000000", atLeast(1000, func(c *config) *int { return &c.StickyLimit })},
+	{"XSELL_DB_MAX_CONNS", "20", atLeast(2, func(c *config) *int { return &c.DBMaxConns })},
 	{"XSELL_DB_STATEMENT_TIMEOUT", "5s", durationVar(func(c *config) *time.Duration { return &c.StatementTimeout })},
 	{"XSELL_REQUEST_TIMEOUT", "10s", durationVar(func(c *config) *time.Duration { return &c.RequestTimeout })},
 }
@@ -163,6 +153,30 @@ func durationVar(at func(*config) *time.Duration) func(*config, string) error {
 		}
 		*at(c) = d
 		return nil
+	}
+}
+
+// atLeast parses a whole number of at least least into the field that at returns.
+func atLeast(least int, at func(*config) *int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < least {
+			return fmt.Errorf("want a whole number ≥ %d", least)
+		}
+		*at(c) = n
+		return nil
+	}
+}
+
+// onOff parses "on" or "off" into the switch that at returns.
+func onOff(at func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		switch v {
+		case "on", "off":
+			*at(c) = v == "on"
+			return nil
+		}
+		return fmt.Errorf("want on or off")
 	}
 }
 

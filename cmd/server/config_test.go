@@ -29,6 +29,9 @@ func TestConfigErrorsAreOneClearLine(t *testing.T) {
 		{map[string]string{"XSELL_SHUTDOWN_GRACE": "-1s"}, `XSELL_SHUTDOWN_GRACE`},
 		{map[string]string{"XSELL_ADDR": "0.0.0.0:8080"}, `development keys are refused`},
 		{map[string]string{"XSELL_LOYALTY_JOBS": "sometimes"}, `XSELL_LOYALTY_JOBS="sometimes": want on or off`},
+		{map[string]string{"XSELL_BANDIT_UPDATES": "yes"}, `XSELL_BANDIT_UPDATES="yes": want on or off`},
+		{map[string]string{"XSELL_STICKY_LIMIT": "999"}, `XSELL_STICKY_LIMIT="999": want a whole number ≥ 1000`},
+		{map[string]string{"XSELL_DB_MAX_CONNS": "many"}, `XSELL_DB_MAX_CONNS="many": want a whole number ≥ 2`},
 		{map[string]string{"XSELL_RATE_LIMIT": "admin=lots"}, `XSELL_RATE_LIMIT="admin=lots"`},
 		{map[string]string{"XSELL_METRICS_KEY": "short-metrics-key"}, `XSELL_METRICS_KEY: the key has 17 characters, want at least 32`},
 		{map[string]string{"XSELL_READ_TIMEOUT": "0s"}, `XSELL_READ_TIMEOUT="0s": want a positive duration`},
@@ -74,6 +77,7 @@ func TestConfigDefaultsAndValues(t *testing.T) {
 		"XSELL_METRICS_KEY": "m" + secret, "XSELL_RATE_LIMIT": "checkout=500:1000",
 		"XSELL_READ_TIMEOUT": "3s", "XSELL_WRITE_TIMEOUT": "7s", "XSELL_SHUTDOWN_GRACE": "9s",
 		"XSELL_TLS_CERT": cert, "XSELL_TLS_KEY": key,
+		"XSELL_BANDIT_UPDATES": "off", "XSELL_STICKY_LIMIT": "5000", "XSELL_DB_MAX_CONNS": "7",
 	}
 	c, err = loadConfig(func(k string) string { return env[k] })
 	if err != nil {
@@ -81,6 +85,9 @@ func TestConfigDefaultsAndValues(t *testing.T) {
 	}
 	if c.DevKeys || c.MaxBodyBytes != 1<<20 || c.Addr != "0.0.0.0:9000" || !c.LoyaltyJobs || c.MetricsKey != "m"+secret {
 		t.Fatalf("config = %+v", c)
+	}
+	if c.BanditUpdates || c.StickyLimit != 5000 || c.DBMaxConns != 7 {
+		t.Fatalf("bandit updates %v, sticky limit %d, connections %d", c.BanditUpdates, c.StickyLimit, c.DBMaxConns)
 	}
 	if c.HTTP.ReadTimeout != 3*time.Second || c.HTTP.WriteTimeout != 7*time.Second || c.HTTP.ShutdownGrace != 9*time.Second ||
 		c.HTTP.ReadHeaderTimeout != httpapi.DefaultServeConfig.ReadHeaderTimeout || c.HTTP.TLSCert != cert || c.HTTP.TLSKey != key {

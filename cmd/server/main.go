@@ -119,6 +119,10 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 	if cfg.LoyaltyJobs {
 		c.CreditEvery, c.ExpireEvery = loyalty.DefaultCreditEvery, loyalty.DefaultExpireEvery
 	}
+	if !cfg.BanditUpdates {
+		c.BanditTick = -1
+	}
+	c.StickyLimit = cfg.StickyLimit
 	return c
 }
 

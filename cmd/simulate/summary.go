@@ -37,6 +37,7 @@ func writeSummary(w io.Writer, s *simulation.Summary) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	writeBandit(w, s)
 	fmt.Fprintf(w, "\ntarget products: %s; money in %s", strings.Join(s.Targets, ", "), s.Currency)
 	if s.LoyaltyReady {
 		fmt.Fprint(w, "; every order's loyalty points credited")
@@ -70,3 +71,38 @@ var english = message.NewPrinter(language.English)
 
 // thousands writes n with comma separators.
 func thousands(n int64) string { return english.Sprint(number.Decimal(n)) }
+
+// writeBandit lists a bandit's updates: the weights in force after each simulated day.
+func writeBandit(w io.Writer, s *simulation.Summary) {
+	if len(s.Bandit) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nbandit: weights after each update (back-dated to the end of the simulated day)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "after day\tat (UTC)\tperiod\t")
+	var keys []string
+	for _, a := range s.Arms {
+		if a.Variant != "" {
+			keys = append(keys, a.Variant)
+			fmt.Fprintf(tw, "%s\t", a.Variant)
+		}
+	}
+	fmt.Fprintln(tw)
+	for _, b := range s.Bandit {
+		period := "held"
+		if b.Period != nil {
+			period = fmt.Sprint(*b.Period)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t", b.Day, b.At.UTC().Format("2006-01-02 15:04"), period)
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%.1f%%\t", 100*b.Weights[k])
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	for _, b := range s.Bandit {
+		if b.Note != "" {
+			fmt.Fprintf(w, "after day %d: %s\n", b.Day, b.Note)
+		}
+	}
+}

@@ -81,15 +81,24 @@ func (s *Suff) add(o Suff) {
 type Arm struct {
 	Units   int64
 	Metrics []Suff
+	// Periods, for a bandit, splits the same units by the period of their first exposure
+	// (periods.go); nil otherwise.
+	Periods []Arm
 }
 
 // add accumulates another group of the same metrics.
 func (a *Arm) add(o Arm) {
 	a.Units += o.Units
-	if a.Metrics == nil {
+	if len(a.Metrics) == 0 && len(o.Metrics) > 0 {
 		a.Metrics = make([]Suff, len(o.Metrics))
 	}
 	for i := range o.Metrics {
 		a.Metrics[i].add(o.Metrics[i])
+	}
+	if a.Periods == nil && o.Periods != nil {
+		a.Periods = make([]Arm, len(o.Periods))
+	}
+	for i := range o.Periods {
+		a.Periods[i].add(o.Periods[i])
 	}
 }

@@ -28,7 +28,8 @@ const CUPEDLookback = 14 * 24 * time.Hour
 // Parameters: $1 experiment, $2 phase, $3 end of the analysis window, $4 conversion window in
 // seconds (NULL: none), $5 target SKUs, $6 segment attribute (empty for none), $7 CUPED lookback
 // in seconds (0 when CUPED is off, so the events before exposure are not read at all), $8 the
-// capping quantile of revenue-like values (NULL: no capping, and no percentile is computed).
+// capping quantile of revenue-like values (NULL: no capping, and no percentile is computed), $9
+// the starts of a bandit's periods after the first (empty otherwise: every shopper in period 0).
 //
 // Shape: the phase's exposures are read once (x); the shoppers seen in two variants are only
 // counted (the last UNION ALL arm). Each other source is reduced to one row per shopper with a
@@ -42,13 +43,14 @@ const CUPEDLookback = 14 * 24 * time.Hour
 const aggregateSQL = `
 WITH x AS MATERIALIZED (
     SELECT shopper_id, variant, first_seen, multiple_variants,
+           width_bucket(first_seen, $9::text[]::timestamptz[]) AS period,
            CASE WHEN $6::text = '' THEN '' ELSE COALESCE(attributes ->> $6::text, '') END AS segment,
            CASE WHEN $4::float8 IS NULL THEN $3::timestamptz
                 ELSE LEAST($3::timestamptz, first_seen + make_interval(secs => $4::float8)) END AS until
     FROM exposures
     WHERE experiment_key = $1 AND phase = $2 AND first_seen < $3::timestamptz
 ),
-u AS (SELECT shopper_id, variant, first_seen, segment, until FROM x WHERE NOT multiple_variants),
+u AS (SELECT shopper_id, variant, first_seen, period, segment, until FROM x WHERE NOT multiple_variants),
 ev AS (
     SELECT u.shopper_id,
            count(*) FILTER (WHERE e.type = 'order_completed' AND e.occurred_at >= u.first_seen) AS orders,
@@ -83,7 +85,7 @@ bonus AS (
 ),
 pv AS (SELECT COALESCE((SELECT point_value FROM loyalty_program LIMIT 1), 0)::bigint AS point_value),
 per AS (
-    SELECT u.variant, u.segment, (u.first_seen AT TIME ZONE 'UTC')::date AS day,
+    SELECT u.variant, u.segment, (u.first_seen AT TIME ZONE 'UTC')::date AS day, u.period,
            COALESCE(ev.orders, 0)::bigint AS orders,
            (xs.shopper_id IS NOT NULL) AS cross_sell,
            COALESCE(ev.refunded, false) AS refunded,
@@ -104,7 +106,7 @@ caps AS (
     FROM per
 ),
 capped AS (
-    SELECT per.variant, per.segment, per.day, per.orders, per.cross_sell, per.refunded, per.cur_min, per.cur_max,
+    SELECT per.variant, per.segment, per.day, per.period, per.orders, per.cross_sell, per.refunded, per.cur_min, per.cur_max,
            LEAST(GREATEST(per.revenue, caps.rev[1]), caps.rev[2]) AS rv,
            LEAST(GREATEST(per.cost, caps.cost[1]), caps.cost[2]) AS cv,
            LEAST(GREATEST(per.revenue - per.cost, caps.net[1]), caps.net[2]) AS nv,
@@ -115,7 +117,7 @@ capped AS (
            (per.pre < caps.pre[1] OR per.pre > caps.pre[2]) AS pre_capped
     FROM per CROSS JOIN caps
 )
-SELECT false AS excluded, variant, segment, day,
+SELECT false AS excluded, variant, segment, day, period,
        count(*) AS units,
        count(*) FILTER (WHERE cross_sell) AS cross_sell,
        count(*) FILTER (WHERE orders > 0) AS converted,
@@ -134,9 +136,9 @@ SELECT false AS excluded, variant, segment, day,
        COALESCE(min(cur_min), '') AS cur_min, COALESCE(max(cur_max), '') AS cur_max,
        (SELECT rev FROM caps) AS cap_revenue, (SELECT cost FROM caps) AS cap_cost,
        (SELECT net FROM caps) AS cap_net, (SELECT pre FROM caps) AS cap_pre
-FROM capped GROUP BY variant, segment, day
+FROM capped GROUP BY variant, segment, day, period
 UNION ALL
-SELECT true, '', '', NULL, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+SELECT true, '', '', NULL, 0, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', NULL, NULL, NULL, NULL
 FROM x WHERE multiple_variants
 `
@@ -147,6 +149,7 @@ type aggRow struct {
 	Variant       string          `db:"variant"`
 	Segment       string          `db:"segment"`
 	Day           sql.NullTime    `db:"day"`
+	Period        int             `db:"period"`
 	Units         int64           `db:"units"`
 	CrossSell     int64           `db:"cross_sell"`
 	Converted     int64           `db:"converted"`
@@ -277,6 +280,7 @@ type Prepared struct {
 	end              time.Time
 	win              time.Duration
 	strategyCurrency string
+	banditMetric     string // what a bandit optimised, for its report
 }
 
 // Prepare loads the experiment and its phase and resolves the request into the aggregate
@@ -345,7 +349,15 @@ func (s *Source) Prepare(ctx context.Context, req ReportRequest) (*Prepared, err
 	if req.Options.Cap > 0 {
 		capQ = req.Options.Cap
 	}
-	p.Args = []any{e.Key, phase, end, winSecs, pq.StringArray(targets), req.Segment, pre, capQ}
+	periods, err := s.periods(ctx, e, phase, ph.StartedAt, end, variants)
+	if err != nil {
+		return nil, err
+	}
+	p.input.Periods = periods
+	if periods != nil && e.Allocation.IsBandit() {
+		p.banditMetric = e.Allocation.Metric
+	}
+	p.Args = []any{e.Key, phase, end, winSecs, pq.StringArray(targets), req.Segment, pre, capQ, periodStarts(periods)}
 	p.strategyCurrency = strategyCurrency(variants)
 	return p, nil
 }
@@ -498,6 +510,7 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 		for mi, m := range in.Metrics {
 			a.Metrics[mi] = r.suff(m.Name)
 		}
+		a = in.inPeriod(a, r.Period)
 		in.Data.Overall[vi].add(a)
 		if in.SegmentAttribute != "" {
 			key := r.Segment
@@ -554,6 +567,9 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 		return nil, err
 	}
 	r.ExcludedUnknownVariant = unknown
+	if r.Bandit != nil {
+		r.Bandit.Metric = p.banditMetric
+	}
 	r.Window = &Window{Start: p.start.UTC(), End: p.end.UTC()}
 	if p.win > 0 {
 		r.Window.ConversionWindow = p.win.String()

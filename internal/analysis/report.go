@@ -97,6 +97,9 @@ type Input struct {
 	Currency         string // ISO 4217 code of the money metrics' minor units; "" when unknown
 	Caps             []Cap  // the caps applied to the data, one per capped metric
 	Excluded         int64  // units seen in two variants, left out
+	// Periods are a bandit's periods of constant weights; the arms then carry their units by
+	// period and every comparison is made within periods (periods.go). Nil for fixed weights.
+	Periods []PeriodSpec
 }
 
 // Cap is the winsorising of one metric: every unit's value was held within [Lower, Upper], the
@@ -147,6 +150,8 @@ type Report struct {
 	// Constrained marks the stretches of the window in which an offer budget was spent and
 	// its variants served the control's experience (docs/offers.md).
 	Constrained []Constraint `json:"constrained,omitempty"`
+	// Bandit, for a bandit's phase, lists its periods and how its results were computed.
+	Bandit *BanditSection `json:"bandit,omitempty"`
 	// Warnings are sentences for the reader, in the order they were found; any part of the
 	// analysis may append one.
 	Warnings []string `json:"warnings,omitempty"`
@@ -303,6 +308,9 @@ func Build(in Input) (*Report, error) {
 	}
 	r.Variants = summarise(in.Variants, in.Data.Overall)
 	r.SRM = srm(in.Variants, in.Data.Overall)
+	if in.Periods != nil {
+		in.banditReport(r)
+	}
 
 	// Every comparison in the report, overall and per segment, is one family for the correction.
 	var family []*Result
@@ -404,6 +412,8 @@ func skewWarning(r Result, control string, s stats.Skew) string {
 		msg += fmt.Sprintf("skewness %.3g is large for arms of %d and %d units", s.Skewness, r.ControlUnits, r.TreatmentUnits)
 	}
 	switch {
+	case r.Test == stats.TestStratified:
+		msg += "; it is tested within periods with a skewness correction"
 	case r.Test == stats.TestRandomization:
 		msg += fmt.Sprintf("; the difference is too skewed for Welch's t (skewness %.2g), so it is tested with the randomization test with a skewness correction", s.Lambda)
 	case s.TooSkewed():
@@ -464,7 +474,7 @@ func (in Input) tooFew(ctl, trt Arm, control, variant string) string {
 
 // result compares one treatment with control on one metric.
 func (in Input) result(m MetricSpec, mi int, fit *stats.CUPEDFit, ctl, trt Arm, variant string) (Result, stats.Skew) {
-	c, cc, skew := in.comparison(m.Metric, fit, ctl.Metrics[mi], trt.Metrics[mi], in.Options.Sequential)
+	c, cc, skew := in.compareArms(m.Metric, mi, fit, ctl, trt, in.Options.Sequential)
 	res := Result{
 		Metric: m.Name, Kind: m.Kind, Variant: variant, Test: c.Test,
 		ControlUnits: ctl.Units, TreatmentUnits: trt.Units,
@@ -551,7 +561,7 @@ func (in Input) guardrails() []GuardrailResult {
 				out = append(out, g)
 				continue
 			}
-			c, _, _ := in.comparison(m.Metric, nil, ctl.Metrics[mi], trt.Metrics[mi], false)
+			c, _, _ := in.compareArms(m.Metric, mi, nil, ctl, trt, false)
 			ni := stats.NonInferiority(c, *m.Guardrail, m.Direction)
 			if !ni.Valid {
 				g.Reason = ni.Reason
@@ -576,7 +586,8 @@ func (in Input) guardrails() []GuardrailResult {
 
 // cumulative computes the primary metric's confidence sequences among the shoppers exposed up to each day.
 func (in Input) cumulative() *Cumulative {
-	if len(in.Data.Days) == 0 || len(in.Metrics) == 0 {
+	// A bandit's within-period comparisons have no confidence sequence to draw day by day.
+	if len(in.Data.Days) == 0 || len(in.Metrics) == 0 || in.Periods != nil {
 		return nil
 	}
 	m := in.Metrics[0]

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/xsell/xsell/internal/bandit"
 	"github.com/xsell/xsell/internal/console"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
@@ -52,6 +53,12 @@ type Config struct {
 	// CreditEvery and ExpireEvery are the loyalty jobs' periods; 0 turns a job off (tests
 	// run them by hand).
 	CreditEvery, ExpireEvery time.Duration
+	// BanditTick is how often due bandit updates are looked for (bandit.DefaultTick); negative
+	// turns the updater off (tests run updates by hand).
+	BanditTick time.Duration
+	// StickyLimit bounds the bandit shoppers whose first variant this server remembers
+	// (experiments.DefaultStickyLimit).
+	StickyLimit int
 	// Exposures sizes the exposure recorder.
 	Exposures experiments.RecorderConfig
 	// OfferFeed times the sharing of frequency counts between servers.
@@ -108,6 +115,7 @@ type App struct {
 	Counter     *offers.Counter // per-shopper opportunity counts and closed offers
 	OfferFeed   *offers.Feed    // shares the counter with the other servers
 	Spender     *offers.Spender // charges order discounts to offer budgets
+	Bandits     *bandit.Updater
 	HTTP        *httpapi.Server
 	// Results computes the console's report snapshots, on AnalysisDB: a small pool whose
 	// statements may run as long as a report over a big experiment takes.
@@ -156,6 +164,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.OfferFeed = offers.NewFeed(db, a.Counter, cfg.OfferFeed, offers.NewMetrics(a.Registry), cfg.Log)
 	offers.RegisterBudgets(a.Registry, a.Budgets)
 	a.Assignments.UseOffers(a.Offers, a.Counter)
+	a.Assignments.LimitSticky(cfg.StickyLimit)
 	a.Exposures = experiments.NewRecorder(db, cfg.Exposures, a.Registry, cfg.Log)
 	evo := cfg.Events
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
@@ -173,6 +182,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	a.Bandits = bandit.NewUpdater(db, a.AnalysisDB, a.Experiments, bandit.Options{Tick: cfg.BanditTick, Clock: cfg.Clock, Log: cfg.Log})
 
 	httpCfg := cfg.HTTP
 	httpCfg.RequestTimeout = cfg.RequestTimeout
@@ -180,6 +190,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		DB: db, Log: cfg.Log, Registry: a.Registry,
 		Experiments: a.Experiments, Assignments: a.Assignments, Exposures: a.Exposures,
 		Events: a.Events, Loyalty: a.Loyalty, Console: a.Console, Offers: a.Offers, Budgets: a.Budgets,
+		Bandits: a.Bandits,
 	})
 	if err != nil {
 		a.Close()
@@ -199,6 +210,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.ResultsRefresh > 0 {
 		a.background = append(a.background, component{"results scheduler", a.Results.Run})
+	}
+	if cfg.BanditTick >= 0 {
+		a.background = append(a.background, component{"bandit updater", a.Bandits.Run})
 	}
 	return a, nil
 }

@@ -253,6 +253,8 @@ func (c *Console) updateExperiment(q *request) error {
 		f.Variants, f.LayerName, f.LayerStart, f.LayerEnd = nil, "", "", ""
 	}
 	def := f.definition()
+	// The form has no allocation fields: a bandit's settings stay as the API set them.
+	def.Allocation = e.Allocation
 	if v.Editable != nil {
 		def = overlay(e.Definition, def, v.Editable)
 		f.Variants = formOf(e.Definition).Variants

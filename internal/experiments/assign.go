@@ -100,9 +100,18 @@ func (c *compiled) assign(shopperID string, attrs map[string]any, memo *assignMe
 	if c.layer != nil && !c.inLayer(id, memo) {
 		return c.notInLayer
 	}
-	i := targeting.ChooseVariation(c.seed.Hash(id), c.ranges)
-	if i < 0 {
-		return c.notInCoverage
+	i, known := -1, false
+	if c.sticky != nil {
+		i, known = c.sticky.get(id)
+	}
+	if !known {
+		if i = targeting.ChooseVariation(c.seed.Hash(id), c.ranges); i < 0 {
+			return c.notInCoverage
+		}
+		// A bandit remembers the first recorded variant, so that new weights do not move it.
+		if c.sticky != nil && record != nil {
+			i = c.sticky.put(id, i)
+		}
 	}
 	if record != nil {
 		record(Exposure{Experiment: c.key, Phase: c.phase, ShopperID: shopperID, Variant: c.variantKeys[i], Attributes: attrs})

@@ -20,6 +20,7 @@ type Cache struct {
 	log     *slog.Logger
 	reload  time.Duration
 	current atomic.Pointer[Snapshot]
+	sticky  *Sticky
 	checked atomic.Int64 // when the database last confirmed the snapshot, in Unix nanoseconds
 	// healthy is false after a failed load, until a load succeeds: /readyz says degraded.
 	healthy atomic.Bool
@@ -44,11 +45,15 @@ func NewCache(store *Store, url string, reload time.Duration, log *slog.Logger) 
 	if reload <= 0 {
 		reload = 30 * time.Second
 	}
-	c := &Cache{store: store, url: url, log: log, reload: reload, reloaded: make(chan struct{}, 1)}
+	c := &Cache{store: store, url: url, log: log, reload: reload, reloaded: make(chan struct{}, 1), sticky: NewSticky(0, log)}
 	empty, _ := NewSnapshot(nil, time.Time{})
 	c.current.Store(empty)
 	return c
 }
+
+// LimitSticky bounds the shoppers the cache remembers for bandits (DefaultStickyLimit when
+// n ≤ 0); for the wiring, before the cache is used.
+func (c *Cache) LimitSticky(n int) { c.sticky = NewSticky(n, c.log) }
 
 // Snapshot is the experiments as last loaded.
 func (c *Cache) Snapshot() *Snapshot { return c.current.Load() }
@@ -63,6 +68,19 @@ func (c *Cache) Checked() time.Time {
 		return time.Unix(0, n)
 	}
 	return time.Time{}
+}
+
+// WaitFor waits until the snapshot satisfies ok, through the cache's reloads, or ctx ends: for
+// tests and tools that must see a change reach this server.
+func (c *Cache) WaitFor(ctx context.Context, ok func(*Snapshot) bool) error {
+	for !ok(c.Snapshot()) {
+		select {
+		case <-c.reloaded:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the assignment cache: %w", ctx.Err())
+		}
+	}
+	return nil
 }
 
 // Healthy reports whether the last load succeeded.
@@ -98,8 +116,13 @@ func (c *Cache) Load(ctx context.Context) error {
 		return fmt.Errorf("fingerprinting experiments: %w", err)
 	}
 	fingerprint := sha256.Sum256(text)
+	// A bandit's shoppers must be remembered before its new weights are used (sticky.go).
+	if err := c.sticky.sync(ctx, c.store.db, list, time.Now()); err != nil {
+		c.healthy.Store(false)
+		return err
+	}
 	if cur := c.current.Load(); cur.fingerprint != fingerprint || cur.Loaded.IsZero() {
-		snap, err := NewSnapshotWith(list, time.Now(), SnapshotOptions{State: state, Limiter: c.limiter})
+		snap, err := NewSnapshotWith(list, time.Now(), SnapshotOptions{State: state, Limiter: c.limiter, Sticky: c.sticky})
 		if err != nil {
 			c.healthy.Store(false)
 			return err
@@ -154,6 +177,10 @@ func (c *Cache) Run(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(c.reload)
 	defer tick.Stop()
+	// A bandit's weights changed: its shoppers' exposures are read once more a little later.
+	catchUp := time.NewTimer(time.Hour)
+	catchUp.Stop()
+	defer catchUp.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -163,6 +190,8 @@ func (c *Cache) Run(ctx context.Context) error {
 			poke(events)
 		case <-tick.C:
 			poke(events)
+		case <-catchUp.C:
+			poke(events)
 		case <-events:
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := c.Load(lctx); err != nil && ctx.Err() == nil {
@@ -170,6 +199,9 @@ func (c *Cache) Run(ctx context.Context) error {
 					"snapshot_age", time.Since(c.Checked()).Round(time.Millisecond).String())
 			}
 			cancel()
+			if next := c.sticky.nextCatchUp(); !next.IsZero() {
+				catchUp.Reset(time.Until(next))
+			}
 		}
 	}
 }

@@ -27,7 +27,7 @@ const variantBudgets = "variants[].budget"
 var stoppedEditable = []string{"name", "hypothesis", "metrics"}
 
 // phaseFields can change only through a new phase, which re-randomises.
-var phaseFields = []string{"variants", "seed"}
+var phaseFields = []string{"variants", "seed", "allocation"}
 
 // editable says which changed fields the status forbids.
 func editable(st Status, changes map[string]any) error {
@@ -135,6 +135,9 @@ type ReadOnly struct {
 	// BudgetStatus is what the budgets spent as GET showed it: it changes with every order, so
 	// it is accepted as sent and ignored.
 	BudgetStatus json.RawMessage `json:"budget_status,omitempty"`
+	// Bandit is accepted and ignored whatever it holds: the server moves it on its own
+	// schedule, so what a client read may be out of date by the time it writes.
+	Bandit json.RawMessage `json:"bandit,omitempty"`
 }
 
 // check reports, in the order of the fields, each one that differs from the stored experiment.

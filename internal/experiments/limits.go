@@ -12,21 +12,21 @@ import (
 // Caps and budgets of an experiment's offers (SPEC §2a): how often a shopper may be given an
 // offer, and how much the offers may cost. docs/offers.md explains the rules.
 
-// Period is the rolling window of a frequency cap or a per-shopper limit.
-type Period string
+// Window is the rolling window of a frequency cap or a per-shopper limit.
+type Window string
 
 // The periods a cap or a limit may count over.
 const (
-	PeriodDay   Period = "24h"
-	PeriodWeek  Period = "7d"
-	PeriodMonth Period = "30d"
+	PeriodDay   Window = "24h"
+	PeriodWeek  Window = "7d"
+	PeriodMonth Window = "30d"
 )
 
-// Periods are the periods, shortest first.
-var Periods = []Period{PeriodDay, PeriodWeek, PeriodMonth}
+// Windows are the windows, shortest first.
+var Windows = []Window{PeriodDay, PeriodWeek, PeriodMonth}
 
 // Duration is the length of the window; zero for an unknown period.
-func (p Period) Duration() time.Duration {
+func (p Window) Duration() time.Duration {
 	switch p {
 	case PeriodDay:
 		return 24 * time.Hour
@@ -54,7 +54,7 @@ const (
 // a variant it is part of that arm's treatment (docs/offers.md).
 type FrequencyCap struct {
 	Offers int    `json:"offers"`
-	Per    Period `json:"per"`
+	Per    Window `json:"per"`
 }
 
 // Amount is money: integer minor units of an ISO 4217 currency.
@@ -77,7 +77,7 @@ type Budget struct {
 type ShopperLimit struct {
 	AcceptedOffers *int   `json:"accepted_offers,omitempty"`
 	Discount       *int64 `json:"discount,omitempty"`
-	Per            Period `json:"per"`
+	Per            Window `json:"per"`
 }
 
 // Check reports the cap's problems at path.
@@ -88,7 +88,7 @@ func (c *FrequencyCap) Check(p *apperr.Problems, path string) {
 	checkPeriod(p, path+".per", c.Per)
 }
 
-func checkPeriod(p *apperr.Problems, path string, per Period) {
+func checkPeriod(p *apperr.Problems, path string, per Window) {
 	switch {
 	case per == "":
 		p.Add(path, "required", "must be one of 24h, 7d, 30d")

@@ -131,6 +131,7 @@ type Definition struct {
 	// it runs.
 	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
 	Budget       *Budget       `json:"budget,omitempty"`
+	Allocation   *Allocation   `json:"allocation,omitempty"`
 }
 
 // Experiment is a definition with the state the server keeps.
@@ -143,11 +144,13 @@ type Experiment struct {
 	UpdatedAt time.Time  `json:"updated_at"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	StoppedAt *time.Time `json:"stopped_at,omitempty"`
+	// Bandit is where a bandit's allocation stands: its period and weights (read-only).
+	Bandit *BanditState `json:"bandit,omitempty"`
 }
 
 // Normalize fills the defaults of SPEC §3: seed = key, hash attribute shopper_id, coverage 1,
 // the first variant as control, target products = the variants' products, primary metric
-// cross_sell_rate.
+// cross_sell_rate, a fixed allocation (a bandit's settings take their defaults).
 func (d *Definition) Normalize() {
 	if d.Seed == "" {
 		d.Seed = d.Key
@@ -177,6 +180,10 @@ func (d *Definition) Normalize() {
 	if d.Metrics.Primary == "" {
 		d.Metrics.Primary = "cross_sell_rate"
 	}
+	if d.Allocation == nil {
+		d.Allocation = &Allocation{Type: AllocationFixed}
+	}
+	d.Allocation.normalize(d.Metrics.Primary)
 	// An empty condition targets everyone; store it as absent so that edits compare equal.
 	if t := string(bytes.TrimSpace(d.Targeting)); t == "" || t == "null" || t == "{}" {
 		d.Targeting = nil

@@ -22,6 +22,10 @@ type compiled struct {
 	ranges        [][2]float64
 	variantKeys   []string
 	forced        map[string]int // shopper → variant index
+	// sticky remembers a bandit's shoppers' first variants (sticky.go); nil for fixed weights.
+	sticky *stickyTable
+	// period is the bandit period whose weights the ranges hold; -1 for fixed weights.
+	period int
 	// condSlot and layerSlot index a request's memo: experiments with the same targeting, or
 	// the same layer and hash attribute, share a slot, so that one request evaluates each
 	// once. -1: not memoised.
@@ -40,8 +44,15 @@ type compiled struct {
 func compile(e *Experiment, o *SnapshotOptions) (*compiled, error) {
 	c := &compiled{
 		key: e.Key, status: e.Status, phase: e.Phase, seed: targeting.NewSeed(e.Seed), hashAttribute: e.HashAttribute,
-		layer: e.Layer, ranges: targeting.BucketRanges(len(e.Variants), *e.Coverage, e.Weights()),
-		condSlot: -1, layerSlot: -1,
+		layer: e.Layer, ranges: targeting.BucketRanges(len(e.Variants), *e.Coverage, e.CurrentWeights()),
+		condSlot: -1, layerSlot: -1, period: -1,
+	}
+	if e.Allocation.IsBandit() && e.Status == StatusRunning {
+		c.sticky, _ = o.Sticky.table(e.Key, e.Phase)
+		c.period = 0
+		if e.Bandit != nil {
+			c.period = e.Bandit.Period
+		}
 	}
 	if len(e.Targeting) > 0 {
 		cond, err := targeting.Parse(e.Targeting)
@@ -124,6 +135,8 @@ type Snapshot struct {
 type SnapshotOptions struct {
 	State   OfferState
 	Limiter Limiter
+	// Sticky remembers bandits' shoppers' first variants (sticky.go); nil: a fresh memory.
+	Sticky *Sticky
 }
 
 var generations atomic.Uint64
@@ -134,8 +147,17 @@ func NewSnapshot(list []*Experiment, loaded time.Time) (*Snapshot, error) {
 	return NewSnapshotWith(list, loaded, SnapshotOptions{})
 }
 
-// NewSnapshotWith is NewSnapshot with the offers' state and limiter.
+// newSnapshot compiles experiments whose bandits remember their shoppers in sticky.
+func newSnapshot(list []*Experiment, loaded time.Time, sticky *Sticky) (*Snapshot, error) {
+	return NewSnapshotWith(list, loaded, SnapshotOptions{Sticky: sticky})
+}
+
+// NewSnapshotWith is NewSnapshot with the offers' state and limiter, and the memory of
+// bandits' shoppers.
 func NewSnapshotWith(list []*Experiment, loaded time.Time, o SnapshotOptions) (*Snapshot, error) {
+	if o.Sticky == nil {
+		o.Sticky = NewSticky(0, nil)
+	}
 	s := &Snapshot{Generation: generations.Add(1), byKey: make(map[string]*compiled, len(list)), Loaded: loaded,
 		holdout: compileHoldout(o.State.Holdout), globalCap: o.State.GlobalCap, limiter: o.Limiter}
 	conds, layers := map[string]int{}, map[[2]string]int{}
@@ -156,6 +178,16 @@ func NewSnapshotWith(list []*Experiment, loaded time.Time, o SnapshotOptions) (*
 		}
 	}
 	return s, nil
+}
+
+// BanditPeriod is the phase and the period of a running bandit whose weights the snapshot
+// assigns with; false when key is not a running bandit.
+func (s *Snapshot) BanditPeriod(key string) (phase, period int, ok bool) {
+	c := s.byKey[key]
+	if c == nil || c.period < 0 {
+		return 0, 0, false
+	}
+	return c.phase, c.period, true
 }
 
 // Len is the number of experiments in the snapshot.

@@ -60,6 +60,7 @@ type row struct {
 	Forced         []byte       `db:"forced"`
 	FrequencyCap   []byte       `db:"frequency_cap"`
 	Budget         []byte       `db:"budget"`
+	Allocation     []byte       `db:"allocation"`
 	Version        int          `db:"version"`
 	CreatedAt      time.Time    `db:"created_at"`
 	UpdatedAt      time.Time    `db:"updated_at"`
@@ -68,8 +69,8 @@ type row struct {
 }
 
 const columns = `key, name, hypothesis, status, phase, seed, hash_attribute, coverage, variants,
-	targeting, layer, target_products, metrics, forced, frequency_cap, budget, version, created_at, updated_at,
-	started_at, stopped_at`
+	targeting, layer, target_products, metrics, forced, frequency_cap, budget, allocation, version, created_at,
+	updated_at, started_at, stopped_at`
 
 func (r *row) experiment() (*Experiment, error) {
 	e := &Experiment{
@@ -95,7 +96,7 @@ func (r *row) experiment() (*Experiment, error) {
 		b   []byte
 		dst any
 	}{{r.Variants, &e.Variants}, {r.Layer, &e.Layer}, {r.TargetProducts, &e.TargetProducts}, {r.Metrics, &e.Metrics}, {r.Forced, &e.Forced},
-		{r.FrequencyCap, &e.FrequencyCap}, {r.Budget, &e.Budget}} {
+		{r.FrequencyCap, &e.FrequencyCap}, {r.Budget, &e.Budget}, {r.Allocation, &e.Allocation}} {
 		if len(f.b) == 0 {
 			continue
 		}
@@ -146,7 +147,11 @@ func get(ctx context.Context, q sqlx.QueryerContext, key string, lock bool) (*Ex
 		}
 		return nil, database.Wrap(err, "reading experiment %q", key)
 	}
-	return r.experiment()
+	e, err := r.experiment()
+	if err != nil {
+		return nil, err
+	}
+	return e, database.Wrap(attachBandit(ctx, q, []*Experiment{e}), "reading experiment %q", key)
 }
 
 // Get returns the experiment with the given key.
@@ -189,14 +194,20 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]*Experiment, string, 
 		}
 		out = append(out, e)
 	}
-	return out, next, nil
+	return out, next, database.Wrap(attachBandit(ctx, s.db, out), "listing experiments")
 }
 
 // All returns every experiment, in key order, for the assignment cache.
 func (s *Store) All(ctx context.Context) ([]*Experiment, error) {
+	return s.selectAll(ctx, "loading experiments", ``)
+}
+
+// selectAll reads the experiments a condition selects (all for ""), in key order, with their
+// bandit states; what names the work in the error.
+func (s *Store) selectAll(ctx context.Context, what, where string) ([]*Experiment, error) {
 	var rows []row
-	if err := sqlx.SelectContext(ctx, s.db, &rows, `SELECT `+columns+` FROM experiments ORDER BY key`); err != nil {
-		return nil, database.Wrap(err, "loading experiments")
+	if err := sqlx.SelectContext(ctx, s.db, &rows, `SELECT `+columns+` FROM experiments `+where+` ORDER BY key`); err != nil {
+		return nil, database.Wrap(err, "%s", what)
 	}
 	out := make([]*Experiment, 0, len(rows))
 	for i := range rows {
@@ -206,7 +217,7 @@ func (s *Store) All(ctx context.Context) ([]*Experiment, error) {
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out, database.Wrap(attachBandit(ctx, s.db, out), "%s", what)
 }
 
 // Create stores a new draft.
@@ -219,11 +230,11 @@ func (s *Store) Create(ctx context.Context, actor Actor, def Definition) (*Exper
 	err := s.tx(ctx, "creating experiment "+strconv.Quote(def.Key), func(tx *sqlx.Tx) error {
 		now := s.now().UTC()
 		_, err := tx.ExecContext(ctx, `INSERT INTO experiments (key, name, hypothesis, status, phase, seed,
-			hash_attribute, coverage, variants, targeting, layer, target_products, metrics, forced, version,
-			created_at, updated_at, frequency_cap, budget) VALUES ($1,$2,$3,'draft',1,$4,$5,$6,$7,$8,$9,$10,$11,$12,1,$13,$13,$14,$15)`,
+			hash_attribute, coverage, variants, targeting, layer, target_products, metrics, forced, allocation, version,
+			created_at, updated_at, frequency_cap, budget) VALUES ($1,$2,$3,'draft',1,$4,$5,$6,$7,$8,$9,$10,$11,$12,$14,1,$13,$13,$15,$16)`,
 			def.Key, def.Name, def.Hypothesis, def.Seed, def.HashAttribute, *def.Coverage, jsonb(def.Variants),
 			nullableJSON(def.Targeting), jsonb(def.Layer), jsonb(nonNil(def.TargetProducts)), jsonb(def.Metrics),
-			jsonb(nonNilMap(def.Forced)), now, jsonb(def.FrequencyCap), jsonb(def.Budget))
+			jsonb(nonNilMap(def.Forced)), now, jsonb(def.Allocation), jsonb(def.FrequencyCap), jsonb(def.Budget))
 		if isUniqueViolation(err) {
 			return apperr.New(apperr.AlreadyExists, "an experiment with key %q exists", def.Key)
 		}
@@ -318,10 +329,10 @@ func (s *Store) Update(ctx context.Context, actor Actor, key string, def Definit
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE experiments SET name=$2, hypothesis=$3, seed=$4, hash_attribute=$5,
 			coverage=$6, variants=$7, targeting=$8, layer=$9, target_products=$10, metrics=$11, forced=$12,
-			version=version+1, updated_at=$13, frequency_cap=$14, budget=$15 WHERE key=$1`,
+			allocation=$14, version=version+1, updated_at=$13, frequency_cap=$15, budget=$16 WHERE key=$1`,
 			key, def.Name, def.Hypothesis, def.Seed, def.HashAttribute, *def.Coverage, jsonb(def.Variants),
 			nullableJSON(def.Targeting), jsonb(def.Layer), jsonb(nonNil(def.TargetProducts)), jsonb(def.Metrics),
-			jsonb(nonNilMap(def.Forced)), s.now().UTC(), jsonb(def.FrequencyCap), jsonb(def.Budget)); err != nil {
+			jsonb(nonNilMap(def.Forced)), s.now().UTC(), jsonb(def.Allocation), jsonb(def.FrequencyCap), jsonb(def.Budget)); err != nil {
 			return err
 		}
 		if out, err = get(ctx, tx, key, false); err != nil {
@@ -391,6 +402,9 @@ func insertPhase(ctx context.Context, tx *sqlx.Tx, e *Experiment, at time.Time) 
 type PhaseChange struct {
 	Variants []Variant `json:"variants,omitempty"`
 	Coverage *float64  `json:"coverage,omitempty"`
+	// Allocation, when given, replaces the allocation (a bandit restarts at the new phase's
+	// weights with its burn-in).
+	Allocation *Allocation `json:"allocation,omitempty"`
 }
 
 // NewPhase closes the current phase and starts the next with a new allocation and the seed
@@ -409,6 +423,9 @@ func (s *Store) NewPhase(ctx context.Context, actor Actor, key string, change Ph
 		if change.Coverage != nil {
 			def.Coverage = change.Coverage
 		}
+		if change.Allocation != nil {
+			def.Allocation = change.Allocation
+		}
 		phase := cur.Phase + 1
 		def.Seed = key + ":" + strconv.Itoa(phase)
 		def.Normalize()
@@ -421,7 +438,8 @@ func (s *Store) NewPhase(ctx context.Context, actor Actor, key string, change Ph
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE experiments SET phase=$2, seed=$3, coverage=$4, variants=$5,
-			version=version+1, updated_at=$6 WHERE key=$1`, key, phase, def.Seed, *def.Coverage, jsonb(def.Variants), now); err != nil {
+			allocation=$7, version=version+1, updated_at=$6 WHERE key=$1`, key, phase, def.Seed, *def.Coverage, jsonb(def.Variants), now,
+			jsonb(def.Allocation)); err != nil {
 			return err
 		}
 		if out, err = get(ctx, tx, key, false); err != nil {

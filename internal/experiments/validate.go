@@ -60,6 +60,9 @@ func (d *Definition) Validate() error {
 	checkSKUs(&p, "target_products", d.TargetProducts, false)
 	d.validateMetrics(&p)
 	d.validateLimits(&p)
+	if d.Allocation != nil {
+		d.Allocation.validate(&p, d.Variants)
+	}
 	if len(d.Forced) > MaxForced {
 		p.Add("forced", "too_many", "at most %d forced shoppers, got %d", MaxForced, len(d.Forced))
 	}

@@ -359,11 +359,14 @@ func TestAdversarialInputsAreRefusedAndThePipelinesFlow(t *testing.T) {
 			"idempotency_key", str("adv-k3"), "points", integer("5"))},
 		{"PUT", "/v1/loyalty/program", adminKey, obj(
 			"earn_rate", integer("2"), "point_value", integer("1"), "expiry_days", integer("0"), "pending_days", integer("0"))},
-		{"POST", "/v1/experiments", adminKey, definition("adv-exp")},
+		{"POST", "/v1/experiments", adminKey, definition("adv-exp", "allocation", obj("type", str("bandit"),
+			"metric", str("net_revenue"), "burn_in", str("24h"), "update_every", str("6h"), "min_weight", float("0.01"),
+			"min_units", integer("100"), "sampling", str("top_two"), "leader_share", float("0.8")))},
 		{"PUT", "/v1/offers/settings", adminKey, obj(
 			"global_cap", obj("offers", integer("10"), "per", str("7d")), "version", unbounded(integer("1")))},
 		{"PUT", "/v1/holdout", adminKey, obj("percent", float("5"), "seed", str("adv-holdout"), "version", unbounded(integer("1")))},
 		{"PUT", "/v1/experiments/normal-exp", adminKey, definition("normal-exp", "version", unbounded(integer("2")))},
+		{"POST", "/v1/experiments/normal-exp/bandit/update", adminKey, obj("at", str(occurred))},
 	}
 	total := 0
 	for _, b := range bodies {
@@ -400,7 +403,7 @@ func adversarialPaths(t *testing.T, url string) int {
 		for _, r := range []struct{ method, path string }{
 			{"GET", "/v1/experiments/" + id}, {"PUT", "/v1/experiments/" + id}, {"DELETE", "/v1/experiments/" + id},
 			{"POST", "/v1/experiments/" + id + "/start"}, {"POST", "/v1/experiments/" + id + "/phases"},
-			{"GET", "/v1/experiments/" + id + "/history"},
+			{"GET", "/v1/experiments/" + id + "/history"}, {"GET", "/v1/experiments/" + id + "/bandit"},
 		} {
 			if a := do(t, r.method, url+r.path, adminKey, "", ""); a.status != 404 || errorCode(a) != "not_found" {
 				t.Errorf("%s %s = %d %.200s, want 404 not_found", r.method, r.path, a.status, a.raw)

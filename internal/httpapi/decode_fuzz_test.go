@@ -32,6 +32,7 @@ var decodeTargets = []func() any{
 	func() any { return new(experiments.PhaseChange) },
 	func() any { return new(settingsBody) },
 	func() any { return new(holdoutBody) },
+	func() any { return new(BanditUpdateRequest) },
 }
 
 // decodeSeeds start FuzzDecoders: the bodies of issue 13's reproducers and of every request

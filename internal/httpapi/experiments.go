@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -27,6 +28,8 @@ func (s *Server) experimentRoutes(v1 *gin.RouterGroup) {
 	}
 	v1.POST("/experiments/:key/phases", write, key, s.newPhase)
 	v1.GET("/experiments/:key/history", read, key, s.experimentHistory)
+	v1.GET("/experiments/:key/bandit", read, key, s.banditUpdates)
+	v1.POST("/experiments/:key/bandit/update", write, key, s.updateBandit)
 }
 
 // experimentKey answers 404 for a key in the path that no experiment can have — not text
@@ -237,4 +240,63 @@ func (s *Server) experimentHistory(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"experiment": c.Param("key"), "history": h})
+}
+
+// banditUpdates lists a bandit's scheduled updates (every phase, oldest first) with the state
+// in force: what moved its traffic, when and why.
+func (s *Server) banditUpdates(c *gin.Context) {
+	e, err := s.deps.Experiments.Get(c, c.Param("key"))
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	updates, err := s.deps.Experiments.BanditUpdates(c, e.Key)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"experiment": e.Key, "phase": e.Phase, "allocation": e.Allocation, "state": e.Bandit, "updates": updates})
+}
+
+// BanditUpdateRequest asks for a bandit's update now, off its schedule.
+type BanditUpdateRequest struct {
+	// At back-dates the update, for simulated or back-filled traffic: in the past, at most
+	// MaxBackdate ago, after the current period's start. The update reads the data up to it.
+	At *time.Time `json:"at"`
+}
+
+// updateBandit recomputes a running bandit's weights now (admin): as a scheduled update would,
+// minimum data rule included, and stored and audited as the admin's.
+func (s *Server) updateBandit(c *gin.Context) {
+	var req BanditUpdateRequest
+	if c.Request.ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			s.renderError(c, err)
+			return
+		}
+	}
+	if req.At != nil {
+		var p apperr.Problems
+		now := time.Now()
+		switch {
+		case req.At.After(now):
+			p.Add("at", "in_the_future", "must be in the past")
+		case now.Sub(*req.At) > MaxBackdate:
+			p.Add("at", "out_of_range", "must be at most 90 days ago")
+		}
+		if err := p.Err(); err != nil {
+			s.renderError(c, err)
+			return
+		}
+	}
+	up, err := s.deps.Bandits.UpdateNow(c, s.actor(c), c.Param("key"), req.At)
+	if err == nil && up == nil {
+		err = apperr.New(apperr.Conflict, "experiment %q changed while its update was computed; ask again", c.Param("key"))
+	}
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	s.refreshAssignments(c)
+	c.JSON(http.StatusOK, gin.H{"experiment": c.Param("key"), "update": up})
 }

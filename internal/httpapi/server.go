@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/bandit"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/loyalty"
@@ -47,6 +48,7 @@ type Deps struct {
 	Loyalty     *loyalty.Service      // program, accounts and the points ledger
 	Offers      *offers.Store         // the global frequency cap and the holdout
 	Budgets     *offers.Budgets       // what offer budgets spent, for an experiment's GET
+	Bandits     *bandit.Updater       // recomputes bandits' weights, on schedule or when asked
 	Console     http.Handler          // the web console, served under /console/ when set
 }
 

@@ -28,7 +28,7 @@ const (
 )
 
 // class is the age class a period counts up to: 24h 0, 7d 1, 30d 2.
-func class(p experiments.Period) int {
+func class(p experiments.Window) int {
 	switch p {
 	case experiments.PeriodDay:
 		return 0
@@ -107,7 +107,7 @@ func cumulative[T uint16 | int](n [classes]T) [classes]int {
 }
 
 // total is every opportunity within the period.
-func (tl *tally) total(p experiments.Period) int { return cumulative(tl.all)[class(p)] }
+func (tl *tally) total(p experiments.Window) int { return cumulative(tl.all)[class(p)] }
 
 // count is candidate i's opportunities within each period, this request's added ones included.
 func (tl *tally) count(i int, cands []experiments.Candidate, list, added []mark, t uint32) [classes]int {

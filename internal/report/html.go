@@ -106,6 +106,13 @@ Method: {{.Rep.Method}}{{if .Rep.CUPED}} with CUPED{{end}}, alpha {{.Rep.Alpha}}
 </table></div>
 <p>SRM check: {{if .Rep.SRM.PValue}}χ² = {{printf "%.2f" (deref .Rep.SRM.Chi2)}}, p = {{p .Rep.SRM.PValue}}{{if .Rep.SRM.Mismatch}} — <strong>MISMATCH</strong>{{else}} — ok{{end}}{{else}}not computed ({{.Rep.SRM.Reason}}){{end}}.
 {{if .Rep.ExcludedMultipleVariants}}Left out: {{.Rep.ExcludedMultipleVariants}} units seen in two variants.{{end}}</p>
+{{with .Rep.Bandit}}<h3>Bandit{{if .Metric}} on {{.Metric}}{{end}}: weights by period</h3>
+<p class="muted">Each comparison is made within the periods of constant weights and combined ({{.Estimator}}); SRM is checked against each period's weights.</p>
+<div class="table-wrap"><table>
+<caption>Weight in force (shoppers first exposed in the period)</caption>
+<thead><tr><th scope="col">period</th><th scope="col">from</th>{{range $.Rep.Variants}}<th scope="col">{{.Key}}</th>{{end}}<th scope="col">SRM p</th></tr></thead>
+<tbody>{{range $p := .Periods}}<tr><th scope="row">{{$p.Period}}</th><td>{{$p.Start.Format "2006-01-02 15:04:05"}}</td>{{range $.Rep.Variants}}<td>{{share (index $p.Weights .Key)}} ({{count (index $p.Units .Key)}})</td>{{end}}<td>{{p $p.SRM.PValue}}</td></tr>{{end}}</tbody>
+</table></div>{{end}}
 {{range .Rep.Warnings}}<p class="warning">Warning: {{.}}</p>{{end}}
 </section>
 {{if .Cumulative}}<section aria-labelledby="rep-cumulative"><h2 id="rep-cumulative">Cumulative effect over days</h2>

@@ -73,8 +73,9 @@ type Summary struct {
 	Duplicates   int64        // already stored (a retried batch, or a run repeated)
 	Requests     int64
 	Retries      int64
-	LoyaltyReady bool   // every order's points were credited before the run ended
-	Warning      string // what the run could not make sure of, if anything
+	LoyaltyReady bool         // every order's points were credited before the run ended
+	Warning      string       // what the run could not make sure of, if anything
+	Bandit       []BanditStep // the updates of a bandit's weights, day by day
 	Elapsed      time.Duration
 }
 
@@ -229,6 +230,10 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 	}
 
 	var inExperiment int64
+	schedule, isBandit, err := scheduleOf(x)
+	if err != nil {
+		return nil, err
+	}
 
 	var lastOrder Event // the last order with points to earn, sent after every other event
 	for day := 0; day < sc.Days; day++ {
@@ -297,6 +302,14 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 			tail = tail[n:]
 		}
 		prog.Shoppers.Add(int64(hi - lo))
+		if isBandit && day+1 < sc.Days && schedule.due(day+1) {
+			prog.setStage(fmt.Sprintf("day %d of %d: updating the bandit's weights", day+1, sc.Days))
+			step, err := updateBandit(ctx, c, x.Key, day+1, m.start.Add(time.Duration(day+1)*24*time.Hour))
+			if err != nil {
+				return nil, err
+			}
+			sum.Bandit = append(sum.Bandit, step)
+		}
 	}
 	if lastOrder.ID != "" && cfg.WaitLoyalty > 0 {
 		prog.setStage("waiting for the server to credit loyalty points")

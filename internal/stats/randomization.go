@@ -156,17 +156,26 @@ func CompareMeansRandomization(control, treatment Moments, alpha float64) Compar
 	c.Stat = p.z()
 	c.PValue = p.pValue()
 	c.Valid = true
-	nullIn := c.PValue >= alpha
+	return finish(invertShiftScale(c, math.Sqrt(p.variance), func(shift, scale float64) float64 {
+		return permute(control, treatment, shift, scale).pValue()
+	}))
+}
+
+// invertShiftScale fills a randomization test's intervals: the difference's is the set of shifts
+// d for which treatment − d is not rejected, the lift's the set of ratios r for which
+// treatment/r is not rejected; pValue is the test's p-value after that transformation and sd
+// the standard deviation of the statistic under no effect.
+func invertShiftScale(c Comparison, sd float64, pValue func(shift, scale float64) float64) Comparison {
+	nullIn := c.PValue >= c.Alpha
 	// p-values below alpha are the rejected ones: alpha − p is the continuous excess to search on.
-	excess := func(shift, scale float64) float64 { return alpha - permute(control, treatment, shift, scale).pValue() }
-	sd := math.Sqrt(p.variance)
+	excess := func(shift, scale float64) float64 { return c.Alpha - pValue(shift, scale) }
 	v := inverted{excess: func(d float64) float64 { return excess(d, 1) }, est: c.Diff, null: 0, nullIn: nullIn,
 		lo: c.Diff - 1e3*sd, hi: c.Diff + 1e3*sd, tol: 1e-10 * sd}
 	v.accept = func(d float64) bool { return v.excess(d) <= 0 }
 	v.guessLo, v.guessHi = c.Diff-4*sd, c.Diff+4*sd
 	c.DiffCI = v.interval()
 	c.Lift = scaleLift(c, func(r float64) float64 { return excess(0, r) }, nullIn)
-	return finish(c)
+	return c
 }
 
 // scaleLift inverts the test of treatment/r against control over ratios r in (0, ∞), searched as
