@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,10 @@ type Cache struct {
 	// offers and limiter feed the offer pipeline (UseOffers); nil: no caps, budgets, holdout.
 	offers  OfferSource
 	limiter Limiter
+	// loading serialises Load: handlers reload after a write while Run reloads on the
+	// write's notification, and an older read stored after a newer one would take the
+	// change back (a started experiment answering not_running until the next reload).
+	loading sync.Mutex
 }
 
 // UseOffers makes every snapshot compile in the offers' state read from src, and rule on
@@ -88,6 +93,8 @@ func (c *Cache) Healthy() bool { return c.healthy.Load() }
 
 // Load reads every experiment and swaps in the new snapshot.
 func (c *Cache) Load(ctx context.Context) error {
+	c.loading.Lock()
+	defer c.loading.Unlock()
 	list, err := c.store.All(ctx)
 	var state OfferState
 	if err == nil && c.offers != nil {
