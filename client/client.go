@@ -206,5 +206,8 @@ func Bool(b bool) *bool { return &b }
 // Int64 returns a pointer to n, for optional amounts such as Event.Amount.
 func Int64(n int64) *int64 { return &n }
 
+// Int returns a pointer to n, for optional fields such as Strategy.MaxProducts.
+func Int(n int) *int { return &n }
+
 // Float64 returns a pointer to x, for optional parameters such as Strategy.DiscountPercent.
 func Float64(x float64) *float64 { return &x }

@@ -11,15 +11,22 @@ import (
 
 // Strategy is what a variant offers: none (control), suggestion, bundle or loyalty_points.
 type Strategy struct {
-	Type             string   `json:"type"`
-	Products         []string `json:"products,omitempty"`
-	DiscountPercent  *float64 `json:"discount_percent,omitempty"`  // bundle: 0 < x ≤ 90
-	DiscountAmount   *int64   `json:"discount_amount,omitempty"`   // bundle: minor units of Currency
-	Currency         string   `json:"currency,omitempty"`          // with DiscountAmount
-	BonusPoints      *int64   `json:"bonus_points,omitempty"`      // loyalty_points
-	PointsMultiplier *float64 `json:"points_multiplier,omitempty"` // loyalty_points: > 1
-	Timing           string   `json:"timing,omitempty"`            // product_page, cart, checkout or post_purchase
-	TriggerProducts  []string `json:"trigger_products,omitempty"`  // show only when the basket holds one
+	Type string `json:"type"`
+	// Source is where a suggestion's or bundle's products come from: "" or "fixed", Products;
+	// "complements", learned from orders for each assign request's Context.
+	Source   string   `json:"source,omitempty"`
+	Products []string `json:"products,omitempty"`
+	// Scores are, in an assign answer of a learned strategy, each of Products' score.
+	Scores           []float64 `json:"scores,omitempty"`
+	MaxProducts      *int      `json:"max_products,omitempty"`      // learned: at most this many products (default 3)
+	MinLift          *float64  `json:"min_lift,omitempty"`          // learned: complements of at least this lift (default 1)
+	DiscountPercent  *float64  `json:"discount_percent,omitempty"`  // bundle: 0 < x ≤ 90
+	DiscountAmount   *int64    `json:"discount_amount,omitempty"`   // bundle: minor units of Currency
+	Currency         string    `json:"currency,omitempty"`          // with DiscountAmount
+	BonusPoints      *int64    `json:"bonus_points,omitempty"`      // loyalty_points
+	PointsMultiplier *float64  `json:"points_multiplier,omitempty"` // loyalty_points: > 1
+	Timing           string    `json:"timing,omitempty"`            // product_page, cart, checkout or post_purchase
+	TriggerProducts  []string  `json:"trigger_products,omitempty"`  // show only when the basket holds one
 }
 
 // Variant is one arm of an experiment.

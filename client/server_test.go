@@ -355,6 +355,22 @@ func TestTour(t *testing.T) {
 	if x, err = admin.StopExperiment(ctx, "pdp-bundle", 0); err != nil || x.Status != client.StatusStopped || x.StoppedAt == nil {
 		t.Fatalf("stop: %+v, %v", x, err)
 	}
+	// A learned strategy round-trips; a shop without orders has no complements.
+	learned := client.Strategy{Type: "suggestion", Source: client.SourceComplements, MaxProducts: client.Int(2), Timing: "cart"}
+	lx, err := admin.CreateExperiment(ctx, client.Definition{Key: "learned", Name: "Learned", Variants: []client.Variant{
+		{Key: "control", Name: "None", Weight: 0.5, Strategy: client.Strategy{Type: "none"}},
+		{Key: "learned", Name: "Learned", Weight: 0.5, Strategy: learned}}})
+	if st := lx.Variants[1].Strategy; err != nil || st.Source != client.SourceComplements || *st.MaxProducts != 2 || st.MinLift == nil || *st.MinLift != 1 {
+		t.Fatalf("a learned strategy: %+v, %v", lx, err)
+	}
+	cs, err := checkout.GetComplements(ctx, "sku-shampoo", client.ComplementsOptions{Limit: 3, MinLift: 1.5})
+	// The server builds its first snapshot at start, of no orders.
+	if err != nil || cs.SKU != "sku-shampoo" || cs.Complements == nil || len(cs.Complements) != 0 || (cs.Model != nil && cs.Model.Orders != 0) {
+		t.Fatalf("complements of a shop without orders: %+v, %v", cs, err)
+	}
+	if _, err := checkout.GetComplements(ctx, "sku", client.ComplementsOptions{Limit: 51}); !client.IsCode(err, client.CodeInvalidRequest) {
+		t.Fatalf("complements with limit 51: %v, want invalid_request", err)
+	}
 	r, err := analyst.Ready(ctx)
 	if err != nil || r.Status != "ready" {
 		t.Fatalf("ready: %+v, %v", r, err)

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # What `make demo` runs (see README, "See it work"): a whole experiment from definition to
 # report. It starts the server on a throwaway PostgreSQL that bin/devdb makes and removes (or on
-# $DATABASE_URL), creates and starts a three-arm experiment, simulates 50,000 shoppers over the
-# last 14 days through the public API, prints `analyze report`, writes the HTML report; then
-# runs a bandit (scripts/demo/bandit.yaml) whose traffic follows net revenue, shows its weights
-# moving day by day and its report by period; prints the web console's address and sign-in key,
-# and stops the server and removes its cluster whatever happens.
+# $DATABASE_URL), reports the orders of 20,000 earlier shoppers so that the server learns which
+# products go together (its complements model), creates and starts a four-arm experiment (the
+# fourth a bundle of learned complements), simulates 50,000 shoppers over the last 14 days
+# through the public API, prints `analyze report` and `analyze complements`, writes the HTML
+# report; then runs a bandit (scripts/demo/bandit.yaml) whose traffic follows net revenue,
+# shows its weights moving day by day and its report by period; prints the web console's
+# address and sign-in key, and stops the server and removes its cluster whatever happens.
 #
-# Settings: DEMO_SHOPPERS (50000), DEMO_BANDIT_SHOPPERS (30000; 0 skips the bandit), DEMO_ADDR
-# (127.0.0.1:8090, so a `make run` on 8080 can stay), DEMO_KEEP: 1 keeps the server (and the
-# console) up until Ctrl-C, 0 stops it at once; unset, it is kept when standard input is a
-# terminal, so that a script or CI run still ends by itself.
+# Settings: DEMO_SHOPPERS (50000), DEMO_PAST_SHOPPERS (20000: the orders complements are learned
+# from), DEMO_BANDIT_SHOPPERS (30000; 0 skips the bandit), DEMO_ADDR (127.0.0.1:8090, so a
+# `make run` on 8080 can stay), DEMO_KEEP: 1 keeps the server (and the console) up until
+# Ctrl-C, 0 stops it at once; unset, it is kept when standard input is a terminal, so that a
+# script or CI run still ends by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +21,7 @@ out=.xsell/demo
 scenario=scripts/demo/scenario.yaml
 addr=${DEMO_ADDR:-127.0.0.1:8090}
 shoppers=${DEMO_SHOPPERS:-50000}
+past=${DEMO_PAST_SHOPPERS:-20000}
 bandit_shoppers=${DEMO_BANDIT_SHOPPERS:-30000}
 key=cross-sell-demo
 bandit_key=cross-sell-bandit
@@ -78,13 +82,16 @@ say "Starting the server on $addr with $where"
 XSELL_ADDR=$addr XSELL_LOG_LEVEL=warn XSELL_RESULTS_REFRESH=30s bin/server >"$log" 2>&1 &
 server=$!
 
-say "Creating experiment $key and simulating $shoppers shoppers over the last 14 days"
+say "Learning complements from $past past shoppers, creating experiment $key and simulating $shoppers shoppers over the last 14 days"
 bin/simulate --server "http://$addr" --scenario "$scenario" --experiment "$key" --create \
-	--wait-ready 90s --shoppers "$shoppers"
+	--wait-ready 90s --shoppers "$shoppers" --learn "$past"
 
 say "analyze report --experiment $key"
 bin/analyze report --experiment "$key"
 bin/analyze report --experiment "$key" --format html --out "$report"
+
+say "analyze complements: what the server learned (the scenario planted shampoo+conditioner, razor+shaving gel, …)"
+bin/analyze complements
 
 if [ "$bandit_shoppers" -gt 0 ]; then
 	say "A bandit: experiment $bandit_key moves its traffic towards net revenue; simulating $bandit_shoppers shoppers"

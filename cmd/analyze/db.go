@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -18,11 +19,41 @@ import (
 // connectTimeout bounds how long an unreachable database can keep the analyst waiting.
 const connectTimeout = 10 * time.Second
 
-// openSource connects to $DATABASE_URL, or to the private cluster that `make run` uses, which
-// it starts when needed and stops on close only if it started it.
-func openSource(ctx context.Context, stage func(string)) (*analysis.Source, func(), error) {
-	dsn := os.Getenv("DATABASE_URL")
-	where := "DATABASE_URL (" + redact(dsn) + ")"
+// databaseFlag is --database-url, which every command that reads the database takes.
+type databaseFlag struct{ url string }
+
+func (d *databaseFlag) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.url, "database-url", "", "the database to read, e.g. a read-only hot standby (default: $ANALYZE_DATABASE_URL, then $DATABASE_URL)")
+}
+
+// target is the database to read and how to name it in messages: --database-url, else
+// $ANALYZE_DATABASE_URL (so that analysts' reports go to a replica while the servers' own
+// DATABASE_URL stays the primary), else $DATABASE_URL; "" for the private cluster.
+func (d databaseFlag) target() (dsn, name string) {
+	switch {
+	case d.url != "":
+		return d.url, "--database-url"
+	case os.Getenv("ANALYZE_DATABASE_URL") != "":
+		return os.Getenv("ANALYZE_DATABASE_URL"), "ANALYZE_DATABASE_URL"
+	}
+	return os.Getenv("DATABASE_URL"), "DATABASE_URL"
+}
+
+// openSource connects to the database d names, or to the private cluster that `make run`
+// uses, which it starts when needed and stops on close only if it started it. It only reads,
+// so a hot standby serves it.
+func openSource(ctx context.Context, d databaseFlag, stage func(string)) (*analysis.Source, func(), error) {
+	db, closeAll, err := openDB(ctx, d, stage)
+	if err != nil {
+		return nil, nil, err
+	}
+	return analysis.NewSource(db, time.Now), closeAll, nil
+}
+
+// openDB is openSource's connection, for commands that read through other packages.
+func openDB(ctx context.Context, d databaseFlag, stage func(string)) (*sqlx.DB, func(), error) {
+	dsn, name := d.target()
+	where := name + " (" + redact(dsn) + ")"
 	var cluster *pgcluster.Cluster
 	if dsn == "" {
 		dir := os.Getenv("XSELL_DATA_DIR")
@@ -62,7 +93,7 @@ func openSource(ctx context.Context, stage func(string)) (*analysis.Source, func
 	if pending {
 		if cluster == nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("the database at %s lacks migrations: run `server migrate` first", where)
+			return nil, nil, fmt.Errorf("the database at %s lacks migrations: run `server migrate` on the primary first", where)
 		}
 		// Our own cluster: bring it up to date, as `make run` would, so a fresh clone works.
 		stage("applying migrations")
@@ -71,7 +102,7 @@ func openSource(ctx context.Context, stage func(string)) (*analysis.Source, func
 			return nil, nil, err
 		}
 	}
-	return analysis.NewSource(db, time.Now), closeAll, nil
+	return db, closeAll, nil
 }
 
 // redact shows where a connection string points without its password.

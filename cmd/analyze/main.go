@@ -4,18 +4,23 @@
 //	analyze report   --experiment KEY [--phase N] [--format text|json|csv|html] [--out FILE]
 //	                 [--alpha A] [--correction holm|bh|none] [--segment ATTRIBUTE] [--cuped]
 //	                 [--sequential] [--window DURATION] [--cap Q|off] [--min-units N]
+//	                 [--from rollups|events] [--sql] [--database-url URL]
 //	analyze file     --input units.csv [--control KEY] [--weights k=w,...] [--lower-is-better COLS]
 //	                 [--ratio name=num/den]... [--currency CODE] [--money COLS] [--alpha A]
 //	                 [--correction C] [--cap Q|off] [--min-units N] [--format F] [--out FILE]
 //	analyze plan     --baseline B --mde M [--relative] [--stddev S] [--stddev-treatment S]
 //	                 [--multiplicative] [--variants K] [--metrics N] [--segments N]
 //	                 [--correction C] [--sequential] [--alpha A] [--power P] [--daily-traffic N]
-//	analyze affinity [--since DURATION] [--min-orders N] [--top K] [--format text|json|csv]
-//	analyze list     [--format text|json|csv]
+//	analyze affinity [--since DURATION] [--min-orders N] [--top K] [--format text|json|csv] [--database-url URL]
+//	analyze complements [--evaluate [--k K] [--holdout SHARE] [--min-orders LIST] [--min-llr LIST]
+//	                 [--min-lift LIST]] [--format text|json|csv] [--database-url URL]
+//	analyze list     [--format text|json|csv] [--database-url URL]
 //
-// The database is $DATABASE_URL, or with it unset the private cluster `make run` uses
-// (XSELL_DATA_DIR, default .xsell), started for the run and stopped afterwards if analyze
-// started it. Errors are one line on stderr; exit status 2 for usage errors, 1 for the rest.
+// The database is --database-url, else $ANALYZE_DATABASE_URL, else $DATABASE_URL, or with
+// none of them the private cluster `make run` uses (XSELL_DATA_DIR, default .xsell), started
+// for the run and stopped afterwards if analyze started it. analyze only reads, so it can be
+// pointed at a read-only hot standby. Errors are one line on stderr; exit status 2 for usage
+// errors, 1 for the rest.
 package main
 
 import (
@@ -49,6 +54,7 @@ usage:
   analyze report   --experiment KEY [--phase N] [--format text|json|csv|html] [--out FILE]
                    [--alpha A] [--correction holm|bh|none] [--segment ATTRIBUTE]
                    [--cuped] [--sequential] [--window DURATION] [--cap 0.999|off] [--min-units N]
+                   [--from rollups|events] [--sql] [--database-url URL]
   analyze file     --input units.csv [--control KEY] [--weights control=0.5,b=0.5]
                    [--lower-is-better COLS] [--ratio name=num/den]... [--currency CODE]
                    [--money COLS] [--alpha A] [--correction holm|bh|none] [--cap 0.999|off]
@@ -58,10 +64,15 @@ usage:
                    [--correction holm|bh|none] [--sequential] [--alpha A] [--power P]
                    [--daily-traffic N] [--format text|json]
   analyze affinity [--since DURATION] [--min-orders N] [--top K] [--format text|json|csv]
-  analyze list     [--format text|json|csv]
+                   [--database-url URL]
+  analyze complements [--evaluate [--k K] [--holdout SHARE] [--min-orders 2,3,5,10]
+                   [--min-llr 0,3.84,10.83] [--min-lift LIST]] [--format text|json|csv]
+                   [--database-url URL]
+  analyze list     [--format text|json|csv] [--database-url URL]
 
-Run "analyze COMMAND -h" for a command's flags. The database is $DATABASE_URL, or when it is
-unset the private cluster that "make run" uses (XSELL_DATA_DIR, default .xsell).
+Run "analyze COMMAND -h" for a command's flags. The database is --database-url, else
+$ANALYZE_DATABASE_URL, else $DATABASE_URL, or with none the private cluster that "make run"
+uses (XSELL_DATA_DIR, default .xsell). analyze only reads: point it at a hot standby.
 `
 
 func main() {
@@ -92,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
-		return usagef("a command is needed: report, file, plan, affinity or list")
+		return usagef("a command is needed: report, file, plan, affinity, complements or list")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -104,13 +115,15 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdPlan(rest, stdout, stderr)
 	case "affinity":
 		return cmdAffinity(ctx, rest, stdout, stderr)
+	case "complements":
+		return cmdComplements(ctx, rest, stdout, stderr)
 	case "list":
 		return cmdList(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, topUsage)
 		return nil
 	}
-	return usagef("unknown command %q (want report, file, plan, affinity or list)", cmd)
+	return usagef("unknown command %q (want report, file, plan, affinity, complements or list)", cmd)
 }
 
 // cmdFlags is a command's flag set and where its -h help goes.
@@ -248,6 +261,27 @@ func output(path string, stdout io.Writer) (io.Writer, func() error, error) {
 	return f, f.Close, nil
 }
 
+// writeOutput writes v to --out (or stdout) in format: JSON, or by the command's own CSV or
+// text writer; a failed close is an error.
+func writeOutput(path string, stdout io.Writer, format string, v any, csvOut, textOut func(io.Writer) error) error {
+	w, closeOut, err := output(path, stdout)
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "json":
+		err = writeJSON(w, v)
+	case "csv":
+		err = csvOut(w)
+	default:
+		err = textOut(w)
+	}
+	if cerr := closeOut(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", stdout)
 	key := fs.String("experiment", "", "experiment key (required)")
@@ -259,6 +293,9 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	sequential := fs.Bool("sequential", false, "always-valid confidence sequences, safe to look at daily")
 	window := fs.String("window", "", "count a shopper's events only this long after first exposure (e.g. 7d, 36h)")
 	showSQL := fs.Bool("sql", false, "print the aggregate query with its arguments filled in and exit (for benchmarks)")
+	var dbf databaseFlag
+	dbf.register(fs.FlagSet)
+	from := fs.String("from", "rollups", "rollups (read the rollup job's figures where they are up to date) or events (compute every figure from events)")
 	var sf statsFlags
 	sf.register(fs.FlagSet)
 	if err := parse(fs, args); err != nil {
@@ -282,11 +319,14 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	req := analysis.ReportRequest{Experiment: *key, Phase: *phase, Segment: *segment, Window: win, Options: opts}
+	if *from != "rollups" && *from != "events" {
+		return usagef("report: --from must be rollups or events, got %q", *from)
+	}
+	req := analysis.ReportRequest{Experiment: *key, Phase: *phase, Segment: *segment, Window: win, Options: opts, FromEvents: *from == "events"}
 
 	prog := startProgress(stderr)
 	defer prog.done()
-	src, closeDB, err := openSource(ctx, prog.stage)
+	src, closeDB, err := openSource(ctx, dbf, prog.stage)
 	if err != nil {
 		return err
 	}
@@ -435,6 +475,8 @@ func cmdAffinity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	top := fs.Int("top", 10, "pairs to list, and complements per product")
 	format := fs.String("format", "text", "text, json or csv")
 	out := fs.String("out", "", "write to this file instead of stdout")
+	var dbf databaseFlag
+	dbf.register(fs.FlagSet)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -454,7 +496,7 @@ func cmdAffinity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	prog := startProgress(stderr)
 	defer prog.done()
-	src, closeDB, err := openSource(ctx, prog.stage)
+	src, closeDB, err := openSource(ctx, dbf, prog.stage)
 	if err != nil {
 		return err
 	}
@@ -465,27 +507,15 @@ func cmdAffinity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	prog.done()
-	w, closeOut, err := output(*out, stdout)
-	if err != nil {
-		return err
-	}
-	switch *format {
-	case "json":
-		err = writeJSON(w, aff)
-	case "csv":
-		err = writeAffinityCSV(w, aff)
-	default:
-		err = writeAffinityText(w, aff)
-	}
-	if cerr := closeOut(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeOutput(*out, stdout, *format, aff,
+		func(w io.Writer) error { return writeAffinityCSV(w, aff) }, func(w io.Writer) error { return writeAffinityText(w, aff) })
 }
 
 func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("list", stdout)
 	format := fs.String("format", "text", "text, json or csv")
+	var dbf databaseFlag
+	dbf.register(fs.FlagSet)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -494,7 +524,7 @@ func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	prog := startProgress(stderr)
 	defer prog.done()
-	src, closeDB, err := openSource(ctx, prog.stage)
+	src, closeDB, err := openSource(ctx, dbf, prog.stage)
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"
 
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/dbtest"
 )
 
@@ -283,5 +286,40 @@ func TestReportCommandOnDatabase(t *testing.T) {
 	code, out, _ = runCLI(t, "affinity", "--format", "json")
 	if code != 0 || !strings.Contains(out, `"orders": 0`) {
 		t.Errorf("affinity: exit %d\n%s", code, out)
+	}
+}
+
+func TestComplementsCommandListsTheStrongestPairs(t *testing.T) {
+	db := seedDB(t)
+	code, out, _ := runCLI(t, "complements")
+	if code != 0 || !strings.Contains(out, "No complements snapshot has been built yet") {
+		t.Fatalf("before any build: exit %d\n%s", code, out)
+	}
+	// 30 orders of shampoo and conditioner, 12 of razor and gel, 40 of soap alone: two pairs,
+	// the first the stronger.
+	at := time.Now().Add(-time.Hour)
+	for i, skus := range slices.Concat(slices.Repeat([][]string{{"shampoo", "conditioner"}}, 30),
+		slices.Repeat([][]string{{"razor", "gel"}}, 12), slices.Repeat([][]string{{"soap"}}, 40)) {
+		for line, sku := range skus {
+			db.MustExec(`INSERT INTO order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price)
+				VALUES ($1, $2, $3, $1, $1, $4, 1, 100)`, fmt.Sprintf("o%d", i), line, at, sku)
+		}
+	}
+	if _, err := complements.NewBuilder(db, time.Now).Build(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "complements", "--top", "3", "--k", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var listed []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[1] == "→" {
+			listed = append(listed, f[0]+" "+f[2])
+		}
+	}
+	// conditioner and shampoo tie on G² (a pair's G² is symmetric): by SKU.
+	if want := []string{"conditioner shampoo", "shampoo conditioner", "gel razor"}; !slices.Equal(listed, want) {
+		t.Errorf("listed %v, want %v\n%s", listed, want, out)
 	}
 }

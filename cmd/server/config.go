@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/httpapi"
 )
 
@@ -30,13 +31,22 @@ type config struct {
 	DBMaxConns     int
 	CacheReload    time.Duration
 	LoyaltyJobs    bool // this instance credits orders and expires points on timers
-	BanditUpdates  bool // this instance takes part in recomputing bandits' weights
-	StickyLimit    int  // bandit shoppers whose first variant this instance remembers
+	// ComplementsRefresh is how old the complements model may grow before this instance
+	// rebuilds it (one instance of the fleet does, under a lock); negative: never on a
+	// schedule.
+	ComplementsRefresh time.Duration
+	Rollups            bool // this instance keeps the report rollups
+	BanditUpdates      bool // this instance takes part in recomputing bandits' weights
+	StickyLimit        int  // bandit shoppers whose first variant this instance remembers
 
 	StatementTimeout time.Duration // bound on each statement of the server's pool
 	RequestTimeout   time.Duration // deadline of each request
 	ResultsRefresh   time.Duration // how old running experiments' results may get in the console
 	ConsoleSession   time.Duration // how long a console sign-in lasts
+
+	ExposureQueue   int     // assignment requests whose exposures may wait in memory to be staged
+	MergeShare      float64 // the most of the time merging staged exposures may take under load
+	AssignLogSample int     // 1 in this many successful /v1/assign lines is logged
 }
 
 // envVar documents one variable: the README's configuration table mirrors this list.
@@ -121,6 +131,19 @@ var envVars = []envVar{
 		return nil
 	}},
 	{"XSELL_LOYALTY_JOBS", "on", onOff(func(c *config) *bool { return &c.LoyaltyJobs })},
+	{"XSELL_COMPLEMENTS_REFRESH", complements.DefaultRefresh.String(), func(c *config, v string) error {
+		if v == "off" {
+			c.ComplementsRefresh = -1
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return fmt.Errorf("want a duration of at least 1m, such as 1h, or off")
+		}
+		c.ComplementsRefresh = d
+		return nil
+	}},
+	{"XSELL_ANALYSIS_ROLLUPS", "on", onOff(func(c *config) *bool { return &c.Rollups })},
 	{"XSELL_RESULTS_REFRESH", "1h", func(c *config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 10*time.Second {
@@ -142,6 +165,22 @@ var envVars = []envVar{
 	{"XSELL_DB_MAX_CONNS", "20", atLeast(2, func(c *config) *int { return &c.DBMaxConns })},
 	{"XSELL_DB_STATEMENT_TIMEOUT", "5s", durationVar(func(c *config) *time.Duration { return &c.StatementTimeout })},
 	{"XSELL_REQUEST_TIMEOUT", "10s", durationVar(func(c *config) *time.Duration { return &c.RequestTimeout })},
+}
+
+// The exposure recorder's and the access log's variables (docs/assignment.md).
+func init() {
+	envVars = append(envVars,
+		envVar{"XSELL_EXPOSURE_QUEUE", "50000", atLeast(1, func(c *config) *int { return &c.ExposureQueue })},
+		envVar{"XSELL_EXPOSURE_MERGE_SHARE", "0.25", func(c *config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 || f > 1 {
+				return fmt.Errorf("want a share of the time above 0 and at most 1, such as 0.25")
+			}
+			c.MergeShare = f
+			return nil
+		}},
+		envVar{"XSELL_ASSIGN_LOG_SAMPLE", "100", atLeast(1, func(c *config) *int { return &c.AssignLogSample })},
+	)
 }
 
 // durationVar parses a positive duration into the field that at returns.

@@ -29,6 +29,7 @@ func TestConfigErrorsAreOneClearLine(t *testing.T) {
 		{map[string]string{"XSELL_SHUTDOWN_GRACE": "-1s"}, `XSELL_SHUTDOWN_GRACE`},
 		{map[string]string{"XSELL_ADDR": "0.0.0.0:8080"}, `development keys are refused`},
 		{map[string]string{"XSELL_LOYALTY_JOBS": "sometimes"}, `XSELL_LOYALTY_JOBS="sometimes": want on or off`},
+		{map[string]string{"XSELL_COMPLEMENTS_REFRESH": "10s"}, `XSELL_COMPLEMENTS_REFRESH="10s": want a duration of at least 1m`},
 		{map[string]string{"XSELL_BANDIT_UPDATES": "yes"}, `XSELL_BANDIT_UPDATES="yes": want on or off`},
 		{map[string]string{"XSELL_STICKY_LIMIT": "999"}, `XSELL_STICKY_LIMIT="999": want a whole number ≥ 1000`},
 		{map[string]string{"XSELL_DB_MAX_CONNS": "many"}, `XSELL_DB_MAX_CONNS="many": want a whole number ≥ 2`},

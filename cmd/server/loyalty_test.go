@@ -6,20 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
-	"github.com/xsell/xsell/internal/dbtest"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/servertest"
 )
 
 func TestLoyaltyExpireCommand(t *testing.T) {
-	url := dbtest.URL(t)
-	db, err := sqlx.Open("postgres", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	url, db := testDatabase(t)
 	// Points earned 400 days ago under the default 365-day expiry have lapsed; points earned
 	// now have not.
 	ctx := context.Background()

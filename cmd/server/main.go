@@ -5,6 +5,11 @@
 //	server loyalty expire
 //	                  write off loyalty points past their expiry and exit (the server also
 //	                  does this on a timer)
+//	server complements build
+//	                  build a snapshot of the complements model now and exit (the servers
+//	                  also do this on a schedule, XSELL_COMPLEMENTS_REFRESH)
+//	server rollups    bring the report rollups up to date with every event and exit (the
+//	                  server also does this continuously; after a bulk load this builds them)
 //
 // Configuration comes from the environment; see the README's table. The wiring is
 // internal/app's, shared with the tests.
@@ -21,8 +26,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/xsell/xsell/internal/analysis"
 	"github.com/xsell/xsell/internal/app"
 	"github.com/xsell/xsell/internal/database"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/pgcluster"
@@ -56,13 +63,17 @@ func run(args []string) error {
 		cmd = args[0]
 	}
 	switch cmd {
-	case "serve", "migrate":
+	case "serve", "migrate", "rollups":
 	case "loyalty":
 		if len(args) != 2 || args[1] != "expire" {
 			return fmt.Errorf("unknown command %q (want: server loyalty expire)", strings.Join(args, " "))
 		}
+	case "complements":
+		if len(args) != 2 || args[1] != "build" {
+			return fmt.Errorf("unknown command %q (want: server complements build)", strings.Join(args, " "))
+		}
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate or loyalty expire)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, rollups, loyalty expire or complements build)", cmd)
 	}
 
 	url, stopCluster, err := databaseURL(ctx, cfg, log)
@@ -81,10 +92,13 @@ func run(args []string) error {
 		return err
 	}
 	defer a.Close()
-	if cmd == "loyalty" {
-		n, err := a.Loyalty.ExpireDue(ctx)
-		log.Info("loyalty: expired lots", "lots", n)
-		return err
+	switch cmd {
+	case "loyalty":
+		return a.ExpireLoyalty(ctx)
+	case "rollups":
+		return a.CatchUpRollups(ctx)
+	case "complements":
+		return a.BuildComplements(ctx)
 	}
 	if !cfg.LoyaltyJobs {
 		log.Info("loyalty jobs are off on this instance (XSELL_LOYALTY_JOBS=off): orders are credited and points expired only where they are on")
@@ -109,15 +123,22 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 			MaxBodyBytes:   cfg.MaxBodyBytes,
 			TrustedProxies: cfg.TrustedProxies,
 			MetricsKey:     cfg.MetricsKey,
+			// The hot route's successful lines are sampled (docs/assignment.md).
+			AssignLogSample: cfg.AssignLogSample,
 		},
-		Serve:          cfg.HTTP,
-		CacheReload:    cfg.CacheReload,
-		ResultsRefresh: cfg.ResultsRefresh,
-		ConsoleSession: cfg.ConsoleSession,
-		Log:            log,
+		Exposures:          exposures.Config{QueueSize: cfg.ExposureQueue, MergeShare: cfg.MergeShare},
+		Serve:              cfg.HTTP,
+		CacheReload:        cfg.CacheReload,
+		ComplementsRefresh: cfg.ComplementsRefresh,
+		ResultsRefresh:     cfg.ResultsRefresh,
+		ConsoleSession:     cfg.ConsoleSession,
+		Log:                log,
 	}
 	if cfg.LoyaltyJobs {
 		c.CreditEvery, c.ExpireEvery = loyalty.DefaultCreditEvery, loyalty.DefaultExpireEvery
+	}
+	if cfg.Rollups {
+		c.RollupEvery = analysis.DefaultRollupEvery
 	}
 	if !cfg.BanditUpdates {
 		c.BanditTick = -1

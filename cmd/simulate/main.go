@@ -81,6 +81,7 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer, term
 	adminKey := fs.String("admin-key", envOr("XSELL_ADMIN_KEY", "dev-admin"), "admin API key: back-dated assignments, experiment set-up ($XSELL_ADMIN_KEY)")
 	checkoutKey := fs.String("checkout-key", envOr("XSELL_CHECKOUT_KEY", "dev-checkout"), "checkout API key: events ($XSELL_CHECKOUT_KEY)")
 	prefix := fs.String("prefix", "", "start of every shopper, event and order id (default: the experiment key)")
+	learn := fs.Int("learn", 0, "first report the orders of this many shoppers in no experiment, over the days before the run's, and wait for the server to learn complements from them (for strategies with source complements)")
 	waitLoyalty := fs.Duration("wait-loyalty", 3*time.Minute, "at the end, wait this long for the server to credit every order's points, which reports count as offer cost (0: do not wait)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -100,8 +101,8 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer, term
 		return usagef("--concurrency must be between 1 and 256, got %d", *concurrency)
 	case *batch < 1 || *batch > 1000:
 		return usagef("--batch must be between 1 and 1000, got %d", *batch)
-	case *shoppers < 0 || *days < 0:
-		return usagef("--shoppers and --days must be positive")
+	case *shoppers < 0 || *days < 0 || *learn < 0:
+		return usagef("--shoppers, --days and --learn must be positive")
 	}
 	sc, err := simulation.LoadScenario(*scenario)
 	if err != nil {
@@ -137,6 +138,14 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer, term
 		if err := simulation.WaitReady(ctx, cfg, *waitReady); err != nil {
 			return err
 		}
+	}
+	if *learn > 0 {
+		h, err := simulation.Learn(ctx, sc, cfg, *learn)
+		if err != nil {
+			return fmt.Errorf("learning complements: %w", err)
+		}
+		fmt.Fprintf(stdout, "reported %d orders of %d past shoppers; complements snapshot %d learned from %d orders: %d products have complements\n",
+			h.Orders, h.Shoppers, h.Version, h.Learned, h.Products)
 	}
 	if *create {
 		if err := simulation.CreateExperiment(ctx, sc, cfg); err != nil {

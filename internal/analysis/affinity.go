@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/xsell/xsell/internal/complements"
 )
 
 // AffinityRequest is what `analyze affinity` asks for.
@@ -26,6 +26,7 @@ type Pair struct {
 	ConfidenceAB float64 `json:"confidence_ab"` // P(B in order | A in order)
 	ConfidenceBA float64 `json:"confidence_ba"` // P(A in order | B in order)
 	Lift         float64 `json:"lift"`          // support / (P(A)·P(B)); above 1: bought together more than by chance
+	LLR          float64 `json:"llr"`           // Dunning's G²: the evidence that they go together (0 when lift ≤ 1)
 }
 
 // Complement is a product that goes with another, seen from that other product.
@@ -35,6 +36,7 @@ type Complement struct {
 	Support    float64 `json:"support"`
 	Confidence float64 `json:"confidence"` // P(this SKU | the product)
 	Lift       float64 `json:"lift"`
+	LLR        float64 `json:"llr"` // Dunning's G² of the pair
 }
 
 // ProductComplements is a product's best complements, the candidates for a bundle with it.
@@ -53,23 +55,6 @@ type Affinity struct {
 	Products  []ProductComplements `json:"products"`
 }
 
-// affinitySQL counts, over distinct (order, SKU) lines, every order, every SKU's orders and
-// every pair's orders, keeping the pairs bought together often enough.
-const affinitySQL = `
-WITH b AS MATERIALIZED (
-    SELECT DISTINCT order_id, sku FROM order_items WHERE $1::timestamptz IS NULL OR occurred_at >= $1::timestamptz
-),
-n AS (SELECT count(DISTINCT order_id) AS n FROM b),
-s AS (SELECT sku, count(*) AS c FROM b GROUP BY sku),
-p AS (
-    SELECT x.sku AS a, y.sku AS b, count(*) AS ab
-    FROM b x JOIN b y ON x.order_id = y.order_id AND x.sku < y.sku
-    GROUP BY x.sku, y.sku HAVING count(*) >= $2
-)
-SELECT n.n, COALESCE(p.a, '') AS a, COALESCE(p.b, '') AS b, COALESCE(p.ab, 0) AS ab,
-       COALESCE(sa.c, 0) AS ca, COALESCE(sb.c, 0) AS cb
-FROM n LEFT JOIN p ON true LEFT JOIN s sa ON sa.sku = p.a LEFT JOIN s sb ON sb.sku = p.b`
-
 // Affinity mines order lines for products bought together.
 func (s *Source) Affinity(ctx context.Context, req AffinityRequest) (*Affinity, error) {
 	if req.MinOrders < 1 {
@@ -82,22 +67,17 @@ func (s *Source) Affinity(ctx context.Context, req AffinityRequest) (*Affinity, 
 		return nil, errors.New("since must be a positive duration")
 	}
 	out := &Affinity{MinOrders: req.MinOrders, Pairs: []Pair{}, Products: []ProductComplements{}}
-	var since any
+	// The pair counts and measures are the complements model's, over every order of the window.
+	q := complements.PairQuery{MinOrders: req.MinOrders}
 	if req.Since > 0 {
 		t := s.now().Add(-req.Since).UTC()
-		out.Since, since = &t, t
+		out.Since, q.From = &t, t
 	}
-	var rows []struct {
-		N  int64  `db:"n"`
-		A  string `db:"a"`
-		B  string `db:"b"`
-		AB int64  `db:"ab"`
-		CA int64  `db:"ca"`
-		CB int64  `db:"cb"`
-	}
-	if err := sqlx.SelectContext(ctx, s.db, &rows, affinitySQL, since, req.MinOrders); err != nil {
+	table, err := complements.Pairs(ctx, s.db, q)
+	if err != nil {
 		return nil, fmt.Errorf("reading order items: %w", err)
 	}
+	out.Orders = table.Orders
 	byProduct := map[string]*ProductComplements{}
 	product := func(sku string, orders int64) *ProductComplements {
 		pc := byProduct[sku]
@@ -107,19 +87,13 @@ func (s *Source) Affinity(ctx context.Context, req AffinityRequest) (*Affinity, 
 		}
 		return pc
 	}
-	for _, r := range rows {
-		out.Orders = r.N
-		if r.AB == 0 {
-			continue
-		}
-		n := float64(r.N)
-		p := Pair{A: r.A, B: r.B, Orders: r.AB, Support: float64(r.AB) / n,
-			ConfidenceAB: float64(r.AB) / float64(r.CA), ConfidenceBA: float64(r.AB) / float64(r.CB),
-			Lift: float64(r.AB) * n / (float64(r.CA) * float64(r.CB))}
+	for _, r := range table.Pairs {
+		p := Pair{A: r.A, B: r.B, Orders: r.Orders, Support: r.Support,
+			ConfidenceAB: r.ConfidenceAB, ConfidenceBA: r.ConfidenceBA, Lift: r.Lift, LLR: r.LLR}
 		out.Pairs = append(out.Pairs, p)
-		a, b := product(r.A, r.CA), product(r.B, r.CB)
-		a.Complements = append(a.Complements, Complement{SKU: r.B, Orders: r.AB, Support: p.Support, Confidence: p.ConfidenceAB, Lift: p.Lift})
-		b.Complements = append(b.Complements, Complement{SKU: r.A, Orders: r.AB, Support: p.Support, Confidence: p.ConfidenceBA, Lift: p.Lift})
+		a, b := product(r.A, r.OrdersA), product(r.B, r.OrdersB)
+		a.Complements = append(a.Complements, Complement{SKU: r.B, Orders: r.Orders, Support: p.Support, Confidence: p.ConfidenceAB, Lift: p.Lift, LLR: p.LLR})
+		b.Complements = append(b.Complements, Complement{SKU: r.A, Orders: r.Orders, Support: p.Support, Confidence: p.ConfidenceBA, Lift: p.Lift, LLR: p.LLR})
 	}
 	// Highest lift first: the pairs most specific to each other; ties by more evidence.
 	sort.Slice(out.Pairs, func(i, j int) bool {

@@ -22,127 +22,6 @@ import (
 // CUPEDLookback is how far before first exposure the CUPED covariate (revenue) is summed.
 const CUPEDLookback = 14 * 24 * time.Hour
 
-// aggregateSQL reduces the exposed shoppers of one experiment phase to sufficient statistics per
-// (variant, segment, day of first exposure) in one statement; no per-shopper row leaves Postgres.
-//
-// Parameters: $1 experiment, $2 phase, $3 end of the analysis window, $4 conversion window in
-// seconds (NULL: none), $5 target SKUs, $6 segment attribute (empty for none), $7 CUPED lookback
-// in seconds (0 when CUPED is off, so the events before exposure are not read at all), $8 the
-// capping quantile of revenue-like values (NULL: no capping, and no percentile is computed), $9
-// the starts of a bandit's periods after the first (empty otherwise: every shopper in period 0).
-//
-// Shape: the phase's exposures are read once (x); the shoppers seen in two variants are only
-// counted (the last UNION ALL arm). Each other source is reduced to one row per shopper with a
-// hash join on shopper_id bounded by that shopper's own window [first_seen, until): events (ev:
-// orders, revenue, discounts, refunds, pre-exposure revenue), order lines holding a target SKU
-// (xs) and the loyalty bonus entries the experiment paid (bonus, reversals included). The pooled
-// percentiles of revenue, offer cost, net revenue and pre-exposure revenue over all those
-// shoppers (caps) bound each shopper's value (capped); the per-shopper rows are then summed.
-// With capping off the values stay whole numbers and the float8 sums are exact; squares, cubes
-// and products are float8 since they only feed variances and skewness.
-const aggregateSQL = `
-WITH x AS MATERIALIZED (
-    SELECT shopper_id, variant, first_seen, multiple_variants,
-           width_bucket(first_seen, $9::text[]::timestamptz[]) AS period,
-           CASE WHEN $6::text = '' THEN '' ELSE COALESCE(attributes ->> $6::text, '') END AS segment,
-           CASE WHEN $4::float8 IS NULL THEN $3::timestamptz
-                ELSE LEAST($3::timestamptz, first_seen + make_interval(secs => $4::float8)) END AS until
-    FROM exposures
-    WHERE experiment_key = $1 AND phase = $2 AND first_seen < $3::timestamptz
-),
-u AS (SELECT shopper_id, variant, first_seen, period, segment, until FROM x WHERE NOT multiple_variants),
-ev AS (
-    SELECT u.shopper_id,
-           count(*) FILTER (WHERE e.type = 'order_completed' AND e.occurred_at >= u.first_seen) AS orders,
-           COALESCE(bool_or(e.type = 'order_refunded' AND e.occurred_at >= u.first_seen), false) AS refunded,
-           COALESCE(sum(CASE WHEN e.type = 'order_completed' THEN e.amount ELSE -e.amount END)
-                    FILTER (WHERE e.occurred_at >= u.first_seen), 0) AS revenue,
-           COALESCE(sum(e.discount) FILTER (WHERE e.type = 'order_completed' AND e.occurred_at >= u.first_seen), 0) AS discount,
-           COALESCE(sum(CASE WHEN e.type = 'order_completed' THEN e.amount ELSE -e.amount END)
-                    FILTER (WHERE e.occurred_at < u.first_seen), 0) AS pre_revenue,
-           min(e.currency) AS cur_min, max(e.currency) AS cur_max
-    FROM u JOIN events e ON e.shopper_id = u.shopper_id
-     AND e.occurred_at >= u.first_seen - make_interval(secs => $7::float8)
-     AND e.occurred_at < u.until
-    WHERE e.type IN ('order_completed', 'order_refunded')
-    GROUP BY u.shopper_id
-),
-xs AS (
-    SELECT DISTINCT u.shopper_id
-    FROM u JOIN order_items i ON i.shopper_id = u.shopper_id
-     AND i.occurred_at >= u.first_seen AND i.occurred_at < u.until
-    WHERE i.sku = ANY($5::text[])
-),
-bonus AS (
-    SELECT u.shopper_id, sum(l.points) AS points
-    FROM u JOIN loyalty_entries l ON l.shopper_id = u.shopper_id
-     AND l.created_at >= u.first_seen AND l.created_at < u.until
-    LEFT JOIN loyalty_entries o ON o.id = l.reverses
-    WHERE l.kind IN ('earn', 'reverse')
-      AND COALESCE(l.experiment, o.experiment) = $1
-      AND COALESCE(l.variant, o.variant) = u.variant
-    GROUP BY u.shopper_id
-),
-pv AS (SELECT COALESCE((SELECT point_value FROM loyalty_program LIMIT 1), 0)::bigint AS point_value),
-per AS (
-    SELECT u.variant, u.segment, (u.first_seen AT TIME ZONE 'UTC')::date AS day, u.period,
-           COALESCE(ev.orders, 0)::bigint AS orders,
-           (xs.shopper_id IS NOT NULL) AS cross_sell,
-           COALESCE(ev.refunded, false) AS refunded,
-           COALESCE(ev.revenue, 0)::float8 AS revenue,
-           (COALESCE(ev.discount, 0) + COALESCE(b.points, 0) * pv.point_value)::float8 AS cost,
-           COALESCE(ev.pre_revenue, 0)::float8 AS pre,
-           ev.cur_min, ev.cur_max
-    FROM u CROSS JOIN pv
-    LEFT JOIN ev ON ev.shopper_id = u.shopper_id
-    LEFT JOIN xs ON xs.shopper_id = u.shopper_id
-    LEFT JOIN bonus b ON b.shopper_id = u.shopper_id
-),
-caps AS (
-    SELECT percentile_cont(ARRAY[1 - $8::float8, $8::float8]) WITHIN GROUP (ORDER BY revenue) FILTER (WHERE $8::float8 IS NOT NULL) AS rev,
-           percentile_cont(ARRAY[1 - $8::float8, $8::float8]) WITHIN GROUP (ORDER BY cost) FILTER (WHERE $8::float8 IS NOT NULL) AS cost,
-           percentile_cont(ARRAY[1 - $8::float8, $8::float8]) WITHIN GROUP (ORDER BY revenue - cost) FILTER (WHERE $8::float8 IS NOT NULL) AS net,
-           percentile_cont(ARRAY[1 - $8::float8, $8::float8]) WITHIN GROUP (ORDER BY pre) FILTER (WHERE $8::float8 IS NOT NULL AND $7::float8 > 0) AS pre
-    FROM per
-),
-capped AS (
-    SELECT per.variant, per.segment, per.day, per.period, per.orders, per.cross_sell, per.refunded, per.cur_min, per.cur_max,
-           LEAST(GREATEST(per.revenue, caps.rev[1]), caps.rev[2]) AS rv,
-           LEAST(GREATEST(per.cost, caps.cost[1]), caps.cost[2]) AS cv,
-           LEAST(GREATEST(per.revenue - per.cost, caps.net[1]), caps.net[2]) AS nv,
-           LEAST(GREATEST(per.pre, caps.pre[1]), caps.pre[2]) AS pv,
-           (per.revenue < caps.rev[1] OR per.revenue > caps.rev[2]) AS rev_capped,
-           (per.cost < caps.cost[1] OR per.cost > caps.cost[2]) AS cost_capped,
-           (per.revenue - per.cost < caps.net[1] OR per.revenue - per.cost > caps.net[2]) AS net_capped,
-           (per.pre < caps.pre[1] OR per.pre > caps.pre[2]) AS pre_capped
-    FROM per CROSS JOIN caps
-)
-SELECT false AS excluded, variant, segment, day, period,
-       count(*) AS units,
-       count(*) FILTER (WHERE cross_sell) AS cross_sell,
-       count(*) FILTER (WHERE orders > 0) AS converted,
-       count(*) FILTER (WHERE refunded) AS refunded,
-       sum(orders)::bigint AS orders,
-       sum(orders::float8 * orders) AS orders_sq,
-       sum(rv) AS revenue, sum(rv * rv) AS revenue_sq, sum(rv * rv * rv) AS revenue_cu,
-       count(*) FILTER (WHERE rv <> 0) AS revenue_nz, count(*) FILTER (WHERE rev_capped) AS revenue_capped,
-       sum(rv * orders) AS revenue_orders,
-       sum(cv) AS cost, sum(cv * cv) AS cost_sq, sum(cv * cv * cv) AS cost_cu,
-       count(*) FILTER (WHERE cv <> 0) AS cost_nz, count(*) FILTER (WHERE cost_capped) AS cost_capped,
-       sum(nv) AS net, sum(nv * nv) AS net_sq, sum(nv * nv * nv) AS net_cu,
-       count(*) FILTER (WHERE nv <> 0) AS net_nz, count(*) FILTER (WHERE net_capped) AS net_capped,
-       sum(pv) AS pre, sum(pv * pv) AS pre_sq, count(*) FILTER (WHERE pre_capped) AS pre_capped,
-       sum(rv * pv) AS revenue_pre, sum(cv * pv) AS cost_pre, sum(nv * pv) AS net_pre,
-       COALESCE(min(cur_min), '') AS cur_min, COALESCE(max(cur_max), '') AS cur_max,
-       (SELECT rev FROM caps) AS cap_revenue, (SELECT cost FROM caps) AS cap_cost,
-       (SELECT net FROM caps) AS cap_net, (SELECT pre FROM caps) AS cap_pre
-FROM capped GROUP BY variant, segment, day, period
-UNION ALL
-SELECT true, '', '', NULL, 0, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-       0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', NULL, NULL, NULL, NULL
-FROM x WHERE multiple_variants
-`
-
 // aggRow is one group of aggregateSQL's result.
 type aggRow struct {
 	Excluded      bool            `db:"excluded"`
@@ -151,6 +30,7 @@ type aggRow struct {
 	Day           sql.NullTime    `db:"day"`
 	Period        int             `db:"period"`
 	Units         int64           `db:"units"`
+	FromEvents    int64           `db:"from_events"`
 	CrossSell     int64           `db:"cross_sell"`
 	Converted     int64           `db:"converted"`
 	Refunded      int64           `db:"refunded"`
@@ -251,6 +131,9 @@ type ReportRequest struct {
 	Phase      int           // 0: the experiment's current phase
 	Segment    string        // attribute recorded at assignment to break results down by; "" for none
 	Window     time.Duration // conversion window after first exposure; 0: to the end of the phase
+	// FromEvents computes every shopper's figures from events even where the rollups could
+	// answer: the reference the rollups are checked against.
+	FromEvents bool
 	Options    Options
 	// Stage, when set, is told what the report is doing, for progress output.
 	Stage func(string)
@@ -273,8 +156,10 @@ type phaseRow struct {
 // Prepared is a report request resolved against the experiment: the SQL with its arguments
 // and what is needed to turn its rows into a report.
 type Prepared struct {
-	SQL              string
-	Args             []any
+	SQL  string
+	Args []any
+	// Source says where the statement reads each shopper's figures from, and why.
+	Source           DataSource
 	input            Input
 	start            time.Time
 	end              time.Time
@@ -286,6 +171,11 @@ type Prepared struct {
 // Prepare loads the experiment and its phase and resolves the request into the aggregate
 // query; it fails on an unknown experiment or phase.
 func (s *Source) Prepare(ctx context.Context, req ReportRequest) (*Prepared, error) {
+	return s.prepare(ctx, s.db, req)
+}
+
+// prepare is Prepare reading through q, the report's transaction when it runs one.
+func (s *Source) prepare(ctx context.Context, q sqlx.QueryerContext, req ReportRequest) (*Prepared, error) {
 	if err := req.Options.Validate(); err != nil {
 		return nil, err
 	}
@@ -305,7 +195,7 @@ func (s *Source) Prepare(ctx context.Context, req ReportRequest) (*Prepared, err
 		phase = e.Phase
 	}
 	var ph phaseRow
-	err = sqlx.GetContext(ctx, s.db, &ph, `SELECT phase, variants, started_at, ended_at
+	err = sqlx.GetContext(ctx, q, &ph, `SELECT phase, variants, started_at, ended_at
 		FROM experiment_phases WHERE experiment_key = $1 AND phase = $2`, e.Key, phase)
 	if errors.Is(err, sql.ErrNoRows) {
 		if e.Status == experiments.StatusDraft {
@@ -332,7 +222,7 @@ func (s *Source) Prepare(ctx context.Context, req ReportRequest) (*Prepared, err
 	if ph.EndedAt.Valid {
 		end = ph.EndedAt.Time
 	}
-	p := &Prepared{SQL: aggregateSQL, input: in, start: ph.StartedAt, end: end, win: req.Window}
+	p := &Prepared{input: in, start: ph.StartedAt, end: end, win: req.Window}
 	var winSecs any
 	if req.Window > 0 {
 		winSecs = req.Window.Seconds()
@@ -357,8 +247,25 @@ func (s *Source) Prepare(ctx context.Context, req ReportRequest) (*Prepared, err
 	if periods != nil && e.Allocation.IsBandit() {
 		p.banditMetric = e.Allocation.Metric
 	}
-	p.Args = []any{e.Key, phase, end, winSecs, pq.StringArray(targets), req.Segment, pre, capQ, periodStarts(periods)}
+	p.Args = []any{e.Key, phase, end, winSecs, pq.StringArray(targets), req.Segment, pre, capQ}
 	p.strategyCurrency = strategyCurrency(variants)
+	if p.Source, err = chooseSource(ctx, q, req, e.Key, phase, ph.EndedAt, end, periods != nil); err != nil {
+		return nil, err
+	}
+	if p.Source.Form == FormEvents {
+		p.SQL = eventsAggregateSQL
+		p.Args = append(p.Args, periodStarts(periods))
+		return p, nil
+	}
+	p.SQL = groupsAggregateSQL
+	if p.Source.Form == FormRollupRows {
+		p.SQL = rowsAggregateSQL
+	}
+	extra, err := groupArgs(ctx, q, e.Key, phase, end, p.Source.RollupSeq, req.Options.Cap)
+	if err != nil {
+		return nil, err
+	}
+	p.Args = append(append(p.Args, p.Source.RollupSeq), extra...)
 	return p, nil
 }
 
@@ -408,30 +315,50 @@ func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error)
 	if stage == nil {
 		stage = func(string) {}
 	}
+	stage("refreshing planner statistics")
+	s.freshenStatistics(ctx)
 	stage("reading the experiment")
-	p, err := s.Prepare(ctx, req)
+	// One snapshot for all of it: the rollups, the job's cursor and queue, and the events
+	// behind them must agree (statement.go). Read-only, so that a hot standby can serve it.
+	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("reading %q: %w", req.Experiment, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	// The statement's row estimates are far off (CTEs), so the planner would compile it with
+	// LLVM, which costs more than it saves (docs/benchmarks.md, analyze report).
+	if _, err := tx.ExecContext(ctx, `SET LOCAL jit = off`); err != nil {
+		return nil, fmt.Errorf("reading %q: %w", req.Experiment, err)
+	}
+	p, err := s.prepare(ctx, tx, req)
 	if err != nil {
 		return nil, err
 	}
-	stage("refreshing planner statistics")
-	s.freshenStatistics(ctx)
 	stage("aggregating exposures and events")
 	var rows []aggRow
-	if err := sqlx.SelectContext(ctx, s.db, &rows, p.SQL, p.Args...); err != nil {
+	if err := tx.SelectContext(ctx, &rows, p.SQL, p.Args...); err != nil {
 		return nil, fmt.Errorf("aggregating %q: %w", p.input.Experiment, err)
 	}
 	stage("computing statistics")
-	r, err := p.build(rows)
+	rep, err := p.build(rows)
 	if err != nil {
 		return nil, err
 	}
-	if r.Constrained, err = constraints(ctx, s.db, p.input.Experiment, p.start, p.end); err != nil {
+	// The stretches in which a spent offer budget held variants back (constraints.go), read
+	// in the report's snapshot.
+	if rep.Constrained, err = constraints(ctx, tx, p.input.Experiment, p.start, p.end); err != nil {
 		return nil, err
 	}
-	for _, c := range r.Constrained {
-		r.Warnings = append(r.Warnings, c.warning())
+	for _, c := range rep.Constrained {
+		rep.Warnings = append(rep.Warnings, c.warning())
 	}
-	return r, nil
+	// The recorder's losses and backlog in the window (exposure_loss.go).
+	warnings, err := exposureWarnings(ctx, s.db, p.input.Experiment, p.input.Phase, p.end, rep)
+	if err != nil {
+		return nil, err
+	}
+	rep.Warnings = append(rep.Warnings, warnings...)
+	return rep, nil
 }
 
 // reportTables are the tables the aggregate reads; events and order_items are partitioned.
@@ -444,6 +371,12 @@ var reportTables = []string{"exposures", "events", "order_items", "loyalty_entri
 // however large the tables (docs/benchmarks.md, analyze report). Failure (not the owner) only
 // means the report may plan worse.
 func (s *Source) freshenStatistics(ctx context.Context) {
+	// A hot standby (or a read-only session) cannot run ANALYZE; its statistics come from
+	// the primary's, replicated with the data.
+	var readOnly bool
+	if err := s.db.GetContext(ctx, &readOnly, `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool`); err != nil || readOnly {
+		return
+	}
 	var stale []string
 	err := sqlx.SelectContext(ctx, s.db, &stale, `
 		SELECT DISTINCT coalesce(parent.relname, c.relname)
@@ -480,7 +413,7 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 	in.Data.Overall = newArms()
 	segs := map[string][]Arm{}
 	days := map[time.Time][]Arm{}
-	var excluded, unknown int64
+	var excluded, unknown, fromEvents int64
 	currencies := map[string]bool{}
 	capped := map[string]*Cap{}
 	for _, r := range rows {
@@ -496,6 +429,7 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 				capped[c.Metric].Capped += c.Capped
 			}
 		}
+		fromEvents += r.FromEvents
 		vi, ok := idx[r.Variant]
 		if !ok {
 			unknown += r.Units
@@ -567,6 +501,9 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 		return nil, err
 	}
 	r.ExcludedUnknownVariant = unknown
+	src := p.Source
+	src.UnitsFromEvents = fromEvents
+	r.Source = &src
 	if r.Bandit != nil {
 		r.Bandit.Metric = p.banditMetric
 	}
@@ -595,7 +532,11 @@ func (p *Prepared) InlineSQL() (string, error) {
 		}
 		lits[i] = lit
 	}
-	return substitutePlaceholders(p.SQL, lits)
+	q, err := substitutePlaceholders(p.SQL, lits)
+	if err != nil {
+		return "", err
+	}
+	return p.Source.note() + q, nil
 }
 
 // substitutePlaceholders replaces each $N outside quoted text and comments by lits[N-1], in
@@ -681,7 +622,7 @@ func literal(v any) (string, error) {
 		return "NULL", nil
 	case string:
 		return quote(x), nil
-	case int:
+	case int, int64:
 		return fmt.Sprint(x), nil
 	case float64:
 		return fmt.Sprintf("%g", x), nil

@@ -150,6 +150,9 @@ type Report struct {
 	// Constrained marks the stretches of the window in which an offer budget was spent and
 	// its variants served the control's experience (docs/offers.md).
 	Constrained []Constraint `json:"constrained,omitempty"`
+	// Source says whether the figures came from the rollups or from events (nil for analyze
+	// file, which reads neither).
+	Source *DataSource `json:"data_source,omitempty"`
 	// Bandit, for a bandit's phase, lists its periods and how its results were computed.
 	Bandit *BanditSection `json:"bandit,omitempty"`
 	// Warnings are sentences for the reader, in the order they were found; any part of the

@@ -21,11 +21,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/xsell/xsell/internal/analysis"
 	"github.com/xsell/xsell/internal/bandit"
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/console"
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/offers"
@@ -48,19 +51,27 @@ type Config struct {
 	// and then queued exposures, have to finish once Run's context ends
 	// (httpapi.DefaultServeConfig's where zero).
 	Serve httpapi.ServeConfig
-	// CacheReload is the assignment cache's backstop reload period (30 s).
+	// CacheReload is the assignment cache's backstop reload period (30 s), and the
+	// complements cache's.
 	CacheReload time.Duration
+	// ComplementsRefresh is how old the complements model may grow before this server
+	// rebuilds it (complements.DefaultRefresh); negative: only on request.
+	ComplementsRefresh time.Duration
 	// CreditEvery and ExpireEvery are the loyalty jobs' periods; 0 turns a job off (tests
 	// run them by hand).
 	CreditEvery, ExpireEvery time.Duration
+	// RollupEvery is the report rollup job's pause once caught up; 0 turns it off (tests run
+	// it by hand).
+	RollupEvery time.Duration
 	// BanditTick is how often due bandit updates are looked for (bandit.DefaultTick); negative
 	// turns the updater off (tests run updates by hand).
 	BanditTick time.Duration
 	// StickyLimit bounds the bandit shoppers whose first variant this server remembers
 	// (experiments.DefaultStickyLimit).
 	StickyLimit int
-	// Exposures sizes the exposure recorder.
-	Exposures experiments.RecorderConfig
+	// Exposures sizes the exposure recorder; its DrainTimeout is the shutdown grace when zero,
+	// and its Quarantine the app's.
+	Exposures exposures.Config
 	// OfferFeed times the sharing of frequency counts between servers.
 	OfferFeed offers.FeedConfig
 	// SpendEvery is how often order discounts are charged to offer budgets; 0 turns the
@@ -95,6 +106,12 @@ func (c *Config) defaults() {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	switch {
+	case c.ComplementsRefresh == 0:
+		c.ComplementsRefresh = complements.DefaultRefresh
+	case c.ComplementsRefresh < 0:
+		c.ComplementsRefresh = 0 // the refresher's "off"
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -107,7 +124,7 @@ type App struct {
 	Quarantine  *database.Quarantine
 	Experiments *experiments.Store
 	Assignments *experiments.Cache
-	Exposures   *experiments.Recorder
+	Exposures   *exposures.Recorder
 	Events      *events.Service
 	Loyalty     *loyalty.Service
 	Offers      *offers.Store   // the global cap and the holdout
@@ -115,13 +132,19 @@ type App struct {
 	Counter     *offers.Counter // per-shopper opportunity counts and closed offers
 	OfferFeed   *offers.Feed    // shares the counter with the other servers
 	Spender     *offers.Spender // charges order discounts to offer budgets
-	Bandits     *bandit.Updater
-	HTTP        *httpapi.Server
+	// Complements is the complements model in memory; ComplementsBuilds builds it, on a
+	// schedule and on request.
+	Complements       *complements.Cache
+	ComplementsBuilds *complements.Refresher
+	Bandits           *bandit.Updater
+	HTTP              *httpapi.Server
 	// Results computes the console's report snapshots, on AnalysisDB: a small pool whose
 	// statements may run as long as a report over a big experiment takes.
 	Results    *results.Scheduler
 	AnalysisDB *sqlx.DB
 	Console    *console.Console
+	// Rollups keeps the figures reports read (internal/analysis, rollup.go).
+	Rollups *analysis.Rollups
 
 	cfg        Config
 	log        *slog.Logger
@@ -164,16 +187,25 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.OfferFeed = offers.NewFeed(db, a.Counter, cfg.OfferFeed, offers.NewMetrics(a.Registry), cfg.Log)
 	offers.RegisterBudgets(a.Registry, a.Budgets)
 	a.Assignments.UseOffers(a.Offers, a.Counter)
+	exp := cfg.Exposures
+	if exp.DrainTimeout <= 0 {
+		exp.DrainTimeout = cfg.Serve.ShutdownGrace
+	}
+	exp.Quarantine = a.Quarantine
+	a.Exposures = exposures.New(db, exp, a.Registry, cfg.Log)
 	a.Assignments.LimitSticky(cfg.StickyLimit)
-	a.Exposures = experiments.NewRecorder(db, cfg.Exposures, a.Registry, cfg.Log)
 	evo := cfg.Events
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
 	a.Events = events.NewService(db, evo)
 	a.Loyalty = loyalty.New(db, loyalty.Options{Clock: cfg.Clock, Quarantine: a.Quarantine, Budgets: a.Budgets})
+	a.Complements = complements.NewCache(db, cfg.DatabaseURL, cfg.CacheReload, cfg.Log)
+	a.ComplementsBuilds = complements.NewRefresher(complements.NewBuilder(db, cfg.Clock), cfg.ComplementsRefresh, cfg.Log)
 	if a.AnalysisDB, err = database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: 2, StatementTimeout: AnalysisStatementTimeout}); err != nil {
 		db.Close()
 		return nil, err
 	}
+	a.Rollups = analysis.NewRollups(db, analysis.RollupOptions{Every: cfg.RollupEvery, Log: cfg.Log,
+		Quarantine: a.Quarantine, Registerer: a.Registry})
 	a.Results = results.NewScheduler(db, a.AnalysisDB, results.Config{Refresh: cfg.ResultsRefresh, Log: cfg.Log, Clock: cfg.Clock})
 	a.Console, err = console.New(console.Config{Keys: cfg.HTTP.APIKeys, SessionTTL: cfg.ConsoleSession, Clock: cfg.Clock}, console.Deps{
 		DB: db, Log: cfg.Log, Experiments: a.Experiments, Assignments: a.Assignments, Loyalty: a.Loyalty, Results: a.Results,
@@ -190,7 +222,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		DB: db, Log: cfg.Log, Registry: a.Registry,
 		Experiments: a.Experiments, Assignments: a.Assignments, Exposures: a.Exposures,
 		Events: a.Events, Loyalty: a.Loyalty, Console: a.Console, Offers: a.Offers, Budgets: a.Budgets,
-		Bandits: a.Bandits,
+		Bandits: a.Bandits, Complements: a.Complements, ComplementsBuilds: a.ComplementsBuilds,
 	})
 	if err != nil {
 		a.Close()
@@ -198,11 +230,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.background = []component{
 		{"assignment cache", a.Assignments.Run},
-		// The recorder's Run(ctx, drain) predates the rule; it flushes for up to drain.
-		{"exposure recorder", func(ctx context.Context) error { a.Exposures.Run(ctx, cfg.Serve.ShutdownGrace); return nil }},
+		{"exposure recorder", a.Exposures.Run},
 		{"events committer", a.Events.Run},
 		{"loyalty jobs", loyalty.Jobs{Service: a.Loyalty, CreditEvery: cfg.CreditEvery, ExpireEvery: cfg.ExpireEvery, Log: cfg.Log}.Run},
 		{"offer feed", a.OfferFeed.Run},
+		{"complements cache", a.Complements.Run},
+		{"complements builds", a.ComplementsBuilds.Run},
 	}
 	a.Spender = offers.NewSpender(db, a.Budgets, a.Quarantine, cfg.SpendEvery, cfg.Log)
 	if cfg.SpendEvery > 0 {
@@ -210,6 +243,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.ResultsRefresh > 0 {
 		a.background = append(a.background, component{"results scheduler", a.Results.Run})
+	}
+	if cfg.RollupEvery > 0 {
+		a.background = append(a.background, component{"analysis rollups", a.Rollups.Run})
 	}
 	if cfg.BanditTick >= 0 {
 		a.background = append(a.background, component{"bandit updater", a.Bandits.Run})
@@ -268,6 +304,9 @@ func (a *App) start(ctx context.Context) error {
 	}
 	// Before serving, so that a restarted server caps by every count the fleet has written.
 	if err := a.OfferFeed.Load(ctx); err != nil {
+		return err
+	}
+	if err := a.Complements.Load(ctx); err != nil {
 		return err
 	}
 	return a.Events.EnsurePartitions(ctx)

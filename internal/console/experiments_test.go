@@ -405,3 +405,45 @@ func TestHistoryShowsEachChangeAsADiffWithWhoAndWhen(t *testing.T) {
 		t.Errorf("want create and update in the history")
 	}
 }
+
+func TestALearnedBundleIsCreatedAndEditedThroughTheForm(t *testing.T) {
+	e := newEnv(t)
+	u := e.signedIn(adminKey)
+	form := u.get("/console/experiments/new").wantStatus(http.StatusOK)
+	values := threeArmForm("learned")
+	values.Set("variants[1].strategy.source", "complements")
+	values.Set("variants[1].strategy.products", "")
+	values.Set("variants[1].strategy.max_products", "2")
+	values.Set("variants[1].strategy.min_lift", "1.5")
+	u.submit(form, "/console/experiments/new", values).wantRedirect("/console/experiments/learned?done=created")
+	got, err := e.store.Get(context.Background(), "learned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := got.Variants[1].Strategy
+	if st.Source != experiments.SourceComplements || st.Products != nil || st.MaxProducts == nil || *st.MaxProducts != 2 ||
+		st.MinLift == nil || *st.MinLift != 1.5 || *st.DiscountPercent != 10 {
+		t.Fatalf("stored strategy %+v", st)
+	}
+	// The edit form shows it as it is, so that saving it unchanged keeps it learned.
+	edit := u.get("/console/experiments/learned/edit").wantStatus(http.StatusOK)
+	if v, _ := edit.doc.Find(`select[name="variants[1].strategy.source"] option[selected]`).Attr("value"); v != "complements" {
+		t.Errorf("source shown as %q", v)
+	}
+	if v, _ := edit.doc.Find(`input[name="variants[1].strategy.max_products"]`).Attr("value"); v != "2" {
+		t.Errorf("max_products shown as %q", v)
+	}
+	if v, _ := edit.doc.Find(`input[name="variants[1].strategy.min_lift"]`).Attr("value"); v != "1.5" {
+		t.Errorf("min_lift shown as %q", v)
+	}
+	// A learned strategy with products typed in as well is refused beside the field.
+	values.Set("key", "both")
+	values.Set("variants[1].strategy.products", "sku-conditioner")
+	p := u.submit(form, "/console/experiments/new", values)
+	if p.errorAt("variants[1].strategy.products") == "" {
+		t.Errorf("learned with products: no problem shown at products")
+	}
+	if _, err := e.store.Get(context.Background(), "both"); err == nil {
+		t.Error("an invalid learned strategy was stored")
+	}
+}

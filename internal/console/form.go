@@ -42,6 +42,9 @@ type variantForm struct {
 	Key, Name, Weight                                                  string
 	Type, Products, Timing, TriggerProducts                            string
 	DiscountPercent, DiscountAmount, Currency, BonusPoints, Multiplier string
+	// Source, MaxProducts and MinLift are a suggestion's or bundle's learned products
+	// (source "complements"); Source "" or "fixed" takes Products.
+	Source, MaxProducts, MinLift string
 }
 
 // guardrailForm is one metric's guardrail inputs.
@@ -218,7 +221,13 @@ func variantFormOf(v experiments.Variant) variantForm {
 	s := v.Strategy
 	vf := variantForm{Key: v.Key, Name: v.Name, Weight: trimFloat(v.Weight), Type: string(s.Type),
 		Products: strings.Join(s.Products, ", "), Timing: string(s.Timing), TriggerProducts: strings.Join(s.TriggerProducts, ", "),
-		Currency: s.Currency}
+		Currency: s.Currency, Source: string(s.Source)}
+	if s.MaxProducts != nil {
+		vf.MaxProducts = strconv.Itoa(*s.MaxProducts)
+	}
+	if s.MinLift != nil {
+		vf.MinLift = trimFloat(*s.MinLift)
+	}
 	if s.DiscountPercent != nil {
 		vf.DiscountPercent = trimFloat(*s.DiscountPercent)
 	}
@@ -281,6 +290,7 @@ func parseForm(v url.Values) *expForm {
 			DiscountPercent: strings.TrimSpace(v.Get(s + "discount_percent")), DiscountAmount: strings.TrimSpace(v.Get(s + "discount_amount")),
 			Currency: strings.TrimSpace(v.Get(s + "currency")), BonusPoints: strings.TrimSpace(v.Get(s + "bonus_points")),
 			Multiplier: strings.TrimSpace(v.Get(s + "points_multiplier")),
+			Source:     v.Get(s + "source"), MaxProducts: strings.TrimSpace(v.Get(s + "max_products")), MinLift: strings.TrimSpace(v.Get(s + "min_lift")),
 		})
 	}
 	f.Control, _ = strconv.Atoi(v.Get("control"))
@@ -380,6 +390,17 @@ func (f *expForm) variants() []experiments.Variant {
 		sp := p + ".strategy"
 		if s.Type != experiments.StrategyNone {
 			s.Products, s.TriggerProducts, s.Timing = splitList(vf.Products), splitList(vf.TriggerProducts), experiments.Timing(vf.Timing)
+		}
+		if (s.Type == experiments.StrategySuggestion || s.Type == experiments.StrategyBundle) && vf.Source == string(experiments.SourceComplements) {
+			// Learned: the products typed in, if any, are left for the API's rules to refuse.
+			s.Source, s.MinLift = experiments.SourceComplements, f.optFloat(sp+".min_lift", vf.MinLift)
+			if vf.MaxProducts != "" {
+				if n, err := strconv.Atoi(vf.MaxProducts); err != nil {
+					f.problems.add(sp+".max_products", fmt.Sprintf("must be a whole number, got %q", vf.MaxProducts), f)
+				} else {
+					s.MaxProducts = &n
+				}
+			}
 		}
 		if s.Type == experiments.StrategyBundle {
 			s.DiscountPercent = f.optFloat(sp+".discount_percent", vf.DiscountPercent)

@@ -27,8 +27,12 @@ type Outbox[T any] struct {
 	Read func(ctx context.Context, tx *sqlx.Tx, after int64, limit int) ([]T, error)
 	// Prepare reads what the batch's rows need and returns the handler of one row.
 	Prepare func(ctx context.Context, tx *sqlx.Tx, rows []T) (func(T) error, error)
-	Seq     func(T) int64
-	Key     func(T) string
+	// Set, when not nil, handles a whole batch at once on the fast path, with a few
+	// statements for the batch rather than a few per row; it must leave what handling the rows
+	// one by one would. A batch the database refuses is handled again row by row (Prepare).
+	Set func(ctx context.Context, tx *sqlx.Tx, rows []T) error
+	Seq func(T) int64
+	Key func(T) string
 }
 
 // Drain handles every row written since the last run, batch after batch, and returns how many
@@ -60,18 +64,30 @@ func (o *Outbox[T]) batch(ctx context.Context, db *sqlx.DB, guarded bool) (int, 
 		if err != nil || len(rows) == 0 {
 			return err
 		}
-		handle, err := o.Prepare(ctx, tx.Tx, rows)
-		if err != nil {
+		if err := o.handle(ctx, tx, rows, guarded); err != nil {
 			return err
-		}
-		for _, r := range rows {
-			if err := o.Quarantine.Guard(ctx, tx, guarded, o.Name, o.Key(r), r, func() error { return handle(r) }); err != nil {
-				return err
-			}
 		}
 		n = len(rows)
 		_, err = tx.ExecContext(ctx, `UPDATE `+o.Cursor+` SET seq = $1`, o.Seq(rows[len(rows)-1]))
 		return err
 	})
 	return n, err
+}
+
+// handle handles a batch's rows: as a set on the fast path when the outbox has Set, else one
+// by one, each guarded when guarded.
+func (o *Outbox[T]) handle(ctx context.Context, tx *Tx, rows []T, guarded bool) error {
+	if o.Set != nil && !guarded {
+		return o.Set(ctx, tx.Tx, rows)
+	}
+	handle, err := o.Prepare(ctx, tx.Tx, rows)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := o.Quarantine.Guard(ctx, tx, guarded, o.Name, o.Key(r), r, func() error { return handle(r) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }

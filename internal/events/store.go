@@ -3,16 +3,15 @@ package events
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/xsell/xsell/internal/database"
+	"github.com/xsell/xsell/internal/pgcopy"
 )
 
 // commitLockKey is the transaction-level advisory lock every group commit takes before it
@@ -60,64 +59,29 @@ func ids(rows []*Event) []string {
 }
 
 // groupText is the COPY text of a group's new rows, one per table.
-type groupText struct{ ids, events, items copyText }
+type groupText struct{ ids, events, items pgcopy.Rows }
 
 // add appends the COPY rows of the events whose id is in fresh.
 func (t *groupText) add(rows []*Event, fresh map[string]bool) {
 	// Room for typical rows up front (ids ~60 bytes a row, events ~150, an order's lines ~110
 	// each), so that the buffers do not grow row by row.
-	t.ids.b = slices.Grow(t.ids.b, 64*len(fresh))
-	t.events.b = slices.Grow(t.events.b, 160*len(fresh))
+	t.ids.B = slices.Grow(t.ids.B, 64*len(fresh))
+	t.events.B = slices.Grow(t.events.B, 160*len(fresh))
 	var buf [32]byte
 	for _, e := range rows {
 		if !fresh[e.ID] {
 			continue
 		}
-		at := appendTimestamp(buf[:0], e.OccurredAt)
-		t.ids.text(e.ID).raw(at).end()
-		t.events.text(e.ID).text(e.Type).text(e.ShopperID).raw(at).opt(e.Experiment).opt(e.OrderID).
-			num(e.Amount).num(e.Discount).opt(e.Currency).end()
+		at := pgcopy.AppendTimestamp(buf[:0], e.OccurredAt)
+		t.ids.Text(e.ID).Raw(at).End()
+		t.events.Text(e.ID).Text(e.Type).Text(e.ShopperID).Raw(at).Opt(e.Experiment).Opt(e.OrderID).
+			Num(e.Amount).Num(e.Discount).Opt(e.Currency).End()
 		for j, it := range e.Items {
 			q, line := it.Quantity, int64(j)
-			t.items.text(e.ID).num(&line).raw(at).text(e.OrderID).text(e.ShopperID).text(it.SKU).
-				num(&q).num(&it.UnitPrice).end()
+			t.items.Text(e.ID).Num(&line).Raw(at).Text(e.OrderID).Text(e.ShopperID).Text(it.SKU).
+				Num(&q).Num(&it.UnitPrice).End()
 		}
 	}
-}
-
-// appendTimestamp appends t in UTC as 2006-01-02T15:04:05.123456789Z, the form COPY reads
-// for timestamptz. It is time.Format for the years 0–9999 without parsing a layout per call:
-// formatting the timestamps was the largest part of building a group's COPY text.
-func appendTimestamp(dst []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(dst, time.RFC3339Nano)
-	}
-	hour, minute, sec := t.Clock()
-	digits := func(dst []byte, v, n int) []byte {
-		start := len(dst)
-		dst = append(dst, "000000000"[:n]...)
-		for i := start + n - 1; i >= start; i-- {
-			dst[i] = byte('0' + v%10)
-			v /= 10
-		}
-		return dst
-	}
-	dst = digits(dst, year, 4)
-	dst = append(dst, '-')
-	dst = digits(dst, int(month), 2)
-	dst = append(dst, '-')
-	dst = digits(dst, day, 2)
-	dst = append(dst, 'T')
-	dst = digits(dst, hour, 2)
-	dst = append(dst, ':')
-	dst = digits(dst, minute, 2)
-	dst = append(dst, ':')
-	dst = digits(dst, sec, 2)
-	dst = append(dst, '.')
-	dst = digits(dst, t.Nanosecond(), 9)
-	return append(dst, 'Z')
 }
 
 // copyGroup writes a prepared group in one transaction under the commit lock.
@@ -153,13 +117,13 @@ func inCommitTx(ctx context.Context, db *sqlx.DB, fn func(tx *database.Tx) error
 // copyText3 COPYs a group's rows into event_ids, events and order_items.
 func copyText3(ctx context.Context, tx *database.Tx, t groupText) error {
 	return tx.Raw(func(dc any) error {
-		if err := copyIn(ctx, dc, `COPY event_ids (id, occurred_at) FROM STDIN`, t.ids); err != nil {
+		if err := pgcopy.In(ctx, dc, `COPY event_ids (id, occurred_at) FROM STDIN`, t.ids.B); err != nil {
 			return err
 		}
-		if err := copyIn(ctx, dc, `COPY events (id, type, shopper_id, occurred_at, experiment, order_id, amount, discount, currency) FROM STDIN`, t.events); err != nil {
+		if err := pgcopy.In(ctx, dc, `COPY events (id, type, shopper_id, occurred_at, experiment, order_id, amount, discount, currency) FROM STDIN`, t.events.B); err != nil {
 			return err
 		}
-		return copyIn(ctx, dc, `COPY order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price) FROM STDIN`, t.items)
+		return pgcopy.In(ctx, dc, `COPY order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price) FROM STDIN`, t.items.B)
 	})
 }
 
@@ -187,112 +151,6 @@ func newIDs(ctx context.Context, conn querier, ids []string) (map[string]bool, e
 		delete(fresh, id)
 	}
 	return fresh, rows.Err()
-}
-
-// copyText builds rows in COPY's text format: tab-separated, \N for NULL, backslash escapes.
-type copyText struct {
-	b      []byte
-	midRow bool
-}
-
-func (c *copyText) sep() {
-	if c.midRow {
-		c.b = append(c.b, '\t')
-	}
-	c.midRow = true
-}
-
-func (c *copyText) text(s string) *copyText {
-	c.sep()
-	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		switch s[i] {
-		case '\\', '\n', '\r', '\t':
-			plain = false
-		}
-	}
-	if plain { // nearly every id, type and SKU: copied whole rather than byte by byte
-		c.b = append(c.b, s...)
-		return c
-	}
-	for i := 0; i < len(s); i++ {
-		switch ch := s[i]; ch {
-		case '\\':
-			c.b = append(c.b, '\\', '\\')
-		case '\n':
-			c.b = append(c.b, '\\', 'n')
-		case '\r':
-			c.b = append(c.b, '\\', 'r')
-		case '\t':
-			c.b = append(c.b, '\\', 't')
-		default:
-			c.b = append(c.b, ch)
-		}
-	}
-	return c
-}
-
-// raw appends a value that needs no escaping (a formatted time).
-func (c *copyText) raw(v []byte) *copyText {
-	c.sep()
-	c.b = append(c.b, v...)
-	return c
-}
-
-// opt appends s, or NULL when it is empty.
-func (c *copyText) opt(s string) *copyText {
-	if s == "" {
-		c.sep()
-		c.b = append(c.b, '\\', 'N')
-		return c
-	}
-	return c.text(s)
-}
-
-func (c *copyText) num(v *int64) *copyText {
-	c.sep()
-	if v == nil {
-		c.b = append(c.b, '\\', 'N')
-	} else {
-		c.b = strconv.AppendInt(c.b, *v, 10)
-	}
-	return c
-}
-
-func (c *copyText) end() {
-	c.b = append(c.b, '\n')
-	c.midRow = false
-}
-
-// copyData is lib/pq's COPY statement, which takes ready-made COPY text.
-type copyData interface {
-	CopyData(ctx context.Context, line string) (driver.Result, error)
-}
-
-// copyIn runs one COPY ... FROM STDIN with the given text on the driver connection dc.
-func copyIn(ctx context.Context, dc any, query string, data copyText) error {
-	if len(data.b) == 0 {
-		return nil
-	}
-	conn, ok := dc.(driver.Conn)
-	if !ok {
-		return fmt.Errorf("events: the driver connection is a %T, not a driver.Conn", dc)
-	}
-	stmt, err := conn.Prepare(query)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	cd, ok := stmt.(copyData)
-	if !ok {
-		return fmt.Errorf("events: the COPY statement is a %T without CopyData (not lib/pq?)", stmt)
-	}
-	// CopyData adds the final newline itself.
-	if _, err := cd.CopyData(ctx, string(data.b[:len(data.b)-1])); err != nil {
-		return err
-	}
-	_, err = stmt.Exec(nil) //nolint:staticcheck // lib/pq ends a COPY with Exec(nil)
-	return err
 }
 
 // partitionedTables are created month by month together, so that an order's event and its

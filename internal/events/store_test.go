@@ -415,25 +415,3 @@ func TestAnIDStoredBetweenLookUpAndCopy(t *testing.T) {
 		t.Fatal("the first write of the raced id did not win")
 	}
 }
-
-// TestAppendTimestampAgreesWithTimeFormat: the COPY text's timestamps name the same instant
-// as time.Format's RFC 3339, whatever the zone the event came in.
-func TestAppendTimestampAgreesWithTimeFormat(t *testing.T) {
-	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
-	for _, tc := range []time.Time{
-		testNow,
-		time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
-		time.Date(2026, 12, 31, 23, 59, 59, 999999999, zone),
-		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
-		time.Date(9999, 12, 31, 23, 59, 59, 1000, time.UTC),
-	} {
-		got := string(appendTimestamp(nil, tc))
-		back, err := time.Parse(time.RFC3339Nano, got)
-		if err != nil || !back.Equal(tc) {
-			t.Errorf("appendTimestamp(%v) = %s, which reads back as %v (%v)", tc, got, back, err)
-		}
-		if want := tc.UTC().Format("2006-01-02T15:04:05.000000000Z07:00"); got != want {
-			t.Errorf("appendTimestamp(%v) = %s, want %s", tc, got, want)
-		}
-	}
-}

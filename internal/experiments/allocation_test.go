@@ -1,6 +1,7 @@
 package experiments
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/targeting"
 )
 
 func banditDef(key string, a *Allocation, weights ...float64) Definition {
@@ -186,5 +189,27 @@ func TestStickyLimitAndForgetting(t *testing.T) {
 	sticky.retain(nil)
 	if sticky.Len() != 0 || len(sticky.tables) != 0 {
 		t.Errorf("after the phase ended: %d remembered in %d tables", sticky.Len(), len(sticky.tables))
+	}
+}
+
+// The background merge of staged exposures may trail assignment by more than StickyOverlap
+// under load: a change of weights must still find the shoppers whose exposures wait in
+// exposure_log, however long ago they were assigned.
+func TestStickyLoadFindsStagedExposuresOfAnyAge(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	sticky := NewSticky(0, nil)
+	if err := sticky.sync(ctx, db, []*Experiment{bandit("bx", 0, 0.5, 0.5)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(`INSERT INTO exposure_log (shopper_id, at, attributes, experiments, phases, variants)
+		VALUES ('staged-long-ago', now() - interval '1 hour', '{}', '{bx}', '{1}', '{v1}')`)
+	if err := sticky.sync(ctx, db, []*Experiment{bandit("bx", 1, 0.95, 0.05)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	table, _ := sticky.table("bx", 1)
+	id, _ := targeting.HashValue("staged-long-ago")
+	if i, ok := table.get(id); !ok || i != 1 {
+		t.Fatalf("a shopper staged an hour ago in v1: remembered %v, variant index %d; want v1", ok, i)
 	}
 }

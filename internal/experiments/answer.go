@@ -16,8 +16,11 @@ const (
 	ReasonUnknownExperiment Reason = "unknown_experiment"
 )
 
-// Offer says whether checkout shows the strategy of the answer (SPEC §2a): "show", or why the
-// shopper, staying in their variant, is to get the control's experience instead.
+// Offer says whether checkout shows the strategy of the answer (SPEC §2a): "show", or why
+// not. Every answer carries one. The offer pipeline's overrides (capped, budget_exhausted,
+// holdout) tell the shopper, staying in their variant, to get the control's experience; a
+// learned strategy with nothing to offer for the request's context says no_complements. An
+// override wins over no_complements: it says why the variant's own offer is not shown.
 type Offer string
 
 // The offers of an answer.
@@ -26,6 +29,7 @@ const (
 	OfferCapped          Offer = "capped"           // over a frequency cap
 	OfferBudgetExhausted Offer = "budget_exhausted" // the variant's budget, or the shopper's limit, is spent
 	OfferHoldout         Offer = "holdout"          // in the program's holdout
+	OfferNoComplements   Offer = "no_complements"   // a learned strategy had nothing to offer for the context
 )
 
 // overrides are the offers that replace the variant's strategy with the control's, in the
@@ -34,16 +38,21 @@ var overrides = [...]Offer{OfferCapped, OfferBudgetExhausted, OfferHoldout}
 
 // Assignment is one experiment's answer for one shopper.
 type Assignment struct {
-	Experiment   string          `json:"experiment"`
-	Phase        int             `json:"phase,omitempty"`
-	InExperiment bool            `json:"in_experiment"`
-	Variant      *string         `json:"variant"`
-	Reason       Reason          `json:"reason"`
-	Strategy     json.RawMessage `json:"strategy,omitempty"`
-	Offer        Offer           `json:"offer"`
+	Experiment   string  `json:"experiment"`
+	Phase        int     `json:"phase,omitempty"`
+	InExperiment bool    `json:"in_experiment"`
+	Variant      *string `json:"variant"`
+	Reason       Reason  `json:"reason"`
+	// Offer comes before the strategy so that a learned answer's prepared head ends with it
+	// (learned.go).
+	Offer    Offer           `json:"offer"`
+	Strategy json.RawMessage `json:"strategy,omitempty"`
 
 	// raw is this answer already encoded, prepared when the cache loaded.
 	raw []byte
+	// learned, for a strategy whose products come from the complements model, is the answer
+	// prepared around the products that each request chooses (learned.go).
+	learned *learnedAnswer
 	// c and variant say which experiment and variant put the shopper in (c nil otherwise),
 	// so that the offer pipeline can swap in another prepared answer.
 	c       *compiled
@@ -51,8 +60,18 @@ type Assignment struct {
 }
 
 // AppendJSON appends the assignment as JSON; answers of known experiments were encoded when
-// the cache loaded, so this is a copy.
+// the cache loaded, so this is a copy. A learned strategy's answer offers nothing here: see
+// AppendJSONWith.
 func (a *Assignment) AppendJSON(dst []byte) []byte {
+	return a.AppendJSONWith(dst, nil)
+}
+
+// AppendJSONWith is AppendJSON with the products of a learned strategy chosen by offers (nil:
+// none, "offer": "no_complements").
+func (a *Assignment) AppendJSONWith(dst []byte, offers *Offers) []byte {
+	if a.learned != nil {
+		return a.learned.appendJSON(dst, offers)
+	}
 	if a.raw != nil {
 		return append(dst, a.raw...)
 	}

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lib/pq"
+	"github.com/xsell/xsell/internal/pglisten"
 )
 
 // Cache keeps every experiment compiled in memory so that assignment never waits on the
@@ -152,70 +152,17 @@ func (c *Cache) Load(ctx context.Context) error {
 // every reload period as a backstop. A failed reload is logged; the cache keeps answering
 // from its last snapshot.
 func (c *Cache) Run(ctx context.Context) error {
-	events := make(chan struct{}, 1)
-	listener := pq.NewListener(c.url, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
-		if err != nil {
-			c.log.Warn("experiment change listener", "event", int(ev), "error", err)
-		}
-		if ev == pq.ListenerEventReconnected {
-			poke(events)
-		}
-	})
-	// Listen waits for a connection; with the database down at start it would block the loop.
-	// Closing the listener ends that wait and the listener's own goroutine, which closes
-	// Notify last: Run returns only after both.
-	listening := make(chan struct{})
-	defer func() {
-		listener.Close()
-		<-listening
-		for range listener.Notify {
-		}
-	}()
-	go func() {
-		defer close(listening)
-		if err := listener.Listen(NotifyChannel); err != nil {
-			if ctx.Err() == nil {
-				c.log.Warn("cannot LISTEN for experiment changes; relying on periodic reloads", "error", err)
-			}
-			return
-		}
-		// Changes committed before LISTEN took effect sent no notification we could hear.
-		poke(events)
-	}()
-	tick := time.NewTicker(c.reload)
-	defer tick.Stop()
-	// A bandit's weights changed: its shoppers' exposures are read once more a little later.
-	catchUp := time.NewTimer(time.Hour)
-	catchUp.Stop()
-	defer catchUp.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case n := <-listener.Notify:
-			_ = n // a nil notification also means "reconnected": reload either way
-			poke(events)
-		case <-tick.C:
-			poke(events)
-		case <-catchUp.C:
-			poke(events)
-		case <-events:
-			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := c.Load(lctx); err != nil && ctx.Err() == nil {
+	return pglisten.Follower{
+		URL: c.url, Channel: NotifyChannel, Every: c.reload, Timeout: 5 * time.Second,
+		What: "experiment cache", Log: c.log,
+		Reload: func(ctx context.Context) error {
+			if err := c.Load(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("experiment cache reload failed; still answering from the last snapshot", "error", err,
 					"snapshot_age", time.Since(c.Checked()).Round(time.Millisecond).String())
 			}
-			cancel()
-			if next := c.sticky.nextCatchUp(); !next.IsZero() {
-				catchUp.Reset(time.Until(next))
-			}
-		}
-	}
-}
-
-func poke(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
+			return nil
+		},
+		// A bandit's weights changed: its shoppers' exposures are read once more a little later.
+		Next: c.sticky.nextCatchUp,
+	}.Run(ctx)
 }

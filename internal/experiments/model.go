@@ -44,15 +44,21 @@ const (
 
 // Strategy is what a variant offers; which parameters apply depends on Type.
 type Strategy struct {
-	Type             StrategyType `json:"type"`
-	Products         []string     `json:"products,omitempty"`
-	DiscountPercent  *float64     `json:"discount_percent,omitempty"`
-	DiscountAmount   *int64       `json:"discount_amount,omitempty"` // minor units of Currency
-	Currency         string       `json:"currency,omitempty"`        // ISO 4217, with DiscountAmount
-	BonusPoints      *int64       `json:"bonus_points,omitempty"`
-	PointsMultiplier *float64     `json:"points_multiplier,omitempty"`
-	Timing           Timing       `json:"timing,omitempty"`
-	TriggerProducts  []string     `json:"trigger_products,omitempty"`
+	Type StrategyType `json:"type"`
+	// Source says where a suggestion's or bundle's products come from: fixed (the default)
+	// with Products, or complements, learned from orders for each shopper's context, up to
+	// MaxProducts with a lift of at least MinLift (learned.go).
+	Source           Source   `json:"source,omitempty"`
+	Products         []string `json:"products,omitempty"`
+	MaxProducts      *int     `json:"max_products,omitempty"`
+	MinLift          *float64 `json:"min_lift,omitempty"`
+	DiscountPercent  *float64 `json:"discount_percent,omitempty"`
+	DiscountAmount   *int64   `json:"discount_amount,omitempty"` // minor units of Currency
+	Currency         string   `json:"currency,omitempty"`        // ISO 4217, with DiscountAmount
+	BonusPoints      *int64   `json:"bonus_points,omitempty"`
+	PointsMultiplier *float64 `json:"points_multiplier,omitempty"`
+	Timing           Timing   `json:"timing,omitempty"`
+	TriggerProducts  []string `json:"trigger_products,omitempty"`
 }
 
 // Variant is one arm of an experiment.
@@ -164,6 +170,9 @@ func (d *Definition) Normalize() {
 	}
 	if len(d.Variants) > 0 && !slices.ContainsFunc(d.Variants, func(v Variant) bool { return v.Control }) {
 		d.Variants[0].Control = true
+	}
+	for i := range d.Variants {
+		d.Variants[i].Strategy.normalizeSource()
 	}
 	if len(d.TargetProducts) == 0 {
 		for _, v := range d.Variants {

@@ -85,6 +85,7 @@ func compile(e *Experiment, o *SnapshotOptions) (*compiled, error) {
 		}
 	}
 	c.answers = prepareAnswers(c, strategies, control)
+	c.prepareLearned(e.Variants)
 	c.compileLimits(e, o)
 	return c, nil
 }

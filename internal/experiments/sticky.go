@@ -239,7 +239,23 @@ func (s *Sticky) sync(ctx context.Context, db *sqlx.DB, list []*Experiment, now 
 	return nil
 }
 
-// load reads the phase's exposures first seen since since (all when nil) into the table.
+// stickyLoadSQL reads the identifier each exposure of a phase was hashed on (the shopper id,
+// or the recorded attribute) and its variant: those in exposures first seen since $3 (all
+// when NULL), and every one still staged in exposure_log. The staged ones are read whatever
+// their time because the background merge may trail assignment by more than StickyOverlap
+// under load, and a row merged after a load with an old first_seen would otherwise be missed
+// by every later one. One statement, one snapshot: a row the merge moves meanwhile is seen in
+// exactly one of the two tables.
+const stickyLoadSQL = `
+SELECT CASE WHEN $4 = 'shopper_id' THEN to_jsonb(shopper_id) ELSE attributes -> $4 END, variant
+FROM exposures WHERE experiment_key = $1 AND phase = $2 AND ($3::timestamptz IS NULL OR first_seen >= $3)
+UNION ALL
+SELECT CASE WHEN $4 = 'shopper_id' THEN to_jsonb(l.shopper_id) ELSE l.attributes -> $4 END, u.variant
+FROM exposure_log l, unnest(l.experiments, l.phases, l.variants) AS u(experiment_key, phase, variant)
+WHERE u.experiment_key = $1 AND u.phase = $2`
+
+// load reads the phase's exposures first seen since since (all when nil), and those still
+// staged, into the table.
 func (s *Sticky) load(ctx context.Context, db *sqlx.DB, t *stickyTable, e *Experiment, since *time.Time) error {
 	var at time.Time
 	if err := db.GetContext(ctx, &at, `SELECT now()`); err != nil {
@@ -249,10 +265,7 @@ func (s *Sticky) load(ctx context.Context, db *sqlx.DB, t *stickyTable, e *Exper
 	for i, v := range e.Variants {
 		index[v.Key] = i
 	}
-	// The identifier the experiment hashes on: the shopper id, or the recorded attribute.
-	rows, err := db.QueryContext(ctx, `SELECT CASE WHEN $4 = 'shopper_id' THEN to_jsonb(shopper_id) ELSE attributes -> $4 END, variant
-		FROM exposures WHERE experiment_key = $1 AND phase = $2 AND ($3::timestamptz IS NULL OR first_seen >= $3)`,
-		e.Key, e.Phase, since, e.HashAttribute)
+	rows, err := db.QueryContext(ctx, stickyLoadSQL, e.Key, e.Phase, since, e.HashAttribute)
 	if err != nil {
 		return err
 	}

@@ -121,14 +121,14 @@ func (s *Strategy) validate(p *apperr.Problems, path string) {
 	}
 	switch s.Type {
 	case StrategyNone:
+		forbid("source", s.Source != "")
+		forbid("max_products", s.MaxProducts != nil)
+		forbid("min_lift", s.MinLift != nil)
 		forbid("products", len(s.Products) > 0)
 		forbid("timing", s.Timing != "")
 		forbid("trigger_products", len(s.TriggerProducts) > 0)
 	case StrategySuggestion, StrategyBundle, StrategyLoyaltyPoints:
-		if len(s.Products) == 0 {
-			p.Add(path+".products", "required", "a %q strategy needs at least one product", s.Type)
-		}
-		checkSKUs(p, path+".products", s.Products, false)
+		s.validateSource(p, path)
 		checkSKUs(p, path+".trigger_products", s.TriggerProducts, false)
 		switch s.Timing {
 		case TimingProductPage, TimingCart, TimingCheckout, TimingPostPurchase:

@@ -236,7 +236,7 @@ func rowCounts(t *testing.T, db *sqlx.DB) map[string]int {
 	var tables []string
 	if err := db.Select(&tables, `SELECT tablename FROM pg_tables
 		WHERE schemaname = current_schema()
-		  AND tablename NOT IN ('goose_db_version', 'affinity_snapshots', 'results_snapshots')
+		  AND tablename NOT IN ('goose_db_version', 'affinity_snapshots', 'results_snapshots', 'complement_snapshots', 'complements')
 		ORDER BY tablename`); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/validate"
 )
 
@@ -30,11 +32,14 @@ type assignRequest struct {
 	// the past, at most MaxBackdate ago. Live checkout never sends it.
 	At *time.Time `json:"at"`
 	// Track false answers without recording exposures (SPEC §4: to prefetch before the offer
-	// can be seen); absent or null means true.
+	// can be seen; docs/assignment.md says when to ask for what); absent or null means true.
 	Track *bool `json:"track"`
 	// Context is what the shopper is looking at, for strategies whose products are chosen
 	// from it (SPEC §2, learned complements).
 	Context *assignContext `json:"context"`
+
+	// ctx is where the fast decoder puts Context, reused with the request's pooled state.
+	ctx assignContext
 }
 
 // assignContext is the "context" of an assign request.
@@ -59,7 +64,7 @@ func (s *Server) assign(c *gin.Context) {
 		return
 	}
 	req := &st.req
-	*req = assignRequest{Experiments: req.Experiments[:0]}
+	*req = assignRequest{Experiments: req.Experiments[:0], ctx: assignContext{Products: req.ctx.Products[:0]}}
 	fast := parseAssign(body, req, st.attrs)
 	if !fast {
 		// The general decoder, for every other shape and to explain a bad body. It gets its
@@ -85,26 +90,20 @@ func (s *Server) assign(c *gin.Context) {
 	digest := maphash.Bytes(requestSeed, body) ^ snap.Generation*0x9e3779b97f4a7c15
 	rec := s.deps.Exposures
 	var record func(experiments.Exposure)
-	queued, recorded := true, false
-	if !rec.Recorded(digest) {
+	if (req.Track == nil || *req.Track) && !rec.Recorded(digest) {
+		st.exps = st.exps[:0]
 		record = func(e experiments.Exposure) {
-			if req.At != nil {
-				e.At = req.At.UTC()
-			}
-			recorded = true
-			queued = rec.Record(e) && queued
+			st.exps = append(st.exps, exposures.Exposure{Experiment: e.Experiment, Phase: e.Phase, Variant: e.Variant})
 		}
 	}
 	st.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, st.out[:0], record)
 	snap.Limit(req.ShopperID, st.out, req.Track == nil || *req.Track, answeredAt(req.At))
-	if record != nil && queued {
-		rec.MarkRecorded(digest)
+	if record != nil {
+		s.recordExposures(st, req, digest, pooledAttrs)
 	}
-	if recorded && pooledAttrs {
-		// The queued exposures hold the attributes until they are written.
-		st.attrs = make(map[string]any, 8)
-	}
-	// Each answer was encoded when the cache loaded; the response is their concatenation.
+	// Each answer was encoded when the cache loaded; the response is their concatenation, with
+	// the products of learned strategies chosen for the request's context.
+	st.offers.Reset(s.complementsModel(), req.contextProducts())
 	b := append(st.json[:0], `{"shopper_id":`...)
 	b = appendJSONString(b, req.ShopperID)
 	b = append(b, `,"assignments":[`...)
@@ -112,11 +111,33 @@ func (s *Server) assign(c *gin.Context) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = st.out[i].AppendJSON(b)
+		b = st.out[i].AppendJSONWith(b, &st.offers)
 	}
 	b = append(b, "]}"...)
 	st.json = b
 	writeJSON(c, http.StatusOK, b)
+}
+
+// recordExposures hands the request's exposures to the recorder, as one row, and remembers the
+// request once they are all queued.
+func (s *Server) recordExposures(st *assignState, req *assignRequest, digest uint64, pooledAttrs bool) {
+	rec := s.deps.Exposures
+	queued := true
+	if len(st.exps) > 0 {
+		r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes, Exposures: st.exps}
+		if req.At != nil {
+			r.At = req.At.UTC()
+		}
+		var kept bool
+		queued, kept = rec.Record(r)
+		if kept && pooledAttrs {
+			// The queued request holds the attributes until it is written.
+			st.attrs = make(map[string]any, 8)
+		}
+	}
+	if queued {
+		rec.MarkRecorded(digest)
+	}
 }
 
 var requestSeed = maphash.MakeSeed()
@@ -133,11 +154,30 @@ func answeredAt(at *time.Time) time.Time {
 // assignState is what one assignment needs besides the request, reused across requests so
 // that a steady stream of assignments allocates little beyond the request itself.
 type assignState struct {
-	body  []byte
-	req   assignRequest
-	attrs map[string]any
-	out   []experiments.Assignment
-	json  []byte
+	body   []byte
+	req    assignRequest
+	attrs  map[string]any
+	out    []experiments.Assignment
+	exps   []exposures.Exposure
+	offers experiments.Offers
+	json   []byte
+}
+
+// contextProducts are the products of the request's context, or none.
+func (r *assignRequest) contextProducts() []string {
+	if r.Context == nil {
+		return nil
+	}
+	return r.Context.Products
+}
+
+// complementsModel is the complements model learned strategies choose from; nil on a server
+// built without it.
+func (s *Server) complementsModel() *complements.Model {
+	if s.deps.Complements == nil {
+		return nil
+	}
+	return s.deps.Complements.Model()
 }
 
 var assignStates = sync.Pool{New: func() any {
@@ -186,7 +226,11 @@ func checkContext(p *apperr.Problems, ctx *assignContext) {
 		return
 	}
 	for i, sku := range ctx.Products {
-		validate.SKU(p, "context.products["+strconv.Itoa(i)+"]", sku)
+		// The field's path is built only for a SKU that fails: this runs on every request
+		// with a context.
+		if code, msg, ok := validate.SKUProblem(sku); !ok {
+			p.Add("context.products["+strconv.Itoa(i)+"]", code, "%s", msg)
+		}
 	}
 }
 

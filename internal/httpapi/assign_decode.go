@@ -8,15 +8,15 @@ import (
 // parseAssign decodes the usual shape of an assign body without reflection: checkout sends it
 // on every page, and decoding through reflection cost a fifth of the request. It accepts only
 // what it can decode exactly as the general decoder (decodeBody) would — keys shopper_id,
-// attributes, experiments and track spelled as documented, each once; strings of valid UTF-8
-// without escapes; attribute values that are strings, numbers, booleans or null, each name
-// once — and reports false for anything else (escapes, nested attribute values, "at",
-// "context", other keys, repeated keys, bad syntax). The caller then decodes the body the
+// attributes, experiments, track and context (null, or {"products": [strings]}) spelled as
+// documented, each once; strings of valid UTF-8 without escapes; attribute values that are
+// strings, numbers, booleans or null, each name once — and reports false for anything else
+// (escapes, nested attribute values, "at", other keys, repeated keys, bad syntax). The caller then decodes the body the
 // general way, which also explains what is wrong with it. Its place on the hot path is shown
 // against the general decoder in docs/benchmarks.md; FuzzDecoders checks that the two agree.
 //
 // attrs receives the attributes (it should be empty); the strings of req share one
-// allocation, made from body.
+// allocation, made from body; a context goes into req's own ctx, whose list it reuses.
 func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 	p := assignParser{b: body}
 	if !p.skip('{') {
@@ -30,7 +30,7 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 		return text[start:end]
 	}
 	sawAttrs := false
-	var seen [4]bool // a repeated key goes the general way, which refuses it
+	var seen [5]bool // a repeated key goes the general way, which refuses it
 	once := func(i int) bool {
 		if seen[i] {
 			return false
@@ -154,8 +154,49 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 			default:
 				return false
 			}
+		case "context":
+			if !once(4) {
+				return false
+			}
+			if p.null() {
+				req.Context = nil
+				break
+			}
+			// Only {"products": [...]}: an empty object, null products or another key go the
+			// general way.
+			if !p.skip('{') {
+				return false
+			}
+			if ks, ke, ok := p.key(); !ok || string(body[ks:ke]) != "products" || !p.skip('[') {
+				return false
+			}
+			products := req.ctx.Products[:0]
+			if !p.skip(']') {
+				for {
+					s, e, ok := p.str()
+					if !ok {
+						return false
+					}
+					products = append(products, keep(s, e))
+					if p.skip(',') {
+						continue
+					}
+					if !p.skip(']') {
+						return false
+					}
+					break
+				}
+			}
+			if !p.skip('}') {
+				return false
+			}
+			if products == nil {
+				products = []string{} // [] is an empty list, as the general decoder makes it
+			}
+			req.ctx.Products = products
+			req.Context = &req.ctx
 		default:
-			return false // "at", "context", a misspelt key or an unknown one
+			return false // "at", a misspelt key or an unknown one
 		}
 		if p.skip(',') {
 			continue

@@ -2,10 +2,15 @@ package httpapi_test
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xsell/xsell/internal/dbtest"
+	"github.com/xsell/xsell/internal/exposures"
+	"github.com/xsell/xsell/internal/httpapi"
 )
 
 func TestAssignAnswersAsTheSpecShows(t *testing.T) {
@@ -175,5 +180,87 @@ func TestExposuresKeepEachShoppersAttributes(t *testing.T) {
 		if want := strings.TrimPrefix(r.Shopper, "s-"); r.City != "c-"+want || fmt.Sprint(r.Visits) != want {
 			t.Errorf("exposure of %s holds city %q and visits %d", r.Shopper, r.City, r.Visits)
 		}
+	}
+}
+
+// TestTrackFalseRecordsNothing: a prefetch with "track": false gets the same answer and
+// records no exposure, and does not keep the shopper's later, tracked request from recording.
+func TestTrackFalseRecordsNothing(t *testing.T) {
+	api := newTestAPI(t)
+	createExperiment(t, api.url, validExperiment("prefetched"))
+	do(t, "POST", api.url+"/v1/experiments/prefetched/start", adminKey, "", "")
+	api.reload(t)
+	variant := func(a answer) any { return a.body["assignments"].([]any)[0].(map[string]any)["variant"] }
+	quiet := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json",
+		`{"shopper_id": "s-quiet", "attributes": {"country": "IT"}, "track": false}`)
+	prefetch := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json",
+		`{"shopper_id": "s-later", "attributes": {"country": "IT"}, "track": false}`)
+	if quiet.status != 200 || variant(quiet) == nil || prefetch.status != 200 {
+		t.Fatalf("track false: %d %s / %d %s", quiet.status, quiet.raw, prefetch.status, prefetch.raw)
+	}
+	shown := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", `{"shopper_id": "s-later", "attributes": {"country": "IT"}}`)
+	if variant(shown) != variant(prefetch) {
+		t.Fatalf("tracked answer %v differs from the prefetched %v", variant(shown), variant(prefetch))
+	}
+	api.stop()
+	var recorded []string
+	if err := api.db.Select(&recorded, `SELECT shopper_id FROM exposures ORDER BY shopper_id`); err != nil {
+		t.Fatal(err)
+	}
+	if len(recorded) != 1 || recorded[0] != "s-later" {
+		t.Fatalf("exposures of %v, want only s-later's tracked request", recorded)
+	}
+	var n int
+	if err := api.db.Get(&n, `SELECT count(*) FROM exposure_log`); err != nil || n != 0 {
+		t.Fatalf("%d rows staged (%v), want none", n, err)
+	}
+}
+
+// TestReadyzSaysWhenExposuresAreShed: with the recorder's queue full, /readyz still answers
+// ready (taking the instance out would only move its load) and says that it sheds.
+func TestReadyzSaysWhenExposuresAreShed(t *testing.T) {
+	rec := exposures.New(nil, exposures.Config{QueueSize: 1}, nil, nil) // not running: nothing drains it
+	s := cachedAPI(t, httpapi.Config{}, httpapi.Deps{DB: dbtest.New(t), Exposures: rec})
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	for _, id := range []string{"s-1", "s-2"} {
+		body := `{"shopper_id": "` + id + `", "attributes": {"country": "IT", "device": "mobile", "visits": 5}}`
+		if a := do(t, "POST", ts.URL+"/v1/assign", checkoutKey, "application/json", body); a.status != 200 {
+			t.Fatalf("assign %s: %d %s", id, a.status, a.raw)
+		}
+	}
+	r := do(t, "GET", ts.URL+"/readyz", "", "", "")
+	if line, _ := r.body["exposures"].(string); r.status != 200 || r.body["status"] != "ready" || !strings.HasPrefix(line, "shedding:") {
+		t.Fatalf("readyz: %d %s, want 200 ready with an exposures line saying it sheds", r.status, r.raw)
+	}
+}
+
+// TestAPoisonedAssignmentStopsNobodysExposures replays issue 13's first reproducer: a NUL in
+// the shopper id, or in an attribute's key or value. Whether the edge refuses such a request
+// or answers it, the exposures of the shoppers after it are written.
+func TestAPoisonedAssignmentStopsNobodysExposures(t *testing.T) {
+	api := newTestAPI(t)
+	createExperiment(t, api.url, validExperiment("poisoned"))
+	do(t, "POST", api.url+"/v1/experiments/poisoned/start", adminKey, "", "")
+	api.reload(t)
+	for _, body := range []string{
+		`{"shopper_id": "evil\u0000x", "attributes": {"country": "IT"}}`,
+		`{"shopper_id": "evil-key", "attributes": {"country": "IT", "k\u0000": "v"}}`,
+		`{"shopper_id": "evil-value", "attributes": {"country": "IT", "k": "v\u0000"}}`,
+	} {
+		if a := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", body); a.status >= 500 {
+			t.Fatalf("%s: %d %s", body, a.status, a.raw)
+		}
+	}
+	for i := range 20 {
+		body := fmt.Sprintf(`{"shopper_id": "after-%d", "attributes": {"country": "IT"}}`, i)
+		if a := do(t, "POST", api.url+"/v1/assign", checkoutKey, "application/json", body); a.status != 200 {
+			t.Fatalf("assign after-%d: %d %s", i, a.status, a.raw)
+		}
+	}
+	api.stop()
+	var n int
+	if err := api.db.Get(&n, `SELECT count(*) FROM exposures WHERE shopper_id LIKE 'after-%'`); err != nil || n != 20 {
+		t.Fatalf("%d of the 20 later shoppers' exposures written (%v)", n, err)
 	}
 }

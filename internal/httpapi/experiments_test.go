@@ -13,6 +13,7 @@ import (
 	"github.com/xsell/xsell/internal/app"
 	"github.com/xsell/xsell/internal/apptest"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 )
 
 const (
@@ -26,7 +27,7 @@ type testAPI struct {
 	url      string
 	db       *sqlx.DB
 	cache    *experiments.Cache
-	recorder *experiments.Recorder
+	recorder *exposures.Recorder
 	stop     func() // stops the server, which flushes the recorder
 }
 

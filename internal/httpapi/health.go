@@ -28,6 +28,10 @@ type readiness struct {
 	Database   string `json:"database"`
 	Migrations string `json:"migrations"`
 	Assignment string `json:"assignment,omitempty"`
+	// Exposures says how recording goes; "shedding: ..." while exposures are being dropped
+	// (counted in exposure_losses). Shedding leaves the status ready: taking an instance out
+	// of rotation for it would only move its load onto the others.
+	Exposures string `json:"exposures,omitempty"`
 }
 
 // readyz says whether the server can do its work: the database answers and has every
@@ -60,6 +64,9 @@ func (s *Server) readyz(c *gin.Context) {
 			// Checkout still gets answers; writes (events, loyalty) do not work.
 			r.Status = "degraded"
 		}
+	}
+	if e := s.deps.Exposures; e != nil {
+		r.Exposures, _ = e.Status()
 	}
 	status := http.StatusOK
 	if r.Status != "ready" {

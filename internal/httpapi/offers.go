@@ -30,9 +30,9 @@ func (s *Server) offersWired(c *gin.Context) {
 	}
 }
 
-// settingsBody is the body of PUT /v1/offers/settings. What GET answered may be sent back:
+// offerSettingsBody is the body of PUT /v1/offers/settings. What GET answered may be sent back:
 // version, when given, must be the one stored (else 409); updated_at is ignored.
-type settingsBody struct {
+type offerSettingsBody struct {
 	GlobalCap *experiments.FrequencyCap `json:"global_cap"`
 	Version   *int                      `json:"version"`
 	UpdatedAt *time.Time                `json:"updated_at"`
@@ -58,7 +58,7 @@ func (s *Server) getOfferSettings(c *gin.Context) {
 }
 
 func (s *Server) putOfferSettings(c *gin.Context) {
-	var body settingsBody
+	var body offerSettingsBody
 	if err := decodeJSON(c, &body); err != nil {
 		s.renderError(c, err)
 		return

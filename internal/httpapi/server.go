@@ -17,8 +17,10 @@ import (
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/bandit"
+	"github.com/xsell/xsell/internal/complements"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/loyalty"
 	"github.com/xsell/xsell/internal/offers"
 )
@@ -33,6 +35,8 @@ type Config struct {
 	// RequestTimeout is the deadline of every request's context (0: none): the database work
 	// of a request that reaches it stops, and the client gets 503 rather than a wait.
 	RequestTimeout time.Duration
+	// AssignLogSample logs 1 in this many successful POST /v1/assign lines; 0 or 1 logs all.
+	AssignLogSample int
 }
 
 // Deps are the services the handlers call.
@@ -42,14 +46,17 @@ type Deps struct {
 	Registry *prometheus.Registry
 
 	Experiments *experiments.Store
-	Assignments *experiments.Cache    // compiled experiments that /v1/assign answers from
-	Exposures   *experiments.Recorder // writes exposures off the request path
-	Events      *events.Service       // ingests POST /v1/events
-	Loyalty     *loyalty.Service      // program, accounts and the points ledger
-	Offers      *offers.Store         // the global frequency cap and the holdout
-	Budgets     *offers.Budgets       // what offer budgets spent, for an experiment's GET
-	Bandits     *bandit.Updater       // recomputes bandits' weights, on schedule or when asked
-	Console     http.Handler          // the web console, served under /console/ when set
+	Assignments *experiments.Cache  // compiled experiments that /v1/assign answers from
+	Exposures   *exposures.Recorder // writes exposures off the request path
+	Events      *events.Service     // ingests POST /v1/events
+	Loyalty     *loyalty.Service    // program, accounts and the points ledger
+	Offers      *offers.Store       // the global frequency cap and the holdout
+	Budgets     *offers.Budgets     // what offer budgets spent, for an experiment's GET
+	Bandits     *bandit.Updater     // recomputes bandits' weights, on schedule or when asked
+	Console     http.Handler        // the web console, served under /console/ when set
+
+	Complements       *complements.Cache     // the complements model, in memory
+	ComplementsBuilds *complements.Refresher // builds it on request
 }
 
 // Server routes requests to handlers.
@@ -62,6 +69,8 @@ type Server struct {
 	metrics httpMetrics
 	// migrated remembers that /readyz found every migration applied.
 	migrated atomic.Bool
+	// assignLines counts successful assignments, for the access log's sampling.
+	assignLines atomic.Uint64
 }
 
 // ConfigureLibraries sets the globals of the libraries the HTTP layer uses (Gin's release mode,
@@ -142,6 +151,7 @@ func (s *Server) routes() {
 	s.eventRoutes(v1)
 	s.loyaltyRoutes(v1)
 	s.offerRoutes(v1)
+	s.complementsRoutes(v1)
 	if s.deps.Console != nil {
 		// The console renders its own pages and errors; it shares the request id, headers,
 		// metrics and body limit of every route.

@@ -16,8 +16,10 @@ import (
 	"github.com/xsell/xsell/internal/database"
 )
 
-// creditBatch is how many order events one transaction of CreditOrders handles.
-const creditBatch = 200
+// CreditBatch is how many order events one transaction of CreditOrders handles: large enough
+// that a batch's fixed statements cost little per order, small enough that a batch with poison,
+// credited again event by event, stays well inside the statement and lock timeouts.
+const CreditBatch = 1000
 
 // orderEvent is an order_completed or order_refunded row of the events outbox.
 type orderEvent struct {
@@ -59,10 +61,12 @@ func (s *Service) CreditOrders(ctx context.Context) (int, error) {
 	return n, database.Wrap(err, "crediting order events")
 }
 
-// creditOutbox is the crediting as a reader of the events table.
+// creditOutbox is the crediting as a reader of the events table: a batch is credited with a
+// few statements for the whole of it (creditSet); one the database refuses is credited again
+// event by event (creditEvent), each guarded, the refused ones going to quarantine.
 func (s *Service) creditOutbox() *database.Outbox[orderEvent] {
-	return &database.Outbox[orderEvent]{
-		Name: CreditingConsumer, Cursor: "loyalty_event_cursor", Limit: creditBatch, TxOptions: readCommitted,
+	o := &database.Outbox[orderEvent]{
+		Name: CreditingConsumer, Cursor: "loyalty_event_cursor", Limit: CreditBatch, TxOptions: readCommitted,
 		Quarantine: s.quarantine, Read: readOrderEvents,
 		Prepare: func(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (func(orderEvent) error, error) {
 			batch, err := readOrderBatch(ctx, tx, evs, s.now())
@@ -74,6 +78,16 @@ func (s *Service) creditOutbox() *database.Outbox[orderEvent] {
 		Seq: func(ev orderEvent) int64 { return ev.Seq },
 		Key: func(ev orderEvent) string { return ev.ID },
 	}
+	if !s.eventByEvent {
+		o.Set = func(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) error {
+			batch, err := readOrderBatch(ctx, tx, evs, s.now())
+			if err != nil {
+				return err
+			}
+			return s.creditSet(ctx, tx, evs, batch)
+		}
+	}
+	return o
 }
 
 // readOrderEvents reads the order events after seq. internal/events makes rows visible in seq

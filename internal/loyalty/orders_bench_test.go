@@ -2,7 +2,6 @@ package loyalty_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -10,13 +9,22 @@ import (
 	"github.com/xsell/xsell/internal/loyalty"
 )
 
-// BenchmarkCreditOrders credits order events as the server's job does, 200 per op: orders of
+// BenchmarkCreditOrders credits order events as the server's job does, one batch (CreditBatch) per op: orders of
 // two lines from distinct shoppers, half of them exposed to a running loyalty_points variant
-// whose product one of the lines holds.
+// whose product one of the lines holds. "set" is the job's path; "event_by_event" the path of
+// a batch with poison, for comparison in the same run.
 func BenchmarkCreditOrders(b *testing.B) {
+	b.Run("set", func(b *testing.B) { benchmarkCreditOrders(b, false) })
+	b.Run("event_by_event", func(b *testing.B) { benchmarkCreditOrders(b, true) })
+}
+
+func benchmarkCreditOrders(b *testing.B, eventByEvent bool) {
 	db := dbtest.New(b)
 	ctx := context.Background()
 	svc := loyalty.New(db, loyalty.Options{Clock: func() time.Time { return t0.Add(time.Hour) }})
+	if eventByEvent {
+		loyalty.CreditEventByEvent(svc)
+	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO experiments (key, name, status, phase, seed, hash_attribute, coverage, variants)
 		VALUES ('pts', 'pts', 'running', 1, 'pts', 'shopper_id', 1,
 		'[{"key":"control","strategy":{"type":"none"}},{"key":"points","strategy":{"type":"loyalty_points","products":["sku-2"],"bonus_points":100}}]')`); err != nil {
@@ -25,28 +33,23 @@ func BenchmarkCreditOrders(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		b.StopTimer()
-		for range 200 {
-			n++
-			shopper, id := fmt.Sprintf("s-%d", n), fmt.Sprintf("o-%d", n)
-			if _, err := db.ExecContext(ctx, `INSERT INTO events (id, type, shopper_id, occurred_at, order_id, amount, discount, currency)
-				VALUES ($1, 'order_completed', $2, $3, $1, 5000, 0, 'EUR')`, id, shopper, t0); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := db.ExecContext(ctx, `INSERT INTO order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price)
-				VALUES ($1, 0, $3, $1, $2, 'sku-1', 1, 2000), ($1, 1, $3, $1, $2, 'sku-2', 1, 3000)`, id, shopper, t0); err != nil {
-				b.Fatal(err)
-			}
-			if n%2 == 0 {
-				if _, err := db.ExecContext(ctx, `INSERT INTO exposures (experiment_key, phase, shopper_id, variant, first_seen)
-					VALUES ('pts', 1, $1, 'points', $2)`, shopper, t0); err != nil {
-					b.Fatal(err)
-				}
-			}
+		// One batch of the job: orders o-(n+1) … o-(n+CreditBatch) of as many new shoppers.
+		if _, err := db.ExecContext(ctx, `WITH o AS (SELECT g, 'o-' || g AS id, 's-' || g AS shopper
+				FROM generate_series($1::int + 1, $1::int + $2::int) g),
+			ev AS (INSERT INTO events (id, type, shopper_id, occurred_at, order_id, amount, discount, currency)
+				SELECT id, 'order_completed', shopper, $3, id, 5000, 0, 'EUR' FROM o ORDER BY g),
+			items AS (INSERT INTO order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price)
+				SELECT id, l, $3, id, shopper, 'sku-' || (l + 1), 1, 2000 + 1000 * l FROM o, generate_series(0, 1) l)
+			INSERT INTO exposures (experiment_key, phase, shopper_id, variant, first_seen)
+			SELECT 'pts', 1, shopper, 'points', $3 FROM o WHERE g % 2 = 0`, n, loyalty.CreditBatch, t0); err != nil {
+			b.Fatal(err)
 		}
+		n += loyalty.CreditBatch
 		b.StartTimer()
-		if got, err := svc.CreditOrders(ctx); err != nil || got != 200 {
+		if got, err := svc.CreditOrders(ctx); err != nil || got != loyalty.CreditBatch {
 			b.Fatalf("credited %d, %v", got, err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/order")
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "orders/s")
 }

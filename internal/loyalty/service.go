@@ -17,6 +17,8 @@ type Service struct {
 	clock      func() time.Time
 	quarantine *database.Quarantine
 	budgets    BonusBudgets
+	// eventByEvent credits every batch the way a batch with poison is (tests compare the two).
+	eventByEvent bool
 }
 
 // Options are what a Service needs besides its database; zero values take the defaults.

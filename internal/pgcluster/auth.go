@@ -12,11 +12,13 @@ import (
 // superuser is the cluster's superuser, as initdb -U makes it.
 const superuser = "postgres"
 
-// hba is the whole pg_hba.conf: every connection, socket or loopback TCP, proves the password.
+// hba is the whole pg_hba.conf: every connection, socket or loopback TCP, proves the password;
+// a standby (standby.go) streams from the primary over loopback TCP with it too.
 const hba = `# Written by xsell's pgcluster: the password is in ../password.
 local all all scram-sha-256
 host  all all 127.0.0.1/32 scram-sha-256
 host  all all ::1/128 scram-sha-256
+host  replication all 127.0.0.1/32 scram-sha-256
 `
 
 // newPassword makes a superuser's password: 192 random bits, hex so that it needs no escaping

@@ -49,7 +49,10 @@ func (r runner) run(cmd *exec.Cmd) error {
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, "LC_ALL=C")
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s: %v: %s", name, err, lastLines(out.Bytes(), 10))
 	}

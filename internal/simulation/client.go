@@ -88,10 +88,12 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// assign asks for one shopper's variant, back-dated to the arrival (admin key); track false
-// records no exposure.
+// assign asks for one shopper's variant, back-dated to the arrival (admin key), with the
+// product the shopper came for as the context, as a product page asks; track false records
+// no exposure.
 func (a *api) assign(ctx context.Context, experiment string, s *shopper, track bool) (Assignment, error) {
-	req := client.AssignRequest{ShopperID: s.id, Attributes: s.attrs, Experiments: []string{experiment}, At: &s.arrival}
+	req := client.AssignRequest{ShopperID: s.id, Attributes: s.attrs, Experiments: []string{experiment}, At: &s.arrival,
+		Context: &client.AssignContext{Products: []string{s.primary}}}
 	if !track {
 		req.Track = client.Bool(false)
 	}

@@ -65,6 +65,9 @@ type shopper struct {
 	arrival time.Time
 	attrs   map[string]any
 	rng     *rand.Rand
+	// primary is the product the shopper came for: the context of their assignment, for
+	// strategies that choose their products from it (learned complements).
+	primary string
 }
 
 // outcome is what one shopper sent, for the summary.
@@ -125,6 +128,7 @@ func (m *model) shopper(i int) *shopper {
 	for _, a := range m.attrs {
 		s.attrs[a.name] = a.values[pickIndex(a.cum, rng)]
 	}
+	s.primary = m.pick[pickIndex(m.pickCum, rng)]
 	return s
 }
 
@@ -174,7 +178,7 @@ func (m *model) behave(s *shopper, a Assignment) ([]Event, outcome) {
 		evs = append(evs, e)
 	}
 
-	primary := m.pick[pickIndex(m.pickCum, rng)]
+	primary := s.primary
 	// A shopper told to hold the offer back (capped, budget spent, holdout) sees the
 	// control's experience while staying in the variant.
 	offered := a.ShowsOffer() && st.Type != "" && st.Type != "none" && len(st.Products) > 0 &&

@@ -91,16 +91,24 @@ func SKU(p *apperr.Problems, field, sku string) bool {
 	return SKUAt(p, -1, field, sku)
 }
 
-// SKUAt is SKU for a field of the index-th item of a batch (none when index is negative).
-func SKUAt(p *apperr.Problems, index int, field, sku string) bool {
-	code, msg, ok := TextProblem(sku)
+// SKUProblem says why sku is not a SKU: its code and message, or ok. It builds nothing for a
+// good SKU, so a hot path may call it before it builds a problem's field path.
+func SKUProblem(sku string) (code, message string, ok bool) {
+	code, message, ok = TextProblem(sku)
 	switch {
 	case !ok:
 	case sku == "":
-		code, msg = "required", "is required"
+		return "required", "is required", false
 	case len(sku) > MaxSKU:
-		code, msg = "too_long", "a SKU is at most "+strconv.Itoa(MaxSKU)+" bytes"
-	default:
+		return "too_long", "a SKU is at most " + strconv.Itoa(MaxSKU) + " bytes", false
+	}
+	return code, message, ok
+}
+
+// SKUAt is SKU for a field of the index-th item of a batch (none when index is negative).
+func SKUAt(p *apperr.Problems, index int, field, sku string) bool {
+	code, msg, ok := SKUProblem(sku)
+	if ok {
 		return true
 	}
 	if index < 0 {

@@ -4,9 +4,11 @@
 # Generates 1,000,000 exposed shoppers and 5,000,000 events with SQL in a throwaway PostgreSQL
 # cluster (cmd/devdb), then times `analyze report` end to end against the bare aggregate query
 # it runs (printed by `analyze report --sql`, so it is the very same statement) in psql, in the
-# same run, alternating the two. The cluster is removed at the end whatever happens.
+# same run, and against the report computed from events (--from events), whose figures must be
+# the same to 1e-9. It builds the report rollups first (`server rollups`, timed). Each command
+# runs once: the machine is shared. The cluster is removed at the end whatever happens.
 #
-#   scripts/bench/analyze.sh            # RUNS=3 by default
+#   scripts/bench/analyze.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,7 +17,6 @@ if [ -z "${XSELL_BENCH_INNER:-}" ]; then
 	exec env -u DATABASE_URL XSELL_BENCH_INNER=1 go run ./cmd/devdb exec -- bash "$0" "$@"
 fi
 
-RUNS=${RUNS:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/" ./cmd/analyze ./cmd/server
@@ -78,24 +79,50 @@ printf 'generated in %.0f s\n' "$(echo "$t1 - $t0" | bc)"
 "${psql[@]}" -At -c "SELECT 'exposures', count(*) FROM exposures UNION ALL SELECT 'events', count(*) FROM events
   UNION ALL SELECT 'order_items', count(*) FROM order_items UNION ALL SELECT 'loyalty_entries', count(*) FROM loyalty_entries"
 
+echo "building the rollups (server rollups)..."
+t0=$(now)
+"$work/server" rollups >/dev/null
+t1=$(now)
+printf 'rollups built in %.0f s\n' "$(echo "$t1 - $t0" | bc)"
+
+# same A B: the figures of two JSON reports agree to 1e-9 (relative, absolute below 1), all but
+# where each read them from.
+same() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for r in (a, b):
+    r.pop("data_source", None)
+bad = []
+def walk(x, y, path):
+    if isinstance(x, dict) and isinstance(y, dict) and x.keys() == y.keys():
+        for k in x: walk(x[k], y[k], path + "." + k)
+    elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        for i, (u, v) in enumerate(zip(x, y)): walk(u, v, "%s[%d]" % (path, i))
+    elif isinstance(x, (int, float)) and isinstance(y, (int, float)) and not isinstance(x, bool):
+        if abs(x - y) > 1e-9 * max(1, abs(x), abs(y)): bad.append("%s: %r vs %r" % (path, x, y))
+    elif x != y:
+        bad.append("%s: %r vs %r" % (path, x, y))
+print("same figures to 1e-9" if not bad else "DIFFERENT: " + "; ".join(bad[:5]))
+sys.exit(1 if bad else 0)
+PY
+}
+
 bench() { # label, analyze flags...
 	local label=$1; shift
 	"$work/analyze" report --experiment bench --sql "$@" >"$work/q.sql"
-	"$work/analyze" report --experiment bench --format json "$@" >/dev/null # warm the cache once
-	local a=() q=()
-	for _ in $(seq "$RUNS"); do
-		local s e
-		s=$(now); "${psql[@]}" -f "$work/q.sql" -o /dev/null; e=$(now); q+=("$(echo "$e - $s" | bc)")
-		s=$(now); "$work/analyze" report --experiment bench --format json "$@" >/dev/null; e=$(now); a+=("$(echo "$e - $s" | bc)")
-	done
-	local qmin amin
-	qmin=$(printf '%s\n' "${q[@]}" | sort -n | head -1)
-	amin=$(printf '%s\n' "${a[@]}" | sort -n | head -1)
-	printf '%-28s bare query (psql): %s s   analyze report: %s s   ratio (best of %d): %.2f\n' \
-		"$label" "$(printf '%.2f ' "${q[@]}")" "$(printf '%.2f ' "${a[@]}")" "$RUNS" "$(echo "$amin / $qmin" | bc -l)"
+	head -3 "$work/q.sql" | sed 's/^/    /'
+	local s e q r ev
+	# jit = off, as analyze runs it (the statement's own comment says so).
+	s=$(now); PGOPTIONS='-c jit=off' "${psql[@]}" -f "$work/q.sql" -o /dev/null; e=$(now); q=$(echo "$e - $s" | bc)
+	s=$(now); "$work/analyze" report --experiment bench --format json "$@" >"$work/rollups.json"; e=$(now); r=$(echo "$e - $s" | bc)
+	s=$(now); "$work/analyze" report --experiment bench --format json --from events "$@" >"$work/events.json"; e=$(now); ev=$(echo "$e - $s" | bc)
+	printf '%-28s bare query (psql): %.2f s   analyze report: %.2f s   --from events: %.2f s   ' "$label" "$q" "$r" "$ev"
+	same "$work/rollups.json" "$work/events.json"
 }
 echo
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(psql --version); $(go version | cut -d' ' -f3)"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(psql --version); $(go version | cut -d' ' -f3); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 bench "report"
 bench "report --cuped" --cuped
 bench "report --segment device" --segment device
+bench "report --window 7d" --window 7d

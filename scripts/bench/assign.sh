@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Assignment throughput: wrk against POST /v1/assign with 20 running experiments (targeting,
-# half of them layered) and, in the same run, against a bare Gin handler that returns a fixed
-# body of the same size. Starts its own throwaway PostgreSQL; needs wrk (apt-get install wrk).
+# Assignment throughput, latency and exposure loss: wrk against POST /v1/assign with 20 running
+# experiments (targeting, half of them layered) for three workloads — returning shoppers (a pool
+# of 10,000 whose exposures are already written), a mix of 80% returning and 20% new shoppers,
+# and a new shopper on every request — each right after a run of a bare Gin handler that returns
+# a fixed body of the same size, so that each workload is judged against the yardstick measured
+# a few seconds before it. The server runs with its default settings (log level info).
+# Starts its own throwaway PostgreSQL; needs wrk (apt-get install wrk).
 #
 #   scripts/bench/assign.sh [DURATION] [CONNECTIONS]      # defaults: 15s, 32
 #   PIN=1 scripts/bench/assign.sh                          # wrk on CPU 0, servers on CPU 1
-#   ROUNDS=3 (bare and xsell alternate this many times), WRK_THREADS=2
+#   ROUNDS=3 (each round: bare, returning, bare, mixed, bare, all-new), WRK_THREADS=2,
+#   WORKLOADS="returning mixed new" (a subset runs only those)
+#   XSELL_LOG_LEVEL, XSELL_ASSIGN_LOG_SAMPLE, XSELL_EXPOSURE_QUEUE pass through to the server.
+#   LOGCOST=1: instead, what the access log costs: returning shoppers on this server (log level
+#   info, as by default) and on a second one at warn (no access log), alternating ROUNDS times.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-15s}
@@ -26,7 +34,7 @@ go build -o "$work/bare" ./scripts/bench/bare
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 xport=$(port); bport=$(port)
-XSELL_ADDR=127.0.0.1:$xport XSELL_LOG_LEVEL=${XSELL_LOG_LEVEL:-warn} "${srvcpu[@]}" "$work/server" >"$work/server.log" 2>&1 &
+XSELL_ADDR=127.0.0.1:$xport "${srvcpu[@]}" "$work/server" >"$work/server.log" 2>&1 &
 xpid=$!
 for _ in $(seq 100); do curl -sf "127.0.0.1:$xport/readyz" >/dev/null && break; sleep 0.1; done
 
@@ -51,26 +59,31 @@ curl -sf -H 'Authorization: Bearer dev-checkout' -H 'Content-Type: application/j
 bpid=$!
 for _ in $(seq 100); do curl -sf -X POST "127.0.0.1:$bport/v1/assign" >/dev/null && break; sleep 0.1; done
 
+psqlq() { psql "$DATABASE_URL" -Atc "$1"; }
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "answer size: $(wc -c <"$work/body.json") bytes, $(grep -o '"experiment"' "$work/body.json" | wc -l) assignments"
 # CPU time (user + system, in clock ticks) a process has used so far.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# run PORT NAME SHOPPERS NEW PID: one wrk run, its output in $work/NAME.txt, the CPU it cost PID.
 run() {
-  local before; before=$(ticks "$4")
-  SHOPPERS=$3 "${wrkcpu[@]}" wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"$duration" --latency -s scripts/bench/assign.lua "http://127.0.0.1:$1/v1/assign" | tee "$work/$2.txt"
-  echo $(( $(ticks "$4") - before )) >"$work/$2.ticks"
+  local before; before=$(ticks "$5")
+  SHOPPERS=$3 NEW=$4 PREFIX=$2 "${wrkcpu[@]}" wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"$duration" --latency -s scripts/bench/assign.lua "http://127.0.0.1:$1/v1/assign" >"$work/$2.txt"
+  echo $(( $(ticks "$5") - before )) >"$work/$2.ticks"
 }
 # Server CPU per request, in microseconds: steadier than req/s on a shared VM.
 cpu() { python3 -c "print(round($(cat "$work/$1.ticks") * 1e6 / $(getconf CLK_TCK) / $(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$work/$1.txt"), 1))"; }
 rps() { sed -n 's/^Requests\/sec: *//p' "$work/$1.txt"; }
 p99() { awk '$1=="99%"{print $2}' "$work/$1.txt"; }
-metric() { curl -s "127.0.0.1:$xport/metrics" | sed -n "s/^$1 //p"; }
+errors() { grep -E 'Non-2xx|Socket errors' "$work/$1.txt" || true; }
+metrics() { curl -s "127.0.0.1:$xport/metrics"; }
+# sum NAME: a metric summed over its labels.
+sum() { metrics | awk -v m="$1" 'index($0, m) == 1 && ($0 ~ "^" m "[ {]") {s += $NF} END {printf "%d\n", s}'; }
 # The server's own latency histogram for /v1/assign (le and cumulative count per line), and the
 # bucket its 99th percentile falls in over a run: the time from Gin's first middleware to the
 # last byte handed to the kernel, without the time a request waits to be read or scheduled.
-buckets() { curl -s "127.0.0.1:$xport/metrics" | sed -n 's/^xsell_http_request_duration_seconds_bucket{method="POST",route="\/v1\/assign",le="\([^"]*\)"} \(.*\)/\1 \2/p'; }
+buckets() { metrics | sed -n 's/^xsell_http_request_duration_seconds_bucket{method="POST",route="\/v1\/assign",le="\([^"]*\)"} \(.*\)/\1 \2/p'; }
 server_p99() {
-  python3 - "$work/before$1" "$work/after$1" <<'PY'
+  python3 - "$work/$1.before" "$work/$1.after" <<'PY'
 import sys
 def read(f):
     return {le: float(n) for le, n in (l.split() for l in open(f) if l.strip())}
@@ -81,41 +94,95 @@ le = next(le for le, n in delta if n >= 0.99 * total)
 print(f"≤ {le * 1000:g} ms" if le != float('inf') else "> the largest bucket")
 PY
 }
-# Warm-up, not counted: the pool's exposures are written once, as for shoppers seen before.
-# The queue holds 100,000 exposures and the pool makes 200,000, so some are dropped at first
-# and recorded again on the shopper's next request: warm up until a round drops none, and let
-# the recorder empty its queue before measuring.
-for round in 1 2 3 4 5; do
-  dropped=$(metric xsell_exposures_dropped_total)
-  SHOPPERS=10000 "${wrkcpu[@]}" wrk -t"${WRK_THREADS:-2}" -c"$conns" -d5s -s scripts/bench/assign.lua "http://127.0.0.1:$xport/v1/assign" >/dev/null
-  # Until the queue is empty and the last batch written (the count stops moving).
-  written=-1
-  for _ in $(seq 100); do
-    now=$(metric xsell_exposures_written_total)
-    [ "$(metric xsell_exposures_queued)" = 0 ] && [ "$now" = "$written" ] && break
-    written=$now; sleep 0.5
+# settle: wait until the recorder's queue is empty and every staged row is merged; prints the
+# seconds it took (the merge's lag behind the load).
+settle() {
+  local t0; t0=$(date +%s.%N)
+  for _ in $(seq 3600); do
+    [ "$(sum xsell_exposures_queued)" = 0 ] && [ "$(psqlq 'select count(*) from exposure_log')" = 0 ] && break
+    sleep 0.5
   done
-  [ "$(metric xsell_exposures_dropped_total)" = "$dropped" ] && break
+  python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')"
+}
+# xsell NAME SHOPPERS NEW: one xsell run with the server's histogram, CPU, exposures generated
+# (queued + lost) and lost, and the time the merge then took to catch up.
+xsell() {
+  local rec0 lost0; rec0=$(sum xsell_exposures_recorded_total); lost0=$(sum xsell_exposures_lost_total)
+  buckets >"$work/$1.before"
+  run "$xport" "$1" "$2" "$3" "$xpid"
+  buckets >"$work/$1.after"
+  local rec lost; rec=$(( $(sum xsell_exposures_recorded_total) - rec0 )); lost=$(( $(sum xsell_exposures_lost_total) - lost0 ))
+  echo "$(( rec + lost )) $lost" >"$work/$1.exposures"
+  settle >"$work/$1.settle"
+}
+# A new shopper's exposures, end to end: rows merged for the run's shoppers against the
+# exposures it generated.
+stored() { psqlq "select count(*) from exposures where shopper_id like '$1-%'"; }
+
+# Warm-up, not counted: every pool shopper is assigned, so that their exposures are written
+# once, as for shoppers seen before; until the pool's 10,000 are all stored.
+pooled() { psqlq "select count(distinct shopper_id) from exposures where shopper_id like 'shopper-%'"; }
+warm() {
+  SHOPPERS=10000 WARM=${WRK_THREADS:-2} "${wrkcpu[@]}" wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"$1" -s scripts/bench/assign.lua "http://127.0.0.1:$xport/v1/assign" >/dev/null
+  settle >/dev/null
+}
+for round in 1 2 3 4 5; do
+  warm 5s
+  [ "$(pooled)" -ge 10000 ] && break
 done
-echo "warm-up: $round round(s) of 5 s; exposures written $(metric xsell_exposures_written_total), dropped $(metric xsell_exposures_dropped_total)"
-# The VM's speed drifts between runs, so bare and xsell alternate, ROUNDS times, and each
-# round's ratio compares two runs made a few seconds apart.
+echo "warm-up: $round round(s) of 5 s; pool shoppers stored $(pooled), exposures $(psqlq 'select count(*) from exposures'), lost $(sum xsell_exposures_lost_total)"
+if [ "${LOGCOST:-0}" = 1 ]; then
+  wport=$(port)
+  XSELL_ADDR=127.0.0.1:$wport XSELL_LOG_LEVEL=warn "${srvcpu[@]}" "$work/server" >"$work/server-warn.log" 2>&1 &
+  wpid=$!
+  for _ in $(seq 100); do curl -sf "127.0.0.1:$wport/readyz" >/dev/null && break; sleep 0.1; done
+  # Its own in-memory de-duplication starts empty: one pass over the pool, so that it too
+  # only answers.
+  SHOPPERS=10000 WARM=${WRK_THREADS:-2} wrk -t"${WRK_THREADS:-2}" -c"$conns" -d5s -s scripts/bench/assign.lua "http://127.0.0.1:$wport/v1/assign" >/dev/null
+  settle >/dev/null
+  echo "access log cost, returning shoppers (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+  for r in $(seq "${ROUNDS:-3}"); do
+    run "$xport" "info$r" 10000 0 "$xpid"
+    run "$wport" "warn$r" 10000 0 "$wpid"
+    echo "  round $r: info (1 in ${XSELL_ASSIGN_LOG_SAMPLE:-100} assign lines) $(rps "info$r") req/s, CPU $(cpu "info$r") µs/req; warn $(rps "warn$r") req/s, CPU $(cpu "warn$r") µs/req; info/warn rate $(python3 -c "print(f'{$(rps "info$r")/$(rps "warn$r"):.2f}')"), CPU $(python3 -c "print(f'{$(cpu "info$r")/$(cpu "warn$r"):.3f}')")"
+  done
+  echo "  access log lines written at info: $(wc -l <"$work/server.log")"
+  exit 0
+fi
+# The VM's speed drifts between runs, so each workload runs right after the bare handler,
+# ROUNDS times, and its ratios compare two runs made seconds apart.
 rounds=${ROUNDS:-3}
+workloads=${WORKLOADS:-returning mixed new}
 for r in $(seq "$rounds"); do
-  echo "== round $r: bare Gin handler (fixed body)"; run "$bport" "bare$r" 10000 "$bpid"
-  buckets >"$work/before$r"
-  echo "== round $r: xsell POST /v1/assign, returning shoppers (pool of 10,000, exposures already written)"; run "$xport" "returning$r" 10000 "$xpid"
-  buckets >"$work/after$r"
-  echo "exposures written so far: $(metric xsell_exposures_written_total)"
+  for w in $workloads; do
+    echo "== round $r: bare Gin handler, then xsell with $w shoppers"
+    run "$bport" "bare-$w$r" 10000 0 "$bpid"
+    case $w in
+      # A burst of new shoppers evicts returning ones from the server's in-memory
+      # de-duplication (they are then written again, once); walk the pool first, so that
+      # every round measures shoppers whose exposures the server remembers.
+      returning) warm 3s; xsell "returning$r" 10000 0 ;;
+      mixed) xsell "mixed$r" 10000 0.2 ;;
+      new) xsell "new$r" 0 1 ;;
+    esac
+    errors "$w$r"
+  done
 done
-echo "exposures written $(metric xsell_exposures_written_total), dropped $(metric xsell_exposures_dropped_total) after the returning runs"
-echo "== xsell POST /v1/assign, a new shopper every request (20 exposures each)"; run "$xport" new 0 "$xpid"
 echo
-ratio() { python3 -c "print(f'{$(rps "$1")/$(rps "$2"):.0%}')"; }
-echo "summary (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+ms() { python3 -c "
+v='$1'
+print(float(v[:-2]) if v.endswith('ms') else float(v[:-2])/1000 if v.endswith('us') else float(v[:-1])*1000)"; }
+echo "summary (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server log level ${XSELL_LOG_LEVEL:-info}):"
 for r in $(seq "$rounds"); do
-  echo "  round $r  bare $(rps "bare$r") req/s, p99 $(p99 "bare$r"), CPU $(cpu "bare$r") µs/req | returning $(rps "returning$r") req/s, p99 $(p99 "returning$r") (in the server $(server_p99 "$r")), CPU $(cpu "returning$r") µs/req | $(ratio "returning$r" "bare$r") of bare"
+  for w in $workloads; do
+    read -r gen lost <"$work/$w$r.exposures"
+    end2end=""
+    if [ "$w" = new ]; then end2end=", stored $(stored "new$r") of them"; fi
+    if [ "$w" = mixed ]; then end2end=", new shoppers' rows stored $(stored "mixed$r")"; fi
+    share=$(python3 -c "print(f'{100*$lost/$gen:.3f}%' if $gen else 'n/a')")
+    echo "  round $r $w: $(rps "$w$r") req/s = $(ratio "$(rps "$w$r")" "$(rps "bare-$w$r")") of bare ($(rps "bare-$w$r")); p99 $(p99 "$w$r") vs bare $(p99 "bare-$w$r") = $(ratio "$(ms "$(p99 "$w$r")")" "$(ms "$(p99 "bare-$w$r")")")x; server p99 $(server_p99 "$w$r"); CPU $(cpu "$w$r") vs $(cpu "bare-$w$r") µs/req; exposures $gen, lost $lost ($share)$end2end; merged $(cat "$work/$w$r.settle") s after the run"
+  done
 done
-echo "  new shoppers  $(rps new) req/s, p99 $(p99 new), $(ratio new "bare$rounds") of the last bare run, server CPU $(cpu new) µs/request"
-sleep 1 # let the recorder write its last batch before counting
-echo "  exposure rows: $(psql "$DATABASE_URL" -Atc "select count(*) from exposures"), written $(metric xsell_exposures_written_total), dropped $(metric xsell_exposures_dropped_total)"
+echo "  exposure rows $(psqlq 'select count(*) from exposures'), lost on the record $(psqlq 'select coalesce(sum(lost), 0) from exposure_losses'), quarantined $(psqlq "select count(*) from quarantine where consumer like 'exposures%'")"
+echo "  access log lines written: $(wc -l <"$work/server.log")"

@@ -1,0 +1,242 @@
+package experiments
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/xsell/xsell/internal/apperr"
+	"github.com/xsell/xsell/internal/complements"
+)
+
+// Source is where a strategy's products come from (SPEC §2, learned complements).
+type Source string
+
+// The sources of a strategy's products.
+const (
+	SourceFixed       Source = "fixed"       // Products, typed in by the growth team
+	SourceComplements Source = "complements" // chosen per shopper from the complements model
+)
+
+// Bounds and defaults of a learned strategy.
+const (
+	MaxLearnedProducts     = 20  // products one answer may offer
+	DefaultLearnedProducts = 3   // max_products when not given
+	DefaultMinLift         = 1.0 // min_lift when not given: any complement (lift is above 1)
+	MaxMinLift             = 1000
+)
+
+// Learned reports whether the strategy's products are chosen from the complements model.
+func (s *Strategy) Learned() bool { return s.Source == SourceComplements }
+
+// normalizeSource fills a learned strategy's defaults, so that what is stored and shown says
+// what the server does.
+func (s *Strategy) normalizeSource() {
+	if !s.Learned() {
+		return
+	}
+	if s.MaxProducts == nil {
+		n := DefaultLearnedProducts
+		s.MaxProducts = &n
+	}
+	if s.MinLift == nil {
+		l := DefaultMinLift
+		s.MinLift = &l
+	}
+}
+
+// validateSource checks where the products of a suggestion, bundle or loyalty_points strategy
+// come from: a fixed list, or (suggestion and bundle) the complements model, with its bounds.
+func (s *Strategy) validateSource(p *apperr.Problems, path string) {
+	switch s.Source {
+	case "", SourceFixed:
+		if len(s.Products) == 0 {
+			p.Add(path+".products", "required", "a %q strategy needs at least one product, or \"source\": \"complements\"", s.Type)
+		}
+		checkSKUs(p, path+".products", s.Products, false)
+		if s.MaxProducts != nil {
+			p.Add(path+".max_products", "not_allowed", "goes with \"source\": \"complements\"")
+		}
+		if s.MinLift != nil {
+			p.Add(path+".min_lift", "not_allowed", "goes with \"source\": \"complements\"")
+		}
+		return
+	case SourceComplements:
+	default:
+		p.Add(path+".source", "not_allowed", "must be fixed or complements, got %q", s.Source)
+		return
+	}
+	if !slices.Contains([]StrategyType{StrategySuggestion, StrategyBundle}, s.Type) {
+		p.Add(path+".source", "not_allowed", "only suggestion and bundle strategies take their products from complements")
+	}
+	if len(s.Products) > 0 {
+		p.Add(path+".products", "not_allowed", "a strategy whose source is complements gets its products from the model, for each shopper")
+	}
+	if n := s.MaxProducts; n != nil && (*n < 1 || *n > MaxLearnedProducts) {
+		p.Add(path+".max_products", "out_of_range", "must be a whole number from 1 to %d, got %d", MaxLearnedProducts, *n)
+	}
+	if l := s.MinLift; l != nil && !(*l >= 0 && *l <= MaxMinLift) {
+		p.Add(path+".min_lift", "out_of_range", "must be a number from 0 to %d, got %v", MaxMinLift, *l)
+	}
+}
+
+// learnedAnswer is the answer of a variant whose products are learned, prepared around the
+// products each request chooses:
+//
+//	head | "sku-1","sku-2" | ],"scores":[ | 12.5,3.1 | tail
+//
+// head ends with the strategy's type and `,"products":[`; tail is `]`, the rest of the
+// strategy and the closing braces. headNone is head with "offer": "no_complements", unless
+// the answer is an override of the offer pipeline (capped, budget_exhausted, holdout), whose
+// offer says why the shopper gets the control's experience whatever the model chooses.
+type learnedAnswer struct {
+	max            int
+	minLift        float64
+	head, headNone []byte
+	tail           []byte
+}
+
+// prepareLearned attaches to the answers of learned variants their learned form; when the
+// control is learned, the answers that give the control's experience — to shoppers outside
+// the experiment, and the offer pipeline's overrides — are learned too.
+func (c *compiled) prepareLearned(variants []Variant) {
+	for i := range variants {
+		s := variants[i].Strategy
+		if !s.Learned() {
+			continue
+		}
+		s.normalizeSource()
+		c.assigned[i].learned = newLearnedAnswer(c.assigned[i], &s)
+		c.forcedIn[i].learned = newLearnedAnswer(c.forcedIn[i], &s)
+		if !variants[i].Control {
+			continue
+		}
+		for _, a := range []*Assignment{&c.notTargeted, &c.notInCoverage, &c.notInLayer} {
+			a.learned = newLearnedAnswer(*a, &s)
+		}
+		for o := range c.overridden {
+			for j := range c.overridden[o] {
+				a := &c.overridden[o][j]
+				a.learned = newLearnedAnswer(*a, &s)
+			}
+		}
+	}
+}
+
+// newLearnedAnswer prepares the learned answer of a, whose strategy s is learned.
+func newLearnedAnswer(a Assignment, s *Strategy) *learnedAnswer {
+	strategy := a.Strategy
+	a.Strategy, a.raw = nil, nil
+	prefix := func(offer Offer) []byte {
+		a.Offer = offer
+		b, err := json.Marshal(a)
+		if err != nil {
+			panic(err) // strings and numbers only
+		}
+		// {...,"reason":"assigned"} → {...,"reason":"assigned","strategy":
+		return append(b[:len(b)-1], `,"strategy":`...)
+	}
+	// The strategy's JSON starts with its type: {"type":"bundle", then the rest.
+	cut := bytes.IndexByte(strategy, ',')
+	if cut < 0 {
+		cut = len(strategy) - 1
+	}
+	none := OfferNoComplements
+	if a.Offer != OfferShow {
+		none = a.Offer
+	}
+	head := append(prefix(a.Offer), strategy[:cut]...)
+	headNone := append(prefix(none), strategy[:cut]...)
+	l := &learnedAnswer{max: *s.MaxProducts, minLift: *s.MinLift}
+	l.head = append(head, `,"products":[`...)
+	l.headNone = append(headNone, `,"products":[`...)
+	l.tail = append(append([]byte("]"), strategy[cut:]...), '}')
+	return l
+}
+
+// appendJSON appends the answer with the products offers chooses for it.
+func (l *learnedAnswer) appendJSON(dst []byte, offers *Offers) []byte {
+	chosen := offers.choose(l.minLift, l.max)
+	if len(chosen) == 0 {
+		dst = append(dst, l.headNone...)
+		dst = append(dst, `],"scores":[`...)
+		return append(dst, l.tail...)
+	}
+	dst = append(dst, l.head...)
+	for i := range chosen {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = chosen[i].AppendSKU(dst)
+	}
+	dst = append(dst, `],"scores":[`...)
+	for i := range chosen {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendScore(dst, chosen[i].Score)
+	}
+	return append(dst, l.tail...)
+}
+
+// appendScore appends a score (≥ 0) rounded to three decimals, as the shortest decimal:
+// 51.783, 40, 0.5. strconv's shortest formatting of a float was a tenth of a learned
+// answer's time; a score is a finite, non-negative sum of G² values.
+func appendScore(dst []byte, score float64) []byte {
+	if !(score >= 0 && score < 1e15) {
+		return strconv.AppendFloat(dst, score, 'g', -1, 64)
+	}
+	milli := int64(math.Round(score * 1000))
+	dst = strconv.AppendInt(dst, milli/1000, 10)
+	frac := milli % 1000
+	if frac == 0 {
+		return dst
+	}
+	digits := [3]byte{byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := 3
+	for digits[n-1] == '0' {
+		n--
+	}
+	dst = append(dst, '.')
+	return append(dst, digits[:n]...)
+}
+
+// Offers chooses, for one request, the products of learned strategies: from the complements
+// model, for the products the shopper is looking at. A nil *Offers, or one without a model or
+// context, offers nothing. It remembers each (min_lift, max_products)'s choice, so that
+// experiments with the same learned strategy share one look-up (and the model remembers
+// choices across requests: complements.Model.Choose); Reset reuses its memory.
+type Offers struct {
+	model   *complements.Model
+	context []string
+	memo    []offerMemo
+}
+
+type offerMemo struct {
+	minLift float64
+	max     int
+	list    []complements.Suggestion
+}
+
+// Reset sets the model and context of a new request.
+func (o *Offers) Reset(model *complements.Model, context []string) {
+	o.model, o.context = model, context
+	o.memo = o.memo[:0]
+}
+
+// choose returns up to max products for the context with a lift of at least minLift.
+func (o *Offers) choose(minLift float64, max int) []complements.Suggestion {
+	if o == nil || o.model == nil || len(o.context) == 0 {
+		return nil
+	}
+	for _, m := range o.memo {
+		if m.minLift == minLift && m.max == max {
+			return m.list
+		}
+	}
+	list := o.model.Choose(o.context, max, minLift)
+	o.memo = append(o.memo, offerMemo{minLift: minLift, max: max, list: list})
+	return list
+}

@@ -1,0 +1,160 @@
+package exposures
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/database"
+)
+
+// mergeSQL moves staged rows into exposures in one statement, so that a row is merged exactly
+// once even with several servers merging (SKIP LOCKED shares the rows out). %s picks the rows.
+// Within the statement, a shopper's repeats are folded as ON CONFLICT requires — the earliest
+// exposure wins and a second variant flags the shopper — and rows go in key order, the order of
+// the primary key's index. Against a stored row, the first one stays; another variant flags
+// the shopper, whom analysis then leaves out.
+const mergeSQL = `
+WITH taken AS (
+    DELETE FROM exposure_log WHERE id IN (%s)
+    RETURNING shopper_id, at, attributes, experiments, phases, variants
+), x AS (
+    SELECT u.experiment_key, u.phase, t.shopper_id, u.variant, t.attributes, t.at,
+           min(u.variant) OVER w <> max(u.variant) OVER w AS multi,
+           row_number() OVER w AS n
+    FROM taken t, unnest(t.experiments, t.phases, t.variants) AS u(experiment_key, phase, variant)
+    WINDOW w AS (PARTITION BY u.experiment_key, u.phase, t.shopper_id ORDER BY t.at
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+), ins AS (
+    INSERT INTO exposures AS e (experiment_key, phase, shopper_id, variant, attributes, first_seen, multiple_variants)
+    SELECT experiment_key, phase, shopper_id, variant, attributes, at, multi FROM x WHERE n = 1
+    ON CONFLICT (experiment_key, phase, shopper_id) DO UPDATE SET multiple_variants = true
+    WHERE NOT e.multiple_variants AND (e.variant <> EXCLUDED.variant OR EXCLUDED.multiple_variants)
+)
+SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM x)`
+
+var (
+	mergeNextSQL = fmt.Sprintf(mergeSQL, `SELECT id FROM exposure_log ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`)
+	mergeIDsSQL  = fmt.Sprintf(mergeSQL, `SELECT id FROM exposure_log WHERE id = ANY($1::bigint[]) FOR UPDATE SKIP LOCKED`)
+)
+
+// mergeTimeout bounds a merge statement. The pool's statement timeout is for requests, which
+// must not wait; a merge is background work whose batch may take seconds on a loaded database,
+// and one that timed out would be tried again, and time out again, for ever.
+const mergeTimeout = 5 * time.Minute
+
+// merge runs one merge statement and counts what it wrote.
+func (r *Recorder) merge(ctx context.Context, query string, arg any) (taken int, err error) {
+	var exposures int64
+	err = database.Transact(ctx, r.db, nil, func(tx *database.Tx) error {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`SET LOCAL statement_timeout = %d`, mergeTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, query, arg).Scan(&taken, &exposures)
+	})
+	if err != nil {
+		return 0, err
+	}
+	r.metrics.written.Add(float64(exposures))
+	return taken, nil
+}
+
+// mergeNext merges the next batch of staged rows and returns how many it took. A row the
+// merge cannot write (the database refuses it) is found by halving the batch and quarantined,
+// and the rest of the batch is merged.
+func (r *Recorder) mergeNext(ctx context.Context) (int, error) {
+	taken, err := r.merge(ctx, mergeNextSQL, r.cfg.MergeBatch)
+	if !database.Refused(err) {
+		return taken, database.Wrap(err, "merging staged exposures")
+	}
+	var ids []int64
+	if err := r.db.SelectContext(ctx, &ids, `SELECT id FROM exposure_log ORDER BY id LIMIT $1`, r.cfg.MergeBatch); err != nil {
+		return 0, database.Wrap(err, "reading the ids of staged exposures")
+	}
+	return len(ids), r.mergeIDs(ctx, ids)
+}
+
+func (r *Recorder) mergeIDs(ctx context.Context, ids []int64) error {
+	_, err := r.merge(ctx, mergeIDsSQL, pq.Array(ids))
+	switch {
+	case !database.Refused(err):
+		return database.Wrap(err, "merging %d staged rows", len(ids))
+	case len(ids) > 1:
+		mid := len(ids) / 2
+		if err := r.mergeIDs(ctx, ids[:mid]); err != nil {
+			return err
+		}
+		return r.mergeIDs(ctx, ids[mid:])
+	}
+	return r.quarantineStaged(ctx, ids[0], err)
+}
+
+// quarantineStaged moves one staged row the merge cannot write to the quarantine, with the
+// database's reason.
+func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) error {
+	var it *item
+	err := database.Transact(ctx, r.db, nil, func(tx *database.Tx) error {
+		var row struct {
+			Shopper     string    `db:"shopper_id"`
+			At          time.Time `db:"at"`
+			Payload     string    `db:"payload"`
+			Experiments string    `db:"experiments"`
+			Phases      string    `db:"phases"`
+			Variants    string    `db:"variants"`
+		}
+		err := tx.GetContext(ctx, &row, `SELECT shopper_id, at, row_to_json(l)::text AS payload,
+				array_to_json(experiments)::text AS experiments, array_to_json(phases)::text AS phases,
+				array_to_json(variants)::text AS variants
+			FROM exposure_log l WHERE id = $1 FOR UPDATE`, id)
+		if errors.Is(err, sql.ErrNoRows) {
+			it = nil // another server merged or quarantined it meanwhile
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		it = &item{shopper: row.Shopper, at: row.At, exposures: stagedExposures(row.Experiments, row.Phases, row.Variants)}
+		key := "exposure_log row " + strconv.FormatInt(id, 10)
+		if err := r.quarantine.Put(ctx, tx, MergeConsumer, key, json.RawMessage(row.Payload), cause); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM exposure_log WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return database.Wrap(err, "quarantining staged row %d", id)
+	}
+	if it != nil {
+		r.setAside(it, false)
+	}
+	return nil
+}
+
+// stagedExposures pairs a staged row's arrays (as JSON) into exposures, however mismatched
+// or null their elements: they are what a refused row is counted as lost under.
+func stagedExposures(exps, phases, variants string) []Exposure {
+	var e, v []*string
+	var p []*int
+	_ = json.Unmarshal([]byte(exps), &e)
+	_ = json.Unmarshal([]byte(phases), &p)
+	_ = json.Unmarshal([]byte(variants), &v)
+	out := make([]Exposure, max(len(e), len(p), len(v)))
+	for i := range out {
+		if i < len(e) && e[i] != nil {
+			out[i].Experiment = *e[i]
+		}
+		if i < len(p) && p[i] != nil {
+			out[i].Phase = *p[i]
+		}
+		if i < len(v) && v[i] != nil {
+			out[i].Variant = *v[i]
+		}
+	}
+	return out
+}

@@ -1,0 +1,259 @@
+package exposures
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	gojson "github.com/goccy/go-json"
+
+	"github.com/xsell/xsell/internal/database"
+	"github.com/xsell/xsell/internal/pgcopy"
+)
+
+// copyStaged stages requests, one row each.
+const copyStaged = `COPY exposure_log (shopper_id, at, attributes, experiments, phases, variants) FROM STDIN`
+
+// item is one request's exposures on their way to exposure_log: encoded as its row of COPY
+// text on the request path, so that the one writer goroutine, which competes for the CPU with
+// every request being served, only concatenates rows and sends them.
+type item struct {
+	shopper   string
+	at        time.Time
+	exposures []Exposure
+	line      []byte // the row as COPY text, newline included; nil when refused
+	// refused says why a column cannot hold the shopper id; attrs is then kept for the
+	// quarantine, since changing the id would credit another shopper.
+	refused string
+	attrs   map[string]any
+}
+
+// encode makes req's item. Attributes are kept with what Postgres cannot store replaced (see
+// attributesJSON); a shopper id it cannot store makes the item refused.
+func encode(req Request) item {
+	it := item{shopper: req.ShopperID, at: req.At, exposures: req.Exposures}
+	if why := unstorable(req.ShopperID); why != "" {
+		it.refused, it.attrs = "shopper_id "+why, req.Attributes
+		return it
+	}
+	attrs := attributesJSON(req.Attributes)
+	rows := pgcopy.Rows{B: make([]byte, 0, 64+len(req.ShopperID)+len(attrs)+24*len(req.Exposures))}
+	var at [40]byte
+	rows.Text(req.ShopperID).Raw(pgcopy.AppendTimestamp(at[:0], req.At)).Bytes(attrs)
+	var arr [256]byte
+	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Experiment) }))
+	rows.Raw(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return strconv.AppendInt(dst, int64(e.Phase), 10) }))
+	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Variant) }))
+	rows.End()
+	it.line = rows.B
+	return it
+}
+
+// batch is items being staged: their rows written in one COPY, retried while the database is
+// unreachable, and split when the database refuses a row.
+type batch struct {
+	items []item // items with a row, in order
+	text  []byte // their rows
+	ends  []int  // row i is text[ends[i-1]:ends[i]]
+	next  int    // rows before next are staged or quarantined
+	// refused are items the recorder will not send, waiting to be quarantined.
+	refused []item
+}
+
+func (b *batch) len() int { return len(b.items) + len(b.refused) }
+
+func (b *batch) add(it item) {
+	if it.line == nil {
+		b.refused = append(b.refused, it)
+		return
+	}
+	b.text = append(b.text, it.line...)
+	b.items = append(b.items, it)
+	b.ends = append(b.ends, len(b.text))
+}
+
+func (b *batch) reset() {
+	clear(b.items) // let the rows go
+	clear(b.refused)
+	b.items, b.text, b.ends, b.next, b.refused = b.items[:0], b.text[:0], b.ends[:0], 0, b.refused[:0]
+}
+
+func (b *batch) start(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return b.ends[i-1]
+}
+
+// appendArray appends a Postgres array literal of one element per exposure.
+func appendArray(dst []byte, es []Exposure, elem func([]byte, *Exposure) []byte) []byte {
+	dst = append(dst, '{')
+	for i := range es {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = elem(dst, &es[i])
+	}
+	return append(dst, '}')
+}
+
+// appendElement appends s as a quoted element of an array literal: quoted, so that a key
+// spelled "null" is not read as NULL.
+func appendElement(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, s[i])
+	}
+	return append(dst, '"')
+}
+
+// nulEscape is how encoding/json writes a NUL, which jsonb refuses (SQLSTATE 22P05).
+var nulEscape = []byte(`\u0000`)
+
+// attributesJSON is the attributes as JSON that jsonb accepts. The encoder (goccy/go-json,
+// which the API's decoder uses too: the same output as encoding/json with a fifth of its
+// allocations, on the request path of every new shopper) replaces invalid UTF-8 with U+FFFD;
+// a NUL in a key or value is replaced the same way here.
+// The edge refuses both in a request; this is the writer's own defence, so that no request
+// can make a row the database refuses.
+func attributesJSON(attrs map[string]any) []byte {
+	empty := []byte("{}")
+	if len(attrs) == 0 {
+		return empty
+	}
+	b, err := gojson.Marshal(attrs)
+	if err != nil {
+		// Attributes come from decoded JSON, so this does not happen; should it, the exposure
+		// is worth more than its attributes.
+		return empty
+	}
+	if bytes.Contains(b, nulEscape) { // or a literal backslash before u0000: harmless extra work
+		if b, err = gojson.Marshal(withoutNUL(attrs)); err != nil {
+			return empty
+		}
+	}
+	return b
+}
+
+// withoutNUL is v with NUL replaced by U+FFFD in every string, keys included.
+func withoutNUL(v any) any {
+	fix := func(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
+	switch v := v.(type) {
+	case string:
+		return fix(v)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[fix(k)] = withoutNUL(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = withoutNUL(x)
+		}
+		return out
+	}
+	return v
+}
+
+// describe names an item for a quarantine row, in printable ASCII whatever its bytes.
+func (it *item) describe() string {
+	keys := make([]string, len(it.exposures))
+	for i, e := range it.exposures {
+		keys[i] = fmt.Sprintf("%s/%d/%s", e.Experiment, e.Phase, e.Variant)
+	}
+	return fmt.Sprintf("exposures of shopper %s: %s", strconv.QuoteToASCII(it.shopper), strconv.QuoteToASCII(strings.Join(keys, " ")))
+}
+
+// payload is the item as the quarantine keeps it: the request when it was refused before
+// being encoded, else its row of COPY text.
+func (it *item) payload() any {
+	return struct {
+		ShopperID  string         `json:"shopper_id"`
+		At         time.Time      `json:"at"`
+		Exposures  []Exposure     `json:"exposures"`
+		Attributes map[string]any `json:"attributes,omitempty"`
+		CopyRow    string         `json:"copy_row,omitempty"`
+	}{it.shopper, it.at.UTC(), it.exposures, it.attrs, string(it.line)}
+}
+
+// write stages what is left of the batch. When the database refuses the COPY's data, it
+// halves the range until the refused rows are alone and quarantines each with its error,
+// so that one bad row never holds up the others. Any other error is returned, with the
+// batch's progress kept for the retry.
+func (r *Recorder) write(ctx context.Context, b *batch) error {
+	for len(b.refused) > 0 {
+		it := &b.refused[0]
+		if err := r.quarantine.Put(ctx, r.db, StagingConsumer, it.describe(), it.payload(), errors.New(it.refused)); err != nil {
+			return err
+		}
+		r.setAside(it, true)
+		b.refused = b.refused[1:]
+	}
+	if err := r.writeRange(ctx, b, b.next, len(b.items)); err != nil {
+		return err
+	}
+	r.nudgeMerger()
+	return nil
+}
+
+func (r *Recorder) writeRange(ctx context.Context, b *batch, lo, hi int) error {
+	if lo >= hi {
+		return nil
+	}
+	err := database.Transact(ctx, r.db, nil, func(tx *database.Tx) error {
+		return tx.Raw(func(dc any) error { return pgcopy.In(ctx, dc, copyStaged, b.text[b.start(lo):b.ends[hi-1]]) })
+	})
+	if err == nil {
+		n := 0
+		for i := range b.items[lo:hi] {
+			n += len(b.items[lo+i].exposures)
+		}
+		r.metrics.staged.Add(float64(n))
+		r.queued.Add(-int64(n))
+		r.lastStaged.Store(time.Now().UnixNano())
+		b.next = hi
+		return nil
+	}
+	if !database.Refused(err) {
+		return database.Wrap(err, "staging %d exposure rows", hi-lo)
+	}
+	if hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if err := r.writeRange(ctx, b, lo, mid); err != nil {
+			return err
+		}
+		return r.writeRange(ctx, b, mid, hi)
+	}
+	it := &b.items[lo]
+	if err := r.quarantine.Put(ctx, r.db, StagingConsumer, it.describe(), it.payload(), err); err != nil {
+		return err
+	}
+	r.setAside(it, true)
+	b.next = hi
+	return nil
+}
+
+// setAside counts a quarantined item's exposures as lost (the quarantine counts and logs the
+// row itself); queued says whether they were still counted as queued.
+func (r *Recorder) setAside(it *item, queued bool) {
+	if queued {
+		r.queued.Add(-int64(len(it.exposures)))
+	}
+	r.losses.add(it.at, it.exposures, reasonQuarantined)
+}
+
+func (r *Recorder) nudgeMerger() {
+	select {
+	case r.merged <- struct{}{}:
+	default:
+	}
+}
