@@ -121,7 +121,10 @@ func readOrderEvents(ctx context.Context, tx *sqlx.Tx, after int64, limit int) (
 }
 
 // variantsOf reads, for the orders of a batch, the variant of the current phase of the
-// experiment named by the order that exposed its shopper, by "experiment shopper".
+// experiment named by the order that exposed its shopper, by "experiment shopper". The
+// exposures still staged in exposure_log count too, since the recorder's background merge may
+// trail an order (docs/assignment.md): a shopper seen in two variants, merged or staged, is in
+// none, as analysis leaves them out.
 func variantsOf(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (map[string]string, error) {
 	var keys, shoppers []string
 	for _, ev := range evs {
@@ -138,11 +141,7 @@ func variantsOf(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (map[string]
 		ShopperID string `db:"shopper_id"`
 		Variant   string `db:"variant"`
 	}
-	if err := tx.SelectContext(ctx, &rows, `SELECT DISTINCT x.key, e.shopper_id, e.variant
-		FROM unnest($1::text[], $2::text[]) AS o(key, shopper_id)
-		JOIN experiments x ON x.key = o.key
-		JOIN exposures e ON e.experiment_key = x.key AND e.phase = x.phase AND e.shopper_id = o.shopper_id
-		WHERE NOT e.multiple_variants`, pq.StringArray(keys), pq.StringArray(shoppers)); err != nil {
+	if err := tx.SelectContext(ctx, &rows, variantsSQL, pq.StringArray(keys), pq.StringArray(shoppers)); err != nil {
 		return nil, fmt.Errorf("reading the variants of a batch's shoppers: %w", err)
 	}
 	for _, r := range rows {
@@ -150,6 +149,24 @@ func variantsOf(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (map[string]
 	}
 	return out, nil
 }
+
+// variantsSQL reads the variants of ($1[i], $2[i]) experiment and shopper pairs from the
+// merged exposures and the staged ones, in one snapshot: a row the merge moves meanwhile is
+// seen in exactly one of the two tables.
+const variantsSQL = `WITH o AS (
+		SELECT DISTINCT x.key, x.phase, o.shopper_id
+		FROM unnest($1::text[], $2::text[]) AS o(key, shopper_id) JOIN experiments x ON x.key = o.key
+	), seen AS (
+		SELECT o.key, o.shopper_id, e.variant, e.multiple_variants AS multiple
+		FROM o JOIN exposures e ON e.experiment_key = o.key AND e.phase = o.phase AND e.shopper_id = o.shopper_id
+		UNION ALL
+		SELECT o.key, o.shopper_id, u.variant, false
+		FROM o JOIN exposure_log l ON l.shopper_id = o.shopper_id
+		CROSS JOIN LATERAL unnest(l.experiments, l.phases, l.variants) AS u(experiment_key, phase, variant)
+		WHERE u.experiment_key = o.key AND u.phase = o.phase
+	)
+	SELECT key, shopper_id, min(variant) AS variant FROM seen GROUP BY key, shopper_id
+	HAVING NOT bool_or(multiple) AND count(DISTINCT variant) = 1`
 
 // charge charges one order's discount, or gives back a refund's share of one.
 func (s *Spender) charge(ctx context.Context, tx *sqlx.Tx, ev orderEvent, variants map[string]string) error {
