@@ -14,6 +14,7 @@ import (
 
 	"github.com/xsell/xsell/internal/analysis"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/periodic"
 	"github.com/xsell/xsell/internal/stats"
 )
 
@@ -61,18 +62,12 @@ func NewUpdater(db, analysisDB *sqlx.DB, store *experiments.Store, o Options) *U
 // Run updates due bandits every tick until ctx ends. A failed update (the database away) is
 // logged and tried again at the next tick: the weights in force stay meanwhile.
 func (u *Updater) Run(ctx context.Context) error {
-	t := time.NewTicker(u.tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if _, err := u.UpdateDue(ctx); err != nil && ctx.Err() == nil {
-				u.log.Warn("bandit updates failed; the weights in force stay until the next try", "error", err)
-			}
+	periodic.Run(ctx, u.tick, func(ctx context.Context) {
+		if _, err := u.UpdateDue(ctx); err != nil && ctx.Err() == nil {
+			u.log.Warn("bandit updates failed; the weights in force stay until the next try", "error", err)
 		}
-	}
+	})
+	return nil
 }
 
 // UpdateDue runs every update that is due now and returns those this server stored.

@@ -243,10 +243,7 @@ func (q *request) redirect(path string) error {
 // fail renders err as an error page with its status, as the API maps codes; an outage is a
 // 503 with Retry-After; errors that are not the user's are logged and shown without their text.
 func (c *Console) fail(q *request, err error) {
-	var e *apperr.Error
-	if !errors.As(err, &e) && database.IsUnavailable(err) {
-		e = database.Unavailable(err)
-	}
+	e := database.Answer(q.ctx(), err)
 	if e == nil || e.Code == apperr.Internal || e.Code == apperr.Unavailable {
 		c.log.LogAttrs(q.ctx(), slog.LevelError, "console request failed",
 			slog.String("path", q.r.URL.Path), slog.String("request_id", q.w.Header().Get("X-Request-Id")),

@@ -34,6 +34,22 @@ func Wrap(err error, format string, args ...any) error {
 	return wrapped
 }
 
+// Answer is err as the API and the console answer it: the *apperr.Error it carries; else an
+// Unavailable when it is an outage — a failure IsUnavailable names, or any failure met once
+// ctx's deadline has passed (a database too slow to answer in time fails in more ways than a
+// driver names: a statement cancelled between two others, a transaction the deadline rolled
+// back), for which the client's remedy is the same, to retry later; else nil, a bug.
+func Answer(ctx context.Context, err error) *apperr.Error {
+	var e *apperr.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if IsUnavailable(err) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return Unavailable(err)
+	}
+	return nil
+}
+
 // Unavailable is the API error of an outage, with cause for the log.
 func Unavailable(cause error) *apperr.Error {
 	return &apperr.Error{Code: apperr.Unavailable,

@@ -96,7 +96,28 @@ func New(t testing.TB) *sqlx.DB {
 // ends, for tests that start a server process against it.
 func URL(t testing.TB) string {
 	t.Helper()
-	return pgtestdb.Custom(t, config(t), migrator{}).URL()
+	url := pgtestdb.Custom(t, config(t), migrator{}).URL()
+	// Runs before the drop (cleanups run last first): a server the test killed leaves its
+	// sessions running until Postgres notices, mid-statement, that nobody listens, and a
+	// database with sessions cannot be dropped.
+	t.Cleanup(func() { endSessions(t, url) })
+	return url
+}
+
+// endSessions ends every session still connected to the database at url, waiting for each
+// to be gone.
+func endSessions(t testing.TB, url string) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Errorf("ending the sessions of the test database: %v", err)
+		return
+	}
+	defer db.Close()
+	_, err = db.ExecContext(context.Background(), `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+	if err != nil {
+		t.Errorf("ending the sessions of the test database: %v", err)
+	}
 }
 
 // Count runs a query that returns one number, such as SELECT count(*), and fails the test on

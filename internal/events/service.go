@@ -12,6 +12,7 @@ import (
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/database"
+	"github.com/xsell/xsell/internal/periodic"
 )
 
 // Options tune a Service; zero values take the defaults.
@@ -385,18 +386,11 @@ func (s *Service) EnsurePartitions(ctx context.Context) error {
 // maintainPartitions calls EnsurePartitions every PartitionEvery until ctx ends, so that next
 // months' partitions exist long before their first event.
 func (s *Service) maintainPartitions(ctx context.Context) {
-	tick := time.NewTicker(s.opts.PartitionEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := s.EnsurePartitions(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("events: creating partitions ahead", "error", err)
-			}
+	periodic.Run(ctx, s.opts.PartitionEvery, func(ctx context.Context) {
+		if err := s.EnsurePartitions(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("events: creating partitions ahead", "error", err)
 		}
-	}
+	})
 }
 
 // metrics show how the group commit behaves under load.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/xsell/xsell/internal/periodic"
 )
 
 // Run stages queued requests, merges staged rows into exposures and keeps the loss record,
@@ -147,21 +149,14 @@ func (r *Recorder) mergePause(d, backlog time.Duration) time.Duration {
 // lossLoop writes the loss counts to exposure_losses and logs what was lost, every
 // LossInterval.
 func (r *Recorder) lossLoop(ctx context.Context) {
-	tick := time.NewTicker(r.cfg.LossInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	periodic.Run(ctx, r.cfg.LossInterval, func(ctx context.Context) {
 		r.losses.logDrops(r.log, r.queued.Load())
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 		if err := r.losses.flush(fctx, r.db, r.log); err != nil && ctx.Err() == nil {
 			r.log.Warn("writing exposure loss counts failed; keeping them and retrying", "error", err)
 		}
-		cancel()
-	}
+	})
 }
 
 // stageRest stages the batch and the queue until ctx's deadline, and stops the recorder

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 
@@ -76,15 +75,11 @@ type errorPayload struct {
 	RequestID string          `json:"request_id,omitempty"`
 }
 
-// renderError answers with err in the JSON error shape; anything that is not an *apperr.Error
-// is a bug or an outage, so it is logged with the request id and its text is not shown. An
-// outage that no store named as one (the request's deadline passed elsewhere, say) is still
-// answered as one.
+// renderError answers with err in the JSON error shape (database.Answer: an outage no store
+// named as one is still answered as one); anything that is not an *apperr.Error is a bug, so
+// it is logged with the request id and its text is not shown.
 func (s *Server) renderError(c *gin.Context, err error) {
-	var e *apperr.Error
-	if !errors.As(err, &e) && database.IsUnavailable(err) {
-		e = database.Unavailable(err)
-	}
+	e := database.Answer(c.Request.Context(), err)
 	if e == nil {
 		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(c)), slog.String("route", c.FullPath()),

@@ -1,11 +1,14 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -166,6 +169,26 @@ func TestRequestErrors(t *testing.T) {
 				t.Fatal("no X-Request-ID in the answer")
 			}
 		})
+	}
+}
+
+// TestAFailureAfterTheDeadlineIsAnOutage: whatever error a request meets once its deadline has
+// passed, the client is told 503 with Retry-After, never 500.
+func TestAFailureAfterTheDeadlineIsAnOutage(t *testing.T) {
+	s, ts := newTestServer(t)
+	s.Engine().GET("/test/late", func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), time.Nanosecond)
+		defer cancel()
+		<-ctx.Done()
+		c.Request = c.Request.WithContext(ctx)
+		s.RenderError(c, errors.New("pq: an error no classifier knows"))
+	})
+	s.Engine().GET("/test/bug", func(c *gin.Context) { s.RenderError(c, errors.New("a bug")) })
+	if a := do(t, "GET", ts.URL+"/test/late", "", "", ""); a.status != 503 || errorCode(a) != "unavailable" || a.header.Get("Retry-After") == "" {
+		t.Fatalf("late failure: %d %s (Retry-After %q), want 503 unavailable with Retry-After", a.status, a.raw, a.header.Get("Retry-After"))
+	}
+	if a := do(t, "GET", ts.URL+"/test/bug", "", "", ""); a.status != 500 || errorCode(a) != "internal" {
+		t.Fatalf("a bug in time: %d %s, want 500 internal", a.status, a.raw)
 	}
 }
 
