@@ -14,6 +14,7 @@ import (
 
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/periodic"
 )
 
 // SpendConsumer is the name under which the discount spender quarantines the order events the
@@ -53,18 +54,12 @@ func NewSpender(db *sqlx.DB, budgets *Budgets, q *database.Quarantine, every tim
 
 // Run charges orders every period until ctx ends; a failed run is logged and tried again.
 func (s *Spender) Run(ctx context.Context) error {
-	tick := time.NewTicker(s.every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			if _, err := s.ChargeOrders(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("charging order discounts to offer budgets", "error", err)
-			}
+	periodic.Run(ctx, s.every, func(ctx context.Context) {
+		if _, err := s.ChargeOrders(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("charging order discounts to offer budgets", "error", err)
 		}
-	}
+	})
+	return nil
 }
 
 // orderEvent is an order event the spender reads.
