@@ -104,8 +104,9 @@ func URL(t testing.TB) string {
 	return url
 }
 
-// endSessions ends every session still connected to the database at url, waiting for each
-// to be gone.
+// endSessions ends every session of the test's role still connected to the database at url,
+// waiting for each to be gone: the servers the test started. (Sessions of other roles, such as
+// the harness's own, are not the test's to end.)
 func endSessions(t testing.TB, url string) {
 	db, err := sql.Open("postgres", url)
 	if err != nil {
@@ -114,7 +115,7 @@ func endSessions(t testing.TB, url string) {
 	}
 	defer db.Close()
 	_, err = db.ExecContext(context.Background(), `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+		WHERE datname = current_database() AND usename = current_user AND pid <> pg_backend_pid()`)
 	if err != nil {
 		t.Errorf("ending the sessions of the test database: %v", err)
 	}
