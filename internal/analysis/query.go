@@ -344,6 +344,14 @@ func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
+	// The stretches in which a spent offer budget held variants back (constraints.go), read
+	// in the report's snapshot.
+	if rep.Constrained, err = constraints(ctx, tx, p.input.Experiment, p.start, p.end); err != nil {
+		return nil, err
+	}
+	for _, c := range rep.Constrained {
+		rep.Warnings = append(rep.Warnings, c.warning())
+	}
 	// The recorder's losses and backlog in the window (exposure_loss.go).
 	warnings, err := exposureWarnings(ctx, s.db, p.input.Experiment, p.input.Phase, p.end, rep)
 	if err != nil {

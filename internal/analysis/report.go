@@ -147,6 +147,9 @@ type Report struct {
 	SegmentAttribute         string            `json:"segment_attribute,omitempty"`
 	Segments                 []SegmentResult   `json:"segments,omitempty"`
 	Cumulative               *Cumulative       `json:"cumulative,omitempty"`
+	// Constrained marks the stretches of the window in which an offer budget was spent and
+	// its variants served the control's experience (docs/offers.md).
+	Constrained []Constraint `json:"constrained,omitempty"`
 	// Source says whether the figures came from the rollups or from events (nil for analyze
 	// file, which reads neither).
 	Source *DataSource `json:"data_source,omitempty"`

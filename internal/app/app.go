@@ -31,6 +31,7 @@ import (
 	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
+	"github.com/xsell/xsell/internal/offers"
 	"github.com/xsell/xsell/internal/results"
 )
 
@@ -71,6 +72,11 @@ type Config struct {
 	// Exposures sizes the exposure recorder; its DrainTimeout is the shutdown grace when zero,
 	// and its Quarantine the app's.
 	Exposures exposures.Config
+	// OfferFeed times the sharing of frequency counts between servers.
+	OfferFeed offers.FeedConfig
+	// SpendEvery is how often order discounts are charged to offer budgets; 0 turns the
+	// spender off (tests run it by hand).
+	SpendEvery time.Duration
 	// Events tunes the group committer; its Clock, Log, Registerer and WriteTimeout are set here.
 	Events events.Options
 	// ResultsRefresh is how old a running experiment's results may get before the console's
@@ -121,6 +127,11 @@ type App struct {
 	Exposures   *exposures.Recorder
 	Events      *events.Service
 	Loyalty     *loyalty.Service
+	Offers      *offers.Store   // the global cap and the holdout
+	Budgets     *offers.Budgets // offer budgets, charged where money moves
+	Counter     *offers.Counter // per-shopper opportunity counts and closed offers
+	OfferFeed   *offers.Feed    // shares the counter with the other servers
+	Spender     *offers.Spender // charges order discounts to offer budgets
 	// Complements is the complements model in memory; ComplementsBuilds builds it, on a
 	// schedule and on request.
 	Complements       *complements.Cache
@@ -171,6 +182,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Quarantine = database.NewQuarantine(a.Registry, cfg.Log)
 	a.Experiments = experiments.NewStore(db, cfg.Clock)
 	a.Assignments = experiments.NewCache(a.Experiments, cfg.DatabaseURL, cfg.CacheReload, cfg.Log)
+	a.Offers, a.Budgets = offers.NewStore(db, cfg.Clock), offers.NewBudgets(db, cfg.Clock)
+	a.Counter = offers.NewCounter(0)
+	a.OfferFeed = offers.NewFeed(db, a.Counter, cfg.OfferFeed, offers.NewMetrics(a.Registry), cfg.Log)
+	offers.RegisterBudgets(a.Registry, a.Budgets)
+	a.Assignments.UseOffers(a.Offers, a.Counter)
 	exp := cfg.Exposures
 	if exp.DrainTimeout <= 0 {
 		exp.DrainTimeout = cfg.Serve.ShutdownGrace
@@ -181,7 +197,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	evo := cfg.Events
 	evo.Clock, evo.Log, evo.Registerer, evo.WriteTimeout = cfg.Clock, cfg.Log, a.Registry, cfg.RequestTimeout
 	a.Events = events.NewService(db, evo)
-	a.Loyalty = loyalty.New(db, loyalty.Options{Clock: cfg.Clock, Quarantine: a.Quarantine})
+	a.Loyalty = loyalty.New(db, loyalty.Options{Clock: cfg.Clock, Quarantine: a.Quarantine, Budgets: a.Budgets})
 	a.Complements = complements.NewCache(db, cfg.DatabaseURL, cfg.CacheReload, cfg.Log)
 	a.ComplementsBuilds = complements.NewRefresher(complements.NewBuilder(db, cfg.Clock), cfg.ComplementsRefresh, cfg.Log)
 	if a.AnalysisDB, err = database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: 2, StatementTimeout: AnalysisStatementTimeout}); err != nil {
@@ -205,8 +221,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.HTTP, err = httpapi.New(httpCfg, httpapi.Deps{
 		DB: db, Log: cfg.Log, Registry: a.Registry,
 		Experiments: a.Experiments, Assignments: a.Assignments, Exposures: a.Exposures,
-		Events: a.Events, Loyalty: a.Loyalty, Console: a.Console, Bandits: a.Bandits,
-		Complements: a.Complements, ComplementsBuilds: a.ComplementsBuilds,
+		Events: a.Events, Loyalty: a.Loyalty, Console: a.Console, Offers: a.Offers, Budgets: a.Budgets,
+		Bandits: a.Bandits, Complements: a.Complements, ComplementsBuilds: a.ComplementsBuilds,
 	})
 	if err != nil {
 		a.Close()
@@ -217,8 +233,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		{"exposure recorder", a.Exposures.Run},
 		{"events committer", a.Events.Run},
 		{"loyalty jobs", loyalty.Jobs{Service: a.Loyalty, CreditEvery: cfg.CreditEvery, ExpireEvery: cfg.ExpireEvery, Log: cfg.Log}.Run},
+		{"offer feed", a.OfferFeed.Run},
 		{"complements cache", a.Complements.Run},
 		{"complements builds", a.ComplementsBuilds.Run},
+	}
+	a.Spender = offers.NewSpender(db, a.Budgets, a.Quarantine, cfg.SpendEvery, cfg.Log)
+	if cfg.SpendEvery > 0 {
+		a.background = append(a.background, component{"offer spender", a.Spender.Run})
 	}
 	if cfg.ResultsRefresh > 0 {
 		a.background = append(a.background, component{"results scheduler", a.Results.Run})
@@ -279,6 +300,10 @@ func (a *App) Serving() <-chan struct{} { return a.serving }
 // start loads what the server cannot answer without.
 func (a *App) start(ctx context.Context) error {
 	if err := a.Assignments.Load(ctx); err != nil {
+		return err
+	}
+	// Before serving, so that a restarted server caps by every count the fleet has written.
+	if err := a.OfferFeed.Load(ctx); err != nil {
 		return err
 	}
 	if err := a.Complements.Load(ctx); err != nil {

@@ -13,26 +13,28 @@ type Code string
 
 // The codes of the API. Add new ones here and map them to a status in httpapi.
 const (
-	Invalid              Code = "invalid_request"        // the body or a parameter breaks a rule
-	MalformedJSON        Code = "malformed_json"         // the body is not the JSON it should be
-	Unauthorized         Code = "unauthorized"           // no key or an unknown key
-	Forbidden            Code = "forbidden"              // the key's role may not do this
-	NotFound             Code = "not_found"              // no such resource or route
-	MethodNotAllowed     Code = "method_not_allowed"     // the route exists for other methods
-	AlreadyExists        Code = "already_exists"         // a resource with that key exists
-	InvalidTransition    Code = "invalid_transition"     // the lifecycle does not allow this from the current status
-	VersionConflict      Code = "version_conflict"       // the resource changed since the version the client read
-	PreconditionRequired Code = "precondition_required"  // an If-Match header or version field is needed
-	IdempotencyConflict  Code = "idempotency_conflict"   // an idempotency key was reused with a different body
-	InsufficientPoints   Code = "insufficient_points"    // the balance does not cover a redemption
-	Conflict             Code = "conflict"               // another rule about the resource's state forbids it
-	RequiresNewPhase     Code = "requires_new_phase"     // allocation changes of a started experiment need a new phase
-	PayloadTooLarge      Code = "payload_too_large"      // the body exceeds the limit
-	UnsupportedMedia     Code = "unsupported_media_type" // the body is not application/json
-	Unavailable          Code = "unavailable"            // a dependency (the database) is down or did not answer in time
-	RequestInProgress    Code = "request_in_progress"    // another request with the same idempotency key is still running
-	RateLimited          Code = "rate_limited"           // the key made too many requests; Retry-After says when to try again
-	Internal             Code = "internal"               // a bug: logged with the request id
+	Invalid              Code = "invalid_request"            // the body or a parameter breaks a rule
+	MalformedJSON        Code = "malformed_json"             // the body is not the JSON it should be
+	Unauthorized         Code = "unauthorized"               // no key or an unknown key
+	Forbidden            Code = "forbidden"                  // the key's role may not do this
+	NotFound             Code = "not_found"                  // no such resource or route
+	MethodNotAllowed     Code = "method_not_allowed"         // the route exists for other methods
+	AlreadyExists        Code = "already_exists"             // a resource with that key exists
+	InvalidTransition    Code = "invalid_transition"         // the lifecycle does not allow this from the current status
+	VersionConflict      Code = "version_conflict"           // the resource changed since the version the client read
+	PreconditionRequired Code = "precondition_required"      // an If-Match header or version field is needed
+	IdempotencyConflict  Code = "idempotency_conflict"       // an idempotency key was reused with a different body
+	InsufficientPoints   Code = "insufficient_points"        // the balance does not cover a redemption
+	BudgetExhausted      Code = "budget_exhausted"           // an offer's budget has no room for the spend
+	ShopperLimit         Code = "per_shopper_limit_exceeded" // the spend would take the shopper past a per-shopper limit of an offer
+	Conflict             Code = "conflict"                   // another rule about the resource's state forbids it
+	RequiresNewPhase     Code = "requires_new_phase"         // allocation changes of a started experiment need a new phase
+	PayloadTooLarge      Code = "payload_too_large"          // the body exceeds the limit
+	UnsupportedMedia     Code = "unsupported_media_type"     // the body is not application/json
+	Unavailable          Code = "unavailable"                // a dependency (the database) is down or did not answer in time
+	RequestInProgress    Code = "request_in_progress"        // another request with the same idempotency key is still running
+	RateLimited          Code = "rate_limited"               // the key made too many requests; Retry-After says when to try again
+	Internal             Code = "internal"                   // a bug: logged with the request id
 )
 
 // Detail locates one problem of a request.

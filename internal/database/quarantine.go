@@ -66,6 +66,21 @@ func (q *Quarantine) Put(ctx context.Context, ex sqlx.ExecerContext, consumer, k
 	return nil
 }
 
+// Guard runs fn, one row of a background consumer's batch in tx. Unguarded, fn runs as it is
+// (the fast path of a batch without poison). Guarded, fn runs in a savepoint, and a row the
+// database refuses goes to quarantine under consumer and key, with payload, instead of failing
+// the batch: no single row stops a background consumer.
+func (q *Quarantine) Guard(ctx context.Context, tx *Tx, guarded bool, consumer, key string, payload any, fn func() error) error {
+	if !guarded {
+		return fn()
+	}
+	err := tx.Savepoint(ctx, fn)
+	if Refused(err) {
+		err = q.Put(ctx, tx, consumer, key, payload, err)
+	}
+	return err
+}
+
 // storable makes text that Postgres accepts: valid UTF-8 without NUL, the very things a
 // refused row may hold.
 func storable(s string) string {

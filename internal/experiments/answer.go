@@ -16,6 +16,26 @@ const (
 	ReasonUnknownExperiment Reason = "unknown_experiment"
 )
 
+// Offer says whether checkout shows the strategy of the answer (SPEC §2a): "show", or why
+// not. Every answer carries one. The offer pipeline's overrides (capped, budget_exhausted,
+// holdout) tell the shopper, staying in their variant, to get the control's experience; a
+// learned strategy with nothing to offer for the request's context says no_complements. An
+// override wins over no_complements: it says why the variant's own offer is not shown.
+type Offer string
+
+// The offers of an answer.
+const (
+	OfferShow            Offer = "show"
+	OfferCapped          Offer = "capped"           // over a frequency cap
+	OfferBudgetExhausted Offer = "budget_exhausted" // the variant's budget, or the shopper's limit, is spent
+	OfferHoldout         Offer = "holdout"          // in the program's holdout
+	OfferNoComplements   Offer = "no_complements"   // a learned strategy had nothing to offer for the context
+)
+
+// overrides are the offers that replace the variant's strategy with the control's, in the
+// order of answers.overridden.
+var overrides = [...]Offer{OfferCapped, OfferBudgetExhausted, OfferHoldout}
+
 // Assignment is one experiment's answer for one shopper.
 type Assignment struct {
 	Experiment   string  `json:"experiment"`
@@ -23,8 +43,9 @@ type Assignment struct {
 	InExperiment bool    `json:"in_experiment"`
 	Variant      *string `json:"variant"`
 	Reason       Reason  `json:"reason"`
-	// Offer says whether to show the strategy (SPEC §2a): absent means show.
-	Offer    Offer           `json:"offer,omitempty"`
+	// Offer comes before the strategy so that a learned answer's prepared head ends with it
+	// (learned.go).
+	Offer    Offer           `json:"offer"`
 	Strategy json.RawMessage `json:"strategy,omitempty"`
 
 	// raw is this answer already encoded, prepared when the cache loaded.
@@ -32,6 +53,10 @@ type Assignment struct {
 	// learned, for a strategy whose products come from the complements model, is the answer
 	// prepared around the products that each request chooses (learned.go).
 	learned *learnedAnswer
+	// c and variant say which experiment and variant put the shopper in (c nil otherwise),
+	// so that the offer pipeline can swap in another prepared answer.
+	c       *compiled
+	variant int
 }
 
 // AppendJSON appends the assignment as JSON; answers of known experiments were encoded when
@@ -66,23 +91,48 @@ func (a Assignment) prepared() Assignment {
 // answers is every answer an experiment can give, prepared when the cache loads so that a
 // request only copies them out.
 type answers struct {
-	assigned, forcedIn                          []Assignment // by variant index
+	assigned, forcedIn []Assignment // by variant index
+	// overridden holds, for each offer of overrides, each variant's answer with the control's
+	// strategy: the shopper stays in the variant and is told why they see no offer.
+	overridden                                  [len(overrides)][]Assignment
 	notTargeted, notInCoverage, notInLayer, off Assignment
 }
 
 // prepareAnswers encodes the answers of an experiment with these variants and strategies; the
 // control's strategy is what a shopper outside the experiment gets.
-func prepareAnswers(key string, phase int, variantKeys []string, strategies []json.RawMessage, control json.RawMessage) answers {
+func prepareAnswers(c *compiled, strategies []json.RawMessage, control json.RawMessage) answers {
+	key, phase := c.key, c.phase
 	var a answers
-	for i := range variantKeys {
-		v := &variantKeys[i]
-		a.assigned = append(a.assigned, Assignment{Experiment: key, Phase: phase, InExperiment: true, Variant: v, Reason: ReasonAssigned, Strategy: strategies[i]}.prepared())
-		a.forcedIn = append(a.forcedIn, Assignment{Experiment: key, Phase: phase, InExperiment: true, Variant: v, Reason: ReasonForced, Strategy: strategies[i]}.prepared())
+	for i := range c.variantKeys {
+		v := &c.variantKeys[i]
+		in := Assignment{Experiment: key, Phase: phase, InExperiment: true, Variant: v, Reason: ReasonAssigned,
+			Strategy: strategies[i], Offer: OfferShow, c: c, variant: i}
+		a.assigned = append(a.assigned, in.prepared())
+		forced := in
+		forced.Reason = ReasonForced
+		a.forcedIn = append(a.forcedIn, forced.prepared())
+		for o, offer := range overrides {
+			x := in
+			x.Strategy, x.Offer = control, offer
+			a.overridden[o] = append(a.overridden[o], x.prepared())
+		}
 	}
 	out := func(r Reason) Assignment {
-		return Assignment{Experiment: key, Phase: phase, Reason: r, Strategy: control}.prepared()
+		return Assignment{Experiment: key, Phase: phase, Reason: r, Strategy: control, Offer: OfferShow}.prepared()
 	}
 	a.notTargeted, a.notInCoverage, a.notInLayer = out(ReasonNotTargeted), out(ReasonNotInCoverage), out(ReasonNotInLayer)
-	a.off = Assignment{Experiment: key, Reason: ReasonNotRunning}.prepared()
+	a.off = Assignment{Experiment: key, Reason: ReasonNotRunning, Offer: OfferShow}.prepared()
 	return a
+}
+
+// override is variant i's answer with offer o (one of overrides) instead of its strategy.
+func (a *answers) override(o Offer, i int) Assignment {
+	switch o {
+	case OfferCapped:
+		return a.overridden[0][i]
+	case OfferBudgetExhausted:
+		return a.overridden[1][i]
+	default:
+		return a.overridden[2][i]
+	}
 }

@@ -20,27 +20,64 @@ type Exposure struct {
 // empty, appending to out. attrs are the shopper's attributes; Assign adds shopper_id when it
 // is absent, so that conditions can test it. record is called for each answer that puts the
 // shopper in an experiment by randomisation; forced QA overrides are not recorded, so that
-// testers never enter the analysis.
+// testers never enter the analysis. The snapshot-wide stages of the offer pipeline apply here
+// (holdout, spent budgets); the per-shopper one is Limit.
+//
+// A shopper in the holdout keeps their variant in the answer but is recorded in no
+// experiment: they are analysed by `analyze holdout` against everyone else, recorded under
+// HoldoutExperiment, and would only dilute each experiment's comparison.
 func (s *Snapshot) Assign(shopperID string, attrs map[string]any, keys []string, out []Assignment, record func(Exposure)) []Assignment {
 	if _, ok := attrs["shopper_id"]; !ok {
 		attrs["shopper_id"] = shopperID
 	}
 	var memo assignMemo
+	start := len(out)
+	held := s.holdout.holds(shopperID)
+	rec := record
+	if held {
+		rec = nil
+	}
 	if len(keys) == 0 {
 		for _, c := range s.running {
-			out = append(out, c.assign(shopperID, attrs, &memo, record))
+			out = append(out, c.assign(shopperID, attrs, &memo, rec))
 		}
-		return out
+	} else {
+		for _, k := range keys {
+			c, ok := s.byKey[k]
+			if !ok {
+				out = append(out, Assignment{Experiment: k, Reason: ReasonUnknownExperiment, Offer: OfferShow})
+				continue
+			}
+			out = append(out, c.assign(shopperID, attrs, &memo, rec))
+		}
 	}
-	for _, k := range keys {
-		c, ok := s.byKey[k]
-		if !ok {
-			out = append(out, Assignment{Experiment: k, Reason: ReasonUnknownExperiment})
-			continue
-		}
-		out = append(out, c.assign(shopperID, attrs, &memo, record))
+	if s.holdout.on {
+		s.applyHoldout(shopperID, attrs, out[start:], held, record)
 	}
 	return out
+}
+
+// applyHoldout turns a held-out shopper's offers into the control's experience, and records
+// which side of the holdout a shopper who got an offer opportunity is on.
+func (s *Snapshot) applyHoldout(shopperID string, attrs map[string]any, out []Assignment, held bool, record func(Exposure)) {
+	seen := false
+	for i := range out {
+		a := &out[i]
+		if a.c == nil || a.Reason != ReasonAssigned {
+			continue
+		}
+		seen = true
+		if held {
+			*a = a.c.override(OfferHoldout, a.variant)
+		}
+	}
+	if seen && record != nil {
+		side := RestVariant
+		if held {
+			side = HoldoutVariant
+		}
+		record(Exposure{Experiment: HoldoutExperiment, Phase: s.holdout.generation, ShopperID: shopperID, Variant: side, Attributes: attrs})
+	}
 }
 
 // assign applies SPEC §4's order: not running → forced → targeting → layer → coverage/variant.
@@ -78,6 +115,9 @@ func (c *compiled) assign(shopperID string, attrs map[string]any, memo *assignMe
 	}
 	if record != nil {
 		record(Exposure{Experiment: c.key, Phase: c.phase, ShopperID: shopperID, Variant: c.variantKeys[i], Attributes: attrs})
+	}
+	if c.exhausted != nil && c.exhausted[i] {
+		return c.override(OfferBudgetExhausted, i)
 	}
 	return c.assigned[i]
 }

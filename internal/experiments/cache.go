@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +28,18 @@ type Cache struct {
 	// reloaded is signalled after every successful load, so that a test can wait for one
 	// instead of polling; at most one signal waits, so a load never blocks on it.
 	reloaded chan struct{}
+	// offers and limiter feed the offer pipeline (UseOffers); nil: no caps, budgets, holdout.
+	offers  OfferSource
+	limiter Limiter
+	// loading serialises Load: handlers reload after a write while Run reloads on the
+	// write's notification, and an older read stored after a newer one would take the
+	// change back (a started experiment answering not_running until the next reload).
+	loading sync.Mutex
 }
+
+// UseOffers makes every snapshot compile in the offers' state read from src, and rule on
+// per-shopper limits with lim; call it before the first Load.
+func (c *Cache) UseOffers(src OfferSource, lim Limiter) { c.offers, c.limiter = src, lim }
 
 // NewCache returns a cache over store; url is the database to LISTEN on for changes, and
 // reload the period of the full reload that backs up notifications.
@@ -81,7 +93,13 @@ func (c *Cache) Healthy() bool { return c.healthy.Load() }
 
 // Load reads every experiment and swaps in the new snapshot.
 func (c *Cache) Load(ctx context.Context) error {
+	c.loading.Lock()
+	defer c.loading.Unlock()
 	list, err := c.store.All(ctx)
+	var state OfferState
+	if err == nil && c.offers != nil {
+		state, err = c.offers.OfferState(ctx)
+	}
 	if err != nil {
 		c.healthy.Store(false)
 		return fmt.Errorf("loading experiments: %w", err)
@@ -90,7 +108,17 @@ func (c *Cache) Load(ctx context.Context) error {
 	// of the key under which returning shoppers' requests are remembered as recorded, and
 	// the periodic backstop would otherwise send every one of them down the full path twice
 	// a minute.
-	text, err := json.Marshal(list)
+	// Of the budgets only what closes an offer counts: every spend changes what they spent.
+	exhausted := make([][]bool, len(list))
+	for i, e := range list {
+		exhausted[i] = e.exhausted(state.Budgets)
+	}
+	text, err := json.Marshal(struct {
+		List      []*Experiment
+		Holdout   Holdout
+		GlobalCap *FrequencyCap
+		Exhausted [][]bool
+	}{list, state.Holdout, state.GlobalCap, exhausted})
 	if err != nil {
 		return fmt.Errorf("fingerprinting experiments: %w", err)
 	}
@@ -101,7 +129,7 @@ func (c *Cache) Load(ctx context.Context) error {
 		return err
 	}
 	if cur := c.current.Load(); cur.fingerprint != fingerprint || cur.Loaded.IsZero() {
-		snap, err := newSnapshot(list, time.Now(), c.sticky)
+		snap, err := NewSnapshotWith(list, time.Now(), SnapshotOptions{State: state, Limiter: c.limiter, Sticky: c.sticky})
 		if err != nil {
 			c.healthy.Store(false)
 			return err

@@ -14,7 +14,14 @@ import (
 // change (SPEC §3), and the server's own fields a client may send back as it read them.
 
 // runningEditable are the fields a started experiment may change (SPEC §3).
-var runningEditable = []string{"name", "hypothesis", "metrics", "targeting", "coverage", "forced"}
+// Caps and budgets are operational limits, not the treatment, so they may change too; a
+// variant's own frequency_cap is its treatment, and changes with the variants.
+var runningEditable = []string{"name", "hypothesis", "metrics", "targeting", "coverage", "forced",
+	"frequency_cap", "budget", variantBudgets}
+
+// variantBudgets names the variants' budgets in a diff: they change apart from the variants,
+// whose other fields need a new phase.
+const variantBudgets = "variants[].budget"
 
 // stoppedEditable are the fields a stopped experiment may change: descriptions for the record.
 var stoppedEditable = []string{"name", "hypothesis", "metrics"}
@@ -54,8 +61,10 @@ func editable(st Status, changes map[string]any) error {
 	return err
 }
 
-// diff lists the top-level fields that differ, each with its old and new value.
+// diff lists the top-level fields that differ, each with its old and new value; the
+// variants' budgets are compared as one field of their own, variantBudgets (by variant key).
 func diff(a, b Definition) map[string]any {
+	ab, bb := splitBudgets(&a), splitBudgets(&b)
 	var am, bm map[string]json.RawMessage
 	_ = json.Unmarshal(jsonb(a), &am)
 	_ = json.Unmarshal(jsonb(b), &bm)
@@ -70,6 +79,26 @@ func diff(a, b Definition) map[string]any {
 			out[k] = map[string]json.RawMessage{"from": v, "to": json.RawMessage("null")}
 		}
 	}
+	if x, y := jsonb(ab), jsonb(bb); !sameJSON(x, y) {
+		out[variantBudgets] = map[string]json.RawMessage{"from": orNull(x), "to": orNull(y)}
+	}
+	return out
+}
+
+// splitBudgets takes the budgets out of a copy of d's variants and returns them by variant key.
+func splitBudgets(d *Definition) map[string]*Budget {
+	var out map[string]*Budget
+	vs := slices.Clone(d.Variants)
+	for i := range vs {
+		if vs[i].Budget != nil {
+			if out == nil {
+				out = map[string]*Budget{}
+			}
+			out[vs[i].Key] = vs[i].Budget
+			vs[i].Budget = nil
+		}
+	}
+	d.Variants = vs
 	return out
 }
 
@@ -103,6 +132,9 @@ type ReadOnly struct {
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	StoppedAt *time.Time `json:"stopped_at,omitempty"`
+	// BudgetStatus is what the budgets spent as GET showed it: it changes with every order, so
+	// it is accepted as sent and ignored.
+	BudgetStatus json.RawMessage `json:"budget_status,omitempty"`
 	// Bandit is accepted and ignored whatever it holds: the server moves it on its own
 	// schedule, so what a client read may be out of date by the time it writes.
 	Bandit json.RawMessage `json:"bandit,omitempty"`

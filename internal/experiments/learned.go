@@ -82,22 +82,15 @@ func (s *Strategy) validateSource(p *apperr.Problems, path string) {
 	}
 }
 
-// Offer says whether checkout shows a strategy's offer (SPEC §2a); absent means show.
-type Offer string
-
-// The offers of an answer.
-const (
-	OfferShow          Offer = "show"
-	OfferNoComplements Offer = "no_complements" // a learned strategy had nothing to offer for the context
-)
-
 // learnedAnswer is the answer of a variant whose products are learned, prepared around the
 // products each request chooses:
 //
 //	head | "sku-1","sku-2" | ],"scores":[ | 12.5,3.1 | tail
 //
 // head ends with the strategy's type and `,"products":[`; tail is `]`, the rest of the
-// strategy and the closing braces. headNone is head with "offer": "no_complements".
+// strategy and the closing braces. headNone is head with "offer": "no_complements", unless
+// the answer is an override of the offer pipeline (capped, budget_exhausted, holdout), whose
+// offer says why the shopper gets the control's experience whatever the model chooses.
 type learnedAnswer struct {
 	max            int
 	minLift        float64
@@ -106,8 +99,8 @@ type learnedAnswer struct {
 }
 
 // prepareLearned attaches to the answers of learned variants their learned form; when the
-// control is learned, the answers of shoppers outside the experiment (the control's
-// experience) are learned too.
+// control is learned, the answers that give the control's experience — to shoppers outside
+// the experiment, and the offer pipeline's overrides — are learned too.
 func (c *compiled) prepareLearned(variants []Variant) {
 	for i := range variants {
 		s := variants[i].Strategy
@@ -117,8 +110,15 @@ func (c *compiled) prepareLearned(variants []Variant) {
 		s.normalizeSource()
 		c.assigned[i].learned = newLearnedAnswer(c.assigned[i], &s)
 		c.forcedIn[i].learned = newLearnedAnswer(c.forcedIn[i], &s)
-		if variants[i].Control {
-			for _, a := range []*Assignment{&c.notTargeted, &c.notInCoverage, &c.notInLayer} {
+		if !variants[i].Control {
+			continue
+		}
+		for _, a := range []*Assignment{&c.notTargeted, &c.notInCoverage, &c.notInLayer} {
+			a.learned = newLearnedAnswer(*a, &s)
+		}
+		for o := range c.overridden {
+			for j := range c.overridden[o] {
+				a := &c.overridden[o][j]
 				a.learned = newLearnedAnswer(*a, &s)
 			}
 		}
@@ -143,8 +143,12 @@ func newLearnedAnswer(a Assignment, s *Strategy) *learnedAnswer {
 	if cut < 0 {
 		cut = len(strategy) - 1
 	}
-	head := append(prefix(""), strategy[:cut]...)
-	headNone := append(prefix(OfferNoComplements), strategy[:cut]...)
+	none := OfferNoComplements
+	if a.Offer != OfferShow {
+		none = a.Offer
+	}
+	head := append(prefix(a.Offer), strategy[:cut]...)
+	headNone := append(prefix(none), strategy[:cut]...)
 	l := &learnedAnswer{max: *s.MaxProducts, minLift: *s.MinLift}
 	l.head = append(head, `,"products":[`...)
 	l.headNone = append(headNone, `,"products":[`...)

@@ -2,9 +2,11 @@ package experiments
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/complements"
@@ -49,7 +51,7 @@ func TestLearnedAnswerOffersTheContextsComplements(t *testing.T) {
 	got := answerOf(t, s, "learned-x", &offers)
 	// At most 2 products, best first, each with its score; the rest of the strategy as defined.
 	want := map[string]any{"experiment": "learned-x", "phase": 1.0, "in_experiment": true, "variant": "learned", "reason": "forced",
-		"strategy": map[string]any{"type": "bundle", "source": "complements", "max_products": 2.0, "min_lift": 1.0,
+		"offer": "show", "strategy": map[string]any{"type": "bundle", "source": "complements", "max_products": 2.0, "min_lift": 1.0,
 			"discount_percent": 10.0, "timing": "cart", "products": []any{"conditioner", "mask"}, "scores": []any{40.0, 10.0}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("answer\n got %v\nwant %v", got, want)
@@ -73,6 +75,55 @@ func TestLearnedAnswerWithNothingToOffer(t *testing.T) {
 		if got["offer"] != "no_complements" || got["variant"] != "learned" || got["in_experiment"] != true ||
 			!reflect.DeepEqual(st["products"], []any{}) || !reflect.DeepEqual(st["scores"], []any{}) || st["type"] != "bundle" {
 			t.Errorf("%s: %v", name, got)
+		}
+	}
+}
+
+// TestOverridesWinOverNoComplements checks the one offer field serving both the offer pipeline
+// and learned complements: a held-out shopper is told "holdout" whatever the model chooses,
+// with the control's strategy — learned products when the control's strategy is learned.
+func TestOverridesWinOverNoComplements(t *testing.T) {
+	learnedControl := &Experiment{Definition: Definition{Key: "learned-control", Name: "LC", Variants: []Variant{
+		{Key: "control", Name: "C", Weight: 0.5, Strategy: Strategy{Type: StrategySuggestion, Source: SourceComplements,
+			MaxProducts: ptr(1), MinLift: ptr(1.0), Timing: TimingCart}},
+		{Key: "fixed", Name: "F", Weight: 0.5, Strategy: Strategy{Type: StrategySuggestion, Products: []string{"comb"}, Timing: TimingCart}},
+	}}, Status: StatusRunning, Phase: 1}
+	learnedControl.Normalize()
+	s, err := NewSnapshotWith([]*Experiment{learnedExperiment("learned-x", 1), learnedControl}, time.Now(),
+		SnapshotOptions{State: OfferState{Holdout: Holdout{Percent: 100, Seed: "all", Generation: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shampoo, nothing Offers
+	shampoo.Reset(hairCare(), []string{"shampoo"})
+	nothing.Reset(hairCare(), nil)
+	seen := map[string]bool{}
+	for i := range 40 {
+		for _, a := range s.Assign(fmt.Sprintf("s-%d", i), map[string]any{}, nil, nil, nil) {
+			for ctx, offers := range map[string]*Offers{"shampoo": &shampoo, "no context": &nothing} {
+				var got map[string]any
+				if err := json.Unmarshal(a.AppendJSONWith(nil, offers), &got); err != nil {
+					t.Fatal(err)
+				}
+				v, _ := got["variant"].(string)
+				seen[a.Experiment+"/"+v] = true
+				st := got["strategy"].(map[string]any)
+				want := any(nil) // learned-x: the control's strategy is none
+				if a.Experiment == "learned-control" {
+					want = []any{}
+					if ctx == "shampoo" {
+						want = []any{"conditioner"}
+					}
+				}
+				if got["offer"] != "holdout" || got["in_experiment"] != true || !reflect.DeepEqual(st["products"], want) {
+					t.Errorf("%s, %s, %s: %v", a.Experiment, v, ctx, got)
+				}
+			}
+		}
+	}
+	for _, arm := range []string{"learned-x/learned", "learned-x/control", "learned-control/control", "learned-control/fixed"} {
+		if !seen[arm] {
+			t.Errorf("no shopper in %s: the test shows too little (%v)", arm, seen)
 		}
 	}
 }

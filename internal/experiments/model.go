@@ -68,6 +68,10 @@ type Variant struct {
 	Weight   float64  `json:"weight"`
 	Control  bool     `json:"control,omitempty"`
 	Strategy Strategy `json:"strategy"`
+	// FrequencyCap caps this arm's offer only: the cap is then the treatment (docs/offers.md).
+	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
+	// Budget bounds what this arm's offers may cost; changeable while the experiment runs.
+	Budget *Budget `json:"budget,omitempty"`
 }
 
 // Layer places experiments in a shared hash space so that those in disjoint ranges never
@@ -129,7 +133,11 @@ type Definition struct {
 	TargetProducts []string          `json:"target_products,omitempty"`
 	Metrics        *Metrics          `json:"metrics,omitempty"`
 	Forced         map[string]string `json:"forced,omitempty"`
-	Allocation     *Allocation       `json:"allocation,omitempty"`
+	// FrequencyCap and Budget limit the experiment's offers (SPEC §2a); both may change while
+	// it runs.
+	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
+	Budget       *Budget       `json:"budget,omitempty"`
+	Allocation   *Allocation   `json:"allocation,omitempty"`
 }
 
 // Experiment is a definition with the state the server keeps.

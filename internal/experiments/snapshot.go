@@ -31,16 +31,24 @@ type compiled struct {
 	// once. -1: not memoised.
 	condSlot, layerSlot int
 	answers
+	// The offer pipeline's: the limiter's number for the experiment, whether the limiter rules
+	// on its answers (a cap or a per-shopper limit somewhere), its cap and each variant's, and
+	// which variants' budgets are spent.
+	offerID     uint32
+	limited     bool
+	cap         *FrequencyCap
+	variantCaps []*FrequencyCap
+	exhausted   []bool
 }
 
-func compile(e *Experiment, sticky *Sticky) (*compiled, error) {
+func compile(e *Experiment, o *SnapshotOptions) (*compiled, error) {
 	c := &compiled{
 		key: e.Key, status: e.Status, phase: e.Phase, seed: targeting.NewSeed(e.Seed), hashAttribute: e.HashAttribute,
 		layer: e.Layer, ranges: targeting.BucketRanges(len(e.Variants), *e.Coverage, e.CurrentWeights()),
 		condSlot: -1, layerSlot: -1, period: -1,
 	}
 	if e.Allocation.IsBandit() && e.Status == StatusRunning {
-		c.sticky, _ = sticky.table(e.Key, e.Phase)
+		c.sticky, _ = o.Sticky.table(e.Key, e.Phase)
 		c.period = 0
 		if e.Bandit != nil {
 			c.period = e.Bandit.Period
@@ -76,9 +84,31 @@ func compile(e *Experiment, sticky *Sticky) (*compiled, error) {
 			}
 		}
 	}
-	c.answers = prepareAnswers(c.key, c.phase, c.variantKeys, strategies, control)
+	c.answers = prepareAnswers(c, strategies, control)
 	c.prepareLearned(e.Variants)
+	c.compileLimits(e, o)
 	return c, nil
+}
+
+// compileLimits works out what the offer pipeline needs of the experiment.
+func (c *compiled) compileLimits(e *Experiment, o *SnapshotOptions) {
+	c.cap = e.FrequencyCap
+	c.limited = e.FrequencyCap != nil || (e.Budget != nil && e.Budget.PerShopper != nil)
+	c.variantCaps = make([]*FrequencyCap, len(e.Variants))
+	for i, v := range e.Variants {
+		c.variantCaps[i] = v.FrequencyCap
+		c.limited = c.limited || v.FrequencyCap != nil || (v.Budget != nil && v.Budget.PerShopper != nil)
+	}
+	if o.Limiter != nil && (c.limited || o.State.GlobalCap != nil) {
+		horizon := time.Duration(0)
+		for _, cp := range append([]*FrequencyCap{e.FrequencyCap, o.State.GlobalCap}, c.variantCaps...) {
+			if cp != nil {
+				horizon = max(horizon, cp.Per.Duration())
+			}
+		}
+		c.offerID = o.Limiter.ID(e.Key, horizon)
+	}
+	c.exhausted = e.exhausted(o.State.Budgets)
 }
 
 // Snapshot is an immutable set of compiled experiments; the cache swaps whole snapshots so
@@ -94,6 +124,20 @@ type Snapshot struct {
 	running []*compiled // in key order, for requests that name no experiment
 	// fingerprint identifies the experiments the cache compiled this snapshot from.
 	fingerprint [32]byte
+
+	// The offer pipeline's program-wide parts.
+	holdout   holdout
+	globalCap *FrequencyCap
+	limiter   Limiter
+}
+
+// SnapshotOptions are what a snapshot compiles in besides the experiments: the offers' state
+// and the limiter that keeps per-shopper counts.
+type SnapshotOptions struct {
+	State   OfferState
+	Limiter Limiter
+	// Sticky remembers bandits' shoppers' first variants (sticky.go); nil: a fresh memory.
+	Sticky *Sticky
 }
 
 var generations atomic.Uint64
@@ -101,15 +145,25 @@ var generations atomic.Uint64
 // NewSnapshot compiles experiments for assignment. An experiment that fails to compile (it
 // cannot, having been validated on save) is reported rather than silently skipped.
 func NewSnapshot(list []*Experiment, loaded time.Time) (*Snapshot, error) {
-	return newSnapshot(list, loaded, NewSticky(0, nil))
+	return NewSnapshotWith(list, loaded, SnapshotOptions{})
 }
 
 // newSnapshot compiles experiments whose bandits remember their shoppers in sticky.
 func newSnapshot(list []*Experiment, loaded time.Time, sticky *Sticky) (*Snapshot, error) {
-	s := &Snapshot{Generation: generations.Add(1), byKey: make(map[string]*compiled, len(list)), Loaded: loaded}
+	return NewSnapshotWith(list, loaded, SnapshotOptions{Sticky: sticky})
+}
+
+// NewSnapshotWith is NewSnapshot with the offers' state and limiter, and the memory of
+// bandits' shoppers.
+func NewSnapshotWith(list []*Experiment, loaded time.Time, o SnapshotOptions) (*Snapshot, error) {
+	if o.Sticky == nil {
+		o.Sticky = NewSticky(0, nil)
+	}
+	s := &Snapshot{Generation: generations.Add(1), byKey: make(map[string]*compiled, len(list)), Loaded: loaded,
+		holdout: compileHoldout(o.State.Holdout), globalCap: o.State.GlobalCap, limiter: o.Limiter}
 	conds, layers := map[string]int{}, map[[2]string]int{}
 	for _, e := range list {
-		c, err := compile(e, sticky)
+		c, err := compile(e, &o)
 		if err != nil {
 			return nil, err
 		}

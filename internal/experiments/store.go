@@ -58,6 +58,8 @@ type row struct {
 	TargetProducts []byte       `db:"target_products"`
 	Metrics        []byte       `db:"metrics"`
 	Forced         []byte       `db:"forced"`
+	FrequencyCap   []byte       `db:"frequency_cap"`
+	Budget         []byte       `db:"budget"`
 	Allocation     []byte       `db:"allocation"`
 	Version        int          `db:"version"`
 	CreatedAt      time.Time    `db:"created_at"`
@@ -67,7 +69,8 @@ type row struct {
 }
 
 const columns = `key, name, hypothesis, status, phase, seed, hash_attribute, coverage, variants,
-	targeting, layer, target_products, metrics, forced, allocation, version, created_at, updated_at, started_at, stopped_at`
+	targeting, layer, target_products, metrics, forced, frequency_cap, budget, allocation, version, created_at,
+	updated_at, started_at, stopped_at`
 
 func (r *row) experiment() (*Experiment, error) {
 	e := &Experiment{
@@ -92,7 +95,8 @@ func (r *row) experiment() (*Experiment, error) {
 	for _, f := range []struct {
 		b   []byte
 		dst any
-	}{{r.Variants, &e.Variants}, {r.Layer, &e.Layer}, {r.TargetProducts, &e.TargetProducts}, {r.Metrics, &e.Metrics}, {r.Forced, &e.Forced}, {r.Allocation, &e.Allocation}} {
+	}{{r.Variants, &e.Variants}, {r.Layer, &e.Layer}, {r.TargetProducts, &e.TargetProducts}, {r.Metrics, &e.Metrics}, {r.Forced, &e.Forced},
+		{r.FrequencyCap, &e.FrequencyCap}, {r.Budget, &e.Budget}, {r.Allocation, &e.Allocation}} {
 		if len(f.b) == 0 {
 			continue
 		}
@@ -227,10 +231,10 @@ func (s *Store) Create(ctx context.Context, actor Actor, def Definition) (*Exper
 		now := s.now().UTC()
 		_, err := tx.ExecContext(ctx, `INSERT INTO experiments (key, name, hypothesis, status, phase, seed,
 			hash_attribute, coverage, variants, targeting, layer, target_products, metrics, forced, allocation, version,
-			created_at, updated_at) VALUES ($1,$2,$3,'draft',1,$4,$5,$6,$7,$8,$9,$10,$11,$12,$14,1,$13,$13)`,
+			created_at, updated_at, frequency_cap, budget) VALUES ($1,$2,$3,'draft',1,$4,$5,$6,$7,$8,$9,$10,$11,$12,$14,1,$13,$13,$15,$16)`,
 			def.Key, def.Name, def.Hypothesis, def.Seed, def.HashAttribute, *def.Coverage, jsonb(def.Variants),
 			nullableJSON(def.Targeting), jsonb(def.Layer), jsonb(nonNil(def.TargetProducts)), jsonb(def.Metrics),
-			jsonb(nonNilMap(def.Forced)), now, jsonb(def.Allocation))
+			jsonb(nonNilMap(def.Forced)), now, jsonb(def.Allocation), jsonb(def.FrequencyCap), jsonb(def.Budget))
 		if isUniqueViolation(err) {
 			return apperr.New(apperr.AlreadyExists, "an experiment with key %q exists", def.Key)
 		}
@@ -325,10 +329,10 @@ func (s *Store) Update(ctx context.Context, actor Actor, key string, def Definit
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE experiments SET name=$2, hypothesis=$3, seed=$4, hash_attribute=$5,
 			coverage=$6, variants=$7, targeting=$8, layer=$9, target_products=$10, metrics=$11, forced=$12,
-			allocation=$14, version=version+1, updated_at=$13 WHERE key=$1`,
+			allocation=$14, version=version+1, updated_at=$13, frequency_cap=$15, budget=$16 WHERE key=$1`,
 			key, def.Name, def.Hypothesis, def.Seed, def.HashAttribute, *def.Coverage, jsonb(def.Variants),
 			nullableJSON(def.Targeting), jsonb(def.Layer), jsonb(nonNil(def.TargetProducts)), jsonb(def.Metrics),
-			jsonb(nonNilMap(def.Forced)), s.now().UTC(), jsonb(def.Allocation)); err != nil {
+			jsonb(nonNilMap(def.Forced)), s.now().UTC(), jsonb(def.Allocation), jsonb(def.FrequencyCap), jsonb(def.Budget)); err != nil {
 			return err
 		}
 		if out, err = get(ctx, tx, key, false); err != nil {

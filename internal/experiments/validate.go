@@ -11,7 +11,6 @@ import (
 	"strconv"
 
 	"github.com/xsell/xsell/internal/apperr"
-	"github.com/xsell/xsell/internal/money"
 	"github.com/xsell/xsell/internal/targeting"
 	"github.com/xsell/xsell/internal/validate"
 )
@@ -60,6 +59,7 @@ func (d *Definition) Validate() error {
 	}
 	checkSKUs(&p, "target_products", d.TargetProducts, false)
 	d.validateMetrics(&p)
+	d.validateLimits(&p)
 	if d.Allocation != nil {
 		d.Allocation.validate(&p, d.Variants)
 	}
@@ -177,14 +177,7 @@ func (s *Strategy) validateBundle(p *apperr.Problems, path string) {
 		if *s.DiscountAmount <= 0 {
 			p.Add(path+".discount_amount", "out_of_range", "must be a positive amount in minor units, got %d", *s.DiscountAmount)
 		}
-		switch _, err := money.Parse(s.Currency); {
-		case s.Currency == "":
-			p.Add(path+".currency", "required", "discount_amount needs an ISO 4217 currency such as EUR")
-		case errors.Is(err, money.ErrFormat):
-			p.Add(path+".currency", "invalid_format", "%s", money.ErrFormat)
-		case err != nil:
-			p.Add(path+".currency", "not_allowed", "%q %s", s.Currency, money.ErrUnknown)
-		}
+		checkCurrency(p, path+".currency", s.Currency)
 	}
 }
 

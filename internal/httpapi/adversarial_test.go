@@ -324,12 +324,15 @@ func TestAdversarialInputsAreRefusedAndThePipelinesFlow(t *testing.T) {
 					"strategy", obj("type", str("none"))),
 				obj("key", str("pts"), "name", str("P"), "weight", float("0.5"), "strategy", obj(
 					"type", str("loyalty_points"), "products", arr(str("sku-1")), "bonus_points", integer("10"),
-					"timing", str("cart"), "trigger_products", arr(str("sku-2"))))),
+					"timing", str("cart"), "trigger_products", arr(str("sku-2"))),
+					"frequency_cap", obj("offers", integer("2"), "per", str("24h")),
+					"budget", obj("points", integer("1000"), "per_shopper", obj("accepted_offers", integer("2"), "per", str("30d"))))),
 			"targeting", targeting,
 			"layer", obj("name", str("l"), "range", arr(float("0"), float("1"))),
 			"target_products", arr(str("sku-1")),
 			"metrics", obj("primary", str("revenue"), "secondary", arr(str("aov"))),
 			"forced", dict("qa-1", str("control")),
+			"frequency_cap", obj("offers", integer("3"), "per", str("7d")),
 		}, extra...)...)
 	}
 	bodies := []struct {
@@ -348,7 +351,8 @@ func TestAdversarialInputsAreRefusedAndThePipelinesFlow(t *testing.T) {
 			"amount", integer("2400"), "discount", integer("100"), "currency", str("EUR"),
 			"items", arr(obj("sku", str("sku-1"), "quantity", integer("2"), "unit_price", integer("1200"))))))},
 		{"POST", "/v1/loyalty/accounts/adv-shopper/earn", checkoutKey, obj(
-			"points", integer("100"), "idempotency_key", str("adv-k1"), "reason", str("welcome"), "order_id", str("adv-o1"))},
+			"points", integer("100"), "idempotency_key", str("adv-k1"), "reason", str("welcome"), "order_id", str("adv-o1"),
+			"experiment", str("normal-exp"), "variant", str("pts"))},
 		{"POST", "/v1/loyalty/accounts/adv-shopper/redeem", checkoutKey, obj(
 			"points", integer("100"), "idempotency_key", str("adv-k2"), "order_id", str("adv-o1"))},
 		{"POST", "/v1/loyalty/transactions/1/reverse", checkoutKey, obj(
@@ -358,6 +362,9 @@ func TestAdversarialInputsAreRefusedAndThePipelinesFlow(t *testing.T) {
 		{"POST", "/v1/experiments", adminKey, definition("adv-exp", "allocation", obj("type", str("bandit"),
 			"metric", str("net_revenue"), "burn_in", str("24h"), "update_every", str("6h"), "min_weight", float("0.01"),
 			"min_units", integer("100"), "sampling", str("top_two"), "leader_share", float("0.8")))},
+		{"PUT", "/v1/offers/settings", adminKey, obj(
+			"global_cap", obj("offers", integer("10"), "per", str("7d")), "version", unbounded(integer("1")))},
+		{"PUT", "/v1/holdout", adminKey, obj("percent", float("5"), "seed", str("adv-holdout"), "version", unbounded(integer("1")))},
 		{"PUT", "/v1/experiments/normal-exp", adminKey, definition("normal-exp", "version", unbounded(integer("2")))},
 		{"POST", "/v1/experiments/normal-exp/bandit/update", adminKey, obj("at", str(occurred))},
 	}

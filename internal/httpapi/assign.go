@@ -97,6 +97,7 @@ func (s *Server) assign(c *gin.Context) {
 		}
 	}
 	st.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, st.out[:0], record)
+	snap.Limit(req.ShopperID, st.out, req.Track == nil || *req.Track, answeredAt(req.At))
 	if record != nil {
 		s.recordExposures(st, req, digest, pooledAttrs)
 	}
@@ -140,6 +141,15 @@ func (s *Server) recordExposures(st *assignState, req *assignRequest, digest uin
 }
 
 var requestSeed = maphash.MakeSeed()
+
+// answeredAt is when an assignment counts as given: now, or the past time an admin's
+// back-dated request names.
+func answeredAt(at *time.Time) time.Time {
+	if at != nil {
+		return *at
+	}
+	return time.Now()
+}
 
 // assignState is what one assignment needs besides the request, reused across requests so
 // that a steady stream of assignments allocates little beyond the request itself.

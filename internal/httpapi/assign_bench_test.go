@@ -15,14 +15,23 @@ import (
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/httpapi"
+	"github.com/xsell/xsell/internal/offers"
 )
 
 // benchAPI is a Server whose cache holds 20 running experiments with targeting, and whose
 // recorder is not running (its queue absorbs, then drops and counts). It is the HTTP layer
 // alone, without internal/app's wiring, because assignment needs no database.
-func benchAPI(b *testing.B) http.Handler {
+func benchAPI(b *testing.B) http.Handler { return benchAPIWith(b, nil) }
+
+// benchAPIWith is benchAPI with every experiment capped at cap (none when nil) and the offer
+// pipeline's counter in place, as internal/app wires it.
+func benchAPIWith(b *testing.B, cap *experiments.FrequencyCap) http.Handler {
 	b.Helper()
-	return cachedAPI(b, httpapi.Config{}, httpapi.Deps{}).Handler()
+	list := benchExperiments(0)
+	for _, e := range list {
+		e.FrequencyCap = cap
+	}
+	return serverOver(b, httpapi.Config{}, httpapi.Deps{}, list).Handler()
 }
 
 // cachedAPI is the HTTP layer over deps with a cache of 20 running experiments with targeting
@@ -57,13 +66,13 @@ func benchExperiments(learned int) []*experiments.Experiment {
 	return list
 }
 
-// serverOver is the HTTP layer over deps with a cache of list and, unless deps has one, a
-// recorder that is not running.
+// serverOver is the HTTP layer over deps with a cache of list, the offer pipeline's counter in
+// place as internal/app wires it, and, unless deps has one, a recorder that is not running.
 func serverOver(tb testing.TB, cfg httpapi.Config, deps httpapi.Deps, list []*experiments.Experiment) *httpapi.Server {
 	tb.Helper()
 	httpapi.ConfigureLibraries() // as internal/app does
 	keys, _ := httpapi.ParseAPIKeys("checkout:" + checkoutKey)
-	snap, err := experiments.NewSnapshot(list, time.Now())
+	snap, err := experiments.NewSnapshotWith(list, time.Now(), experiments.SnapshotOptions{Limiter: offers.NewCounter(1 << 30)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -104,6 +113,21 @@ func benchRequests(b *testing.B, h http.Handler, pool int) {
 // BenchmarkAssignHandler is POST /v1/assign in process, returning shoppers: the whole
 // middleware chain, decoding, 20 experiments and the encoded answer.
 func BenchmarkAssignHandler(b *testing.B) { benchRequests(b, benchAPI(b), 1000) }
+
+// weekly3 is the cap of the capped benchmarks: 3 offers a week.
+var weekly3 = &experiments.FrequencyCap{Offers: 3, Per: experiments.PeriodWeek}
+
+// BenchmarkAssignHandlerCapped is BenchmarkAssignHandler with all 20 experiments capped:
+// returning shoppers, each over the caps after their third request, as most of a busy
+// shop's requests are.
+func BenchmarkAssignHandlerCapped(b *testing.B) { benchRequests(b, benchAPIWith(b, weekly3), 1000) }
+
+// BenchmarkAssignHandlerNew is BenchmarkAssignHandler with a new shopper on each request.
+func BenchmarkAssignHandlerNew(b *testing.B) { benchRequests(b, benchAPI(b), 1<<18) }
+
+// BenchmarkAssignHandlerNewCapped is BenchmarkAssignHandlerNew with all 20 experiments
+// capped: every answer is counted, the counter's worst case.
+func BenchmarkAssignHandlerNewCapped(b *testing.B) { benchRequests(b, benchAPIWith(b, weekly3), 1<<18) }
 
 // BenchmarkAssignHandlerLogInfo is BenchmarkAssignHandler with the access log at info, as the
 // server runs by default: successful assignments sampled 1 in 100 (the default); the

@@ -226,7 +226,7 @@ func TestAssignOffersLearnedComplementsForTheContext(t *testing.T) {
 	// Shampoo's complements: conditioner (G² 51.78) then comb (22.09).
 	got := assign(`{"shopper_id": "qa", "context": {"products": ["shampoo"]}}`)
 	st = got["strategy"].(map[string]any)
-	if got["variant"] != "learned" || got["offer"] != nil || fmt.Sprint(st["products"]) != "[conditioner comb]" ||
+	if got["variant"] != "learned" || got["offer"] != "show" || fmt.Sprint(st["products"]) != "[conditioner comb]" ||
 		fmt.Sprint(st["scores"]) != "[51.783 22.092]" || st["discount_percent"] != 10.0 || st["source"] != "complements" {
 		t.Errorf("with shampoo in the context: %v", got)
 	}

@@ -30,6 +30,8 @@ var decodeTargets = []func() any{
 	func() any { return new(experiments.Definition) },
 	func() any { return new(updateBody) },
 	func() any { return new(experiments.PhaseChange) },
+	func() any { return new(settingsBody) },
+	func() any { return new(holdoutBody) },
 	func() any { return new(BanditUpdateRequest) },
 }
 
@@ -61,6 +63,11 @@ var decodeSeeds = []string{
 	`{"key": "k", "targeting": {"country": {"$in": ["IT", "IT"]}, "a": 1, "a": 2}, "forced": {"s-1": "a", "s-1": "b"}}`,
 	`{"key": "k", "metrics": {"primary": "revenue", "guardrails": ["aov", {"metric": "refund_rate", "margin": 0.1}]}}`,
 	`{"variants": [], "coverage": 0.5}`,
+	`{"global_cap": {"offers": 3, "per": "7d", "offers": 4}, "version": 1}`,
+	`{"global_cap": null, "updated_at": "2026-11-30T10:00:00Z"}`,
+	`{"percent": 5, "seed": "holdout-2026", "generation": 2}`,
+	`{"percent": "5", "seed": "h\u0000"}`,
+	`{"key": "k", "frequency_cap": {"offers": 3, "per": "7d"}, "budget": {"discount": {"amount": 1, "currency": "EUR"}, "per_shopper": {"accepted_offers": 2, "per": "30d"}}}`,
 	`{"metrics": {"guardrails": [{"Metric": "aov"}, {"metric": "aov", "bogus": 1}, {"metric": "aov", "metric": "x"}]}}`,
 	`{"key": "k", "name": "n", "version": 2, "status": "running", "phase": 1, "created_at": "2026-11-01T00:00:00Z"}`,
 	`{}`, `[]`, `null`, ``, ` `, `{"a":}`, `{} {}`, `{"x": 1}` + "\n",

@@ -29,7 +29,7 @@ func statusOf(code apperr.Code) int {
 		return http.StatusMethodNotAllowed
 	case apperr.AlreadyExists, apperr.InvalidTransition, apperr.VersionConflict,
 		apperr.IdempotencyConflict, apperr.InsufficientPoints, apperr.Conflict, apperr.RequiresNewPhase,
-		apperr.RequestInProgress:
+		apperr.RequestInProgress, apperr.BudgetExhausted, apperr.ShopperLimit:
 		return http.StatusConflict
 	case apperr.PreconditionRequired:
 		return http.StatusPreconditionRequired

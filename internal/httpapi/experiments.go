@@ -120,7 +120,13 @@ func (s *Server) getExperiment(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
-	renderExperiment(c, http.StatusOK, e)
+	v, err := s.viewOf(c, e)
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	c.Header("ETag", strconv.Quote(strconv.Itoa(e.Version)))
+	c.JSON(http.StatusOK, v)
 }
 
 // ifMatch reads the version a write is based on from If-Match ("3", W/"3" or 3), or nil.

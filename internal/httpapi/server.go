@@ -22,6 +22,7 @@ import (
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/loyalty"
+	"github.com/xsell/xsell/internal/offers"
 )
 
 // Config is what the HTTP layer needs from the environment.
@@ -49,6 +50,8 @@ type Deps struct {
 	Exposures   *exposures.Recorder // writes exposures off the request path
 	Events      *events.Service     // ingests POST /v1/events
 	Loyalty     *loyalty.Service    // program, accounts and the points ledger
+	Offers      *offers.Store       // the global frequency cap and the holdout
+	Budgets     *offers.Budgets     // what offer budgets spent, for an experiment's GET
 	Bandits     *bandit.Updater     // recomputes bandits' weights, on schedule or when asked
 	Console     http.Handler        // the web console, served under /console/ when set
 
@@ -147,6 +150,7 @@ func (s *Server) routes() {
 	s.assignRoutes(v1)
 	s.eventRoutes(v1)
 	s.loyaltyRoutes(v1)
+	s.offerRoutes(v1)
 	s.complementsRoutes(v1)
 	if s.deps.Console != nil {
 		// The console renders its own pages and errors; it shares the request id, headers,

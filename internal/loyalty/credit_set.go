@@ -53,7 +53,7 @@ func (s *Service) creditSet(ctx context.Context, tx *sqlx.Tx, evs []orderEvent, 
 	}
 	slices.SortFunc(owed, bySeq)
 	for _, o := range owed {
-		if err := takeBackRefunded(ctx, tx, now, o.OrderID, o.Paid, o.Refunded); err != nil {
+		if err := takeBackRefunded(ctx, tx, now, o.OrderID, o.Paid, o.Refunded, s.budgets); err != nil {
 			return fmt.Errorf("order %s: taking back its refunds: %w", o.OrderID, err)
 		}
 	}
@@ -175,6 +175,7 @@ func (e *earns) add(ev orderEvent, points int64, reason, experiment, variant str
 // in one statement.
 func (s *Service) earnOrders(ctx context.Context, tx *sqlx.Tx, orders []claimed, batch *orderBatch, now time.Time) error {
 	var e earns
+	var charges []Bonus
 	for _, o := range orders {
 		// The return window runs from the order; an order reported late does not wait twice.
 		start := o.OccurredAt.UTC().Truncate(time.Microsecond)
@@ -191,6 +192,8 @@ func (s *Service) earnOrders(ctx context.Context, tx *sqlx.Tx, orders []claimed,
 		}
 		for _, b := range bonuses {
 			e.add(o.orderEvent, b.points, "loyalty_points bonus", b.experiment, b.variant, available, expires)
+			charges = append(charges, Bonus{Experiment: b.experiment, Variant: b.variant, ShopperID: o.ShopperID,
+				Ref: o.OrderID, Points: min(b.points, MaxPoints), At: start})
 		}
 	}
 	if len(e.points) == 0 {
@@ -218,6 +221,13 @@ func (s *Service) earnOrders(ctx context.Context, tx *sqlx.Tx, orders []claimed,
 		pq.StringArray(e.experiments), pq.StringArray(e.variants), pq.StringArray(e.available), pq.StringArray(e.expires), now)
 	if err != nil {
 		return fmt.Errorf("writing the earns of a batch: %w", err)
+	}
+	// The bonuses are charged to their offers' budgets in this transaction, as crediting
+	// event by event does (creditOrder).
+	for _, b := range charges {
+		if err := chargeBonus(ctx, tx, s.budgets, b); err != nil {
+			return fmt.Errorf("order %s: charging its bonus to %s's budget: %w", b.Ref, b.Experiment, err)
+		}
 	}
 	return nil
 }

@@ -89,6 +89,10 @@ type EarnRequest struct {
 	IdempotencyKey string `json:"idempotency_key"`
 	Reason         string `json:"reason"`
 	OrderID        string `json:"order_id,omitempty"`
+	// Experiment and Variant make the points the bonus of that variant's offer: they count in
+	// its offer_cost and are charged to its budgets, which may refuse them (409).
+	Experiment string `json:"experiment,omitempty"`
+	Variant    string `json:"variant,omitempty"`
 }
 
 // Validate reports every problem with its field name.
@@ -109,6 +113,7 @@ func (r EarnRequest) check(p *apperr.Problems) {
 		p.Add("reason", "too_long", "must have at most %d characters", MaxReasonChars)
 	}
 	checkOrderID(p, r.OrderID)
+	checkOffer(p, r.Experiment, r.Variant)
 }
 
 // RedeemRequest spends points of a shopper.
@@ -195,10 +200,16 @@ func (s *Service) Earn(ctx context.Context, shopperID string, r EarnRequest) (Ou
 		if err != nil {
 			return 0, err
 		}
-		return addLot(ctx, tx, entry{
+		id, err := addLot(ctx, tx, entry{
 			ShopperID: shopperID, Kind: KindEarn, Points: r.Points, Source: SourceAPI,
 			Reason: r.Reason, OrderID: nullable(r.OrderID), CreatedAt: now,
+			Experiment: nullable(r.Experiment), Variant: nullable(r.Variant),
 		}, now, expiryFrom(now, prog))
+		if err != nil || r.Experiment == "" {
+			return id, err
+		}
+		return id, chargeBonus(ctx, tx, s.budgets, Bonus{Experiment: r.Experiment, Variant: r.Variant, ShopperID: shopperID,
+			Ref: bonusRef(nullable(r.OrderID), id), Points: r.Points, At: now, Strict: true})
 	})
 }
 
@@ -239,7 +250,7 @@ func (s *Service) Reverse(ctx context.Context, transactionID int64, r ReverseReq
 		if r.Points != nil {
 			want = *r.Points
 		}
-		return reverse(ctx, tx, now, transactionID, want, SourceAPI, "")
+		return reverse(ctx, tx, now, transactionID, want, SourceAPI, "", s.budgets)
 	})
 }
 
@@ -483,7 +494,7 @@ func loadOriginal(ctx context.Context, q queryer, id int64) (original, error) {
 
 // reverse undoes want points (0: all that is left) of the entry id, whose account tx has
 // locked, and returns the id of the reverse entry.
-func reverse(ctx context.Context, tx *sqlx.Tx, now time.Time, id, want int64, source, reason string) (int64, error) {
+func reverse(ctx context.Context, tx *sqlx.Tx, now time.Time, id, want int64, source, reason string, budgets BonusBudgets) (int64, error) {
 	o, err := loadOriginal(ctx, tx, id)
 	if err != nil {
 		return 0, err
@@ -506,14 +517,14 @@ func reverse(ctx context.Context, tx *sqlx.Tx, now time.Time, id, want int64, so
 	e := entry{ShopperID: o.ShopperID, Kind: KindReverse, Reverses: &o.ID, Source: source, Reason: reason,
 		OrderID: o.OrderID, Experiment: o.Experiment, Variant: o.Variant, CreatedAt: now}
 	if o.Kind == KindEarn {
-		return reverseEarn(ctx, tx, e, o, want)
+		return reverseEarn(ctx, tx, e, o, want, budgets)
 	}
 	return reverseRedeem(ctx, tx, e, o, want)
 }
 
 // reverseEarn takes want points back from the earn's lot; what the lot no longer holds (spent
 // or expired) is recorded as shortfall and as the lot's debt rather than taken from elsewhere.
-func reverseEarn(ctx context.Context, tx *sqlx.Tx, e entry, o original, want int64) (int64, error) {
+func reverseEarn(ctx context.Context, tx *sqlx.Tx, e entry, o original, want int64, budgets BonusBudgets) (int64, error) {
 	var lot struct {
 		ID        int64 `db:"id"`
 		Remaining int64 `db:"remaining"`
@@ -525,6 +536,9 @@ func reverseEarn(ctx context.Context, tx *sqlx.Tx, e entry, o original, want int
 	e.Points, e.Shortfall = -take, want-take
 	id, err := insertEntry(ctx, tx, e)
 	if err != nil {
+		return 0, err
+	}
+	if err := returnBonus(ctx, tx, budgets, o, take); err != nil {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE loyalty_lots SET remaining = remaining - $2, debt = debt + $3

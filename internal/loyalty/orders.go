@@ -57,84 +57,53 @@ const (
 // after the shopper's first assignment earns no bonus: a known limit, narrow because the job
 // runs every few seconds and orders come minutes after the offer.
 func (s *Service) CreditOrders(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.creditBatch(ctx)
-		total += n
-		if err != nil || n < CreditBatch {
-			return total, database.Wrap(err, "crediting order events")
-		}
-	}
+	n, err := s.creditOutbox().Drain(ctx, s.db)
+	return n, database.Wrap(err, "crediting order events")
 }
 
-// creditBatch credits the next batch of order events in one transaction, with a few
-// statements for the whole batch (creditSet). When the database refuses one of them, the
-// batch is credited again one event at a time, each in a savepoint, and the refused ones go to
-// quarantine: only a batch with poison pays for the savepoints.
-func (s *Service) creditBatch(ctx context.Context) (int, error) {
-	n, err := s.creditBatchTx(ctx, false)
-	if database.Refused(err) {
-		n, err = s.creditBatchTx(ctx, true)
+// creditOutbox is the crediting as a reader of the events table: a batch is credited with a
+// few statements for the whole of it (creditSet); one the database refuses is credited again
+// event by event (creditEvent), each guarded, the refused ones going to quarantine.
+func (s *Service) creditOutbox() *database.Outbox[orderEvent] {
+	o := &database.Outbox[orderEvent]{
+		Name: CreditingConsumer, Cursor: "loyalty_event_cursor", Limit: CreditBatch, TxOptions: readCommitted,
+		Quarantine: s.quarantine, Read: readOrderEvents,
+		Prepare: func(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (func(orderEvent) error, error) {
+			batch, err := readOrderBatch(ctx, tx, evs, s.now())
+			if err != nil {
+				return nil, err
+			}
+			return func(ev orderEvent) error { return s.creditEvent(ctx, tx, ev, batch) }, nil
+		},
+		Seq: func(ev orderEvent) int64 { return ev.Seq },
+		Key: func(ev orderEvent) string { return ev.ID },
 	}
-	return n, err
-}
-
-func (s *Service) creditBatchTx(ctx context.Context, oneByOne bool) (int, error) {
-	n := 0
-	err := database.Transact(ctx, s.db, readCommitted, func(dtx *database.Tx) error {
-		tx := dtx.Tx
-		n = 0
-		var cursor int64
-		if err := tx.GetContext(ctx, &cursor, `SELECT seq FROM loyalty_event_cursor FOR UPDATE`); err != nil {
-			return fmt.Errorf("locking the events cursor: %w", err)
-		}
-		// internal/events makes rows visible in seq order (an advisory lock around each
-		// commit), so nothing can appear later below the cursor.
-		var evs []orderEvent
-		if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, order_id,
-			amount, COALESCE(discount, 0) AS discount, currency
-			FROM events WHERE seq > $1 AND type IN ('order_completed', 'order_refunded')
-			ORDER BY seq LIMIT $2`, cursor, CreditBatch); err != nil {
-			return fmt.Errorf("reading order events: %w", err)
-		}
-		if len(evs) == 0 {
-			return nil
-		}
-		batch, err := readOrderBatch(ctx, tx, evs, s.now())
-		if err != nil {
-			return err
-		}
-		for i := range evs {
-			evs[i].Currency = strings.TrimSpace(evs[i].Currency)
-		}
-		if oneByOne || s.eventByEvent {
-			err = s.creditEach(ctx, dtx, evs, batch)
-		} else {
-			err = s.creditSet(ctx, tx, evs, batch)
-		}
-		if err != nil {
-			return err
-		}
-		n = len(evs)
-		_, err = tx.ExecContext(ctx, `UPDATE loyalty_event_cursor SET seq = $1`, evs[len(evs)-1].Seq)
-		return err
-	})
-	return n, err
-}
-
-// creditEach credits the events of a batch one at a time, each in a savepoint, and
-// quarantines those the database refuses.
-func (s *Service) creditEach(ctx context.Context, dtx *database.Tx, evs []orderEvent, batch *orderBatch) error {
-	for _, ev := range evs {
-		err := dtx.Savepoint(ctx, func() error { return s.creditEvent(ctx, dtx.Tx, ev, batch) })
-		if database.Refused(err) {
-			err = s.quarantine.Put(ctx, dtx, CreditingConsumer, ev.ID, ev, err)
-		}
-		if err != nil {
-			return err
+	if !s.eventByEvent {
+		o.Set = func(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) error {
+			batch, err := readOrderBatch(ctx, tx, evs, s.now())
+			if err != nil {
+				return err
+			}
+			return s.creditSet(ctx, tx, evs, batch)
 		}
 	}
-	return nil
+	return o
+}
+
+// readOrderEvents reads the order events after seq. internal/events makes rows visible in seq
+// order (an advisory lock around each commit), so nothing can appear later below the cursor.
+func readOrderEvents(ctx context.Context, tx *sqlx.Tx, after int64, limit int) ([]orderEvent, error) {
+	var evs []orderEvent
+	if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, order_id,
+		amount, COALESCE(discount, 0) AS discount, currency
+		FROM events WHERE seq > $1 AND type IN ('order_completed', 'order_refunded')
+		ORDER BY seq LIMIT $2`, after, limit); err != nil {
+		return nil, fmt.Errorf("reading order events: %w", err)
+	}
+	for i := range evs {
+		evs[i].Currency = strings.TrimSpace(evs[i].Currency)
+	}
+	return evs, nil
 }
 
 // creditEvent credits or refunds one order event under its shopper's account lock.
@@ -282,9 +251,13 @@ func (s *Service) creditOrder(ctx context.Context, tx *sqlx.Tx, ev orderEvent, b
 		if err := earn(b.points, "loyalty_points bonus", &b.experiment, &b.variant); err != nil {
 			return err
 		}
+		if err := chargeBonus(ctx, tx, s.budgets, Bonus{Experiment: b.experiment, Variant: b.variant,
+			ShopperID: ev.ShopperID, Ref: ev.OrderID, Points: min(b.points, MaxPoints), At: start}); err != nil {
+			return err
+		}
 	}
 	if rows[0].Refunded > 0 {
-		return takeBackRefunded(ctx, tx, now, ev.OrderID, rows[0].Paid, rows[0].Refunded)
+		return takeBackRefunded(ctx, tx, now, ev.OrderID, rows[0].Paid, rows[0].Refunded, s.budgets)
 	}
 	return nil
 }
@@ -301,14 +274,14 @@ func (s *Service) refundOrder(ctx context.Context, tx *sqlx.Tx, ev orderEvent) e
 	if o.CreditedAt == nil {
 		return nil // the order has not been seen yet; crediting it will apply the refund
 	}
-	return takeBackRefunded(ctx, tx, s.now(), ev.OrderID, o.Paid, o.Refunded)
+	return takeBackRefunded(ctx, tx, s.now(), ev.OrderID, o.Paid, o.Refunded, s.budgets)
 }
 
 // takeBackRefunded makes the points an order's earns have lost add up to their share of the
 // refunded amount: floor(points × refunded / paid), capped at the points. Working from the
 // running total rather than from each refund keeps partial refunds from rounding away points,
 // and counting every reversal (manual ones too) keeps an earn from being undone twice.
-func takeBackRefunded(ctx context.Context, tx *sqlx.Tx, now time.Time, orderID string, paid, refunded int64) error {
+func takeBackRefunded(ctx context.Context, tx *sqlx.Tx, now time.Time, orderID string, paid, refunded int64, budgets BonusBudgets) error {
 	var earns []struct {
 		ID int64 `db:"id"`
 	}
@@ -326,7 +299,7 @@ func takeBackRefunded(ctx context.Context, tx *sqlx.Tx, now time.Time, orderID s
 			owed = mulDiv(o.Points, refunded, paid)
 		}
 		if want := owed - o.Undone; want > 0 {
-			if _, err := reverse(ctx, tx, now, e.ID, want, SourceOrder, "order_refunded"); err != nil {
+			if _, err := reverse(ctx, tx, now, e.ID, want, SourceOrder, "order_refunded", budgets); err != nil {
 				return err
 			}
 		}

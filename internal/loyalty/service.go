@@ -16,6 +16,7 @@ type Service struct {
 	db         *sqlx.DB
 	clock      func() time.Time
 	quarantine *database.Quarantine
+	budgets    BonusBudgets
 	// eventByEvent credits every batch the way a batch with poison is (tests compare the two).
 	eventByEvent bool
 }
@@ -27,6 +28,8 @@ type Options struct {
 	// Quarantine takes the order events and accounts that crediting and expiry cannot write
 	// (one of its own, counted nowhere, when nil).
 	Quarantine *database.Quarantine
+	// Budgets charges offers' bonus points to their budgets (none when nil).
+	Budgets BonusBudgets
 }
 
 // New returns a Service on db.
@@ -37,7 +40,7 @@ func New(db *sqlx.DB, o Options) *Service {
 	if o.Quarantine == nil {
 		o.Quarantine = database.NewQuarantine(nil, nil)
 	}
-	return &Service{db: db, clock: o.Clock, quarantine: o.Quarantine}
+	return &Service{db: db, clock: o.Clock, quarantine: o.Quarantine, budgets: o.Budgets}
 }
 
 // now is the clock's time as Postgres stores it (UTC, microseconds), so that a time read back

@@ -1,6 +1,6 @@
 // Package periodic runs a background component's work on a timer: the one loop the
 // components that wake every so often (exposure loss counts, event partitions, bandit
-// updates) share, so that each says only what it does on a tick.
+// updates, offer budget spends) share, so that each says only what it does on a tick.
 package periodic
 
 import (

@@ -1,0 +1,215 @@
+package offers
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/database"
+	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/periodic"
+)
+
+// SpendConsumer is the name under which the discount spender quarantines the order events the
+// database refuses (internal/database.Quarantine).
+const SpendConsumer = "offer_spending"
+
+// spendBatch is how many order events one transaction of ChargeOrders handles.
+const spendBatch = 200
+
+// Spender charges the discounts of orders won by offers to their budgets, and gives refunded
+// shares back. It reads the events table as an outbox, like loyalty's crediting: its cursor
+// moves in the transaction that records the spends, so each order is charged exactly once,
+// whichever server runs it (they queue on the cursor row). Orders are charged when read,
+// within Every of their commit: an order is never refused for a budget — it has happened — so
+// what does not fit is recorded as overspent, and the budget closes (docs/offers.md).
+type Spender struct {
+	db         *sqlx.DB
+	budgets    *Budgets
+	quarantine *database.Quarantine
+	every      time.Duration
+	log        *slog.Logger
+}
+
+// NewSpender returns the spender of budgets over db, run every every (1 s when 0).
+func NewSpender(db *sqlx.DB, budgets *Budgets, q *database.Quarantine, every time.Duration, log *slog.Logger) *Spender {
+	if every <= 0 {
+		every = time.Second
+	}
+	if q == nil {
+		q = database.NewQuarantine(nil, nil)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Spender{db: db, budgets: budgets, quarantine: q, every: every, log: log}
+}
+
+// Run charges orders every period until ctx ends; a failed run is logged and tried again.
+func (s *Spender) Run(ctx context.Context) error {
+	periodic.Run(ctx, s.every, func(ctx context.Context) {
+		if _, err := s.ChargeOrders(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("charging order discounts to offer budgets", "error", err)
+		}
+	})
+	return nil
+}
+
+// orderEvent is an order event the spender reads.
+type orderEvent struct {
+	Seq        int64          `db:"seq" json:"seq"`
+	ID         string         `db:"id" json:"id"`
+	Type       string         `db:"type" json:"type"`
+	ShopperID  string         `db:"shopper_id" json:"shopper_id"`
+	OccurredAt time.Time      `db:"occurred_at" json:"occurred_at"`
+	Experiment sql.NullString `db:"experiment" json:"experiment"`
+	OrderID    string         `db:"order_id" json:"order_id"`
+	Amount     int64          `db:"amount" json:"amount"`
+	Discount   int64          `db:"discount" json:"discount"`
+	Currency   string         `db:"currency" json:"currency"`
+}
+
+// ChargeOrders charges the order events written since its last run and returns how many it
+// read.
+func (s *Spender) ChargeOrders(ctx context.Context) (int, error) {
+	n, err := s.outbox().Drain(ctx, s.db)
+	return n, database.Wrap(err, "charging order discounts")
+}
+
+// outbox is the spender as a reader of the events table.
+func (s *Spender) outbox() *database.Outbox[orderEvent] {
+	return &database.Outbox[orderEvent]{
+		Name: SpendConsumer, Cursor: "offer_spend_cursor", Limit: spendBatch, Quarantine: s.quarantine,
+		Read: readOrderEvents,
+		Prepare: func(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (func(orderEvent) error, error) {
+			variants, err := variantsOf(ctx, tx, evs)
+			if err != nil {
+				return nil, err
+			}
+			return func(ev orderEvent) error { return s.charge(ctx, tx, ev, variants) }, nil
+		},
+		Seq: func(ev orderEvent) int64 { return ev.Seq },
+		Key: func(ev orderEvent) string { return ev.ID },
+	}
+}
+
+// readOrderEvents reads the order events after seq that can spend or give back a budget.
+func readOrderEvents(ctx context.Context, tx *sqlx.Tx, after int64, limit int) ([]orderEvent, error) {
+	var evs []orderEvent
+	if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, experiment, order_id,
+			amount, COALESCE(discount, 0) AS discount, currency FROM events
+		WHERE seq > $1 AND ((type = 'order_completed' AND experiment IS NOT NULL AND discount > 0) OR type = 'order_refunded')
+		ORDER BY seq LIMIT $2`, after, limit); err != nil {
+		return nil, fmt.Errorf("reading order events: %w", err)
+	}
+	for i := range evs {
+		evs[i].Currency = strings.TrimSpace(evs[i].Currency)
+	}
+	return evs, nil
+}
+
+// variantsOf reads, for the orders of a batch, the variant of the current phase of the
+// experiment named by the order that exposed its shopper, by "experiment shopper". The
+// exposures still staged in exposure_log count too, since the recorder's background merge may
+// trail an order (docs/assignment.md): a shopper seen in two variants, merged or staged, is in
+// none, as analysis leaves them out.
+func variantsOf(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (map[string]string, error) {
+	var keys, shoppers []string
+	for _, ev := range evs {
+		if ev.Experiment.Valid {
+			keys, shoppers = append(keys, ev.Experiment.String), append(shoppers, ev.ShopperID)
+		}
+	}
+	out := map[string]string{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		Key       string `db:"key"`
+		ShopperID string `db:"shopper_id"`
+		Variant   string `db:"variant"`
+	}
+	if err := tx.SelectContext(ctx, &rows, variantsSQL, pq.StringArray(keys), pq.StringArray(shoppers)); err != nil {
+		return nil, fmt.Errorf("reading the variants of a batch's shoppers: %w", err)
+	}
+	for _, r := range rows {
+		out[r.Key+" "+r.ShopperID] = r.Variant
+	}
+	return out, nil
+}
+
+// variantsSQL reads the variants of ($1[i], $2[i]) experiment and shopper pairs from the
+// merged exposures and the staged ones, in one snapshot: a row the merge moves meanwhile is
+// seen in exactly one of the two tables.
+const variantsSQL = `WITH o AS (
+		SELECT DISTINCT x.key, x.phase, o.shopper_id
+		FROM unnest($1::text[], $2::text[]) AS o(key, shopper_id) JOIN experiments x ON x.key = o.key
+	), seen AS (
+		SELECT o.key, o.shopper_id, e.variant, e.multiple_variants AS multiple
+		FROM o JOIN exposures e ON e.experiment_key = o.key AND e.phase = o.phase AND e.shopper_id = o.shopper_id
+		UNION ALL
+		SELECT o.key, o.shopper_id, u.variant, false
+		FROM o JOIN exposure_log l ON l.shopper_id = o.shopper_id
+		CROSS JOIN LATERAL unnest(l.experiments, l.phases, l.variants) AS u(experiment_key, phase, variant)
+		WHERE u.experiment_key = o.key AND u.phase = o.phase
+	)
+	SELECT key, shopper_id, min(variant) AS variant FROM seen GROUP BY key, shopper_id
+	HAVING NOT bool_or(multiple) AND count(DISTINCT variant) = 1`
+
+// charge charges one order's discount, or gives back a refund's share of one.
+func (s *Spender) charge(ctx context.Context, tx *sqlx.Tx, ev orderEvent, variants map[string]string) error {
+	if ev.Type == "order_refunded" {
+		return s.refund(ctx, tx, ev.OrderID, ev.Amount)
+	}
+	key := ev.Experiment.String
+	res, err := s.budgets.Charge(ctx, tx, Spend{Experiment: key, Variant: variants[key+" "+ev.ShopperID],
+		ShopperID: ev.ShopperID, Kind: experiments.BudgetDiscount, Amount: ev.Discount, Currency: ev.Currency,
+		Base: ev.Amount, Ref: ev.OrderID, At: ev.OccurredAt.UTC()})
+	if err != nil || res.Duplicate {
+		return err
+	}
+	// A refund read before its order (events out of order) gave nothing back then.
+	var refunded int64
+	if err := tx.GetContext(ctx, &refunded, `SELECT COALESCE(sum(amount), 0) FROM events
+		WHERE order_id = $1 AND type = 'order_refunded' AND seq < $2`, ev.OrderID, ev.Seq); err != nil {
+		return fmt.Errorf("reading earlier refunds of order %s: %w", ev.OrderID, err)
+	}
+	return s.refund(ctx, tx, ev.OrderID, refunded)
+}
+
+// refund adds a refunded amount to the order's discount spends and gives back to their
+// budgets the discount's share of what has been refunded: floor(discount × refunded / order
+// amount), all of it once the whole order is refunded.
+func (s *Spender) refund(ctx context.Context, tx *sqlx.Tx, orderID string, amount int64) error {
+	if amount <= 0 {
+		return nil
+	}
+	var spends []struct {
+		Experiment string `db:"experiment"`
+		Amount     int64  `db:"amount"`
+		Base       int64  `db:"base"`
+		Refunded   int64  `db:"refunded"`
+		Returned   int64  `db:"returned"`
+	}
+	if err := tx.SelectContext(ctx, &spends, `UPDATE offer_spends SET refunded = refunded + $2
+		WHERE ref = $1 AND kind = 'discount' RETURNING experiment, amount, base, refunded, returned`, orderID, amount); err != nil {
+		return fmt.Errorf("recording a refund of order %s: %w", orderID, err)
+	}
+	for _, sp := range spends {
+		owed := sp.Amount
+		if sp.Base > 0 && sp.Refunded < sp.Base {
+			owed = new(big.Int).Div(new(big.Int).Mul(big.NewInt(sp.Amount), big.NewInt(sp.Refunded)), big.NewInt(sp.Base)).Int64()
+		}
+		if err := s.budgets.Return(ctx, tx, sp.Experiment, experiments.BudgetDiscount, orderID, owed-sp.Returned); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package offers
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xsell/xsell/internal/experiments"
+)
+
+// Counter is the per-shopper memory of the offer pipeline (experiments.Limiter): the
+// opportunities counted against frequency caps and the offers closed by per-shopper limits.
+// A request reads and updates it under one shard lock; nothing on the request path touches
+// the database. What this server counts is shared with the others through Postgres by Feed,
+// which also brings theirs in (docs/offers.md gives the delay and the memory).
+type Counter struct {
+	seed   maphash.Seed
+	shards [shardCount]shard
+	ids    idTable
+	// pending is the number of marks waiting in the shards for Feed to write; past
+	// maxPending new ones are dropped (and counted) rather than grow without bound while the
+	// database is away.
+	pending    atomic.Int64
+	maxPending int64
+	dropped    atomic.Int64
+}
+
+const shardCount = 256
+
+// shard holds the shoppers whose hash falls in it, and the marks counted here since the last
+// flush. The padding keeps two shards' locks off one cache line.
+type shard struct {
+	mu    sync.Mutex
+	index map[uint64]span // shopper → their marks in arena (arena.go)
+	arena []mark
+	holes int // marks of the arena no shopper's list uses
+	rows  []pendingRow
+	ids   []uint32 // the experiment numbers of rows, each row a stretch of them
+	_     [64]byte
+}
+
+// pendingRow is what one request counted here: experiments ids[off:off+n] of its shard.
+type pendingRow struct {
+	shopper string
+	at      uint32
+	off, n  uint32
+}
+
+// mark is one of a shopper's opportunities (at = when) or closures (at = until, closedBit
+// set in id). 8 bytes: a time in Unix seconds and the experiment's number.
+type mark struct {
+	at uint32
+	id uint32
+}
+
+// closedBit marks a closure: the shopper's offer of experiment id is closed until at.
+const closedBit = 1 << 31
+
+// outRow is what one request counted here, as the feed takes it to write.
+type outRow struct {
+	shopper string
+	at      uint32
+	ids     []uint32
+}
+
+// DefaultMaxPending bounds the marks waiting to be written: 2,000,000 (about 64 MB).
+const DefaultMaxPending = 2_000_000
+
+// NewCounter returns an empty Counter; maxPending bounds the marks waiting for Feed to write
+// (DefaultMaxPending when 0).
+func NewCounter(maxPending int) *Counter {
+	if maxPending <= 0 {
+		maxPending = DefaultMaxPending
+	}
+	c := &Counter{seed: maphash.MakeSeed(), maxPending: int64(maxPending)}
+	for i := range c.shards {
+		c.shards[i].index = map[uint64]span{}
+	}
+	c.ids.init()
+	return c
+}
+
+// ID implements experiments.Limiter: the experiment's number, and from now on its marks are
+// kept for horizon (its longest window).
+func (c *Counter) ID(key string, horizon time.Duration) uint32 { return c.ids.id(key, horizon) }
+
+// unix is t in whole seconds, as marks keep it.
+func unix(t time.Time) uint32 { return uint32(max(t.Unix(), 0)) }
+
+// Admit implements experiments.Limiter.
+func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *experiments.FrequencyCap, cands []experiments.Candidate) {
+	t := unix(at)
+	h := maphash.String(c.seed, shopperID)
+	sh := &c.shards[h%shardCount]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	hz := c.ids.horizons()
+	sh.prune(h, t, hz)
+	sp, list := sh.list(h)
+	var tl tally
+	tl.index(cands)
+	tl.add(list, t, cands)
+	used := 0
+	if global != nil {
+		used = tl.total(global.Per)
+	}
+	var buf [24]mark
+	added := buf[:0] // this request's opportunities, pushed at once
+	for i := range cands {
+		cand := &cands[i]
+		n := tl.count(i, cands, list, added, t)
+		capped := global != nil && used >= global.Offers
+		for _, cp := range cand.Caps {
+			capped = capped || (cp != nil && n[class(cp.Per)] >= cp.Offers)
+		}
+		if capped {
+			cand.Result = experiments.VerdictCapped
+			continue
+		}
+		cand.Result = experiments.VerdictShow
+		if tl.closedFor(i, cands, list, t) {
+			cand.Result = experiments.VerdictClosed
+		}
+		if count {
+			added = append(added, mark{at: t, id: cand.ID})
+			tl.bump(i, cands)
+			used++
+		}
+	}
+	if len(added) == 0 {
+		return
+	}
+	sh.push(h, sp, added, 4*len(cands), hz)
+	if c.pending.Add(int64(len(added))) > c.maxPending {
+		// The database has been away too long: other servers will not learn of these.
+		c.pending.Add(-int64(len(added)))
+		c.dropped.Add(int64(len(added)))
+		return
+	}
+	off := uint32(len(sh.ids))
+	for _, k := range added {
+		sh.ids = append(sh.ids, k.id)
+	}
+	sh.rows = append(sh.rows, pendingRow{shopper: shopperID, at: t, off: off, n: uint32(len(added))})
+}
+
+// apply adds marks another server counted (or a closure) to a shopper.
+func (c *Counter) apply(shopperID string, ids []uint32, at uint32) {
+	h := maphash.String(c.seed, shopperID)
+	sh := &c.shards[h%shardCount]
+	ms := make([]mark, len(ids))
+	for i, id := range ids {
+		ms[i] = mark{at: at, id: id}
+	}
+	sh.mu.Lock()
+	sp, _ := sh.list(h)
+	sh.push(h, sp, ms, len(ids), c.ids.horizons())
+	sh.mu.Unlock()
+}
+
+// take removes and returns what was counted here since the last take.
+func (c *Counter) take() []outRow {
+	var out []outRow
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		rows, ids := sh.rows, sh.ids
+		// The taken buffers are the writer's now; the next ones start at their size, so that
+		// a steady stream grows them once per flush, and a burst's size is not kept.
+		sh.rows, sh.ids = make([]pendingRow, 0, len(rows)), make([]uint32, 0, len(ids))
+		sh.mu.Unlock()
+		for _, r := range rows {
+			out = append(out, outRow{shopper: r.shopper, at: r.at, ids: ids[r.off : r.off+r.n]})
+		}
+	}
+	return out
+}
+
+// marksIn is the number of marks in rows.
+func marksIn(rows []outRow) int {
+	n := 0
+	for _, r := range rows {
+		n += len(r.ids)
+	}
+	return n
+}
+
+// giveBack returns rows a failed write could not store, to be written with the next ones.
+func (c *Counter) giveBack(rows []outRow) {
+	sh := &c.shards[0]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, r := range rows {
+		sh.rows = append(sh.rows, pendingRow{shopper: r.shopper, at: r.at, off: uint32(len(sh.ids)), n: uint32(len(r.ids))})
+		sh.ids = append(sh.ids, r.ids...)
+	}
+}
+
+// sweep prunes every shopper's marks, forgets shoppers left with none and squeezes the holes
+// out of the arenas; it returns how many shoppers and marks remain.
+func (c *Counter) sweep(now time.Time) (shoppers, total int) {
+	t := unix(now)
+	hz := c.ids.horizons()
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for h := range sh.index {
+			sh.prune(h, t, hz)
+		}
+		sh.compact()
+		for _, sp := range sh.index {
+			total += int(sp.n)
+		}
+		shoppers += len(sh.index)
+		sh.mu.Unlock()
+	}
+	return shoppers, total
+}
