@@ -7,13 +7,13 @@ import (
 	"math"
 	"math/bits"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/xsell/xsell/internal/database"
+	"github.com/xsell/xsell/internal/events"
 )
 
 // CreditBatch is how many order events one transaction of CreditOrders handles: large enough
@@ -22,17 +22,7 @@ import (
 const CreditBatch = 1000
 
 // orderEvent is an order_completed or order_refunded row of the events outbox.
-type orderEvent struct {
-	Seq        int64     `db:"seq" json:"seq"`
-	ID         string    `db:"id" json:"id"`
-	Type       string    `db:"type" json:"type"`
-	ShopperID  string    `db:"shopper_id" json:"shopper_id"`
-	OccurredAt time.Time `db:"occurred_at" json:"occurred_at"`
-	OrderID    string    `db:"order_id" json:"order_id"`
-	Amount     int64     `db:"amount" json:"amount"`
-	Discount   int64     `db:"discount" json:"discount"`
-	Currency   string    `db:"currency" json:"currency"`
-}
+type orderEvent = events.OrderEvent
 
 // The consumers whose refused rows go to quarantine, as named there and in
 // xsell_quarantined_total: crediting quarantines order events by event id, expiry accounts by
@@ -93,17 +83,7 @@ func (s *Service) creditOutbox() *database.Outbox[orderEvent] {
 // readOrderEvents reads the order events after seq. internal/events makes rows visible in seq
 // order (an advisory lock around each commit), so nothing can appear later below the cursor.
 func readOrderEvents(ctx context.Context, tx *sqlx.Tx, after int64, limit int) ([]orderEvent, error) {
-	var evs []orderEvent
-	if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, order_id,
-		amount, COALESCE(discount, 0) AS discount, currency
-		FROM events WHERE seq > $1 AND type IN ('order_completed', 'order_refunded')
-		ORDER BY seq LIMIT $2`, after, limit); err != nil {
-		return nil, fmt.Errorf("reading order events: %w", err)
-	}
-	for i := range evs {
-		evs[i].Currency = strings.TrimSpace(evs[i].Currency)
-	}
-	return evs, nil
+	return events.ReadOrders(ctx, tx, events.AllOrders, after, limit)
 }
 
 // creditEvent credits or refunds one order event under its shopper's account lock.

@@ -2,17 +2,16 @@ package offers
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/xsell/xsell/internal/database"
+	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
 	"github.com/xsell/xsell/internal/periodic"
 )
@@ -63,18 +62,7 @@ func (s *Spender) Run(ctx context.Context) error {
 }
 
 // orderEvent is an order event the spender reads.
-type orderEvent struct {
-	Seq        int64          `db:"seq" json:"seq"`
-	ID         string         `db:"id" json:"id"`
-	Type       string         `db:"type" json:"type"`
-	ShopperID  string         `db:"shopper_id" json:"shopper_id"`
-	OccurredAt time.Time      `db:"occurred_at" json:"occurred_at"`
-	Experiment sql.NullString `db:"experiment" json:"experiment"`
-	OrderID    string         `db:"order_id" json:"order_id"`
-	Amount     int64          `db:"amount" json:"amount"`
-	Discount   int64          `db:"discount" json:"discount"`
-	Currency   string         `db:"currency" json:"currency"`
-}
+type orderEvent = events.OrderEvent
 
 // ChargeOrders charges the order events written since its last run and returns how many it
 // read.
@@ -102,17 +90,7 @@ func (s *Spender) outbox() *database.Outbox[orderEvent] {
 
 // readOrderEvents reads the order events after seq that can spend or give back a budget.
 func readOrderEvents(ctx context.Context, tx *sqlx.Tx, after int64, limit int) ([]orderEvent, error) {
-	var evs []orderEvent
-	if err := tx.SelectContext(ctx, &evs, `SELECT seq, id, type, shopper_id, occurred_at, experiment, order_id,
-			amount, COALESCE(discount, 0) AS discount, currency FROM events
-		WHERE seq > $1 AND ((type = 'order_completed' AND experiment IS NOT NULL AND discount > 0) OR type = 'order_refunded')
-		ORDER BY seq LIMIT $2`, after, limit); err != nil {
-		return nil, fmt.Errorf("reading order events: %w", err)
-	}
-	for i := range evs {
-		evs[i].Currency = strings.TrimSpace(evs[i].Currency)
-	}
-	return evs, nil
+	return events.ReadOrders(ctx, tx, events.DiscountedOrders, after, limit)
 }
 
 // variantsOf reads, for the orders of a batch, the variant of the current phase of the
