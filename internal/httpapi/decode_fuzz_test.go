@@ -31,6 +31,7 @@ var decodeTargets = []func() any{
 	func() any { return new(updateBody) },
 	func() any { return new(experiments.PhaseChange) },
 	func() any { return new(settingsBody) },
+	func() any { return new(offerSettingsBody) },
 	func() any { return new(holdoutBody) },
 	func() any { return new(BanditUpdateRequest) },
 }
@@ -39,6 +40,9 @@ var decodeTargets = []func() any{
 // type, good and bad.
 var decodeSeeds = []string{
 	`{"shopper_id": "evil\u0000x"}`,
+	`{"global_cap": {"offers": 3, "per": "7d\u0000"}, "version": 1}`,
+	`{"global_cap": {"offers": 9223372036854775808, "per": "7d"}, "global_cap": null}`,
+	`{"percent": 5, "seed": "h\u0000", "percent": 1e400}`,
 	`{"shopper_id": "s", "attributes": {"k\u0000": "v"}}`,
 	`{"shopper_id": "s", "attributes": {"k": "v\u0000"}}`,
 	`{"shopper_id": "s", "attributes": {"k": "a", "k": "b"}}`,
