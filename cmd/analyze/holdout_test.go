@@ -125,7 +125,7 @@ func TestHoldoutCommandOnDatabase(t *testing.T) {
 		t.Fatalf("html: %s", stderr)
 	}
 	b, _ := os.ReadFile(page)
-	if !strings.Contains(string(b), "<h1>Programme holdout</h1>") || !strings.Contains(string(b), "incremental effect per shopper") ||
+	if !strings.Contains(string(b), "<h1>Programme holdout, generation 1</h1>") || !strings.Contains(string(b), "incremental effect per shopper") ||
 		!strings.Contains(string(b), "The programme in all") || strings.Count(string(b), "<svg") < 4 {
 		t.Errorf("html lacks the holdout's section or the effect charts")
 	}
