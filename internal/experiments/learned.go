@@ -181,6 +181,19 @@ func (l *learnedAnswer) appendJSON(dst []byte, offers *Offers) []byte {
 	return append(dst, l.tail...)
 }
 
+// Offered returns the products offers chooses for the answer when its strategy is learned (the
+// products it lists, shared: callers must not change them), nil otherwise. After
+// AppendJSONWith with the same offers, it costs a look-up of what that chose.
+func (a *Assignment) Offered(offers *Offers) []complements.Suggestion {
+	if a.learned == nil {
+		return nil
+	}
+	return offers.choose(a.learned.minLift, a.learned.max)
+}
+
+// Learned reports whether the answer's products are chosen per request (Offered).
+func (a *Assignment) Learned() bool { return a.learned != nil }
+
 // appendScore appends a score (≥ 0) rounded to three decimals, as the shortest decimal:
 // 51.783, 40, 0.5. strconv's shortest formatting of a float was a tenth of a learned
 // answer's time; a score is a finite, non-negative sum of G² values.
