@@ -47,8 +47,8 @@ type losses struct {
 	// unloggedOffers are the offers lost since the last log line.
 	unloggedOffers int64
 	offersLost     prometheus.Counter
-	lastShed atomic.Int64     // Unix nanoseconds of the last drop for want of room
-	counters map[string]prometheus.Counter
+	lastShed       atomic.Int64 // Unix nanoseconds of the last drop for want of room
+	counters       map[string]prometheus.Counter
 }
 
 func newLosses(lost *prometheus.CounterVec, offersLost prometheus.Counter) *losses {

@@ -10,9 +10,9 @@ type metrics struct {
 	lost     *prometheus.CounterVec
 	// offersLost counts offered products not kept (whatever the reason).
 	offersLost prometheus.Counter
-	staged   prometheus.Counter
-	written  prometheus.Counter
-	queued   prometheus.GaugeFunc
+	staged     prometheus.Counter
+	written    prometheus.Counter
+	queued     prometheus.GaugeFunc
 }
 
 func newMetrics(r *Recorder) metrics {

@@ -131,11 +131,11 @@ type Recorder struct {
 	// offered holds digests of offers already queued, in buckets like seen: a table of its
 	// own, so that a shopper's offers and exposures do not evict each other.
 	offered []atomic.Uint64
-	queued   atomic.Int64 // exposures in the queue
-	losses   *losses
-	merged   chan struct{} // nudges the merger after a COPY
-	metrics  metrics
-	now      func() time.Time
+	queued  atomic.Int64 // exposures in the queue
+	losses  *losses
+	merged  chan struct{} // nudges the merger after a COPY
+	metrics metrics
+	now     func() time.Time
 	// failingSince is when staging started failing (Unix nanoseconds), 0 while it works.
 	failingSince atomic.Int64
 	// lastStaged is when the stager last wrote (Unix nanoseconds), for the merge's pace.

@@ -272,9 +272,9 @@ func TestAssignRecordsWhatLearnedStrategiesOffered(t *testing.T) {
 	for i := range 20 {
 		shopper := fmt.Sprintf("s-%d", i)
 		variants[shopper] = assign(shopper, `"brush"`)["variant"].(string) // nothing to offer
-		assign(shopper, `"shampoo"`)                                      // conditioner, comb
-		assign(shopper, `"shampoo", "conditioner"`)                       // comb again
-		assign(shopper, `"shampoo"`)                                      // the same request again
+		assign(shopper, `"shampoo"`)                                       // conditioner, comb
+		assign(shopper, `"shampoo", "conditioner"`)                        // comb again
+		assign(shopper, `"shampoo"`)                                       // the same request again
 	}
 	if err := a.srv.Stop(); err != nil { // writes what is queued
 		t.Fatal(err)
