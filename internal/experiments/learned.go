@@ -225,18 +225,21 @@ type Offers struct {
 	model   *complements.Model
 	context []string
 	memo    []offerMemo
+	chosen  []complements.Suggestion // every memo's list, one after the other
 }
 
 type offerMemo struct {
-	minLift float64
-	max     int
-	list    []complements.Suggestion
+	minLift    float64
+	max        int
+	start, end int // the list in chosen
 }
 
 // Reset sets the model and context of a new request.
 func (o *Offers) Reset(model *complements.Model, context []string) {
 	o.model, o.context = model, context
 	o.memo = o.memo[:0]
+	clear(o.chosen) // let the strings go
+	o.chosen = o.chosen[:0]
 }
 
 // choose returns up to max products for the context with a lift of at least minLift.
@@ -246,10 +249,11 @@ func (o *Offers) choose(minLift float64, max int) []complements.Suggestion {
 	}
 	for _, m := range o.memo {
 		if m.minLift == minLift && m.max == max {
-			return m.list
+			return o.chosen[m.start:m.end:m.end]
 		}
 	}
-	list := o.model.Choose(o.context, max, minLift)
-	o.memo = append(o.memo, offerMemo{minLift: minLift, max: max, list: list})
-	return list
+	start := len(o.chosen)
+	o.chosen = o.model.Choose(o.context, max, minLift, o.chosen)
+	o.memo = append(o.memo, offerMemo{minLift: minLift, max: max, start: start, end: len(o.chosen)})
+	return o.chosen[start:len(o.chosen):len(o.chosen)]
 }
