@@ -1,6 +1,7 @@
 package complements
 
 import (
+	"hash/maphash"
 	"math"
 	"sync/atomic"
 )
@@ -8,93 +9,84 @@ import (
 // choiceSlots is the number of contexts whose choice a model remembers (a power of two).
 const choiceSlots = 16384
 
-// Bounds of a remembered choice: a context of more products the model knows, or a longer
-// list, is chosen afresh on every request (max_products is at most 20).
-const (
-	rememberedContext = 8
-	rememberedList    = 20
-)
+// rememberedList bounds a remembered list: a longer one is chosen afresh on every request
+// (max_products is at most 20).
+const rememberedList = 20
 
 // The words of a slot of choices. A slot is a sequence lock (seq, odd while a writer fills
-// it) over the key — the hash, min_lift's bits, max and the context's ids — and the list, as
-// ids and scores: numbers only, so that the table holds no pointer and the garbage collector
-// never scans it (a table of pointers to remembered lists cost a scan of every one at every
-// collection: docs/benchmarks.md).
+// it) over the key — two independent 64-bit hashes of the context's SKUs and max, and
+// min_lift's bits — and the list, as ids and scores: numbers only, so that the table holds no
+// pointer and the garbage collector never scans it (a table of pointers to remembered lists
+// cost a scan of every one at every collection: docs/benchmarks.md). The key is hashed from
+// the context's strings rather than their ids, so that a remembered choice costs no look-up
+// of the context in the model's map (a cache miss each); two contexts taken for one need
+// both 64-bit hashes to collide.
 const (
 	wSeq      = 0
 	wHash     = 1
-	wLift     = 2
-	wSizes    = 3 // max | len(context ids)<<8 | len(list)<<16
-	wIDs      = 4
-	wList     = wIDs + rememberedContext/2 // two ids a word
+	wCheck    = 2
+	wLift     = 3
+	wSizes    = 4 // max | len(list)<<8
+	wList     = 5 // two ids a word
 	wScores   = wList + rememberedList/2
 	slotWords = wScores + rememberedList
 )
 
 // choices remembers recent choices for contexts: product pages and carts repeat across
-// shoppers, and a choice depends only on the model, the context's known products in order
-// and the strategy's bounds. A slot holds the last choice that hashed to it; a collision
-// replaces it, and a writer that finds the slot being written skips remembering.
+// shoppers, and a choice depends only on the model, the context and the strategy's bounds. A
+// slot holds the last choice that hashed to it; a collision replaces it, and a writer that
+// finds the slot being written skips remembering.
 type choices struct {
-	words    []atomic.Uint64 // choiceSlots slots of slotWords
-	computed atomic.Int64    // choices computed rather than remembered, for tests
+	seed, check maphash.Seed
+	words       []atomic.Uint64 // choiceSlots slots of slotWords
+	computed    atomic.Int64    // choices computed rather than remembered, for tests
 }
 
 func newChoices() *choices {
-	return &choices{words: make([]atomic.Uint64, choiceSlots*slotWords)}
+	return &choices{seed: maphash.MakeSeed(), check: maphash.MakeSeed(), words: make([]atomic.Uint64, choiceSlots*slotWords)}
 }
 
 // Choose is ForContext remembered: the same context, max and minLift on the same model get
 // the same list, computed once. The list is appended to out.
 func (m *Model) Choose(context []string, max int, minLift float64, out []Suggestion) []Suggestion {
+	if len(context) == 0 {
+		return out
+	}
+	if max < 1 || max > rememberedList {
+		m.choices.computed.Add(1)
+		return m.ForContext(context, max, minLift, out)
+	}
+	c := m.choices
+	h, check := uint64(max), uint64(max)
+	for _, p := range context {
+		h = h*0x100000001b3 ^ maphash.String(c.seed, p)
+		check = check*0x100000001b3 ^ maphash.String(c.check, p)
+	}
+	slot := c.words[(h&(choiceSlots-1))*slotWords:][:slotWords]
+	if got, ok := m.recall(slot, h, check, max, minLift, out); ok {
+		return got
+	}
+	c.computed.Add(1)
+	start := len(out)
 	var small [16]int32
 	ids := m.known(context, small[:0])
 	if len(ids) == 0 {
 		return out
 	}
-	if len(ids) > rememberedContext || max < 1 || max > rememberedList {
-		m.choices.computed.Add(1)
-		return m.forIDs(ids, max, minLift, out)
-	}
-	h := choiceHash(ids, max, minLift)
-	slot := m.choices.words[(h&(choiceSlots-1))*slotWords:][:slotWords]
-	if got, ok := m.recall(slot, h, ids, max, minLift, out); ok {
-		return got
-	}
-	m.choices.computed.Add(1)
-	start := len(out)
 	out = m.forIDs(ids, max, minLift, out)
-	remember(slot, h, ids, max, minLift, out[start:], m.ids)
+	remember(slot, h, check, max, minLift, out[start:], m.ids)
 	return out
 }
 
-// choiceHash mixes a choice's key into 64 bits.
-func choiceHash(ids []int32, max int, minLift float64) uint64 {
-	h := uint64(max)*0x9e3779b97f4a7c15 ^ math.Float64bits(minLift)
-	for _, id := range ids {
-		h = (h ^ uint64(uint32(id))) * 0xbf58476d1ce4e5b9
-		h ^= h >> 31
-	}
-	return h
-}
-
 // recall appends the choice the slot holds for this key, if it holds it whole.
-func (m *Model) recall(slot []atomic.Uint64, h uint64, ids []int32, max int, minLift float64, out []Suggestion) ([]Suggestion, bool) {
+func (m *Model) recall(slot []atomic.Uint64, h, check uint64, max int, minLift float64, out []Suggestion) ([]Suggestion, bool) {
 	seq := slot[wSeq].Load()
-	if seq&1 != 0 || slot[wHash].Load() != h || slot[wLift].Load() != math.Float64bits(minLift) {
+	if seq&1 != 0 || slot[wHash].Load() != h || slot[wCheck].Load() != check || slot[wLift].Load() != math.Float64bits(minLift) {
 		return out, false
 	}
 	sizes := slot[wSizes].Load()
-	if int(sizes&0xff) != max || int(sizes>>8&0xff) != len(ids) {
-		return out, false
-	}
-	for i, id := range ids {
-		if halfWord(slot, wIDs, i) != id {
-			return out, false
-		}
-	}
-	n := int(sizes >> 16 & 0xff)
-	if n > rememberedList {
+	n := int(sizes >> 8 & 0xff)
+	if int(sizes&0xff) != max || n > rememberedList {
 		return out, false
 	}
 	var listIDs [rememberedList]int32
@@ -114,17 +106,15 @@ func (m *Model) recall(slot []atomic.Uint64, h uint64, ids []int32, max int, min
 }
 
 // remember stores a choice in the slot, unless another writer is filling it.
-func remember(slot []atomic.Uint64, h uint64, ids []int32, max int, minLift float64, list []Suggestion, byID map[string]int32) {
+func remember(slot []atomic.Uint64, h, check uint64, max int, minLift float64, list []Suggestion, byID map[string]int32) {
 	seq := slot[wSeq].Load()
 	if seq&1 != 0 || !slot[wSeq].CompareAndSwap(seq, seq+1) {
 		return
 	}
 	slot[wHash].Store(h)
+	slot[wCheck].Store(check)
 	slot[wLift].Store(math.Float64bits(minLift))
-	slot[wSizes].Store(uint64(max) | uint64(len(ids))<<8 | uint64(len(list))<<16)
-	for i := 0; i < len(ids); i += 2 {
-		slot[wIDs+i/2].Store(pair(ids, i))
-	}
+	slot[wSizes].Store(uint64(max) | uint64(len(list))<<8)
 	var listIDs [rememberedList]int32
 	for i := range list {
 		listIDs[i] = byID[list[i].SKU]
