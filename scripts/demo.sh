@@ -5,8 +5,9 @@
 # products go together (its complements model), creates and starts a four-arm experiment (the
 # fourth a bundle of learned complements), simulates 50,000 shoppers over the last 14 days
 # through the public API, prints `analyze report` and `analyze complements`, writes the HTML
-# report; then runs a bandit (scripts/demo/bandit.yaml) whose traffic follows net revenue,
-# shows its weights moving day by day and its report by period; prints the web console's
+# report; then holds 10% of shoppers out of every offer (PUT /v1/holdout), runs a bandit
+# (scripts/demo/bandit.yaml) whose traffic follows net revenue, shows its weights moving day by
+# day and its report by period, and `analyze holdout`; prints the web console's
 # address and sign-in key, and stops the server and removes its cluster whatever happens.
 #
 # Settings: DEMO_SHOPPERS (50000), DEMO_PAST_SHOPPERS (20000: the orders complements are learned
@@ -94,12 +95,17 @@ say "analyze complements: what the server learned (the scenario planted shampoo+
 bin/analyze complements
 
 if [ "$bandit_shoppers" -gt 0 ]; then
+	say "A program holdout: 10% of the shoppers from now on see no offer (PUT /v1/holdout), to measure the whole programme"
+	curl -fsS --retry 30 --retry-connrefused --retry-delay 1 -o /dev/null -X PUT -H 'Content-Type: application/json' \
+		-H "Authorization: Bearer ${XSELL_ADMIN_KEY:-dev-admin}" -d '{"percent": 10, "seed": "demo-holdout"}' "http://$addr/v1/holdout"
 	say "A bandit: experiment $bandit_key moves its traffic towards net revenue; simulating $bandit_shoppers shoppers"
 	bin/simulate --server "http://$addr" --scenario scripts/demo/bandit.yaml --experiment "$bandit_key" --create \
 		--shoppers "$bandit_shoppers"
 	say "analyze report --experiment $bandit_key (compared within the bandit's periods)"
 	bin/analyze report --experiment "$bandit_key"
 	bin/analyze report --experiment "$bandit_key" --format html --out "$bandit_report"
+	say "analyze holdout: everyone else against the held-out 10%, the whole programme's effect per shopper"
+	bin/analyze holdout
 fi
 
 keep=${DEMO_KEEP:-}
