@@ -2,6 +2,7 @@ package analysis_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,6 +90,10 @@ func TestLearnedArmsCountWhatEachShopperWasOffered(t *testing.T) {
 		rep, err := src.Report(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if w := strings.Join(rep.Warnings, "\n"); !strings.Contains(w, "in the learned arms (learned) a purchase of a product the shopper was offered, "+
+			"in the others (control, fixed) the experiment's target products (sku-x)") {
+			t.Errorf("%s: no warning that the arms count other products:\n%s", step, w)
 		}
 		for v, rate := range want {
 			r := findResult(t, rep.Results, "cross_sell_rate", v)
