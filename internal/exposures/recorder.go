@@ -1,5 +1,5 @@
-// Package exposures records which shopper was put in which variant, off the request path and
-// durably, and puts whatever it cannot keep on the record where reports read it: assignment
+// Package exposures records which shopper was put in which variant (and which products learned
+// strategies offered them), off the request path and durably, and puts whatever it cannot keep on the record where reports read it: assignment
 // must never wait on a database write, and analysis must never lose its denominators silently.
 package exposures
 
