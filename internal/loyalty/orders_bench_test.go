@@ -2,6 +2,7 @@ package loyalty_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -18,6 +19,17 @@ func BenchmarkCreditOrders(b *testing.B) {
 	b.Run("event_by_event", func(b *testing.B) { benchmarkCreditOrders(b, true) })
 }
 
+// benchBatchSQL writes one batch of the job: orders o-($1+1) … o-($1+$2) of as many new
+// shoppers, at $3, each of two lines; %s, a statement over o(g, id, shopper), exposes half of
+// them.
+const benchBatchSQL = `WITH o AS (SELECT g, 'o-' || g AS id, 's-' || g AS shopper
+		FROM generate_series($1::int + 1, $1::int + $2::int) g),
+	ev AS (INSERT INTO events (id, type, shopper_id, occurred_at, order_id, amount, discount, currency)
+		SELECT id, 'order_completed', shopper, $3, id, 5000, 0, 'EUR' FROM o ORDER BY g),
+	items AS (INSERT INTO order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price)
+		SELECT id, l, $3, id, shopper, 'sku-' || (l + 1), 1, 2000 + 1000 * l FROM o, generate_series(0, 1) l)
+	%s`
+
 func benchmarkCreditOrders(b *testing.B, eventByEvent bool) {
 	db := dbtest.New(b)
 	ctx := context.Background()
@@ -33,15 +45,8 @@ func benchmarkCreditOrders(b *testing.B, eventByEvent bool) {
 	n := 0
 	for b.Loop() {
 		b.StopTimer()
-		// One batch of the job: orders o-(n+1) … o-(n+CreditBatch) of as many new shoppers.
-		if _, err := db.ExecContext(ctx, `WITH o AS (SELECT g, 'o-' || g AS id, 's-' || g AS shopper
-				FROM generate_series($1::int + 1, $1::int + $2::int) g),
-			ev AS (INSERT INTO events (id, type, shopper_id, occurred_at, order_id, amount, discount, currency)
-				SELECT id, 'order_completed', shopper, $3, id, 5000, 0, 'EUR' FROM o ORDER BY g),
-			items AS (INSERT INTO order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price)
-				SELECT id, l, $3, id, shopper, 'sku-' || (l + 1), 1, 2000 + 1000 * l FROM o, generate_series(0, 1) l)
-			INSERT INTO exposures (experiment_key, phase, shopper_id, variant, first_seen)
-			SELECT 'pts', 1, shopper, 'points', $3 FROM o WHERE g % 2 = 0`, n, loyalty.CreditBatch, t0); err != nil {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(benchBatchSQL, `INSERT INTO exposures (experiment_key, phase, shopper_id, variant, first_seen)
+			SELECT 'pts', 1, shopper, 'points', $3 FROM o WHERE g % 2 = 0`), n, loyalty.CreditBatch, t0); err != nil {
 			b.Fatal(err)
 		}
 		n += loyalty.CreditBatch
