@@ -38,6 +38,7 @@ type config struct {
 	Rollups            bool // this instance keeps the report rollups
 	BanditUpdates      bool // this instance takes part in recomputing bandits' weights
 	StickyLimit        int  // bandit shoppers whose first variant this instance remembers
+	HeapFloorMB        int  // the garbage collector's heap goal is at least this (0: none)
 
 	StatementTimeout time.Duration // bound on each statement of the server's pool
 	RequestTimeout   time.Duration // deadline of each request
@@ -162,6 +163,7 @@ var envVars = []envVar{
 	}},
 	{"XSELL_BANDIT_UPDATES", "on", onOff(func(c *config) *bool { return &c.BanditUpdates })},
 	{"XSELL_STICKY_LIMIT", "2000000", atLeast(1000, func(c *config) *int { return &c.StickyLimit })},
+	{"XSELL_HEAP_FLOOR_MB", "384", atLeast(0, func(c *config) *int { return &c.HeapFloorMB })},
 	{"XSELL_DB_MAX_CONNS", "20", atLeast(2, func(c *config) *int { return &c.DBMaxConns })},
 	{"XSELL_DB_STATEMENT_TIMEOUT", "5s", durationVar(func(c *config) *time.Duration { return &c.StatementTimeout })},
 	{"XSELL_REQUEST_TIMEOUT", "10s", durationVar(func(c *config) *time.Duration { return &c.RequestTimeout })},

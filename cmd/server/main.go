@@ -22,7 +22,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -49,14 +48,9 @@ func run(args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if os.Getenv("GOGC") == "" {
-		// Each assignment allocates a few kilobytes that die at once, over a live heap of tens of
-		// megabytes: collecting at 4× rather than 2× the live heap cuts GC work by about half,
-		// for 15% more requests per second in scripts/bench/assign.sh. GOGC still overrides.
-		debug.SetGCPercent(400)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	tuneGC(ctx, uint64(cfg.HeapFloorMB)<<20)
 
 	cmd := "serve"
 	if len(args) > 0 {

@@ -31,7 +31,8 @@ func benchAPIWith(b *testing.B, cap *experiments.FrequencyCap) http.Handler {
 	for _, e := range list {
 		e.FrequencyCap = cap
 	}
-	return serverOver(b, httpapi.Config{}, httpapi.Deps{}, list).Handler()
+	// The request deadline internal/app gives every server by default.
+	return serverOver(b, httpapi.Config{RequestTimeout: 10 * time.Second}, httpapi.Deps{}, list).Handler()
 }
 
 // cachedAPI is the HTTP layer over deps with a cache of 20 running experiments with targeting

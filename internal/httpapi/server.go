@@ -123,8 +123,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 // withDeadline gives the request's context the RequestTimeout deadline, which the stores'
 // statements honour: a frozen database then costs a client the deadline and a 503, never an
 // open-ended wait.
+//
+// POST /v1/assign goes without: it is answered from memory (the cache, the caps counter, the
+// recorder's queue) and waits on nothing a deadline could cut short, and a timer per request
+// is a cost every assignment would pay for nothing.
 func (s *Server) withDeadline(c *gin.Context) {
-	if s.cfg.RequestTimeout <= 0 {
+	if s.cfg.RequestTimeout <= 0 || c.FullPath() == assignRoute {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.RequestTimeout)
