@@ -76,6 +76,11 @@ o AS (
 var (
 	mergeNextSQL = fmt.Sprintf(mergeSQL, `SELECT id FROM exposure_log ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`)
 	mergeIDsSQL  = fmt.Sprintf(mergeSQL, `SELECT id FROM exposure_log WHERE id = ANY($1::bigint[]) FOR UPDATE SKIP LOCKED`)
+	// mergeDrainSQL is the shutdown drain's: it waits for rows another transaction holds
+	// instead of skipping them. The merge loop's last transaction, cancelled as the server
+	// stops, may still hold its rows for a moment on the database's side after the client
+	// has given up on it; skipping them would leave them staged until the next start.
+	mergeDrainSQL = fmt.Sprintf(mergeSQL, `SELECT id FROM exposure_log ORDER BY id LIMIT $1 FOR UPDATE`)
 )
 
 // mergeTimeout bounds a merge statement. The pool's statement timeout is for requests, which
@@ -103,7 +108,13 @@ func (r *Recorder) merge(ctx context.Context, query string, arg any) (taken int,
 // merge cannot write (the database refuses it) is found by halving the batch and quarantined,
 // and the rest of the batch is merged.
 func (r *Recorder) mergeNext(ctx context.Context) (int, error) {
-	taken, err := r.merge(ctx, mergeNextSQL, r.cfg.MergeBatch)
+	return r.mergeFrom(ctx, mergeNextSQL)
+}
+
+// mergeFrom is mergeNext with the statement that picks the batch: mergeNextSQL while
+// running, mergeDrainSQL at shutdown.
+func (r *Recorder) mergeFrom(ctx context.Context, query string) (int, error) {
+	taken, err := r.merge(ctx, query, r.cfg.MergeBatch)
 	if !database.Refused(err) {
 		return taken, database.Wrap(err, "merging staged exposures")
 	}

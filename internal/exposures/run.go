@@ -29,8 +29,12 @@ func (r *Recorder) Run(ctx context.Context) error {
 	<-lossDone
 	r.finalLosses(dctx)
 	for {
-		n, err := r.mergeNext(dctx)
-		if err != nil || n < r.cfg.MergeBatch {
+		n, err := r.mergeFrom(dctx, mergeDrainSQL)
+		if err != nil {
+			r.log.Warn("merging staged exposures at shutdown failed; they stay staged for the next start", "error", err)
+			break
+		}
+		if n < r.cfg.MergeBatch {
 			break
 		}
 	}
