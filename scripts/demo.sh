@@ -5,10 +5,11 @@
 # products go together (its complements model), creates and starts a four-arm experiment (the
 # fourth a bundle of learned complements), simulates 50,000 shoppers over the last 14 days
 # through the public API, prints `analyze report` and `analyze complements`, writes the HTML
-# report; then runs a bandit (scripts/demo/bandit.yaml) whose traffic follows net revenue,
-# shows its weights moving day by day and its report by period; runs caps and a budget
-# (scripts/demo/caps.yaml: an offer at every visit that annoys frequent shoppers loses to the
-# same offer capped; a budgeted arm runs out on day 10 of 14); prints the web console's
+# report; runs caps and a budget (scripts/demo/caps.yaml: an offer at every visit that annoys
+# frequent shoppers loses to the same offer capped; a budgeted arm runs out on day 10 of 14);
+# then holds 10% of shoppers out of every offer (PUT /v1/holdout), runs a bandit
+# (scripts/demo/bandit.yaml) whose traffic follows net revenue, shows its weights moving day by
+# day and its report by period, and `analyze holdout`; prints the web console's
 # address and sign-in key, and stops the server and removes its cluster whatever happens.
 #
 # Settings: DEMO_SHOPPERS (50000), DEMO_PAST_SHOPPERS (20000: the orders complements are learned
@@ -100,15 +101,6 @@ bin/analyze report --experiment "$key" --format html --out "$report"
 say "analyze complements: what the server learned (the scenario planted shampoo+conditioner, razor+shaving gel, …)"
 bin/analyze complements
 
-if [ "$bandit_shoppers" -gt 0 ]; then
-	say "A bandit: experiment $bandit_key moves its traffic towards net revenue; simulating $bandit_shoppers shoppers"
-	bin/simulate --server "http://$addr" --scenario scripts/demo/bandit.yaml --experiment "$bandit_key" --create \
-		--shoppers "$bandit_shoppers"
-	say "analyze report --experiment $bandit_key (compared within the bandit's periods)"
-	bin/analyze report --experiment "$bandit_key"
-	bin/analyze report --experiment "$bandit_key" --format html --out "$bandit_report"
-fi
-
 if [ "$caps_shoppers" -gt 0 ]; then
 	say "Caps and a budget: experiment $caps_key offers a bundle at every visit, capped at two a day, and capped with a budget; simulating $caps_shoppers shoppers who come up to 8 times a day"
 	bin/simulate --server "http://$addr" --scenario scripts/demo/caps.yaml --experiment "$caps_key" --create \
@@ -116,6 +108,20 @@ if [ "$caps_shoppers" -gt 0 ]; then
 	say "analyze report --experiment $caps_key (the offer at every visit annoys; the budget ran out on day 10 of 14)"
 	bin/analyze report --experiment "$caps_key"
 	bin/analyze report --experiment "$caps_key" --format html --out "$caps_report"
+fi
+
+if [ "$bandit_shoppers" -gt 0 ]; then
+	say "A program holdout: 10% of the shoppers from now on see no offer (PUT /v1/holdout), to measure the whole programme"
+	curl -fsS --retry 30 --retry-connrefused --retry-delay 1 -o /dev/null -X PUT -H 'Content-Type: application/json' \
+		-H "Authorization: Bearer ${XSELL_ADMIN_KEY:-dev-admin}" -d '{"percent": 10, "seed": "demo-holdout"}' "http://$addr/v1/holdout"
+	say "A bandit: experiment $bandit_key moves its traffic towards net revenue; simulating $bandit_shoppers shoppers"
+	bin/simulate --server "http://$addr" --scenario scripts/demo/bandit.yaml --experiment "$bandit_key" --create \
+		--shoppers "$bandit_shoppers"
+	say "analyze report --experiment $bandit_key (compared within the bandit's periods)"
+	bin/analyze report --experiment "$bandit_key"
+	bin/analyze report --experiment "$bandit_key" --format html --out "$bandit_report"
+	say "analyze holdout: everyone else against the held-out 10%, the whole programme's effect per shopper"
+	bin/analyze holdout
 fi
 
 keep=${DEMO_KEEP:-}

@@ -1,10 +1,13 @@
-// Command analyze reports on experiments, analyses exported unit data, plans sample sizes and
-// mines product affinity; it only parses flags and writes output, internal/analysis does the work.
+// Command analyze reports on experiments and on the program holdout, analyses exported unit
+// data, plans sample sizes and mines product affinity; it only parses flags and writes output, internal/analysis does the work.
 //
 //	analyze report   --experiment KEY [--phase N] [--format text|json|csv|html] [--out FILE]
 //	                 [--alpha A] [--correction holm|bh|none] [--segment ATTRIBUTE] [--cuped]
 //	                 [--sequential] [--window DURATION] [--cap Q|off] [--min-units N]
 //	                 [--from rollups|events] [--sql] [--database-url URL]
+//	analyze holdout  [--generation N] [--since DURATION] [--window DURATION] [--format text|json|csv|html]
+//	                 [--out FILE] [--alpha A] [--correction holm|bh|none] [--segment ATTRIBUTE] [--cuped]
+//	                 [--sequential] [--cap Q|off] [--min-units N] [--sql] [--database-url URL]
 //	analyze file     --input units.csv [--control KEY] [--weights k=w,...] [--lower-is-better COLS]
 //	                 [--ratio name=num/den]... [--currency CODE] [--money COLS] [--alpha A]
 //	                 [--correction C] [--cap Q|off] [--min-units N] [--format F] [--out FILE]
@@ -55,6 +58,12 @@ usage:
                    [--alpha A] [--correction holm|bh|none] [--segment ATTRIBUTE]
                    [--cuped] [--sequential] [--window DURATION] [--cap 0.999|off] [--min-units N]
                    [--from rollups|events] [--sql] [--database-url URL]
+  analyze holdout  [--generation N] [--since 30d] [--window DURATION] [--format text|json|csv|html]
+                   [--out FILE] [--alpha A] [--correction holm|bh|none] [--segment ATTRIBUTE]
+                   [--cuped] [--sequential] [--cap 0.999|off] [--min-units N] [--sql]
+                   [--database-url URL]
+                   the program holdout against everyone else: the whole programme's
+                   incremental effect per shopper (revenue, net revenue, cross-sell, cost)
   analyze file     --input units.csv [--control KEY] [--weights control=0.5,b=0.5]
                    [--lower-is-better COLS] [--ratio name=num/den]... [--currency CODE]
                    [--money COLS] [--alpha A] [--correction holm|bh|none] [--cap 0.999|off]
@@ -103,12 +112,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
-		return usagef("a command is needed: report, file, plan, affinity, complements or list")
+		return usagef("a command is needed: report, holdout, file, plan, affinity, complements or list")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "report":
 		return cmdReport(ctx, rest, stdout, stderr)
+	case "holdout":
+		return cmdHoldout(ctx, rest, stdout, stderr)
 	case "file":
 		return cmdFile(rest, stdout, stderr)
 	case "plan":
@@ -123,7 +134,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stdout, topUsage)
 		return nil
 	}
-	return usagef("unknown command %q (want report, file, plan, affinity, complements or list)", cmd)
+	return usagef("unknown command %q (want report, holdout, file, plan, affinity, complements or list)", cmd)
 }
 
 // cmdFlags is a command's flag set and where its -h help goes.
@@ -323,7 +334,27 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usagef("report: --from must be rollups or events, got %q", *from)
 	}
 	req := analysis.ReportRequest{Experiment: *key, Phase: *phase, Segment: *segment, Window: win, Options: opts, FromEvents: *from == "events"}
+	return runReport(ctx, dbf, *showSQL, *format, *out, stdout, stderr, reportRun{
+		prepare: func(ctx context.Context, src *analysis.Source) (*analysis.Prepared, error) {
+			return src.Prepare(ctx, req)
+		},
+		report: func(ctx context.Context, src *analysis.Source, stage func(string)) (*analysis.Report, error) {
+			req.Stage = stage
+			return src.Report(ctx, req)
+		},
+	})
+}
 
+// reportRun is what a command that reports from the database runs: the statement it would
+// print for --sql, or the report.
+type reportRun struct {
+	prepare func(ctx context.Context, src *analysis.Source) (*analysis.Prepared, error)
+	report  func(ctx context.Context, src *analysis.Source, stage func(string)) (*analysis.Report, error)
+}
+
+// runReport opens the database and prints r's statement with its arguments filled in
+// (showSQL) or writes r's report in format to out.
+func runReport(ctx context.Context, dbf databaseFlag, showSQL bool, format, out string, stdout, stderr io.Writer, r reportRun) error {
 	prog := startProgress(stderr)
 	defer prog.done()
 	src, closeDB, err := openSource(ctx, dbf, prog.stage)
@@ -331,8 +362,8 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer closeDB()
-	if *showSQL {
-		p, err := src.Prepare(ctx, req)
+	if showSQL {
+		p, err := r.prepare(ctx, src)
 		if err != nil {
 			return err
 		}
@@ -344,13 +375,12 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		_, err = fmt.Fprintln(stdout, strings.TrimSpace(q)+";")
 		return err
 	}
-	req.Stage = prog.stage
-	rep, err := src.Report(ctx, req)
+	rep, err := r.report(ctx, src, prog.stage)
 	if err != nil {
 		return err
 	}
 	prog.done()
-	return writeReport(rep, *format, *out, stdout)
+	return writeReport(rep, format, out, stdout)
 }
 
 // writeReport writes a report in the chosen format to --out or stdout.

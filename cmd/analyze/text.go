@@ -24,17 +24,26 @@ func writeReportText(w io.Writer, rep *analysis.Report) error {
 		fmt.Fprintf(b, "!!! SAMPLE RATIO MISMATCH: the variants did not get the traffic their weights promise (chi2 = %.2f, p = %s < 0.001).\n", *rep.SRM.Chi2, report.P(*rep.SRM.PValue))
 		fmt.Fprintf(b, "!!! Assignment or exposure logging is broken; DO NOT TRUST THE RESULTS BELOW until the cause is found.\n\n")
 	}
-	title := rep.Experiment
-	if rep.Name != "" {
-		title += " — " + rep.Name
+	started := "phase started"
+	if rep.Holdout != nil {
+		writeHoldoutHeader(b, rep)
+		started = "generation started"
+		if rep.Holdout.Since != nil {
+			started = "first exposures from"
+		}
+	} else {
+		title := rep.Experiment
+		if rep.Name != "" {
+			title += " — " + rep.Name
+		}
+		fmt.Fprintf(b, "Experiment %s", title)
+		if rep.Phase > 0 {
+			fmt.Fprintf(b, ", phase %d", rep.Phase)
+		}
+		b.WriteString("\n")
 	}
-	fmt.Fprintf(b, "Experiment %s", title)
-	if rep.Phase > 0 {
-		fmt.Fprintf(b, ", phase %d", rep.Phase)
-	}
-	b.WriteString("\n")
 	if rep.Window != nil {
-		fmt.Fprintf(b, "Events from first exposure to %s (phase started %s)", rep.Window.End.Format("2006-01-02 15:04 MST"), rep.Window.Start.Format("2006-01-02 15:04 MST"))
+		fmt.Fprintf(b, "Events from first exposure to %s (%s %s)", rep.Window.End.Format("2006-01-02 15:04 MST"), started, rep.Window.Start.Format("2006-01-02 15:04 MST"))
 		if rep.Window.ConversionWindow != "" {
 			fmt.Fprintf(b, ", at most %s after first exposure", rep.Window.ConversionWindow)
 		}
@@ -81,6 +90,7 @@ func writeReportText(w io.Writer, rep *analysis.Report) error {
 		fmt.Fprintf(b, "Warning: %s\n", warn)
 	}
 	writeResultsText(b, rep, rep.Results)
+	writeHoldoutTotals(b, rep)
 	writeGuardrailsText(b, rep)
 	for _, s := range rep.Segments {
 		fmt.Fprintf(b, "\n=== Segment %s = %s ===\n", rep.SegmentAttribute, s.Value)

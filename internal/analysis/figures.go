@@ -60,10 +60,15 @@ bonus AS (
      AND l.created_at >= u.first_seen AND l.created_at < u.until
     LEFT JOIN loyalty_entries o ON o.id = l.reverses
     WHERE l.kind IN ('earn', 'reverse')
-      AND COALESCE(l.experiment, o.experiment) = u.experiment_key
-      AND COALESCE(l.variant, o.variant) = u.variant
+      ` + bonusOfVariantSQL + `
     GROUP BY u.experiment_key, u.phase, u.shopper_id
 )`
+
+// bonusOfVariantSQL is figuresSQL's rule for which ledger entries are the bonus of u's
+// variant: those its experiment and variant paid (a reversal through the entry it reverses).
+// The holdout's comparison counts every experiment's bonus instead (holdout_sql.go).
+const bonusOfVariantSQL = `AND COALESCE(l.experiment, o.experiment) = u.experiment_key
+      AND COALESCE(l.variant, o.variant) = u.variant`
 
 // figuresJoin joins a relation aliased u with the figures of figuresSQL, which it must follow.
 const figuresJoin = `

@@ -166,6 +166,7 @@ type Prepared struct {
 	win              time.Duration
 	strategyCurrency string
 	banditMetric     string // what a bandit optimised, for its report
+	holdout          *HoldoutSection
 }
 
 // Prepare loads the experiment and its phase and resolves the request into the aggregate
@@ -318,18 +319,11 @@ func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error)
 	stage("refreshing planner statistics")
 	s.freshenStatistics(ctx)
 	stage("reading the experiment")
-	// One snapshot for all of it: the rollups, the job's cursor and queue, and the events
-	// behind them must agree (statement.go). Read-only, so that a hot standby can serve it.
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	tx, err := s.readTx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading %q: %w", req.Experiment, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
-	// The statement's row estimates are far off (CTEs), so the planner would compile it with
-	// LLVM, which costs more than it saves (docs/benchmarks.md, analyze report).
-	if _, err := tx.ExecContext(ctx, `SET LOCAL jit = off`); err != nil {
-		return nil, fmt.Errorf("reading %q: %w", req.Experiment, err)
-	}
 	p, err := s.prepare(ctx, tx, req)
 	if err != nil {
 		return nil, err
@@ -359,6 +353,23 @@ func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error)
 	}
 	rep.Warnings = append(rep.Warnings, warnings...)
 	return rep, nil
+}
+
+// readTx begins the transaction a report reads in. One snapshot for all of it: the rollups,
+// the job's cursor and queue, and the events behind them must agree (statement.go).
+// Read-only, so that a hot standby can serve it.
+func (s *Source) readTx(ctx context.Context) (*sqlx.Tx, error) {
+	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	// The statement's row estimates are far off (CTEs), so the planner would compile it with
+	// LLVM, which costs more than it saves (docs/benchmarks.md, analyze report).
+	if _, err := tx.ExecContext(ctx, `SET LOCAL jit = off`); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
 }
 
 // reportTables are the tables the aggregate reads; events and order_items are partitioned.

@@ -155,6 +155,9 @@ type Report struct {
 	Source *DataSource `json:"data_source,omitempty"`
 	// Bandit, for a bandit's phase, lists its periods and how its results were computed.
 	Bandit *BanditSection `json:"bandit,omitempty"`
+	// Holdout, for `analyze holdout`, says which holdout was compared and what the figures
+	// mean (holdout.go).
+	Holdout *HoldoutSection `json:"holdout,omitempty"`
 	// Warnings are sentences for the reader, in the order they were found; any part of the
 	// analysis may append one.
 	Warnings []string `json:"warnings,omitempty"`

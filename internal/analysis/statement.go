@@ -35,15 +35,16 @@ import (
 // whose revenue, cost, net and pre-exposure revenue are 0, $19 the rollup rows of stale units.
 
 // exposedSQL reads the phase's exposures once (x); the shoppers seen in two variants are only
-// counted (summarySQL's last part). %s is each shopper's period (a bandit's; 0 otherwise).
+// counted (summarySQL's last part). %[1]s is each shopper's period (a bandit's; 0 otherwise),
+// %[2]s more conditions on the exposures ("" for none; the holdout's first exposure since).
 const exposedSQL = `
 WITH x AS MATERIALIZED (
-    SELECT shopper_id, variant, first_seen, multiple_variants, %s AS period,
+    SELECT shopper_id, variant, first_seen, multiple_variants, %[1]s AS period,
            CASE WHEN $6::text = '' THEN '' ELSE COALESCE(attributes ->> $6::text, '') END AS segment,
            CASE WHEN $4::float8 IS NULL THEN $3::timestamptz
                 ELSE LEAST($3::timestamptz, first_seen + make_interval(secs => $4::float8)) END AS until
     FROM exposures
-    WHERE experiment_key = $1 AND phase = $2 AND first_seen < $3::timestamptz
+    WHERE experiment_key = $1 AND phase = $2 AND first_seen < $3::timestamptz%[2]s
 ),`
 
 // staleSQL lists the shoppers whose rollup rows a report does not trust: an order or refund
@@ -179,13 +180,13 @@ FROM x WHERE multiple_variants`
 
 var (
 	// eventsAggregateSQL computes every shopper's figures from events.
-	eventsAggregateSQL = sqlJoin(fmt.Sprintf(exposedSQL, "width_bucket(first_seen, $9::text[]::timestamptz[])"), fmt.Sprintf(fromEventsSQL, "x WHERE NOT multiple_variants"), figuresSQL+",",
+	eventsAggregateSQL = sqlJoin(fmt.Sprintf(exposedSQL, "width_bucket(first_seen, $9::text[]::timestamptz[])", ""), fmt.Sprintf(fromEventsSQL, "x WHERE NOT multiple_variants"), figuresSQL+",",
 		programPointValueSQL, fmt.Sprintf(perFromEventsSQL, "per"), percentileCapsSQL, cappedSQL)
 	// staleFromEventsSQL computes the stale shoppers of x from events (pst).
 	staleFromEventsSQL = sqlJoin(fmt.Sprintf(fromEventsSQL, "x WHERE NOT multiple_variants AND shopper_id IN (SELECT shopper_id FROM stale)"),
 		figuresSQL+",", rollupPointValueSQL, fmt.Sprintf(perFromEventsSQL, "pst")+"\n),")
 	// rowsAggregateSQL reads each shopper's rollup row, and computes the stale ones from events.
-	rowsAggregateSQL = sqlJoin(fmt.Sprintf(exposedSQL, "0"), staleSQL, staleFromEventsSQL, perFromRowsSQL, capsFromIndexesSQL, cappedSQL)
+	rowsAggregateSQL = sqlJoin(fmt.Sprintf(exposedSQL, "0", ""), staleSQL, staleFromEventsSQL, perFromRowsSQL, capsFromIndexesSQL, cappedSQL)
 	// groupsAggregateSQL reads the groups' sums and corrects them (groups.go).
 	groupsAggregateSQL = sqlJoin("WITH "+strings.TrimSpace(staleSQL), staleExposedSQL, staleFromEventsSQL,
 		capsFromIndexesSQL, groupsTailSQL)

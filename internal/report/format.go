@@ -233,3 +233,12 @@ func KindOf(rep *analysis.Report, metric string) analysis.Kind {
 	}
 	return analysis.Mean
 }
+
+// HoldoutTotalFormat is how a holdout's total of one metric is written: money or a number for
+// a mean, extra shoppers for a proportion.
+func HoldoutTotalFormat(rep *analysis.Report, t analysis.HoldoutTotal) func(float64) string {
+	if KindOf(rep, t.Metric) == analysis.Proportion {
+		return func(x float64) string { return Signed(Sig(x)) + " shoppers" }
+	}
+	return Amounts{Kind: analysis.Mean, Currency: t.Currency}.Diff
+}

@@ -77,6 +77,13 @@ var funcs = template.FuncMap{
 		}
 		return Amounts{Kind: analysis.Mean, Currency: g.Currency, Symbol: true}.Value(g.Margin)
 	},
+	"total": func(rep *analysis.Report, t analysis.HoldoutTotal, ci bool) string {
+		f := HoldoutTotalFormat(rep, t)
+		if ci {
+			return Interval(t.TotalCI, f)
+		}
+		return f(t.Total)
+	},
 	"share":     func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
 	"count":     func(n int64) string { return counts.Sprint(n) },
 	"chance":    func(x *float64) string { return chanceOr(x) },
@@ -91,9 +98,18 @@ var funcs = template.FuncMap{
 // mismatch first and loud.
 var bodyTmpl = template.Must(template.New("body").Funcs(funcs).Parse(`<div class="report">
 {{if .Rep.SRM.Mismatch}}<div class="srm" role="alert"><strong>SAMPLE RATIO MISMATCH:</strong> the variants did not get the traffic their weights promise (p = {{p .Rep.SRM.PValue}} &lt; 0.001). Assignment or exposure logging is broken; do not trust the results below until the cause is found.</div>{{end}}
+{{with .Rep.Holdout}}<section aria-labelledby="rep-holdout">
+<h2 id="rep-holdout">What the figures mean</h2>
+<p>{{.Meaning}}</p>
+<p class="muted">Cross-sell: an order holding a target product of any experiment of the window{{if .TargetProducts}} ({{range $i, $s := .TargetProducts}}{{if $i}}, {{end}}{{$s}}{{end}}){{else}} (none named){{end}}.</p>
+<div class="table-wrap"><table>
+<caption>The programme in all: the difference per shopper times the shoppers who had it</caption>
+<thead><tr><th scope="col">metric</th><th scope="col">shoppers</th><th scope="col">total</th><th scope="col">{{level $.Rep.Alpha}} CI</th></tr></thead>
+<tbody>{{range .Totals}}<tr><th scope="row">{{.Metric}}</th><td>{{count .Shoppers}}</td><td>{{total $.Rep . false}}</td><td>{{total $.Rep . true}}</td></tr>{{end}}</tbody>
+</table></div></section>{{end}}
 <section aria-labelledby="rep-traffic">
 <h2 id="rep-traffic">Traffic and method</h2>
-<p>{{if .Rep.Phase}}Phase {{.Rep.Phase}}. {{end}}{{if .Rep.Window}}Events from first exposure to {{.Rep.Window.End.Format "2006-01-02 15:04 MST"}}{{if .Rep.Window.ConversionWindow}}, at most {{.Rep.Window.ConversionWindow}} after it{{end}}. {{end}}
+<p>{{if .Rep.Holdout}}Generation {{.Rep.Phase}} of the holdout. {{else if .Rep.Phase}}Phase {{.Rep.Phase}}. {{end}}{{if .Rep.Window}}Events from first exposure to {{.Rep.Window.End.Format "2006-01-02 15:04 MST"}}{{if .Rep.Window.ConversionWindow}}, at most {{.Rep.Window.ConversionWindow}} after it{{end}}. {{end}}
 Method: {{.Rep.Method}}{{if .Rep.CUPED}} with CUPED{{end}}, alpha {{.Rep.Alpha}}, correction {{.Rep.Correction}} over {{.Rep.Comparisons}} comparisons.</p>
 <ul class="muted"><li>Intervals: {{intervals .Rep}}.</li>
 <li>Lift: treatment mean / control mean − 1, relative to control; left out where the control mean is not clearly above 0.</li>
@@ -141,7 +157,7 @@ Method: {{.Rep.Method}}{{if .Rep.CUPED}} with CUPED{{end}}, alpha {{.Rep.Alpha}}
 // pageTmpl is the report as a page of its own that reads offline: its style inline.
 var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Rep.Experiment}} — experiment report</title>
+<title>{{if .Rep.Holdout}}Programme holdout — report{{else}}{{.Rep.Experiment}} — experiment report{{end}}</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right}
@@ -149,7 +165,7 @@ td:first-child,th:first-child{text-align:left}caption{text-align:left;font-weigh
 .sig{font-weight:bold}.muted,.warning{color:#666}.tag{font-size:.7em;background:#eef;padding:.1em .4em}.table-wrap{overflow-x:auto}
 svg{display:block;max-width:100%;height:auto;margin:.5em 0}figure{margin:0}figcaption{color:#666}li{margin:.2em 0}
 </style></head><body>
-<h1>{{.Rep.Experiment}}{{if .Rep.Name}} — {{.Rep.Name}}{{end}}</h1>
+<h1>{{with .Rep.Holdout}}Programme holdout, generation {{.Generation}}{{else}}{{.Rep.Experiment}}{{if .Rep.Name}} — {{.Rep.Name}}{{end}}{{end}}</h1>
 {{.Body}}
 </body></html>
 `))

@@ -1,5 +1,9 @@
 // Package servertest builds the server binary once per test process and runs it as a
 // subprocess, for tests that need a real process: crashes, restarts, two servers at once.
+//
+// A package whose tests use it has a TestMain that calls Main, which removes the built binary
+// when the tests end: each build is tens of megabytes, and one left behind per test process
+// fills /tmp within a day of test runs.
 package servertest
 
 import (
@@ -23,12 +27,34 @@ import (
 var (
 	buildOnce sync.Once
 	binary    string
+	binDir    string
 	buildErr  error
+	inMain    bool
 )
 
-// Binary builds cmd/server into a temporary directory, once per test process.
+// Main runs the package's tests and then removes the server binary Binary built, if any. A
+// TestMain calls it as os.Exit(servertest.Main(m)). A test process that dies without
+// returning from m.Run (a panic, go test's -timeout) still leaves its directory behind.
+func Main(m *testing.M) int {
+	inMain = true
+	code := m.Run()
+	if binDir != "" {
+		if err := os.RemoveAll(binDir); err != nil {
+			fmt.Fprintf(os.Stderr, "servertest: removing the server binary: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// Binary builds cmd/server into a temporary directory, once per test process. It fails the
+// test when the package's TestMain does not run through Main, since nothing else would remove
+// the directory.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if !inMain {
+		t.Fatal("servertest: this package's TestMain must call servertest.Main, which removes the server binary when the tests end")
+	}
 	buildOnce.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
@@ -37,6 +63,7 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
+		binDir = dir
 		binary = filepath.Join(dir, "server")
 		cmd := exec.Command("go", "build", "-o", binary, "./cmd/server")
 		cmd.Dir = root
