@@ -28,11 +28,20 @@ func exposureWarnings(ctx context.Context, db *sqlx.DB, experiment string, phase
 	var losses []exposureLoss
 	if err := sqlx.SelectContext(ctx, db, &losses, `SELECT variant, reason, sum(lost)::bigint AS lost
 		FROM exposure_losses WHERE experiment_key = $1 AND phase = $2 AND hour < $3
-		GROUP BY variant, reason ORDER BY variant, reason`, experiment, phase, end); err != nil {
+		GROUP BY variant, reason HAVING sum(lost) > 0 ORDER BY variant, reason`, experiment, phase, end); err != nil {
 		return nil, fmt.Errorf("reading exposure losses of %q: %w", experiment, err)
 	}
 	var warnings []string
 	if w := lossWarning(losses, r); w != "" {
+		warnings = append(warnings, w)
+	}
+	var offers []exposureLoss
+	if err := sqlx.SelectContext(ctx, db, &offers, `SELECT variant, '' AS reason, sum(offers_lost)::bigint AS lost
+		FROM exposure_losses WHERE experiment_key = $1 AND phase = $2 AND hour < $3
+		GROUP BY variant HAVING sum(offers_lost) > 0 ORDER BY variant`, experiment, phase, end); err != nil {
+		return nil, fmt.Errorf("reading the offer losses of %q: %w", experiment, err)
+	}
+	if w := offerLossWarning(offers); w != "" {
 		warnings = append(warnings, w)
 	}
 	var staged int64
@@ -84,6 +93,23 @@ func lossWarning(losses []exposureLoss, r *Report) string {
 	return fmt.Sprintf("%d exposures of this window were lost by the recorder (%s of %d recorded or lost): %s; why: %s. "+
 		"A shopper whose exposure was lost is missing unless they came back; a share that differs by variant biases the comparison",
 		lost, percent(lost, kept+lost), kept+lost, strings.Join(parts, ", "), strings.Join(reasons, ", "))
+}
+
+// offerLossWarning words the products offered by learned arms that the recorder could not
+// keep, or returns "" when there were none.
+func offerLossWarning(losses []exposureLoss) string {
+	var lost int64
+	parts := make([]string, len(losses))
+	for i, l := range losses {
+		lost += l.Lost
+		parts[i] = fmt.Sprintf("%s %d", l.Variant, l.Lost)
+	}
+	if lost == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d products offered by learned strategies in this window were lost by the recorder (%s): "+
+		"a shopper's purchase of a product whose offer was lost is not counted as a cross-sell, so these arms' "+
+		"cross_sell_rate may be undercounted", lost, strings.Join(parts, ", "))
 }
 
 // percent is n/of as a percentage with two significant decimals for small shares.

@@ -62,4 +62,23 @@ func TestTheReportWarnsOfLostAndStagedExposures(t *testing.T) {
 			t.Errorf("warnings lack %q:\n%s", want, all)
 		}
 	}
+
+	// Products offered by a learned arm and lost: counted apart from exposures.
+	mustExec(t, db, `INSERT INTO exposure_losses (experiment_key, phase, variant, hour, reason, lost, offers_lost) VALUES
+		('lossy', 1, 'treat', '2026-06-01T10:00:00Z', 'queue_full', 0, 4),
+		('lossy', 1, 'treat', '2026-06-02T22:00:00Z', 'shutdown', 0, 3)`)
+	rep, err = src.Report(context.Background(), analysis.ReportRequest{Experiment: "lossy", Options: analysis.DefaultOptions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = strings.Join(rep.Warnings, "\n")
+	for _, want := range []string{
+		"11 exposures of this window were lost by the recorder (5.2% of 211 recorded or lost)",
+		"why: queue full 8, quarantined 2, shutdown 1",
+		"7 products offered by learned strategies in this window were lost by the recorder (treat 7)",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
 }

@@ -12,7 +12,10 @@ import "strings"
 //	experiment_key, phase, shopper_id, variant, first_seen,
 //	until    (the end of the shopper's window, exclusive),
 //	lookback (an interval: how far before first_seen events count as pre-exposure revenue),
-//	targets  (text[]: the SKUs whose purchase is a cross-sell)
+//	targets  (text[]: the SKUs whose purchase is a cross-sell, for a variant with fixed products),
+//	learned  (boolean: the variant's products are learned, chosen per request; its cross-sell
+//	          is a purchase of a product offered to that shopper, as exposure_offers records,
+//	          in an order at or after it was first offered)
 //
 // and defines, keyed by (experiment_key, phase, shopper_id), only for shoppers with anything
 // to count:
@@ -20,7 +23,8 @@ import "strings"
 //	ev:    orders, refunded, revenue (order amounts − refunds), discount, pre_revenue, the
 //	       smallest and largest currency after (cur_*) and before (pre_cur_*) first exposure,
 //	       and last_at, the latest event counted after first exposure;
-//	xs:    the shoppers with an order line holding a target SKU, and its latest time;
+//	xs:    the shoppers with an order line holding a target SKU (learned: a SKU offered to them
+//	       before), and its latest time;
 //	bonus: the loyalty_points bonus the shopper's variant paid, reversals included, and the
 //	       latest entry's time.
 //
@@ -51,7 +55,11 @@ xs AS (
     SELECT u.experiment_key, u.phase, u.shopper_id, max(i.occurred_at) AS last_at
     FROM u JOIN order_items i ON i.shopper_id = u.shopper_id
      AND i.occurred_at >= u.first_seen AND i.occurred_at < u.until
-    WHERE i.sku = ANY(u.targets)
+    LEFT JOIN exposure_offers f ON u.learned
+     AND f.experiment_key = u.experiment_key AND f.phase = u.phase AND f.shopper_id = u.shopper_id
+    WHERE CASE WHEN u.learned
+               THEN EXISTS (SELECT 1 FROM unnest(f.skus, f.offered_at) AS o(sku, at) WHERE o.sku = i.sku AND o.at <= i.occurred_at)
+               ELSE i.sku = ANY(u.targets) END
     GROUP BY u.experiment_key, u.phase, u.shopper_id
 ),
 bonus AS (
@@ -63,6 +71,15 @@ bonus AS (
       ` + bonusOfVariantSQL + `
     GROUP BY u.experiment_key, u.phase, u.shopper_id
 )`
+
+// learnedVariantsSQL lists, per experiment phase, the keys of its variants whose products are
+// learned (source complements, from the phase's own variants): the variants whose cross-sell
+// figuresSQL judges on what each shopper was offered.
+const learnedVariantsSQL = `
+    SELECT p.experiment_key, p.phase, array_agg(v ->> 'key') AS keys
+    FROM experiment_phases p, jsonb_array_elements(p.variants) v
+    WHERE v -> 'strategy' ->> 'source' = 'complements'
+    GROUP BY p.experiment_key, p.phase`
 
 // bonusOfVariantSQL is figuresSQL's rule for which ledger entries are the bonus of u's
 // variant: those its experiment and variant paid (a reversal through the entry it reverses).

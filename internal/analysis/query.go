@@ -165,8 +165,11 @@ type Prepared struct {
 	end              time.Time
 	win              time.Duration
 	strategyCurrency string
-	banditMetric     string // what a bandit optimised, for its report
-	holdout          *HoldoutSection
+	// crossSellNote warns that cross_sell_rate counts other products in learned arms than in
+	// the rest (learned.go); "" when the arms count alike.
+	crossSellNote string
+	banditMetric  string // what a bandit optimised, for its report
+	holdout       *HoldoutSection
 }
 
 // Prepare loads the experiment and its phase and resolves the request into the aggregate
@@ -250,6 +253,7 @@ func (s *Source) prepare(ctx context.Context, q sqlx.QueryerContext, req ReportR
 	}
 	p.Args = []any{e.Key, phase, end, winSecs, pq.StringArray(targets), req.Segment, pre, capQ}
 	p.strategyCurrency = strategyCurrency(variants)
+	p.crossSellNote = crossSellNote(variants, targets)
 	if p.Source, err = chooseSource(ctx, q, req, e.Key, phase, ph.EndedAt, end, periods != nil); err != nil {
 		return nil, err
 	}
@@ -528,6 +532,9 @@ func (p *Prepared) build(rows []aggRow) (*Report, error) {
 	}
 	if unknown > 0 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("%d exposed shoppers are in a variant the phase does not define; they are left out", unknown))
+	}
+	if p.crossSellNote != "" {
+		r.Warnings = append(r.Warnings, p.crossSellNote)
 	}
 	return r, nil
 }

@@ -101,15 +101,19 @@ func groupInsert() string {
 var recomputeSQL = `
 WITH st AS (SELECT point_value FROM analysis_rollup_state),
 t AS (SELECT key, ARRAY(SELECT jsonb_array_elements_text(target_products)) AS targets FROM experiments),
+lv AS (` + learnedVariantsSQL + `
+),
 u0 AS MATERIALIZED (
     SELECT x.experiment_key, x.phase, x.shopper_id, x.variant, x.first_seen,
            COALESCE(p.ended_at, 'infinity'::timestamptz) AS until,
            CASE WHEN x.first_seen >= COALESCE(p.ended_at, 'infinity'::timestamptz) THEN 'late'
                 WHEN x.multiple_variants THEN 'multiple' ELSE 'unit' END AS state,
-           make_interval(secs => $1::float8) AS lookback, t.targets
+           make_interval(secs => $1::float8) AS lookback, t.targets,
+           COALESCE(x.variant = ANY(lv.keys), false) AS learned
     FROM %[1]s
     JOIN experiment_phases p ON p.experiment_key = x.experiment_key AND p.phase = x.phase
     JOIN t ON t.key = x.experiment_key
+    LEFT JOIN lv ON lv.experiment_key = x.experiment_key AND lv.phase = x.phase
 ),
 u AS (
     SELECT * FROM u0

@@ -73,10 +73,13 @@ x AS MATERIALIZED (
 ),`
 
 // fromEventsSQL makes u, the shoppers whose figures come from events, out of the relation %s.
-const fromEventsSQL = `
+var fromEventsSQL = `
+lv AS (` + learnedVariantsSQL + `
+),
 u AS (
     SELECT $1::text AS experiment_key, $2::integer AS phase, shopper_id, variant, first_seen, period, segment, until,
-           make_interval(secs => $7::float8) AS lookback, $5::text[] AS targets
+           make_interval(secs => $7::float8) AS lookback, $5::text[] AS targets,
+           EXISTS (SELECT 1 FROM lv WHERE lv.experiment_key = $1 AND lv.phase = $2 AND variant = ANY(lv.keys)) AS learned
     FROM %s
 ),`
 

@@ -3,7 +3,6 @@ package complements
 import (
 	"context"
 	"encoding/json"
-	"hash/maphash"
 	"maps"
 	"slices"
 	"strings"
@@ -122,7 +121,7 @@ func LoadModel(ctx context.Context, db *sqlx.DB, snap *Snapshot) (*Model, error)
 // index numbers the model's SKUs in byte order, so that ids compare as SKUs do, and builds
 // what ForContext and Choose read.
 func (m *Model) index() {
-	m.choices = &choices{seed: maphash.MakeSeed()}
+	m.choices = newChoices()
 	seen := make(map[string]bool, len(m.by))
 	for p, list := range m.by {
 		seen[p] = true
@@ -194,16 +193,26 @@ func jsonString(s string) string {
 // candidates are gathered on the stack and the best picked by selection, without a map or a
 // sort (docs/benchmarks.md).
 func (m *Model) ForContext(context []string, max int, minLift float64, out []Suggestion) []Suggestion {
-	// The context's products the model knows, each once (a product it does not know has no
-	// complements and is offered by none); on the stack for a usual context.
 	var small [16]int32
-	ids := small[:0]
-	bound := 0
+	return m.forIDs(m.known(context, small[:0]), max, minLift, out)
+}
+
+// known appends to ids the context's products the model knows, each once, in order (a product
+// it does not know has no complements and is offered by none): what a choice depends on.
+func (m *Model) known(context []string, ids []int32) []int32 {
 	for _, p := range context {
 		if id, ok := m.ids[p]; ok && !slices.Contains(ids, id) {
 			ids = append(ids, id)
-			bound += len(m.edges[id])
 		}
+	}
+	return ids
+}
+
+// forIDs is ForContext for the context's known products.
+func (m *Model) forIDs(ids []int32, max int, minLift float64, out []Suggestion) []Suggestion {
+	bound := 0
+	for _, id := range ids {
+		bound += len(m.edges[id])
 	}
 	var t candidates
 	t.init(bound)

@@ -128,12 +128,18 @@ func TestForContextOfALargeCart(t *testing.T) {
 
 func TestChooseRemembersPerContextAndBounds(t *testing.T) {
 	m := shop()
-	first := m.Choose([]string{"razor", "shampoo"}, 2, 0)
+	first := m.Choose([]string{"razor", "shampoo"}, 2, 0, nil)
 	if got := brief(first); !slices.Equal(got, []string{"conditioner 55", "gel 30"}) {
 		t.Fatalf("choice %v", got)
 	}
-	if again := m.Choose([]string{"razor", "shampoo"}, 2, 0); &again[0] != &first[0] {
-		t.Error("the same context was chosen for again")
+	// The same context again: remembered, not computed.
+	computed := complements.Computed(m)
+	if again := m.Choose([]string{"razor", "shampoo"}, 2, 0, nil); !slices.Equal(brief(again), brief(first)) || complements.Computed(m) != computed {
+		t.Errorf("the same context was chosen for again: %v, %d computed", brief(again), complements.Computed(m)-computed)
+	}
+	// Appended to what the caller has.
+	if got := m.Choose([]string{"razor", "shampoo"}, 2, 0, []complements.Suggestion{{SKU: "x"}}); len(got) != 3 || got[0].SKU != "x" {
+		t.Errorf("appended: %v", brief(got))
 	}
 	// Another bound, another lift or another order of the cart is another choice, equal
 	// where it should be.
@@ -148,11 +154,11 @@ func TestChooseRemembersPerContextAndBounds(t *testing.T) {
 		{[]string{"shampoo", "razor"}, 2, 0, []string{"conditioner 55", "gel 30"}},
 		{[]string{"shampoo"}, 2, 0, []string{"conditioner 40", "mask 10"}},
 	} {
-		if got := brief(m.Choose(tc.context, tc.max, tc.minLift)); !slices.Equal(got, tc.want) {
+		if got := brief(m.Choose(tc.context, tc.max, tc.minLift, nil)); !slices.Equal(got, tc.want) {
 			t.Errorf("%v max %d lift %v: %v, want %v", tc.context, tc.max, tc.minLift, got, tc.want)
 		}
 	}
-	if m.Choose(nil, 3, 0) != nil {
+	if m.Choose(nil, 3, 0, nil) != nil {
 		t.Error("an empty context chose something")
 	}
 }
@@ -166,7 +172,7 @@ func TestChooseUnderConcurrentRequests(t *testing.T) {
 			defer wg.Done()
 			for i := range 2000 {
 				ctx := []string{fmt.Sprintf("sku-%d", (i*31+g)%10000), fmt.Sprintf("sku-%d", (i*17)%10000)}
-				got := m.Choose(ctx, 3, 1)
+				got := m.Choose(ctx, 3, 1, nil)
 				want := m.ForContext(ctx, 3, 1, nil)
 				if !slices.Equal(brief(got), brief(want)) {
 					t.Errorf("%v: remembered %v, computed %v", ctx, brief(got), brief(want))

@@ -158,28 +158,31 @@ func newLearnedAnswer(a Assignment, s *Strategy) *learnedAnswer {
 
 // appendJSON appends the answer with the products offers chooses for it.
 func (l *learnedAnswer) appendJSON(dst []byte, offers *Offers) []byte {
-	chosen := offers.choose(l.minLift, l.max)
-	if len(chosen) == 0 {
+	skus, scores := offers.encoded(l.minLift, l.max)
+	if len(skus) == 0 {
 		dst = append(dst, l.headNone...)
 		dst = append(dst, `],"scores":[`...)
 		return append(dst, l.tail...)
 	}
 	dst = append(dst, l.head...)
-	for i := range chosen {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = chosen[i].AppendSKU(dst)
-	}
+	dst = append(dst, skus...)
 	dst = append(dst, `],"scores":[`...)
-	for i := range chosen {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendScore(dst, chosen[i].Score)
-	}
+	dst = append(dst, scores...)
 	return append(dst, l.tail...)
 }
+
+// Offered returns the products offers chooses for the answer when its strategy is learned (the
+// products it lists, shared: callers must not change them), nil otherwise. After
+// AppendJSONWith with the same offers, it costs a look-up of what that chose.
+func (a *Assignment) Offered(offers *Offers) []complements.Suggestion {
+	if a.learned == nil {
+		return nil
+	}
+	return offers.choose(a.learned.minLift, a.learned.max)
+}
+
+// Learned reports whether the answer's products are chosen per request (Offered).
+func (a *Assignment) Learned() bool { return a.learned != nil }
 
 // appendScore appends a score (≥ 0) rounded to three decimals, as the shortest decimal:
 // 51.783, 40, 0.5. strconv's shortest formatting of a float was a tenth of a learned
@@ -205,38 +208,79 @@ func appendScore(dst []byte, score float64) []byte {
 
 // Offers chooses, for one request, the products of learned strategies: from the complements
 // model, for the products the shopper is looking at. A nil *Offers, or one without a model or
-// context, offers nothing. It remembers each (min_lift, max_products)'s choice, so that
-// experiments with the same learned strategy share one look-up (and the model remembers
-// choices across requests: complements.Model.Choose); Reset reuses its memory.
+// context, offers nothing. It remembers each (min_lift, max_products)'s choice, and its JSON,
+// so that experiments with the same learned strategy share one look-up and one encoding (and
+// the model remembers choices across requests: complements.Model.Choose); Reset reuses its
+// memory.
 type Offers struct {
 	model   *complements.Model
 	context []string
 	memo    []offerMemo
+	chosen  []complements.Suggestion // every memo's list, one after the other
+	json    []byte                   // every memo's SKUs and scores as JSON array elements
 }
 
 type offerMemo struct {
-	minLift float64
-	max     int
-	list    []complements.Suggestion
+	minLift    float64
+	max        int
+	start, end int // the list in chosen
+	// json[from:skus] are the list's SKUs as JSON, json[skus:scores] its scores.
+	from, skus, scores int
 }
 
 // Reset sets the model and context of a new request.
 func (o *Offers) Reset(model *complements.Model, context []string) {
 	o.model, o.context = model, context
 	o.memo = o.memo[:0]
+	clear(o.chosen) // let the strings go
+	o.chosen = o.chosen[:0]
+	o.json = o.json[:0]
 }
 
 // choose returns up to max products for the context with a lift of at least minLift.
 func (o *Offers) choose(minLift float64, max int) []complements.Suggestion {
+	if m := o.find(minLift, max); m != nil {
+		return o.chosen[m.start:m.end:m.end]
+	}
+	return nil
+}
+
+// encoded returns choose's products as the elements of a JSON array of SKUs and one of scores.
+func (o *Offers) encoded(minLift float64, max int) (skus, scores []byte) {
+	m := o.find(minLift, max)
+	if m == nil || m.start == m.end {
+		return nil, nil
+	}
+	return o.json[m.from:m.skus], o.json[m.skus:m.scores]
+}
+
+// find returns the memo of (minLift, max), choosing and encoding its products when new; nil
+// when nothing can be offered.
+func (o *Offers) find(minLift float64, max int) *offerMemo {
 	if o == nil || o.model == nil || len(o.context) == 0 {
 		return nil
 	}
-	for _, m := range o.memo {
-		if m.minLift == minLift && m.max == max {
-			return m.list
+	for i := range o.memo {
+		if m := &o.memo[i]; m.minLift == minLift && m.max == max {
+			return m
 		}
 	}
-	list := o.model.Choose(o.context, max, minLift)
-	o.memo = append(o.memo, offerMemo{minLift: minLift, max: max, list: list})
-	return list
+	start, from := len(o.chosen), len(o.json)
+	o.chosen = o.model.Choose(o.context, max, minLift, o.chosen)
+	list := o.chosen[start:]
+	for i := range list {
+		if i > 0 {
+			o.json = append(o.json, ',')
+		}
+		o.json = list[i].AppendSKU(o.json)
+	}
+	skus := len(o.json)
+	for i := range list {
+		if i > 0 {
+			o.json = append(o.json, ',')
+		}
+		o.json = appendScore(o.json, list[i].Score)
+	}
+	o.memo = append(o.memo, offerMemo{minLift: minLift, max: max, start: start, end: len(o.chosen), from: from, skus: skus, scores: len(o.json)})
+	return &o.memo[len(o.memo)-1]
 }

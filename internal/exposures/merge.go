@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -19,11 +20,11 @@ import (
 // Within the statement, a shopper's repeats are folded as ON CONFLICT requires — the earliest
 // exposure wins and a second variant flags the shopper — and rows go in key order, the order of
 // the primary key's index. Against a stored row, the first one stays; another variant flags
-// the shopper, whom analysis then leaves out.
-const mergeSQL = `
+// the shopper, whom analysis then leaves out. Offers are folded into exposure_offers (offersSQL).
+var mergeSQL = `
 WITH taken AS (
     DELETE FROM exposure_log WHERE id IN (%s)
-    RETURNING shopper_id, at, attributes, experiments, phases, variants
+    RETURNING shopper_id, at, attributes, experiments, phases, variants, offer_experiments, offer_phases, offer_skus
 ), x AS (
     SELECT u.experiment_key, u.phase, t.shopper_id, u.variant, t.attributes, t.at,
            min(u.variant) OVER w <> max(u.variant) OVER w AS multi,
@@ -36,8 +37,41 @@ WITH taken AS (
     SELECT experiment_key, phase, shopper_id, variant, attributes, at, multi FROM x WHERE n = 1
     ON CONFLICT (experiment_key, phase, shopper_id) DO UPDATE SET multiple_variants = true
     WHERE NOT e.multiple_variants AND (e.variant <> EXCLUDED.variant OR EXCLUDED.multiple_variants)
-)
+),` + offersSQL + `
 SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM x)`
+
+// MaxOffered is the most products exposure_offers keeps per shopper and experiment phase: the
+// first offered (ties by SKU), whatever the order the rows are merged in. A learned answer
+// offers at most 20; a shopper who keeps coming back with new carts is offered more, and the
+// cross-sell of the first fifty is what the report can judge.
+const MaxOffered = 50
+
+// offersSQL folds the taken rows' offers into exposure_offers: each product once per shopper
+// and experiment phase, with the earliest time it was offered, the first MaxOffered kept. A
+// stored row is updated only when an offer adds a product or an earlier time to what it keeps,
+// so that a returning shopper's repeated offers do not rewrite it.
+var offersSQL = strings.ReplaceAll(`
+o AS (
+    SELECT f.experiment_key, f.phase, t.shopper_id, f.sku, min(t.at) AS at
+    FROM taken t, unnest(t.offer_experiments, t.offer_phases, t.offer_skus) AS f(experiment_key, phase, sku)
+    GROUP BY 1, 2, 3, 4
+), og AS (
+    SELECT experiment_key, phase, shopper_id,
+           (array_agg(sku ORDER BY at, sku))[1:MAX] AS skus, (array_agg(at ORDER BY at, sku))[1:MAX] AS offered_at
+    FROM o GROUP BY 1, 2, 3
+), offered AS (
+    INSERT INTO exposure_offers AS s (experiment_key, phase, shopper_id, skus, offered_at)
+    SELECT * FROM og ORDER BY experiment_key, phase, shopper_id
+    ON CONFLICT (experiment_key, phase, shopper_id) DO UPDATE SET (skus, offered_at) = (
+        SELECT (array_agg(sku ORDER BY at, sku))[1:MAX], (array_agg(at ORDER BY at, sku))[1:MAX]
+        FROM (SELECT sku, min(at) AS at FROM unnest(s.skus || EXCLUDED.skus, s.offered_at || EXCLUDED.offered_at) AS m(sku, at)
+              GROUP BY sku) m)
+    WHERE EXISTS (
+        SELECT 1 FROM unnest(EXCLUDED.skus, EXCLUDED.offered_at) AS n(sku, at)
+        WHERE NOT EXISTS (SELECT 1 FROM unnest(s.skus, s.offered_at) AS k(sku, at) WHERE k.sku = n.sku AND k.at <= n.at)
+          AND (cardinality(s.skus) < MAX
+               OR (n.at, n.sku) < (s.offered_at[cardinality(s.skus)], s.skus[cardinality(s.skus)])))
+)`, "MAX", strconv.Itoa(MaxOffered))
 
 var (
 	mergeNextSQL = fmt.Sprintf(mergeSQL, `SELECT id FROM exposure_log ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`)
@@ -107,10 +141,12 @@ func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) 
 			Experiments string    `db:"experiments"`
 			Phases      string    `db:"phases"`
 			Variants    string    `db:"variants"`
+			Offers      string    `db:"offers"`
 		}
 		err := tx.GetContext(ctx, &row, `SELECT shopper_id, at, row_to_json(l)::text AS payload,
 				array_to_json(experiments)::text AS experiments, array_to_json(phases)::text AS phases,
-				array_to_json(variants)::text AS variants
+				array_to_json(variants)::text AS variants,
+				json_build_array(offer_experiments, offer_phases, offer_skus)::text AS offers
 			FROM exposure_log l WHERE id = $1 FOR UPDATE`, id)
 		if errors.Is(err, sql.ErrNoRows) {
 			it = nil // another server merged or quarantined it meanwhile
@@ -119,7 +155,8 @@ func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) 
 		if err != nil {
 			return err
 		}
-		it = &item{shopper: row.Shopper, at: row.At, exposures: stagedExposures(row.Experiments, row.Phases, row.Variants)}
+		exps := stagedExposures(row.Experiments, row.Phases, row.Variants)
+		it = &item{shopper: row.Shopper, at: row.At, exposures: exps, offers: stagedOffers(row.Offers, exps)}
 		key := "exposure_log row " + strconv.FormatInt(id, 10)
 		if err := r.quarantine.Put(ctx, tx, MergeConsumer, key, json.RawMessage(row.Payload), cause); err != nil {
 			return err
@@ -154,6 +191,43 @@ func stagedExposures(exps, phases, variants string) []Exposure {
 		}
 		if i < len(v) && v[i] != nil {
 			out[i].Variant = *v[i]
+		}
+	}
+	return out
+}
+
+// stagedOffers pairs a staged row's offer arrays (as one JSON array of the three) into offers,
+// however mismatched or null, each with the variant of the row's exposure to its experiment
+// and phase ("" when the row has none): what a refused row's offers are counted as lost under.
+func stagedOffers(arrays string, exps []Exposure) []Offer {
+	var cols struct {
+		e, s []*string
+		p    []*int
+	}
+	var raw []json.RawMessage
+	_ = json.Unmarshal([]byte(arrays), &raw)
+	if len(raw) == 3 {
+		_ = json.Unmarshal(raw[0], &cols.e)
+		_ = json.Unmarshal(raw[1], &cols.p)
+		_ = json.Unmarshal(raw[2], &cols.s)
+	}
+	out := make([]Offer, max(len(cols.e), len(cols.p), len(cols.s)))
+	for i := range out {
+		o := &out[i]
+		if i < len(cols.e) && cols.e[i] != nil {
+			o.Experiment = *cols.e[i]
+		}
+		if i < len(cols.p) && cols.p[i] != nil {
+			o.Phase = *cols.p[i]
+		}
+		if i < len(cols.s) && cols.s[i] != nil {
+			o.SKU = *cols.s[i]
+		}
+		for _, e := range exps {
+			if e.Experiment == o.Experiment && e.Phase == o.Phase {
+				o.Variant = e.Variant
+				break
+			}
 		}
 	}
 	return out

@@ -8,9 +8,11 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	recorded prometheus.Counter
 	lost     *prometheus.CounterVec
-	staged   prometheus.Counter
-	written  prometheus.Counter
-	queued   prometheus.GaugeFunc
+	// offersLost counts offered products not kept (whatever the reason).
+	offersLost prometheus.Counter
+	staged     prometheus.Counter
+	written    prometheus.Counter
+	queued     prometheus.GaugeFunc
 }
 
 func newMetrics(r *Recorder) metrics {
@@ -23,6 +25,10 @@ func newMetrics(r *Recorder) metrics {
 			Name: "xsell_exposures_lost_total",
 			Help: "Exposures not kept, by reason (queue_full, shutdown, quarantined); each is also counted in exposure_losses.",
 		}, []string{"reason"}),
+		offersLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xsell_exposure_offers_lost_total",
+			Help: "Products offered by learned strategies whose record was not kept; each is also counted in exposure_losses.offers_lost.",
+		}),
 		staged: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "xsell_exposures_staged_total",
 			Help: "Exposures committed to exposure_log, the staging table, by this server.",
@@ -39,5 +45,5 @@ func newMetrics(r *Recorder) metrics {
 }
 
 func (m metrics) register(reg prometheus.Registerer) {
-	reg.MustRegister(m.recorded, m.lost, m.staged, m.written, m.queued)
+	reg.MustRegister(m.recorded, m.lost, m.offersLost, m.staged, m.written, m.queued)
 }

@@ -1,5 +1,5 @@
-// Package exposures records which shopper was put in which variant, off the request path and
-// durably, and puts whatever it cannot keep on the record where reports read it: assignment
+// Package exposures records which shopper was put in which variant (and which products learned
+// strategies offered them), off the request path and durably, and puts whatever it cannot keep on the record where reports read it: assignment
 // must never wait on a database write, and analysis must never lose its denominators silently.
 package exposures
 
@@ -24,6 +24,16 @@ type Exposure struct {
 	Variant    string
 }
 
+// Offer is a product that a learned strategy (SPEC §2, learned complements) offered the
+// shopper in an experiment's phase, in the variant they are exposed to: analysis counts such a
+// shopper as cross-sold when an order holds a product they were offered.
+type Offer struct {
+	Experiment string
+	Phase      int
+	Variant    string // for counting the offer if it is lost; the exposure says the variant
+	SKU        string
+}
+
 // Request is what one assignment request exposed the shopper to.
 type Request struct {
 	ShopperID string
@@ -33,6 +43,10 @@ type Request struct {
 	// At is when the shopper was exposed; zero means now.
 	At        time.Time
 	Exposures []Exposure
+	// Offers are the products learned strategies offered in this request, whether or not the
+	// exposure is new: a returning shopper may be offered other products. Record copies what
+	// it keeps, so the caller may reuse the slice.
+	Offers []Offer
 }
 
 // Config sizes the recorder; zero values take the defaults in parentheses.
@@ -114,11 +128,14 @@ type Recorder struct {
 	// requests holds digests of whole requests whose exposures are all queued. A table of
 	// its own, so that returning shoppers' requests and exposures do not evict each other.
 	requests []atomic.Uint64
-	queued   atomic.Int64 // exposures in the queue
-	losses   *losses
-	merged   chan struct{} // nudges the merger after a COPY
-	metrics  metrics
-	now      func() time.Time
+	// offered holds digests of offers already queued, in buckets like seen: a table of its
+	// own, so that a shopper's offers and exposures do not evict each other.
+	offered []atomic.Uint64
+	queued  atomic.Int64 // exposures in the queue
+	losses  *losses
+	merged  chan struct{} // nudges the merger after a COPY
+	metrics metrics
+	now     func() time.Time
 	// failingSince is when staging started failing (Unix nanoseconds), 0 while it works.
 	failingSince atomic.Int64
 	// lastStaged is when the stager last wrote (Unix nanoseconds), for the merge's pace.
@@ -151,8 +168,9 @@ func New(db *sqlx.DB, cfg Config, reg prometheus.Registerer, log *slog.Logger) *
 	}
 	r.seen = make([]atomic.Uint64, size)
 	r.requests = make([]atomic.Uint64, max(size/4, 1))
+	r.offered = make([]atomic.Uint64, max(size/4, bucketSlots))
 	r.metrics = newMetrics(r)
-	r.losses = newLosses(r.metrics.lost)
+	r.losses = newLosses(r.metrics.lost, r.metrics.offersLost)
 	if reg != nil {
 		r.metrics.register(reg)
 	}
@@ -175,6 +193,21 @@ func (r *Recorder) digest(shopper string, e *Exposure) uint64 {
 	return h.Sum64() | 1 // never 0, the empty slot
 }
 
+// offerDigest is a 64-bit stand-in for (experiment, phase, shopper, SKU), as digest is for
+// an exposure.
+func (r *Recorder) offerDigest(shopper string, o *Offer) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(o.Experiment)
+	h.WriteByte(0)
+	h.WriteString(shopper)
+	h.WriteByte(1) // not an exposure's digest, were the tables ever shared
+	h.WriteString(o.SKU)
+	h.WriteByte(byte(o.Phase))
+	h.WriteByte(byte(o.Phase >> 8))
+	return h.Sum64() | 1
+}
+
 // bucketSlots is the size of a bucket of seen: 32 digests, four adjacent cache lines.
 const bucketSlots = 32
 
@@ -185,8 +218,18 @@ const bucketSlots = 32
 // lossy, lock-free table rather than a locked map: bounded memory, and an exposure evicted
 // (by a shopper sharing the bucket) is at worst written twice.
 func (r *Recorder) bucketOf(shopper string) []atomic.Uint64 {
-	i := maphash.String(r.seed, shopper) & uint64(len(r.seen)/bucketSlots-1)
-	return r.seen[i*bucketSlots : (i+1)*bucketSlots]
+	return bucketIn(r.seen, maphash.String(r.seed, shopper))
+}
+
+// offerBucketOf is the bucket of offered that holds the shopper's offers.
+func (r *Recorder) offerBucketOf(shopper string) []atomic.Uint64 {
+	return bucketIn(r.offered, maphash.String(r.seed, shopper))
+}
+
+// bucketIn is the bucket of table that hash h picks.
+func bucketIn(table []atomic.Uint64, h uint64) []atomic.Uint64 {
+	i := h & uint64(len(table)/bucketSlots-1)
+	return table[i*bucketSlots : (i+1)*bucketSlots]
 }
 
 // probe returns the slot of bucket b that holds k, or else the one to put k in: the first
@@ -205,11 +248,11 @@ func probe(b []atomic.Uint64, k uint64) (slot *atomic.Uint64, found bool) {
 	return &b[home], false
 }
 
-// Record queues the request's exposures that this process has not queued already, encoded as
-// one row to stage. It never blocks: with the queue full it drops them, counts each as lost
-// for its experiment, phase and variant, and reports queued false. kept reports whether the
-// recorder holds on to req.Attributes (the caller must then not reuse the map): only for a
-// request it will quarantine.
+// Record queues the request's exposures and offers that this process has not queued already,
+// encoded as one row to stage. It never blocks: with the queue full it drops them, counts each
+// as lost for its experiment, phase and variant, and reports queued false. kept reports
+// whether the recorder holds on to req.Attributes (the caller must then not reuse the map):
+// only for a request it will quarantine.
 func (r *Recorder) Record(req Request) (queued, kept bool) {
 	b := r.bucketOf(req.ShopperID)
 	var fresh []Exposure
@@ -226,10 +269,14 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 		}
 		fresh = append(fresh, *e)
 	}
-	if len(fresh) == 0 {
+	var offers []Offer
+	if len(req.Offers) > 0 {
+		offers = r.freshOffers(req.ShopperID, req.Offers)
+	}
+	if len(fresh) == 0 && len(offers) == 0 {
 		return true, false
 	}
-	req.Exposures = fresh
+	req.Exposures, req.Offers = fresh, offers
 	if req.At.IsZero() {
 		req.At = r.now()
 	}
@@ -248,7 +295,7 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 		}
 	}
 	r.closing.RUnlock()
-	r.losses.add(req.At, fresh, reason)
+	r.losses.add(req.At, fresh, offers, reason)
 	// Forget them, so that the shopper's next request tries again.
 	for i := range fresh {
 		k := r.digest(req.ShopperID, &fresh[i])
@@ -256,7 +303,34 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 			slot.CompareAndSwap(k, 0)
 		}
 	}
+	ob := r.offerBucketOf(req.ShopperID)
+	for i := range offers {
+		k := r.offerDigest(req.ShopperID, &offers[i])
+		if slot, found := probe(ob, k); found {
+			slot.CompareAndSwap(k, 0)
+		}
+	}
 	return false, false
+}
+
+// freshOffers returns the offers not queued already, and notes them as queued.
+func (r *Recorder) freshOffers(shopper string, offers []Offer) []Offer {
+	b := r.offerBucketOf(shopper)
+	var fresh []Offer
+	for i := range offers {
+		o := &offers[i]
+		k := r.offerDigest(shopper, o)
+		slot, found := probe(b, k)
+		if found {
+			continue
+		}
+		slot.Store(k)
+		if fresh == nil {
+			fresh = make([]Offer, 0, len(offers)-i)
+		}
+		fresh = append(fresh, *o)
+	}
+	return fresh
 }
 
 // Recorded reports whether every exposure of a request with this digest has been queued

@@ -201,7 +201,7 @@ func (r *Recorder) stageRest(ctx context.Context, b *batch) {
 func (r *Recorder) dropAtShutdown(b *batch) {
 	lost := func(it item) {
 		r.queued.Add(-int64(len(it.exposures)))
-		r.losses.add(it.at, it.exposures, reasonShutdown)
+		r.losses.add(it.at, it.exposures, it.offers, reasonShutdown)
 	}
 	for _, it := range b.items[b.next:] {
 		lost(it)

@@ -16,7 +16,8 @@ import (
 )
 
 // copyStaged stages requests, one row each.
-const copyStaged = `COPY exposure_log (shopper_id, at, attributes, experiments, phases, variants) FROM STDIN`
+const copyStaged = `COPY exposure_log (shopper_id, at, attributes, experiments, phases, variants,
+	offer_experiments, offer_phases, offer_skus) FROM STDIN`
 
 // item is one request's exposures on their way to exposure_log: encoded as its row of COPY
 // text on the request path, so that the one writer goroutine, which competes for the CPU with
@@ -25,6 +26,7 @@ type item struct {
 	shopper   string
 	at        time.Time
 	exposures []Exposure
+	offers    []Offer
 	line      []byte // the row as COPY text, newline included; nil when refused
 	// refused says why a column cannot hold the shopper id; attrs is then kept for the
 	// quarantine, since changing the id would credit another shopper.
@@ -35,7 +37,7 @@ type item struct {
 // encode makes req's item. Attributes are kept with what Postgres cannot store replaced (see
 // attributesJSON); a shopper id it cannot store makes the item refused.
 func encode(req Request) item {
-	it := item{shopper: req.ShopperID, at: req.At, exposures: req.Exposures}
+	it := item{shopper: req.ShopperID, at: req.At, exposures: req.Exposures, offers: req.Offers}
 	if why := unstorable(req.ShopperID); why != "" {
 		it.refused, it.attrs = "shopper_id "+why, req.Attributes
 		return it
@@ -48,6 +50,7 @@ func encode(req Request) item {
 	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Experiment) }))
 	rows.Raw(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return strconv.AppendInt(dst, int64(e.Phase), 10) }))
 	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Variant) }))
+	appendOffers(&rows, req.Offers)
 	rows.End()
 	it.line = rows.B
 	return it
@@ -89,8 +92,8 @@ func (b *batch) start(i int) int {
 	return b.ends[i-1]
 }
 
-// appendArray appends a Postgres array literal of one element per exposure.
-func appendArray(dst []byte, es []Exposure, elem func([]byte, *Exposure) []byte) []byte {
+// appendArray appends a Postgres array literal of one element per exposure or offer.
+func appendArray[T any](dst []byte, es []T, elem func([]byte, *T) []byte) []byte {
 	dst = append(dst, '{')
 	for i := range es {
 		if i > 0 {
@@ -99,6 +102,19 @@ func appendArray(dst []byte, es []Exposure, elem func([]byte, *Exposure) []byte)
 		dst = elem(dst, &es[i])
 	}
 	return append(dst, '}')
+}
+
+// appendOffers appends the offers' three columns: NULL for a request that offered nothing new,
+// nearly every request, so that its row stays as short as before offers were recorded.
+func appendOffers(rows *pgcopy.Rows, offers []Offer) {
+	if len(offers) == 0 {
+		rows.Opt("").Opt("").Opt("")
+		return
+	}
+	arr := make([]byte, 0, 32*len(offers))
+	rows.Bytes(appendArray(arr, offers, func(dst []byte, o *Offer) []byte { return appendElement(dst, o.Experiment) }))
+	rows.Raw(appendArray(arr[:0], offers, func(dst []byte, o *Offer) []byte { return strconv.AppendInt(dst, int64(o.Phase), 10) }))
+	rows.Bytes(appendArray(arr[:0], offers, func(dst []byte, o *Offer) []byte { return appendElement(dst, o.SKU) }))
 }
 
 // appendElement appends s as a quoted element of an array literal: quoted, so that a key
@@ -166,9 +182,12 @@ func withoutNUL(v any) any {
 
 // describe names an item for a quarantine row, in printable ASCII whatever its bytes.
 func (it *item) describe() string {
-	keys := make([]string, len(it.exposures))
-	for i, e := range it.exposures {
-		keys[i] = fmt.Sprintf("%s/%d/%s", e.Experiment, e.Phase, e.Variant)
+	keys := make([]string, 0, len(it.exposures)+len(it.offers))
+	for _, e := range it.exposures {
+		keys = append(keys, fmt.Sprintf("%s/%d/%s", e.Experiment, e.Phase, e.Variant))
+	}
+	for _, o := range it.offers {
+		keys = append(keys, fmt.Sprintf("%s/%d offered %s", o.Experiment, o.Phase, o.SKU))
 	}
 	return fmt.Sprintf("exposures of shopper %s: %s", strconv.QuoteToASCII(it.shopper), strconv.QuoteToASCII(strings.Join(keys, " ")))
 }
@@ -180,9 +199,10 @@ func (it *item) payload() any {
 		ShopperID  string         `json:"shopper_id"`
 		At         time.Time      `json:"at"`
 		Exposures  []Exposure     `json:"exposures"`
+		Offers     []Offer        `json:"offers,omitempty"`
 		Attributes map[string]any `json:"attributes,omitempty"`
 		CopyRow    string         `json:"copy_row,omitempty"`
-	}{it.shopper, it.at.UTC(), it.exposures, it.attrs, string(it.line)}
+	}{it.shopper, it.at.UTC(), it.exposures, it.offers, it.attrs, string(it.line)}
 }
 
 // write stages what is left of the batch. When the database refuses the COPY's data, it
@@ -248,7 +268,7 @@ func (r *Recorder) setAside(it *item, queued bool) {
 	if queued {
 		r.queued.Add(-int64(len(it.exposures)))
 	}
-	r.losses.add(it.at, it.exposures, reasonQuarantined)
+	r.losses.add(it.at, it.exposures, it.offers, reasonQuarantined)
 }
 
 func (r *Recorder) nudgeMerger() {

@@ -85,9 +85,15 @@ func (s *Server) assign(c *gin.Context) {
 		req.Attributes = st.attrs
 	}
 	snap := s.deps.Assignments.Snapshot()
+	model := s.complementsModel()
 	// The same body under the same snapshot gets the same answers: once its exposures are
-	// queued, a returning shopper's request costs one probe, not one per experiment.
+	// queued, a returning shopper's request costs one probe, not one per experiment. With a
+	// context, the complements model's version counts too: a new model may offer other
+	// products, which are recorded.
 	digest := maphash.Bytes(requestSeed, body) ^ snap.Generation*0x9e3779b97f4a7c15
+	if model != nil && req.Context != nil {
+		digest ^= uint64(model.Version) * 0xbf58476d1ce4e5b9
+	}
 	rec := s.deps.Exposures
 	var record func(experiments.Exposure)
 	if (req.Track == nil || *req.Track) && !rec.Recorded(digest) {
@@ -98,12 +104,9 @@ func (s *Server) assign(c *gin.Context) {
 	}
 	st.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, st.out[:0], record)
 	snap.Limit(req.ShopperID, st.out, req.Track == nil || *req.Track, answeredAt(req.At))
-	if record != nil {
-		s.recordExposures(st, req, digest, pooledAttrs)
-	}
 	// Each answer was encoded when the cache loaded; the response is their concatenation, with
 	// the products of learned strategies chosen for the request's context.
-	st.offers.Reset(s.complementsModel(), req.contextProducts())
+	st.offers.Reset(model, req.contextProducts())
 	b := append(st.json[:0], `{"shopper_id":`...)
 	b = appendJSONString(b, req.ShopperID)
 	b = append(b, `,"assignments":[`...)
@@ -115,6 +118,11 @@ func (s *Server) assign(c *gin.Context) {
 	}
 	b = append(b, "]}"...)
 	st.json = b
+	// Recorded once the products are chosen, so that what learned strategies offered is
+	// recorded with the exposures.
+	if record != nil {
+		s.recordExposures(st, req, digest, pooledAttrs)
+	}
 	writeJSON(c, http.StatusOK, b)
 }
 
@@ -124,7 +132,8 @@ func (s *Server) recordExposures(st *assignState, req *assignRequest, digest uin
 	rec := s.deps.Exposures
 	queued := true
 	if len(st.exps) > 0 {
-		r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes, Exposures: st.exps}
+		r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes, Exposures: st.exps,
+			Offers: st.offeredProducts()}
 		if req.At != nil {
 			r.At = req.At.UTC()
 		}
@@ -138,6 +147,29 @@ func (s *Server) recordExposures(st *assignState, req *assignRequest, digest uin
 	if queued {
 		rec.MarkRecorded(digest)
 	}
+}
+
+// offeredProducts lists the products that the learned answers of the request's recorded
+// exposures offered (st.offered, reused), for analysis to judge those shoppers' cross-sell
+// on. Exposures are recorded in the order of the answers, so one pass pairs them.
+func (st *assignState) offeredProducts() []exposures.Offer {
+	st.offered = st.offered[:0]
+	j := 0
+	for i := range st.exps {
+		e := &st.exps[i]
+		for k := j; k < len(st.out); k++ {
+			a := &st.out[k]
+			if a.Experiment != e.Experiment || a.Phase != e.Phase {
+				continue
+			}
+			j = k + 1
+			for _, p := range a.Offered(&st.offers) {
+				st.offered = append(st.offered, exposures.Offer{Experiment: e.Experiment, Phase: e.Phase, Variant: e.Variant, SKU: p.SKU})
+			}
+			break
+		}
+	}
+	return st.offered
 }
 
 var requestSeed = maphash.MakeSeed()
@@ -154,13 +186,15 @@ func answeredAt(at *time.Time) time.Time {
 // assignState is what one assignment needs besides the request, reused across requests so
 // that a steady stream of assignments allocates little beyond the request itself.
 type assignState struct {
-	body   []byte
-	req    assignRequest
-	attrs  map[string]any
-	out    []experiments.Assignment
-	exps   []exposures.Exposure
-	offers experiments.Offers
-	json   []byte
+	body  []byte
+	req   assignRequest
+	attrs map[string]any
+	out   []experiments.Assignment
+	exps  []exposures.Exposure
+	// offered are the products learned answers offered, for the exposures' record.
+	offered []exposures.Offer
+	offers  experiments.Offers
+	json    []byte
 }
 
 // contextProducts are the products of the request's context, or none.

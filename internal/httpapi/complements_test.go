@@ -18,6 +18,7 @@ import (
 // complementsAPI is the whole API over a fresh database, building the complements model on
 // request only.
 type complementsAPI struct {
+	srv         *apptest.Server
 	url         string
 	db          *sqlx.DB
 	cache       *complements.Cache
@@ -27,7 +28,7 @@ type complementsAPI struct {
 func newComplementsAPI(t *testing.T) *complementsAPI {
 	t.Helper()
 	srv := apptest.Start(t, apptest.Options{Configure: func(c *app.Config) { c.ComplementsRefresh = -1 }})
-	return &complementsAPI{url: srv.URL, db: srv.DB, cache: srv.App.Complements, assignments: srv.App.Assignments}
+	return &complementsAPI{srv: srv, url: srv.URL, db: srv.DB, cache: srv.App.Complements, assignments: srv.App.Assignments}
 }
 
 // orders stores count orders of the given products, placed an hour ago.
@@ -244,6 +245,64 @@ func TestAssignOffersLearnedComplementsForTheContext(t *testing.T) {
 			fmt.Sprint(st["products"]) != "[]" || st["type"] != "bundle" {
 			t.Errorf("%s: %v", body, got)
 		}
+	}
+}
+
+// What a learned strategy offers a shopper assigned by randomisation is recorded with their
+// exposure, every distinct product across requests, for analysis to judge their cross-sell.
+func TestAssignRecordsWhatLearnedStrategiesOffered(t *testing.T) {
+	a := newComplementsAPI(t)
+	createExperiment(t, a.url, learnedBundle("learned"))
+	do(t, "POST", a.url+"/v1/experiments/learned/start", adminKey, "", "")
+	if err := a.assignments.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a.shop(t)
+	a.build(t)
+	assign := func(shopper, context string) map[string]any {
+		t.Helper()
+		body := fmt.Sprintf(`{"shopper_id": %q, "context": {"products": [%s]}}`, shopper, context)
+		r := do(t, "POST", a.url+"/v1/assign", checkoutKey, "application/json", body)
+		if r.status != 200 {
+			t.Fatalf("assign %s: %d %s", body, r.status, r.raw)
+		}
+		return r.body["assignments"].([]any)[0].(map[string]any)
+	}
+	variants := map[string]string{}
+	for i := range 20 {
+		shopper := fmt.Sprintf("s-%d", i)
+		variants[shopper] = assign(shopper, `"brush"`)["variant"].(string) // nothing to offer
+		assign(shopper, `"shampoo"`)                                       // conditioner, comb
+		assign(shopper, `"shampoo", "conditioner"`)                        // comb again
+		assign(shopper, `"shampoo"`)                                       // the same request again
+	}
+	if err := a.srv.Stop(); err != nil { // writes what is queued
+		t.Fatal(err)
+	}
+	var rows []struct {
+		Shopper string `db:"shopper_id"`
+		SKUs    string `db:"skus"`
+	}
+	if err := a.db.Select(&rows, `SELECT shopper_id, array_to_string(skus, ' ') AS skus FROM exposure_offers
+		WHERE experiment_key = 'learned' AND phase = 1 ORDER BY shopper_id`); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r.Shopper] = r.SKUs
+	}
+	learned := 0
+	for shopper, v := range variants {
+		want := ""
+		if v == "learned" {
+			want, learned = "comb conditioner", learned+1 // offered together, ties by SKU
+		}
+		if got[shopper] != want {
+			t.Errorf("%s in %s was offered %q, want %q", shopper, v, got[shopper], want)
+		}
+	}
+	if learned == 0 || learned == len(variants) {
+		t.Fatalf("%d of %d shoppers in the learned arm: the test needs both arms", learned, len(variants))
 	}
 }
 

@@ -223,11 +223,12 @@ func (s *Service) earnOrders(ctx context.Context, tx *sqlx.Tx, orders []claimed,
 		return fmt.Errorf("writing the earns of a batch: %w", err)
 	}
 	// The bonuses are charged to their offers' budgets in this transaction, as crediting
-	// event by event does (creditOrder).
-	for _, b := range charges {
-		if err := chargeBonus(ctx, tx, s.budgets, b); err != nil {
-			return fmt.Errorf("order %s: charging its bonus to %s's budget: %w", b.Ref, b.Experiment, err)
-		}
+	// event by event does (creditOrder), with the whole batch's in one call.
+	if s.budgets == nil || len(charges) == 0 {
+		return nil
+	}
+	if err := s.budgets.ChargeBonuses(ctx, tx, charges); err != nil {
+		return fmt.Errorf("charging the bonuses of a batch to their budgets: %w", err)
 	}
 	return nil
 }

@@ -13,16 +13,24 @@ import (
 
 // TestSetBasedCreditingEqualsEventByEvent replays one random stream of orders, duplicate
 // orders, refunds (before and after their order, partial and beyond the amount), bonus
-// orders, redemptions and clock moves on two databases: one credits each batch with the
-// set-based statements, the other event by event (the path of a batch with poison). The books
-// must balance on both, and every order row, earn, lot and redemption, and what each
-// transaction had reversed, must be the same.
+// orders of shoppers whose exposures are merged or still staged (or in two variants), merges
+// of the staged exposures, redemptions and clock moves on two databases: one credits each
+// batch with the set-based statements, the other event by event (the path of a batch with
+// poison). The books must balance on both, and every order row, earn, lot and redemption,
+// and what each transaction had reversed, must be the same.
 func TestSetBasedCreditingEqualsEventByEvent(t *testing.T) {
 	const variants = `[{"key":"control","strategy":{"type":"none"}},
 		{"key":"bonus","strategy":{"type":"loyalty_points","products":["sku-b"],"bonus_points":50}},
 		{"key":"mult","strategy":{"type":"loyalty_points","products":["sku-m"],"points_multiplier":2.5}}]`
 	rng := rand.New(rand.NewPCG(7, 22))
 	exposed := map[string]map[string]string{"pts": {}, "pts2": {}}
+	var ops []func(t *testing.T, f *fixture)
+	// Some exposures are merged when the stream begins, some still staged, and more are
+	// staged (a few in a second variant) and merged as it goes.
+	stage := func(shopper string) {
+		x, v := []string{"pts", "pts2"}[rng.IntN(2)], []string{"control", "bonus", "mult"}[rng.IntN(3)]
+		ops = append(ops, func(t *testing.T, f *fixture) { f.stage(t, x, shopper, v) })
+	}
 	for i := range 12 {
 		for _, x := range []string{"pts", "pts2"} {
 			if v := rng.IntN(4); v < 3 {
@@ -30,11 +38,17 @@ func TestSetBasedCreditingEqualsEventByEvent(t *testing.T) {
 			}
 		}
 	}
-	var ops []func(t *testing.T, f *fixture)
+	for range 6 {
+		stage(fmt.Sprintf("s-%d", 12+rng.IntN(4)))
+	}
 	orders := 0
 	for i := range 900 {
-		shopper := fmt.Sprintf("s-%d", rng.IntN(12))
-		switch p := rng.IntN(100); {
+		shopper := fmt.Sprintf("s-%d", rng.IntN(16))
+		switch p := rng.IntN(105); {
+		case p >= 103:
+			ops = append(ops, func(t *testing.T, f *fixture) { f.merge(t) })
+		case p >= 100:
+			stage(shopper)
 		case p < 50:
 			id := fmt.Sprintf("o-%d", orders)
 			if orders > 0 && rng.IntN(12) == 0 {
@@ -119,6 +133,11 @@ func TestSetBasedCreditingEqualsEventByEvent(t *testing.T) {
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("%s differ between set-based crediting and event by event:\n%v\n%v", q.what, a, b)
 		}
+	}
+	// s-12 to s-15 begin with staged exposures only.
+	if n := set.count(t, `SELECT count(*) FROM loyalty_entries WHERE experiment IS NOT NULL
+		AND shopper_id IN ('s-12', 's-13', 's-14', 's-15')`); n < 10 {
+		t.Errorf("only %d bonus entries of shoppers first exposed in staged rows; the stream exercises too little", n)
 	}
 	if n := set.count(t, `SELECT count(*) FROM loyalty_entries WHERE experiment IS NOT NULL`); n < 10 {
 		t.Errorf("only %d bonus entries; the stream exercises too little", n)

@@ -19,6 +19,9 @@ type BonusBudgets interface {
 	// ChargeBonus charges a bonus; a strict one that does not fit is refused with an
 	// apperr.BudgetExhausted or apperr.ShopperLimit error, which rolls the credit back.
 	ChargeBonus(ctx context.Context, tx *sqlx.Tx, b Bonus) error
+	// ChargeBonuses charges a batch's bonuses (none strict) as ChargeBonus would one after
+	// the other, with fewer statements where it can.
+	ChargeBonuses(ctx context.Context, tx *sqlx.Tx, bs []Bonus) error
 	// ReturnBonus gives back points taken back from the shopper.
 	ReturnBonus(ctx context.Context, tx *sqlx.Tx, experiment, ref string, points int64) error
 }

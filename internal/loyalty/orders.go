@@ -14,6 +14,7 @@ import (
 
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
+	"github.com/xsell/xsell/internal/exposures"
 )
 
 // CreditBatch is how many order events one transaction of CreditOrders handles: large enough
@@ -42,10 +43,12 @@ const (
 // event the database refuses to credit (a sum out of range, say) is quarantined, and the
 // others and the cursor go on without it.
 //
-// "The shopper is in" means an exposure row exists when the order's batch is read. Exposures
-// are written off the assignment path (within ~100 ms), so an order credited sooner than that
-// after the shopper's first assignment earns no bonus: a known limit, narrow because the job
-// runs every few seconds and orders come minutes after the offer.
+// "The shopper is in" means their exposure to the variant is stored when the order's batch is
+// read, merged into exposures or still staged in exposure_log (internal/exposures merges in
+// the background, and under load trails assignment by a minute or more), and they were seen
+// in no other variant of the phase: a shopper in two variants is in none, as analysis and the
+// offer budgets count them, and earns the base points only. An exposure still in a server's
+// memory (its last ~100 ms) is not stored yet: an order credited that soon earns no bonus.
 func (s *Service) CreditOrders(ctx context.Context) (int, error) {
 	n, err := s.creditOutbox().Drain(ctx, s.db)
 	return n, database.Wrap(err, "crediting order events")
@@ -109,7 +112,8 @@ func (s *Service) creditEvent(ctx context.Context, tx *sqlx.Tx, ev orderEvent, b
 type orderBatch struct {
 	prog Program
 	// exposed lists, per shopper with an order in the batch, the running experiments whose
-	// current phase exposed them, as the batch began (see CreditOrders on the timing).
+	// current phase exposed them to one variant, merged or staged, as the batch began (see
+	// CreditOrders).
 	exposed map[string][]exposure
 	// skus holds the distinct SKUs of the batch's orders from exposed shoppers, by event id.
 	skus map[string][]string
@@ -117,10 +121,46 @@ type orderBatch struct {
 
 // exposure is a shopper's variant in a running experiment, with the experiment's variants.
 type exposure struct {
-	ShopperID  string `db:"shopper_id"`
-	Experiment string `db:"key"`
-	Variant    string `db:"variant"`
-	Variants   []byte `db:"variants"`
+	ShopperID, Experiment, Variant string
+	Variants                       []byte
+}
+
+// readExposed reads the variants the shoppers were exposed to in running experiments, merged
+// or still staged (exposures.RunningVariants: a shopper seen in two variants of a phase is in
+// none, so earns no bonus from it), with those experiments' variants, in shopper then
+// experiment order (the order of an order's bonus entries).
+func readExposed(ctx context.Context, tx *sqlx.Tx, buyers []string) ([]exposure, error) {
+	seen, err := exposures.RunningVariants(ctx, tx, buyers)
+	if err != nil || len(seen) == 0 {
+		return nil, err
+	}
+	var keys []string
+	var phases []int64
+	for _, v := range seen {
+		keys, phases = append(keys, v.Experiment), append(phases, int64(v.Phase))
+	}
+	// A second statement, so a second snapshot: an experiment that stopped or began another
+	// phase in between is left out, as it would be had the batch begun a moment later.
+	var defs []struct {
+		Key      string `db:"key"`
+		Variants []byte `db:"variants"`
+	}
+	if err := tx.SelectContext(ctx, &defs, `SELECT DISTINCT x.key, x.variants
+		FROM experiments x JOIN unnest($1::text[], $2::int[]) AS s(key, phase) ON s.key = x.key AND s.phase = x.phase
+		WHERE x.status = 'running'`, pq.StringArray(keys), pq.Int64Array(phases)); err != nil {
+		return nil, fmt.Errorf("reading the variants of the experiments a batch's shoppers are in: %w", err)
+	}
+	variants := make(map[string][]byte, len(defs))
+	for _, d := range defs {
+		variants[d.Key] = d.Variants
+	}
+	out := make([]exposure, 0, len(seen))
+	for _, v := range seen {
+		if def, ok := variants[v.Experiment]; ok {
+			out = append(out, exposure{ShopperID: v.ShopperID, Experiment: v.Experiment, Variant: v.Variant, Variants: def})
+		}
+	}
+	return out, nil
 }
 
 // readOrderBatch makes sure every shopper of the batch has an account (so that locking it is
@@ -145,10 +185,8 @@ func readOrderBatch(ctx context.Context, tx *sqlx.Tx, evs []orderEvent, now time
 	if b.prog, err = loadProgram(ctx, tx); err != nil {
 		return nil, err
 	}
-	var exposed []exposure
-	if err := tx.SelectContext(ctx, &exposed, `SELECT e.shopper_id, x.key, e.variant, x.variants
-		FROM exposures e JOIN experiments x ON x.key = e.experiment_key AND x.phase = e.phase
-		WHERE e.shopper_id = ANY($1) AND x.status = 'running' ORDER BY e.shopper_id, x.key`, pq.StringArray(buyers)); err != nil {
+	exposed, err := readExposed(ctx, tx, buyers)
+	if err != nil {
 		return nil, err
 	}
 	for _, x := range exposed {

@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
 	"github.com/xsell/xsell/internal/experiments"
+	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/periodic"
 )
 
@@ -98,52 +98,27 @@ func readOrderEvents(ctx context.Context, tx *sqlx.Tx, after int64, limit int) (
 }
 
 // variantsOf reads, for the orders of a batch, the variant of the current phase of the
-// experiment named by the order that exposed its shopper, by "experiment shopper". The
-// exposures still staged in exposure_log count too, since the recorder's background merge may
-// trail an order (docs/assignment.md): a shopper seen in two variants, merged or staged, is in
-// none, as analysis leaves them out.
+// experiment named by the order that exposed its shopper, by "experiment shopper"
+// (exposures.VariantsOf): the exposures still staged in exposure_log count too, since the
+// recorder's background merge may trail an order (docs/assignment.md), and a shopper seen in
+// two variants, merged or staged, is in none, as analysis leaves them out.
 func variantsOf(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (map[string]string, error) {
-	var keys, shoppers []string
+	var pairs []exposures.Pair
 	for _, ev := range evs {
 		if ev.Experiment.Valid {
-			keys, shoppers = append(keys, ev.Experiment.String), append(shoppers, ev.ShopperID)
+			pairs = append(pairs, exposures.Pair{Experiment: ev.Experiment.String, ShopperID: ev.ShopperID})
 		}
 	}
-	out := map[string]string{}
-	if len(keys) == 0 {
-		return out, nil
+	seen, err := exposures.VariantsOf(ctx, tx, pairs)
+	if err != nil {
+		return nil, err
 	}
-	var rows []struct {
-		Key       string `db:"key"`
-		ShopperID string `db:"shopper_id"`
-		Variant   string `db:"variant"`
-	}
-	if err := tx.SelectContext(ctx, &rows, variantsSQL, pq.StringArray(keys), pq.StringArray(shoppers)); err != nil {
-		return nil, fmt.Errorf("reading the variants of a batch's shoppers: %w", err)
-	}
-	for _, r := range rows {
-		out[r.Key+" "+r.ShopperID] = r.Variant
+	out := make(map[string]string, len(seen))
+	for _, v := range seen {
+		out[v.Experiment+" "+v.ShopperID] = v.Variant
 	}
 	return out, nil
 }
-
-// variantsSQL reads the variants of ($1[i], $2[i]) experiment and shopper pairs from the
-// merged exposures and the staged ones, in one snapshot: a row the merge moves meanwhile is
-// seen in exactly one of the two tables.
-const variantsSQL = `WITH o AS (
-		SELECT DISTINCT x.key, x.phase, o.shopper_id
-		FROM unnest($1::text[], $2::text[]) AS o(key, shopper_id) JOIN experiments x ON x.key = o.key
-	), seen AS (
-		SELECT o.key, o.shopper_id, e.variant, e.multiple_variants AS multiple
-		FROM o JOIN exposures e ON e.experiment_key = o.key AND e.phase = o.phase AND e.shopper_id = o.shopper_id
-		UNION ALL
-		SELECT o.key, o.shopper_id, u.variant, false
-		FROM o JOIN exposure_log l ON l.shopper_id = o.shopper_id
-		CROSS JOIN LATERAL unnest(l.experiments, l.phases, l.variants) AS u(experiment_key, phase, variant)
-		WHERE u.experiment_key = o.key AND u.phase = o.phase
-	)
-	SELECT key, shopper_id, min(variant) AS variant FROM seen GROUP BY key, shopper_id
-	HAVING NOT bool_or(multiple) AND count(DISTINCT variant) = 1`
 
 // charge charges one order's discount, or gives back a refund's share of one.
 func (s *Spender) charge(ctx context.Context, tx *sqlx.Tx, ev orderEvent, variants map[string]string) error {

@@ -8,6 +8,16 @@
 #   scripts/bench/events.sh [CLIENTS [BATCH [BATCHES_PER_CLIENT]]]     defaults 16 100 100
 #   ROUNDS=3 (HTTP and the raw COPY alternate this many times)
 #   LOYALTY_JOBS=on (the server also credits the orders as they arrive; default off)
+#
+# With LOYALTY_JOBS=on the rounds are HTTP loads only (no COPY yardstick: its rows would be
+# credited too), each with new order ids, against a running loyalty_points experiment whose
+# 50,000 exposed shoppers are the load's (half of them in the bonus arm, whose product every
+# order holds). During each load the crediting cursor and the rollup job's cursor are sampled
+# twice a second against the newest order event, and the script prints each one's lag (how
+# long ago the oldest order or refund it has not read was received), when it caught up after
+# the load, and its rate. Round 0 warms up; a last round, "backlog", keeps both consumers
+# waiting until the load is over, then times how fast they read it. Run it under the bench
+# lock: LOYALTY_JOBS=on flock /work/wt/bench.lock scripts/bench/events.sh 16 100 300
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -46,9 +56,99 @@ curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready"
 
 echo "machine: nproc=$(nproc), $(lscpu | sed -n 's/^Model name: *//p'), load average before: $(cut -d' ' -f1-3 /proc/loadavg); loyalty jobs ${LOYALTY_JOBS:-off}"
 psql_() { psql -X -q -v ON_ERROR_STOP=1 "host=$tmp/pg/socket port=5432 user=postgres dbname=postgres password=$(cat "$tmp/pg/password")" "$@"; }
+# lags ROUNDS: HTTP loads with the loyalty jobs on, each sampled by sampler (below) until both
+# consumers have read every order event of the load, then summarised by lag.py.
+lags() {
+	for r in $(seq 0 "$1") backlog; do
+		local start
+		start=$(psql_ -At -c 'SELECT COALESCE(max(seq), 0) FROM events')
+		echo "round $r: load average before $(cut -d' ' -f1-3 /proc/loadavg)"
+		sampler "$start" >"$tmp/lag.$r" &
+		local spid=$! released=""
+		if [ "$r" = backlog ]; then hold; fi
+		out=$("$tmp/eventsload" -url "http://127.0.0.1:$port" -key bench-key-0123456789abcdef0123456789ab -prefix "r$r" \
+			-clients "$clients" -batch "$batch" -batches "$batches")
+		echo "$out" | sed 's/^/  /'
+		if [ "$r" = backlog ]; then released=$(release); fi
+		local total
+		total=$(psql_ -At -c "SELECT count(*) FROM events WHERE seq > $start AND type IN ('order_completed', 'order_refunded')")
+		for _ in $(seq 1200); do # until both have read it all, at most 10 minutes
+			[ "$(tail -1 "$tmp/lag.$r" | cut -d'|' -f3,4)" = "$total|$total" ] && break
+			sleep 0.5
+		done
+		kill "$spid"; wait "$spid" 2>/dev/null || true
+		python3 scripts/bench/lag.py "$tmp/lag.$r" "$total" $(sed -n 's/^window: //p' <<<"$out") $released
+		echo "  load average after $(cut -d' ' -f1-3 /proc/loadavg)"
+		# Round 0 warms up: the server's tables then hold a load's rows with their planner
+		# statistics, as on a server that has been running (autovacuum's analyze comes a
+		# minute or more after a table's first rows, and the plans before it are no guide).
+		[ "$r" = 0 ] && { echo "  (round 0 warms up; analysing)"; psql_ -c ANALYZE; }
+	done
+	curl -s "http://127.0.0.1:$port/metrics" | grep -E '^xsell_(quarantined_total|analysis_rollup_events_total)' | sed 's/^/  /' || true
+	if [ -s "$tmp/server.log" ]; then echo "server log (warnings and errors):"; tail -5 "$tmp/server.log"; fi
+}
+
+# hold keeps both consumers' cursor rows locked (they wait on them) until release, which
+# prints when it let go: the backlog round measures how fast each one reads a load's orders
+# once they are all there, with the machine no longer busy ingesting.
+hold() {
+	mkfifo "$tmp/hold"
+	psql_ <"$tmp/hold" >/dev/null &
+	exec 8>"$tmp/hold"
+	echo "BEGIN; SELECT FROM loyalty_event_cursor FOR UPDATE; SELECT FROM analysis_rollup_state FOR UPDATE;" >&8
+}
+release() {
+	echo "COMMIT;" >&8
+	exec 8>&-
+	wait %?hold 2>/dev/null || true
+	rm -f "$tmp/hold"
+	python3 -c 'import time; print("%.3f" % time.time())'
+}
+
+# sampler START: twice a second, the time, the order events after seq START, how many of them
+# crediting (loyalty_event_cursor) and the rollup job (analysis_rollup_state) have read, and each
+# one's lag: how long ago the oldest order event it has not read was received (0 if none).
+sampler() {
+	while :; do
+		# jit off: the cursor tables have no statistics, and compiling took seconds under load.
+		PGOPTIONS='-c jit=off' psql_ -At -c "SELECT round(extract(epoch FROM clock_timestamp())::numeric, 3), count(*),
+			count(*) FILTER (WHERE e.seq <= c.seq), count(*) FILTER (WHERE e.seq <= r.seq),
+			round(COALESCE(extract(epoch FROM clock_timestamp() - min(e.received_at) FILTER (WHERE e.seq > c.seq)), 0)::numeric, 3),
+			round(COALESCE(extract(epoch FROM clock_timestamp() - min(e.received_at) FILTER (WHERE e.seq > r.seq)), 0)::numeric, 3)
+			FROM events e, loyalty_event_cursor c, analysis_rollup_state r
+			WHERE e.seq > $1 AND e.type IN ('order_completed', 'order_refunded')" || true
+		sleep 0.5
+	done
+}
+
+rounds=${ROUNDS:-3}
+if [ "${LOYALTY_JOBS:-off}" = on ]; then
+	# The load's shoppers in a running loyalty_points experiment, and one event so that the
+	# rollup job's first pass (a rebuild from scratch) is done before the load.
+	psql_ <<'SQL'
+INSERT INTO experiments (key, name, status, phase, seed, hash_attribute, coverage, variants, target_products, metrics, started_at)
+VALUES ('pdp-bundle', 'Benchmark', 'running', 1, 'bench', 'shopper_id', 1,
+  '[{"key":"control","name":"c","weight":0.5,"control":true,"strategy":{"type":"none"}},
+    {"key":"points200","name":"p","weight":0.5,"strategy":{"type":"loyalty_points","products":["sku-conditioner"],"bonus_points":200,"timing":"checkout"}}]',
+  '["sku-conditioner"]', '{"primary":"cross_sell_rate","secondary":["net_revenue"],"guardrails":["refund_rate"]}', now() - interval '1 day');
+INSERT INTO experiment_phases (experiment_key, phase, seed, coverage, variants, started_at)
+SELECT key, 1, seed, coverage, variants, started_at FROM experiments WHERE key = 'pdp-bundle';
+INSERT INTO exposures (experiment_key, phase, shopper_id, variant, attributes, first_seen, multiple_variants)
+SELECT 'pdp-bundle', 1, 's-' || g, (ARRAY['control','points200'])[1 + g % 2], '{}', now() - interval '1 day', false
+FROM generate_series(0, 49999) g;
+INSERT INTO events (id, type, shopper_id, occurred_at, experiment) VALUES ('warm-up', 'offer_viewed', 's-0', now(), 'pdp-bundle');
+-- As autovacuum would have by then on a server whose shoppers arrived over days.
+ANALYZE experiments, experiment_phases, exposures, events;
+SQL
+	for _ in $(seq 600); do
+		[ "$(psql_ -At -c 'SELECT (SELECT seq FROM analysis_rollup_state) > 0 AND NOT EXISTS (SELECT FROM analysis_rollup_queue)')" = t ] && break
+		sleep 0.5
+	done
+	lags "$rounds"
+	exit
+fi
 # The VM's speed drifts from one run to the next, so HTTP and the raw COPY alternate ROUNDS
 # times on emptied tables, and each round's ratio compares two loads made seconds apart.
-rounds=${ROUNDS:-3}
 summary=()
 for r in $(seq "$rounds"); do
 	psql_ -c 'TRUNCATE event_ids, events, order_items' -c CHECKPOINT

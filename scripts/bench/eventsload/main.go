@@ -52,8 +52,9 @@ func main() {
 	batch := flag.Int("batch", 100, "events per request")
 	batches := flag.Int("batches", 100, "requests per client")
 	dir := flag.String("csv", "", "directory for events.csv, event_ids.csv and order_items.csv")
+	prefix := flag.String("prefix", "bench", "prefix of event and order ids: a new one per load keeps every order new")
 	flag.Parse()
-	if err := run(*url, *key, *clients, *batch, *batches, *dir); err != nil {
+	if err := run(*url, *key, *prefix, *clients, *batch, *batches, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "eventsload:", err)
 		os.Exit(1)
 	}
@@ -61,12 +62,12 @@ func main() {
 
 // generate makes n events: mostly views and acceptances, some orders with two lines, a few
 // refunds, spread over the last hour.
-func generate(client, n int, start time.Time) []event {
+func generate(prefix string, client, n int, start time.Time) []event {
 	out := make([]event, n)
 	for i := range out {
 		shopper := fmt.Sprintf("s-%d", (client*7919+i*31)%50000)
 		e := event{
-			ID:         fmt.Sprintf("bench-c%02d-%07d", client, i),
+			ID:         fmt.Sprintf("%s-c%02d-%07d", prefix, client, i),
 			ShopperID:  shopper,
 			OccurredAt: start.Add(-time.Duration(i%3600) * time.Second).Format(time.RFC3339),
 			Experiment: "pdp-bundle",
@@ -89,12 +90,12 @@ func generate(client, n int, start time.Time) []event {
 	return out
 }
 
-func run(url, key string, clients, batch, batches int, dir string) error {
+func run(url, key, prefix string, clients, batch, batches int, dir string) error {
 	start := time.Now().UTC()
 	all := make([][]event, clients)
 	bodies := make([][][]byte, clients)
 	for c := range clients {
-		all[c] = generate(c, batch*batches, start)
+		all[c] = generate(prefix, c, batch*batches, start)
 		for b := range batches {
 			body, err := json.Marshal(map[string]any{"events": all[c][b*batch : (b+1)*batch]})
 			if err != nil {
@@ -154,6 +155,8 @@ func run(url, key string, clients, batch, batches int, dir string) error {
 	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(100 * time.Microsecond) }
 	fmt.Printf("http: %d events in %d requests of %d from %d clients: %.2fs, %.0f events/s; request latency p50 %s p99 %s max %s\n",
 		total, len(lat), batch, clients, elapsed.Seconds(), float64(total)/elapsed.Seconds(), pct(0.5), pct(0.99), lat[len(lat)-1].Round(100*time.Microsecond))
+	// When the load ran, for the script's lag figures (scripts/bench/events.sh).
+	fmt.Printf("window: %.3f %.3f\n", float64(t0.UnixMicro())/1e6, float64(t0.Add(elapsed).UnixMicro())/1e6)
 	return nil
 }
 

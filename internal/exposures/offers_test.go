@@ -1,0 +1,149 @@
+package exposures
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/xsell/xsell/internal/dbtest"
+)
+
+func offer(key string, phase int, variant, sku string) Offer {
+	return Offer{Experiment: key, Phase: phase, Variant: variant, SKU: sku}
+}
+
+type offeredRow struct {
+	Experiment string         `db:"experiment_key"`
+	Phase      int            `db:"phase"`
+	Shopper    string         `db:"shopper_id"`
+	SKUs       pq.StringArray `db:"skus"`
+	At         pq.StringArray `db:"offered_at"`
+}
+
+func offeredRows(t *testing.T, db *sqlx.DB) []offeredRow {
+	t.Helper()
+	var rows []offeredRow
+	if err := db.Select(&rows, `SELECT experiment_key, phase, shopper_id, skus,
+			ARRAY(SELECT to_char(a AT TIME ZONE 'UTC', 'HH24:MI') FROM unnest(offered_at) a) AS offered_at
+		FROM exposure_offers ORDER BY experiment_key, phase, shopper_id`); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// A shopper offered different products across requests keeps every distinct one, each with
+// the time it was first offered, whatever order the requests are merged in.
+func TestEveryDistinctOfferIsKeptWithItsFirstTime(t *testing.T) {
+	db := dbtest.New(t)
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	at := func(r Request, h int) Request { r.At = t0.Add(time.Duration(h) * time.Hour); return r }
+	withOffers := func(r Request, o ...Offer) Request { r.Offers = o; return r }
+	r := start(t, newRecorder(t, db, Config{}))
+	r.Record(at(withOffers(req("s-1", nil, exp("e", 1, "learned")), offer("e", 1, "learned", "A"), offer("e", 1, "learned", "B")), 0))
+	// The exposure is not new; the offers of C are.
+	r.Record(at(withOffers(req("s-1", nil, exp("e", 1, "learned")), offer("e", 1, "learned", "B"), offer("e", 1, "learned", "C")), 1))
+	r.Record(at(withOffers(req("s-2", nil, exp("e", 1, "learned")), offer("e", 1, "learned", "A")), 3))
+	r.stop()
+	// Another server, with no memory of them: a later offer of A changes nothing, an earlier
+	// one of C moves its time, and D is new.
+	r2 := start(t, newRecorder(t, db, Config{}))
+	r2.Record(at(withOffers(req("s-1", nil), offer("e", 1, "learned", "A"), offer("e", 1, "learned", "D")), 2))
+	r2.Record(at(withOffers(req("s-1", nil), offer("e", 1, "learned", "C")), 0))
+	r2.stop()
+	rows := offeredRows(t, db)
+	want := []offeredRow{
+		{"e", 1, "s-1", pq.StringArray{"A", "B", "C", "D"}, pq.StringArray{"10:00", "10:00", "10:00", "12:00"}},
+		{"e", 1, "s-2", pq.StringArray{"A"}, pq.StringArray{"13:00"}},
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Fatalf("exposure_offers =\n%+v\nwant\n%+v", rows, want)
+	}
+	if n := dbtest.Count(t, db, `SELECT count(*) FROM exposures`); n != 2 {
+		t.Fatalf("%d exposures, want 2: offers add no exposure", n)
+	}
+}
+
+// Offers are de-duplicated in memory like exposures: a request that offers nothing new to a
+// shopper already recorded queues nothing.
+func TestRepeatedOffersQueueNothing(t *testing.T) {
+	r := newRecorder(t, nil, Config{}) // not running: the queue holds what Record queued
+	q := Request{ShopperID: "s-1", Exposures: []Exposure{exp("e", 1, "learned")}, Offers: []Offer{offer("e", 1, "learned", "A")}}
+	for range 3 {
+		if queued, _ := r.Record(q); !queued {
+			t.Fatal("not queued")
+		}
+	}
+	if len(r.queue) != 1 {
+		t.Fatalf("%d rows queued for three identical requests, want 1", len(r.queue))
+	}
+	q.Offers = []Offer{offer("e", 1, "learned", "A"), offer("e", 1, "learned", "B")}
+	r.Record(q)
+	if len(r.queue) != 2 {
+		t.Fatalf("%d rows queued, want 2: B is a new offer", len(r.queue))
+	}
+	if it := <-r.queue; len(it.offers) != 1 || len(it.exposures) != 1 {
+		t.Fatalf("first row holds %d exposures and %d offers, want 1 and 1", len(it.exposures), len(it.offers))
+	}
+	if it := <-r.queue; len(it.offers) != 1 || it.offers[0].SKU != "B" || len(it.exposures) != 0 {
+		t.Fatalf("second row = %+v, want the offer of B only", it)
+	}
+}
+
+// A shopper is kept at most MaxOffered products per experiment phase: the first offered, the
+// same whichever are merged first.
+func TestOffersPerShopperAreBoundedToTheFirst(t *testing.T) {
+	db := dbtest.New(t)
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	n := MaxOffered + 10
+	// The later half first, then the earlier half, each request one product a minute apart.
+	for _, half := range [][2]int{{n / 2, n}, {0, n / 2}} {
+		r := start(t, newRecorder(t, db, Config{}))
+		for i := half[0]; i < half[1]; i++ {
+			r.Record(Request{ShopperID: "s-1", At: t0.Add(time.Duration(i) * time.Minute),
+				Offers: []Offer{offer("e", 1, "learned", fmt.Sprintf("sku-%02d", i))}})
+		}
+		r.stop()
+	}
+	rows := offeredRows(t, db)
+	if len(rows) != 1 || len(rows[0].SKUs) != MaxOffered || rows[0].SKUs[0] != "sku-00" || rows[0].SKUs[MaxOffered-1] != fmt.Sprintf("sku-%02d", MaxOffered-1) {
+		t.Fatalf("exposure_offers = %+v, want sku-00 … sku-%02d", rows, MaxOffered-1)
+	}
+}
+
+// Offers dropped for want of room are counted in exposure_losses (offers_lost), and a later
+// request offers them again.
+func TestDroppedOffersAreCountedAndRetried(t *testing.T) {
+	db := dbtest.New(t)
+	at := time.Date(2026, 11, 1, 10, 30, 0, 0, time.UTC)
+	r := newRecorder(t, db, Config{QueueSize: 1})
+	fill := Request{ShopperID: "other", At: at, Exposures: []Exposure{exp("e", 1, "fixed")}}
+	r.Record(fill)
+	q := Request{ShopperID: "s-1", At: at, Offers: []Offer{offer("e", 1, "learned", "A"), offer("e", 1, "learned", "B")}}
+	if queued, _ := r.Record(q); queued {
+		t.Fatal("queued into a full queue")
+	}
+	// Room again (the stager would take the row); the shopper's next request offers them again.
+	<-r.queue
+	r.queued.Add(-1)
+	if queued, _ := r.Record(q); !queued {
+		t.Fatal("the retry was not queued: the dropped offers were remembered as recorded")
+	}
+	start(t, r).stop()
+	var lost struct {
+		Lost   int `db:"lost"`
+		Offers int `db:"offers_lost"`
+	}
+	if err := db.Get(&lost, `SELECT sum(lost) AS lost, sum(offers_lost) AS offers_lost FROM exposure_losses
+		WHERE experiment_key = 'e' AND variant = 'learned' AND reason = 'queue_full'`); err != nil {
+		t.Fatal(err)
+	}
+	if lost.Lost != 0 || lost.Offers != 2 {
+		t.Fatalf("losses = %+v, want 2 offers lost and no exposure", lost)
+	}
+	if rows := offeredRows(t, db); len(rows) != 1 || len(rows[0].SKUs) != 2 {
+		t.Fatalf("exposure_offers = %+v, want A and B from the retry", rows)
+	}
+}
