@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"math"
 	"net/http"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -118,18 +114,8 @@ type capsReportJSON struct {
 
 func capsReport(ctx context.Context, t *testing.T, analyze, dbURL, key string) capsReportJSON {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, analyze, "report", "--experiment", key, "--format", "json")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("analyze report: %v\n%s", err, stderr.String())
-	}
 	var rep capsReportJSON
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("analyze report --format json: %v\n%s", err, out)
-	}
+	reportJSON(ctx, t, analyze, dbURL, key, &rep)
 	return rep
 }
 

@@ -244,7 +244,7 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 	// charged is what each variant's orders so far spend of discount budgets; with budgets,
 	// each day waits until the server has charged them, as it would within a second live.
 	charged := map[string]int64{}
-	budgeted := hasDiscountBudget(x)
+	budgeted := hasBudget(x, "discount")
 
 	var lastOrder Event // the last order with points to earn, sent after every other event
 	for day := 0; day < sc.Days; day++ {
@@ -341,7 +341,7 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 			sum.Arms = append(sum.Arms, *a)
 		}
 	}
-	if hasDiscountBudget(x) || hasPointsBudget(x) {
+	if hasBudget(x, "discount") || hasBudget(x, "points") {
 		if sum.Budgets, err = budgetDays(ctx, c, x.Key, m.start); err != nil {
 			return nil, err
 		}
@@ -489,26 +489,16 @@ func waitMetric(ctx context.Context, c *api, name string, want float64, timeout 
 	}, func() string { return fmt.Sprintf("%s did not reach %.0f within %s", name, want, timeout) })
 }
 
-// hasDiscountBudget says whether the experiment or a variant has a discount budget.
-func hasDiscountBudget(x *client.Experiment) bool {
-	if x.Budget != nil && x.Budget.Discount != nil {
+// hasBudget says whether the experiment or a variant has a budget of the kind.
+func hasBudget(x *client.Experiment, kind string) bool {
+	has := func(b *client.Budget) bool {
+		return b != nil && ((kind == "discount" && b.Discount != nil) || (kind == "points" && b.Points != nil))
+	}
+	if has(x.Budget) {
 		return true
 	}
 	for _, v := range x.Variants {
-		if v.Budget != nil && v.Budget.Discount != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// hasPointsBudget says whether the experiment or a variant has a points budget.
-func hasPointsBudget(x *client.Experiment) bool {
-	if x.Budget != nil && x.Budget.Points != nil {
-		return true
-	}
-	for _, v := range x.Variants {
-		if v.Budget != nil && v.Budget.Points != nil {
+		if has(v.Budget) {
 			return true
 		}
 	}
