@@ -36,6 +36,50 @@ type Variant struct {
 	Weight   float64  `json:"weight"`
 	Control  bool     `json:"control,omitempty"` // by default the first variant is the control
 	Strategy Strategy `json:"strategy"`
+	// FrequencyCap and Budget are the variant's own, part of its treatment (SPEC §2a).
+	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
+	Budget       *Budget       `json:"budget,omitempty"`
+}
+
+// FrequencyCap limits how often a shopper is given an offer: at most Offers answers within
+// any window of Per ("24h", "7d" or "30d"). Over it, an answer says "offer": "capped".
+type FrequencyCap struct {
+	Offers int    `json:"offers"`
+	Per    string `json:"per"`
+}
+
+// Budget bounds what offers may cost: discounts, bonus points, and one shopper's take.
+type Budget struct {
+	Discount   *Amount       `json:"discount,omitempty"`
+	Points     *int64        `json:"points,omitempty"`
+	PerShopper *ShopperLimit `json:"per_shopper,omitempty"`
+}
+
+// Amount is money: integer minor units of an ISO 4217 currency.
+type Amount struct {
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+// ShopperLimit bounds one shopper's accepted offers and discount within Per.
+type ShopperLimit struct {
+	AcceptedOffers *int   `json:"accepted_offers,omitempty"`
+	Discount       *int64 `json:"discount,omitempty"`
+	Per            string `json:"per"`
+}
+
+// BudgetStatus is one budget with what it has spent: Variant is empty for the experiment's
+// own; ExhaustedAt is when it closed, nil while open.
+type BudgetStatus struct {
+	Variant     string     `json:"variant,omitempty"`
+	Kind        string     `json:"kind"` // discount or points
+	Budget      int64      `json:"budget"`
+	Currency    string     `json:"currency,omitempty"`
+	Spent       int64      `json:"spent"`
+	Left        int64      `json:"left"`
+	Overspent   int64      `json:"overspent"`
+	Exhausted   bool       `json:"exhausted"`
+	ExhaustedAt *time.Time `json:"exhausted_at,omitempty"`
 }
 
 // Layer places experiments in a shared hash space: those in disjoint ranges share no shopper.
@@ -96,6 +140,10 @@ type Definition struct {
 	Metrics        *Metrics          `json:"metrics,omitempty"`
 	Forced         map[string]string `json:"forced,omitempty"`     // shopper id → variant key, for QA
 	Allocation     *Allocation       `json:"allocation,omitempty"` // fixed by default; see bandit.go
+	// FrequencyCap caps every arm alike, counting the shopper's answers in all of them;
+	// Budget is shared by the variants that can spend it (SPEC §2a).
+	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
+	Budget       *Budget       `json:"budget,omitempty"`
 }
 
 // The statuses of an experiment: draft → running ⇄ paused → stopped.
@@ -117,6 +165,8 @@ type Experiment struct {
 	StartedAt *time.Time   `json:"started_at,omitempty"`
 	StoppedAt *time.Time   `json:"stopped_at,omitempty"`
 	Bandit    *BanditState `json:"bandit,omitempty"` // a started bandit's period and weights
+	// BudgetStatus is every budget of the experiment with what it has spent and has left.
+	BudgetStatus []BudgetStatus `json:"budget_status,omitempty"`
 }
 
 // ExperimentPage is one page of experiments.

@@ -5,13 +5,16 @@
 # products go together (its complements model), creates and starts a four-arm experiment (the
 # fourth a bundle of learned complements), simulates 50,000 shoppers over the last 14 days
 # through the public API, prints `analyze report` and `analyze complements`, writes the HTML
-# report; then holds 10% of shoppers out of every offer (PUT /v1/holdout), runs a bandit
+# report; runs caps and a budget (scripts/demo/caps.yaml: an offer at every visit that annoys
+# frequent shoppers loses to the same offer capped; a budgeted arm runs out on day 10 of 14);
+# then holds 10% of shoppers out of every offer (PUT /v1/holdout), runs a bandit
 # (scripts/demo/bandit.yaml) whose traffic follows net revenue, shows its weights moving day by
 # day and its report by period, and `analyze holdout`; prints the web console's
 # address and sign-in key, and stops the server and removes its cluster whatever happens.
 #
 # Settings: DEMO_SHOPPERS (50000), DEMO_PAST_SHOPPERS (20000: the orders complements are learned
-# from), DEMO_BANDIT_SHOPPERS (30000; 0 skips the bandit), DEMO_ADDR (127.0.0.1:8090, so a
+# from), DEMO_BANDIT_SHOPPERS (30000; 0 skips the bandit), DEMO_CAPS_SHOPPERS (8000; 0 skips
+# caps and budget), DEMO_ADDR (127.0.0.1:8090, so a
 # `make run` on 8080 can stay), DEMO_KEEP: 1 keeps the server (and the console) up until
 # Ctrl-C, 0 stops it at once; unset, it is kept when standard input is a terminal, so that a
 # script or CI run still ends by itself.
@@ -24,9 +27,12 @@ addr=${DEMO_ADDR:-127.0.0.1:8090}
 shoppers=${DEMO_SHOPPERS:-50000}
 past=${DEMO_PAST_SHOPPERS:-20000}
 bandit_shoppers=${DEMO_BANDIT_SHOPPERS:-30000}
+caps_shoppers=${DEMO_CAPS_SHOPPERS:-8000}
 key=cross-sell-demo
 bandit_key=cross-sell-bandit
 bandit_report=$out/bandit.html
+caps_key=cross-sell-caps
+caps_report=$out/caps.html
 log=$out/server.log
 report=$out/report.html
 
@@ -52,6 +58,7 @@ else
 	# A shared database keeps earlier runs: a new experiment key each time.
 	key=$key-$(date -u +%Y%m%d%H%M%S)
 	bandit_key=$bandit_key-$(date -u +%Y%m%d%H%M%S)
+	caps_key=$caps_key-$(date -u +%Y%m%d%H%M%S)
 	where="DATABASE_URL"
 fi
 mkdir -p "$out"
@@ -94,6 +101,15 @@ bin/analyze report --experiment "$key" --format html --out "$report"
 say "analyze complements: what the server learned (the scenario planted shampoo+conditioner, razor+shaving gel, …)"
 bin/analyze complements
 
+if [ "$caps_shoppers" -gt 0 ]; then
+	say "Caps and a budget: experiment $caps_key offers a bundle at every visit, capped at two a day, and capped with a budget; simulating $caps_shoppers shoppers who come up to 8 times a day"
+	bin/simulate --server "http://$addr" --scenario scripts/demo/caps.yaml --experiment "$caps_key" --create \
+		--shoppers "$caps_shoppers"
+	say "analyze report --experiment $caps_key (the offer at every visit annoys; the budget ran out on day 10 of 14)"
+	bin/analyze report --experiment "$caps_key"
+	bin/analyze report --experiment "$caps_key" --format html --out "$caps_report"
+fi
+
 if [ "$bandit_shoppers" -gt 0 ]; then
 	say "A program holdout: 10% of the shoppers from now on see no offer (PUT /v1/holdout), to measure the whole programme"
 	curl -fsS --retry 30 --retry-connrefused --retry-delay 1 -o /dev/null -X PUT -H 'Content-Type: application/json' \
@@ -116,6 +132,9 @@ report_path="$(cd "$(dirname "$report")" && pwd)/$(basename "$report")"
 printf '\ndone in %ds. The HTML report, with charts: %s   (server log: %s)\n' "$SECONDS" "$report_path" "$log"
 if [ "$bandit_shoppers" -gt 0 ]; then
 	printf "The bandit's HTML report: %s\n" "$(cd "$(dirname "$bandit_report")" && pwd)/$(basename "$bandit_report")"
+fi
+if [ "$caps_shoppers" -gt 0 ]; then
+	printf "The caps and budget HTML report: %s\n" "$(cd "$(dirname "$caps_report")" && pwd)/$(basename "$caps_report")"
 fi
 printf '\n\033[1mThe web console: http://%s/console/\033[0m   sign in with the admin key \033[1m%s\033[0m (or dev-analyst to read only)\n' \
 	"$addr" "${XSELL_ADMIN_KEY:-dev-admin}"

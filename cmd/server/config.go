@@ -30,7 +30,7 @@ type config struct {
 	ShutdownGrace  time.Duration
 	DBMaxConns     int
 	CacheReload    time.Duration
-	LoyaltyJobs    bool // this instance credits orders and expires points on timers
+	LoyaltyJobs    bool // this instance credits orders, expires points and charges order discounts to offer budgets on timers
 	// ComplementsRefresh is how old the complements model may grow before this instance
 	// rebuilds it (one instance of the fleet does, under a lock); negative: never on a
 	// schedule.

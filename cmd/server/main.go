@@ -31,6 +31,7 @@ import (
 	"github.com/xsell/xsell/internal/exposures"
 	"github.com/xsell/xsell/internal/httpapi"
 	"github.com/xsell/xsell/internal/loyalty"
+	"github.com/xsell/xsell/internal/offers"
 	"github.com/xsell/xsell/internal/pgcluster"
 	"github.com/xsell/xsell/migrations"
 )
@@ -130,6 +131,9 @@ func appConfig(cfg config, url string, log *slog.Logger) app.Config {
 	}
 	if cfg.LoyaltyJobs {
 		c.CreditEvery, c.ExpireEvery = loyalty.DefaultCreditEvery, loyalty.DefaultExpireEvery
+		// The order discounts that spend offer budgets are read from the same events, by the
+		// same kind of instance (docs/offers.md).
+		c.SpendEvery = offers.DefaultSpendEvery
 	}
 	if cfg.Rollups {
 		c.RollupEvery = analysis.DefaultRollupEvery

@@ -113,18 +113,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("summary counts %d shoppers, %d outside the experiment; want 3000, all in it", shoppers, arms[""].Shoppers)
 	}
 
-	cmd := exec.CommandContext(ctx, analyze, "report", "--experiment", "e2e", "--format", "json")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("analyze report: %v\n%s", err, stderr.String())
-	}
 	var rep report
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("analyze report --format json: %v\n%s", err, out)
-	}
+	reportJSON(ctx, t, analyze, dbURL, "e2e", &rep)
 	var units int64
 	for _, v := range rep.Variants {
 		units += v.Units
@@ -163,6 +153,22 @@ func TestEndToEnd(t *testing.T) {
 	pointsCost := find(t, rep, "offer_cost", "zero")
 	if got := math.Round(pointsCost.TreatmentMean * float64(pointsCost.TreatmentUnits)); int64(got) != 200*arms["zero"].CrossSell {
 		t.Errorf("points offer cost in the report %v, want 200 × %d orders with conditioner", got, arms["zero"].CrossSell)
+	}
+}
+
+// reportJSON runs `analyze report --format json` on the experiment and decodes it into v.
+func reportJSON(ctx context.Context, t *testing.T, analyze, dbURL, key string, v any) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, analyze, "report", "--experiment", key, "--format", "json")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("analyze report: %v\n%s", err, stderr.String())
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("analyze report --format json: %v\n%s", err, out)
 	}
 }
 

@@ -23,19 +23,40 @@ func writeSummary(w io.Writer, s *simulation.Summary) error {
 	fmt.Fprintf(w, "sent %s events (%s already stored) in %s requests (%s retried) in %s\n\n",
 		thousands(s.Events), thousands(s.Duplicates), thousands(s.Requests), thousands(s.Retries), s.Elapsed.Round(100*time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "variant\tstrategy\tplanted effect\tshoppers\toffers seen\taccepted\torders\twith target\trevenue\tdiscounts\trefunds\t")
+	visits := visitsMatter(s)
+	head := "variant\tstrategy\tplanted effect\tshoppers\t"
+	if visits {
+		head += "visits\toffer shown\tcapped\tbudget spent\t"
+	}
+	fmt.Fprintln(tw, head+"offers seen\taccepted\torders\twith target\trevenue\tdiscounts\trefunds\t")
 	cur := money.Lookup(s.Currency)
 	for _, a := range s.Arms {
 		name, strategy := a.Variant, a.Strategy
 		if name == "" {
 			name, strategy = "(not in experiment)", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, strategy, effect(a.Effect),
-			thousands(a.Shoppers), thousands(a.Viewed), thousands(a.Accepted), thousands(a.Orders), thousands(a.CrossSell),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", name, strategy, effect(a.Effect), thousands(a.Shoppers))
+		if visits {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", thousands(a.Visits), thousands(a.Shown), thousands(a.HeldBack-a.Exhausted), thousands(a.Exhausted))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			thousands(a.Viewed), thousands(a.Accepted), thousands(a.Orders), thousands(a.CrossSell),
 			cur.Number(float64(a.Revenue)), cur.Number(float64(a.Discount)), thousands(a.Refunds))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if a := s.Annoyance; a != nil {
+		fmt.Fprintf(w, "\nplanted annoyance: every offer shown to a shopper beyond their first %d changes their chance to order by %+.0f%%\n",
+			a.After, 100*a.Conversion)
+	}
+	for _, b := range s.Budgets {
+		whose := "the experiment's"
+		if b.Variant != "" {
+			whose = "variant " + b.Variant + "'s"
+		}
+		fmt.Fprintf(w, "%s %s budget ran out on day %d of %d (%s UTC); from then its answers said \"budget_exhausted\"\n",
+			whose, b.Kind, b.Day, s.Days, b.At.UTC().Format("2006-01-02 15:04"))
 	}
 	writeBandit(w, s)
 	fmt.Fprintf(w, "\ntarget products: %s; money in %s", strings.Join(s.Targets, ", "), s.Currency)
@@ -47,6 +68,17 @@ func writeSummary(w io.Writer, s *simulation.Summary) error {
 		fmt.Fprintln(w, "warning: "+s.Warning)
 	}
 	return nil
+}
+
+// visitsMatter says whether the run's shoppers came more than once or had offers held back,
+// when the summary shows its visits and answers by offer.
+func visitsMatter(s *simulation.Summary) bool {
+	for _, a := range s.Arms {
+		if a.Visits > a.Shoppers || a.HeldBack > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // effect describes a planted effect, e.g. "cross-sell +20%".

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -22,8 +23,19 @@ type Constraint struct {
 }
 
 // constraints reads from the budgets' log the stretches of [start, end) during which a budget
-// of experiment was spent. A budget closed before start counts from start.
-func constraints(ctx context.Context, db sqlx.QueryerContext, experiment string, start, end time.Time) ([]Constraint, error) {
+// of experiment was spent. A budget closed before start counts from start. The window starts
+// at the phase's start, or at its first exposure when that is earlier: exposures back-dated
+// to before the start (an import, the simulator's past days) are analysed, and so are the
+// budgets that ran out among them.
+func constraints(ctx context.Context, db sqlx.QueryerContext, experiment string, phase int, start, end time.Time) ([]Constraint, error) {
+	var first sql.NullTime
+	if err := sqlx.GetContext(ctx, db, &first, `SELECT min(first_seen) FROM exposures
+		WHERE experiment_key = $1 AND phase = $2`, experiment, phase); err != nil {
+		return nil, fmt.Errorf("reading the first exposure of %q: %w", experiment, err)
+	}
+	if first.Valid && first.Time.Before(start) {
+		start = first.Time
+	}
 	var log []struct {
 		Variant string    `db:"variant"`
 		Kind    string    `db:"kind"`

@@ -62,3 +62,25 @@ func TestTheReportMarksWhenABudgetConstrainedAVariant(t *testing.T) {
 		t.Errorf("the warnings do not give the bundle's date:\n%s", text)
 	}
 }
+
+// TestABudgetSpentAmongBackDatedExposuresKeepsItsDate: exposures back-dated to before the
+// phase's start (the simulator's past days) are analysed, so a budget that ran out among them
+// is marked from its own date, not from the start.
+func TestABudgetSpentAmongBackDatedExposuresKeepsItsDate(t *testing.T) {
+	db := dbtest.New(t)
+	start := ts(t, "2026-06-15T00:00:00Z")
+	day := func(n int) time.Time { return start.Add(time.Duration(n) * 24 * time.Hour) }
+	seedExperiment(t, db, "backdated", "running", nil, "",
+		phase{variants: arms("control", 0.5, "bundle", 0.5), start: start})
+	expose(t, db, "backdated", 1, "a", "control", day(-14), "", false)
+	expose(t, db, "backdated", 1, "b", "bundle", day(-13), "", false)
+	mustExec(t, db, `INSERT INTO offer_budget_log (experiment, variant, kind, event, spent, budget, at)
+		VALUES ('backdated', 'bundle', 'discount', 'exhausted', 100, 100, $1)`, day(-5))
+	rep, err := source(db, start.Add(time.Hour)).Report(context.Background(), analysis.ReportRequest{Experiment: "backdated", Options: uncapped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Constrained) != 1 || !rep.Constrained[0].Since.Equal(day(-5)) {
+		t.Fatalf("constrained %+v, want bundle's budget from %s", rep.Constrained, day(-5))
+	}
+}

@@ -344,7 +344,7 @@ func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error)
 	}
 	// The stretches in which a spent offer budget held variants back (constraints.go), read
 	// in the report's snapshot.
-	if rep.Constrained, err = constraints(ctx, tx, p.input.Experiment, p.start, p.end); err != nil {
+	if rep.Constrained, err = constraints(ctx, tx, p.input.Experiment, p.input.Phase, p.start, p.end); err != nil {
 		return nil, err
 	}
 	for _, c := range rep.Constrained {

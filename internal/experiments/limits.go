@@ -25,6 +25,17 @@ const (
 // Windows are the windows, shortest first.
 var Windows = []Window{PeriodDay, PeriodWeek, PeriodMonth}
 
+// index is the window's place in Windows; an unknown period counts as the longest.
+func (p Window) index() int {
+	switch p {
+	case PeriodDay:
+		return 0
+	case PeriodWeek:
+		return 1
+	}
+	return 2
+}
+
 // Duration is the length of the window; zero for an unknown period.
 func (p Window) Duration() time.Duration {
 	switch p {
@@ -55,6 +66,14 @@ const (
 type FrequencyCap struct {
 	Offers int    `json:"offers"`
 	Per    Window `json:"per"`
+}
+
+// window is the cap's window, zero for no cap.
+func (c *FrequencyCap) window() time.Duration {
+	if c == nil {
+		return 0
+	}
+	return c.Per.Duration()
 }
 
 // Amount is money: integer minor units of an ISO 4217 currency.

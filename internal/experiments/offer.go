@@ -80,13 +80,39 @@ type Limiter interface {
 
 // Candidate is one answer that the limiter rules on.
 type Candidate struct {
-	// Caps are the experiment's cap and the variant's, each nil when absent.
-	Caps [2]*FrequencyCap
-	ID   uint32
+	// Limits are the experiment's cap and the variant's, by window.
+	Limits CapLimits
+	// ID is the experiment's number (Limiter.ID).
+	ID uint32
 	// index is the answer's place in the request's answers.
 	index uint16
 	// Result is set by Admit.
 	Result Verdict
+}
+
+// CapLimits are the frequency caps that count one answer, by window (Windows' order): entry w
+// is the fewest offers a cap over Windows[w] allows, 0 when no cap counts over that window.
+// The answer is capped when the shopper's opportunities within some window reach its entry.
+type CapLimits [3]uint16
+
+// add counts cap (nil: none) in the limits.
+func (l *CapLimits) add(cap *FrequencyCap) {
+	if cap == nil {
+		return
+	}
+	w := cap.Per.index()
+	if l[w] == 0 || int(l[w]) > cap.Offers {
+		l[w] = uint16(min(cap.Offers, MaxCapOffers))
+	}
+}
+
+// Largest is the most offers any of the caps allows (0 for none): no more opportunities of
+// the answer's experiment can count within the longest window.
+func (l CapLimits) Largest() int { return int(max(l[0], l[1], l[2])) }
+
+// Reached reports whether opportunities within each window (n, Windows' order) reach a limit.
+func (l CapLimits) Reached(n [3]int) bool {
+	return (l[0] != 0 && n[0] >= int(l[0])) || (l[1] != 0 && n[1] >= int(l[1])) || (l[2] != 0 && n[2] >= int(l[2]))
 }
 
 // Verdict is the limiter's ruling on a candidate.
@@ -141,10 +167,12 @@ func (s *Snapshot) Limit(shopperID string, out []Assignment, count bool, at time
 	for i := range out {
 		a := &out[i]
 		c := a.c
-		if c == nil || a.Reason != ReasonAssigned || a.Offer == OfferHoldout || !(c.limited || s.globalCap != nil) {
+		if c == nil || a.Reason != ReasonAssigned || a.Offer == OfferHoldout || c.candidates == nil {
 			continue
 		}
-		cands = append(cands, Candidate{Caps: [2]*FrequencyCap{c.cap, c.variantCaps[a.variant]}, ID: c.offerID, index: uint16(i)})
+		cand := c.candidates[a.variant]
+		cand.index = uint16(i)
+		cands = append(cands, cand)
 	}
 	if len(cands) == 0 {
 		return

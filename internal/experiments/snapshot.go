@@ -31,14 +31,12 @@ type compiled struct {
 	// once. -1: not memoised.
 	condSlot, layerSlot int
 	answers
-	// The offer pipeline's: the limiter's number for the experiment, whether the limiter rules
-	// on its answers (a cap or a per-shopper limit somewhere), its cap and each variant's, and
-	// which variants' budgets are spent.
-	offerID     uint32
-	limited     bool
-	cap         *FrequencyCap
-	variantCaps []*FrequencyCap
-	exhausted   []bool
+	// The offer pipeline's: whether the limiter rules on its answers (a cap or a per-shopper
+	// limit somewhere), each variant's answer as the limiter takes it (its number and caps,
+	// prepared here so that a request only copies it), and which variants' budgets are spent.
+	limited    bool
+	candidates []Candidate
+	exhausted  []bool
 }
 
 func compile(e *Experiment, o *SnapshotOptions) (*compiled, error) {
@@ -92,21 +90,20 @@ func compile(e *Experiment, o *SnapshotOptions) (*compiled, error) {
 
 // compileLimits works out what the offer pipeline needs of the experiment.
 func (c *compiled) compileLimits(e *Experiment, o *SnapshotOptions) {
-	c.cap = e.FrequencyCap
 	c.limited = e.FrequencyCap != nil || (e.Budget != nil && e.Budget.PerShopper != nil)
-	c.variantCaps = make([]*FrequencyCap, len(e.Variants))
-	for i, v := range e.Variants {
-		c.variantCaps[i] = v.FrequencyCap
+	horizon := o.State.GlobalCap.window()
+	for _, v := range e.Variants {
 		c.limited = c.limited || v.FrequencyCap != nil || (v.Budget != nil && v.Budget.PerShopper != nil)
+		horizon = max(horizon, e.FrequencyCap.window(), v.FrequencyCap.window())
 	}
 	if o.Limiter != nil && (c.limited || o.State.GlobalCap != nil) {
-		horizon := time.Duration(0)
-		for _, cp := range append([]*FrequencyCap{e.FrequencyCap, o.State.GlobalCap}, c.variantCaps...) {
-			if cp != nil {
-				horizon = max(horizon, cp.Per.Duration())
-			}
+		id := o.Limiter.ID(e.Key, horizon)
+		c.candidates = make([]Candidate, len(e.Variants))
+		for i, v := range e.Variants {
+			c.candidates[i] = Candidate{ID: id}
+			c.candidates[i].Limits.add(e.FrequencyCap)
+			c.candidates[i].Limits.add(v.FrequencyCap)
 		}
-		c.offerID = o.Limiter.ID(e.Key, horizon)
 	}
 	c.exhausted = e.exhausted(o.State.Budgets)
 }

@@ -1,38 +1,51 @@
 package offers
 
-// A shard keeps its shoppers' marks in one slice of its own, the arena, and each shopper's
-// place in it in a map of plain numbers: neither holds a pointer, so the garbage collector
-// never walks a million shoppers' state, and no shopper costs an allocation of their own.
-// A list that outgrows its place moves to the arena's end; the holes it leaves are counted
-// and squeezed out by the sweep (compact).
+// A shard keeps its shoppers' marks in an arena of its own, and each shopper's place in it in
+// a map of plain numbers: neither holds a pointer, so the garbage collector never walks a
+// million shoppers' state, and no shopper costs an allocation of their own.
+//
+// The arena is a list of blocks that never move: a shopper's stretch lies in one block, and a
+// new one is carved from the last block, or from a new block when the last is full, so that
+// growing the arena never copies it. A shopper's first stretch is sized for what their caps
+// let them hold (Admit's room), so that their marks do not move as they come; a list that
+// outgrows its stretch anyway (caps raised, more experiments) moves to one twice as large.
+// The holes left behind are counted and squeezed out by the sweep (compact).
 
-// span is a shopper's place in the arena: marks [off, off+n), room for cap. Before next
-// (Unix seconds) none of them can have expired, so that a request need not look.
+// span is a shopper's place in the arena: marks [off, off+n) of block blk, room for cap.
+// Before next (Unix seconds) none of them can have expired, so that a request need not look.
 type span struct {
-	off    uint32
 	next   uint32
+	off    uint16
+	blk    uint16
 	n, cap uint16
 }
 
-// maxMarks bounds one shopper's list: a shopper at every cap of the experiments they can be
-// in holds far fewer (caps allow at most MaxCapOffers each).
-const maxMarks = 1<<16 - 1
+const (
+	// maxMarks bounds one shopper's list: a shopper at every cap of the experiments they can
+	// be in holds far fewer (caps allow at most MaxCapOffers each).
+	maxMarks = 1<<16 - 1
+	// firstBlock and blockMarks size the blocks: a shard's first is small (most shards of a
+	// quiet server hold few shoppers), each next one twice the last, up to blockMarks (32 kB,
+	// the largest allocation Go serves from its size classes). A stretch longer than that
+	// gets a block of its own.
+	firstBlock = 256
+	blockMarks = 4096
+	// maxBlocks bounds a shard's blocks (their number is a span's blk).
+	maxBlocks = 1<<16 - 1
+)
 
-// list is the shopper's marks (nil when none); the slice aliases the arena.
-func (sh *shard) list(h uint64) (span, []mark) {
-	sp, ok := sh.index[h]
-	if !ok {
-		return span{}, nil
-	}
-	return sp, sh.arena[sp.off : sp.off+uint32(sp.n)]
+// marks is the stretch of sp.
+func (sh *shard) marks(sp span) []mark {
+	return sh.blocks[sp.blk][sp.off : int(sp.off)+int(sp.n)]
 }
 
 // push appends marks to the shopper's list, whose place is sp (zero when they have none),
-// making room for about hint more when it moves.
-func (sh *shard) push(h uint64, sp span, ks []mark, hint int, horizons []uint32) {
+// and returns the new place. A list that must move gets room for room marks (Admit's
+// estimate of what the shopper can hold), and at least twice its old room.
+func (sh *shard) push(h uint64, sp span, ks []mark, room int, horizons []uint32) span {
 	n := int(sp.n) + len(ks)
 	if n > maxMarks {
-		return // cannot happen within the caps' bounds; never grow without one
+		return sp // cannot happen within the caps' bounds; never grow without one
 	}
 	if sp.n == 0 {
 		sp.next = ^uint32(0)
@@ -41,27 +54,58 @@ func (sh *shard) push(h uint64, sp span, ks []mark, hint int, horizons []uint32)
 		sp.next = min(sp.next, expiry(k, horizons))
 	}
 	if n <= int(sp.cap) {
-		copy(sh.arena[sp.off+uint32(sp.n):], ks)
+		copy(sh.blocks[sp.blk][int(sp.off)+int(sp.n):], ks)
 		sp.n = uint16(n)
 		sh.index[h] = sp
-		return
+		return sp
 	}
-	room := min(max(int(sp.cap)*2, n+hint, 4), maxMarks)
-	off := uint32(len(sh.arena))
-	sh.arena = append(sh.arena, sh.arena[sp.off:sp.off+uint32(sp.n)]...)
-	sh.arena = append(sh.arena, ks...)
-	sh.arena = append(sh.arena, make([]mark, room-n)...)
-	sh.holes += int(sp.cap)
-	sh.index[h] = span{off: off, next: sp.next, n: uint16(n), cap: uint16(room)}
+	room = min(max(room, n, 2*int(sp.cap)), maxMarks)
+	blk, off, ok := sh.carve(room)
+	if !ok {
+		return sp
+	}
+	dst := sh.blocks[blk][off : off+room]
+	if sp.cap > 0 {
+		copy(dst, sh.marks(sp))
+		sh.holes += int(sp.cap)
+	}
+	copy(dst[sp.n:], ks)
+	sp = span{next: sp.next, off: uint16(off), blk: uint16(blk), n: uint16(n), cap: uint16(room)}
+	sh.index[h] = sp
+	return sp
+}
+
+// carve takes a stretch of room marks from the arena: from the last block when it has the
+// room, else from a new block (the last one's unused rest becomes a hole).
+func (sh *shard) carve(room int) (blk, off int, ok bool) {
+	if last := len(sh.blocks) - 1; last >= 0 {
+		b := sh.blocks[last]
+		if cap(b)-len(b) >= room {
+			sh.blocks[last] = b[:len(b)+room]
+			return last, len(b), true
+		}
+	}
+	if len(sh.blocks) >= maxBlocks {
+		return 0, 0, false
+	}
+	size := firstBlock
+	if last := len(sh.blocks) - 1; last >= 0 {
+		sh.holes += cap(sh.blocks[last]) - len(sh.blocks[last])
+		size = min(2*cap(sh.blocks[last]), blockMarks)
+	}
+	size = max(size, room)
+	sh.blocks = append(sh.blocks, make([]mark, room, size))
+	return len(sh.blocks) - 1, 0, true
 }
 
 // prune drops the shopper's opportunities older than their experiment's horizon and their
-// closures that ended, and forgets a shopper left with none.
-func (sh *shard) prune(h uint64, t uint32, horizons []uint32) {
-	sp, list := sh.list(h)
-	if list == nil || t < sp.next {
-		return
+// closures that ended, and returns their place after it (zero, and forgotten, when none is
+// left).
+func (sh *shard) prune(h uint64, sp span, t uint32, horizons []uint32) span {
+	if sp.cap == 0 || t < sp.next {
+		return sp
 	}
+	list := sh.marks(sp)
 	kept := list[:0]
 	sp.next = ^uint32(0)
 	for _, k := range list {
@@ -73,10 +117,11 @@ func (sh *shard) prune(h uint64, t uint32, horizons []uint32) {
 	if len(kept) == 0 {
 		delete(sh.index, h)
 		sh.holes += int(sp.cap)
-		return
+		return span{}
 	}
 	sp.n = uint16(len(kept))
 	sh.index[h] = sp
+	return sp
 }
 
 // keep says whether a mark still counts at time t.
@@ -104,17 +149,26 @@ func expiry(k mark, horizons []uint32) uint32 {
 	return k.at + horizon(k.id, horizons)
 }
 
-// compact rebuilds the arena without holes once they are most of it.
+// compact rebuilds the arena without holes once they are most of it, each stretch keeping
+// its room.
 func (sh *shard) compact() {
-	if sh.holes < 1024 || sh.holes < len(sh.arena)/2 {
+	used := 0
+	for _, b := range sh.blocks {
+		used += len(b)
+	}
+	if sh.holes < 1024 || sh.holes < used/2 {
 		return
 	}
-	arena := make([]mark, 0, len(sh.arena)-sh.holes)
+	old := sh.blocks
+	sh.blocks, sh.holes = nil, 0
 	for h, sp := range sh.index {
-		off := uint32(len(arena))
-		arena = append(arena, sh.arena[sp.off:sp.off+uint32(sp.cap)]...)
-		sp.off = off
+		blk, off, ok := sh.carve(int(sp.cap))
+		if !ok { // maxBlocks blocks of live marks: 2^28 marks in one shard, cannot happen
+			delete(sh.index, h)
+			continue
+		}
+		copy(sh.blocks[blk][off:], old[sp.blk][sp.off:int(sp.off)+int(sp.n)])
+		sp.blk, sp.off = uint16(blk), uint16(off)
 		sh.index[h] = sp
 	}
-	sh.arena, sh.holes = arena, 0
 }

@@ -29,13 +29,14 @@ func assign20(b *testing.B, c *offers.Counter, cap *experiments.FrequencyCap) *e
 	return snapshot(b, c, experiments.OfferState{}, list...)
 }
 
-// benchmarkAssign20 assigns shoppers from a pool of 100,000, one request a second of
-// simulated time (each shopper returns about every 28 hours), through the whole pipeline:
-// Assign, then Limit, as the handler runs them.
-func benchmarkAssign20(b *testing.B, cap *experiments.FrequencyCap) {
+// benchmarkAssign20 assigns shoppers from a pool, one request a second of simulated time,
+// through the whole pipeline: Assign, then Limit, as the handler runs them. With a pool of
+// 100,000 a shopper returns about every 28 hours (most requests of a run are a shopper's
+// first or second: the counter grows); with 1,000, every 17 minutes (after their third
+// request every answer is capped: the counter is read, not grown).
+func benchmarkAssign20(b *testing.B, cap *experiments.FrequencyCap, pool int) {
 	c := offers.NewCounter(1 << 30)
 	s := assign20(b, c, cap)
-	const pool = 100_000
 	ids := make([]string, pool)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("shopper-%08x", i*2654435761)
@@ -65,13 +66,23 @@ func benchmarkAssign20(b *testing.B, cap *experiments.FrequencyCap) {
 }
 
 // BenchmarkAssign20Uncapped is the pipeline with no cap anywhere: Limit finds nothing to do.
-func BenchmarkAssign20Uncapped(b *testing.B) { benchmarkAssign20(b, nil) }
+func BenchmarkAssign20Uncapped(b *testing.B) { benchmarkAssign20(b, nil, 100_000) }
 
 // BenchmarkAssign20Capped caps all 20 experiments at 3 offers a week: each request counts or
 // caps its shopper's answers in the counter.
-func BenchmarkAssign20Capped(b *testing.B) {
-	benchmarkAssign20(b, &experiments.FrequencyCap{Offers: 3, Per: experiments.PeriodWeek})
-}
+func BenchmarkAssign20Capped(b *testing.B) { benchmarkAssign20(b, weekly3, 100_000) }
+
+// BenchmarkAssign20ReturningUncapped is BenchmarkAssign20Uncapped with 1,000 returning
+// shoppers.
+func BenchmarkAssign20ReturningUncapped(b *testing.B) { benchmarkAssign20(b, nil, 1000) }
+
+// BenchmarkAssign20ReturningCapped is BenchmarkAssign20Capped with 1,000 returning shoppers,
+// each over the caps after their third request, as in internal/httpapi's
+// BenchmarkAssignHandlerCapped.
+func BenchmarkAssign20ReturningCapped(b *testing.B) { benchmarkAssign20(b, weekly3, 1000) }
+
+// weekly3 is the cap of the capped benchmarks: 3 offers a week.
+var weekly3 = &experiments.FrequencyCap{Offers: 3, Per: experiments.PeriodWeek}
 
 // BenchmarkCounterMemory measures the counter's memory per shopper holding k opportunities
 // (k/3 experiments capped at 3 a week, each at its cap): it reports bytes per shopper, what

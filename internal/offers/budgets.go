@@ -205,7 +205,7 @@ func (b *Budgets) chargeBudget(ctx context.Context, tx *sqlx.Tx, d *definition, 
 	}
 	closed := false
 	if limit-row.Spent < least && !row.WasClosed {
-		if err := b.close(ctx, tx, key, limit, row.Spent); err != nil {
+		if err := b.close(ctx, tx, key, limit, row.Spent, b.closedAt(s)); err != nil {
 			return 0, false, err
 		}
 		closed = true
@@ -221,14 +221,26 @@ func budgetExhausted(s *Spend, scope string) error {
 	return apperr.New(apperr.BudgetExhausted, "the %s budget of %s has no room for %d more", s.Kind, whose, s.Amount)
 }
 
-// close marks a budget row exhausted, logs it and tells every server's assignment cache
+// closedAt is when a spend that closes a budget spent it: when its money moved (the order's
+// or the credit's time), or now if that is later, as it is for an order reported late.
+// Live, the two are within the spender's period; for back-dated traffic (the simulator's
+// past days) the order's time is the day the budget ran out (docs/offers.md).
+func (b *Budgets) closedAt(s *Spend) time.Time {
+	now := b.now()
+	if !s.At.IsZero() && s.At.Before(now) {
+		return s.At.UTC()
+	}
+	return now.UTC()
+}
+
+// close marks a budget row exhausted at at, logs it and tells every server's assignment cache
 // (NOTIFY at commit).
-func (b *Budgets) close(ctx context.Context, tx *sqlx.Tx, key []any, limit, spent int64) error {
+func (b *Budgets) close(ctx context.Context, tx *sqlx.Tx, key []any, limit, spent int64, at time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE offer_budgets SET exhausted_at = $5
-		WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4`, append(key, b.now().UTC())...); err != nil {
+		WHERE experiment = $1 AND variant = $2 AND kind = $3 AND currency = $4`, append(key, at)...); err != nil {
 		return fmt.Errorf("closing a budget: %w", err)
 	}
-	return b.logBudget(ctx, tx, key, "exhausted", spent, limit)
+	return b.logBudgetAt(ctx, tx, key, "exhausted", spent, limit, at)
 }
 
 // reopen marks a budget row open again, logs it and tells the caches.
@@ -240,10 +252,15 @@ func (b *Budgets) reopen(ctx context.Context, tx *sqlx.Tx, key []any, spent, lim
 	return b.logBudget(ctx, tx, key, "reopened", spent, limit)
 }
 
-// logBudget records a budget's closing or opening and notifies the assignment caches.
+// logBudget records a budget's closing or opening now and notifies the assignment caches.
 func (b *Budgets) logBudget(ctx context.Context, tx *sqlx.Tx, key []any, event string, spent, limit int64) error {
+	return b.logBudgetAt(ctx, tx, key, event, spent, limit, b.now().UTC())
+}
+
+// logBudgetAt is logBudget at a given time.
+func (b *Budgets) logBudgetAt(ctx context.Context, tx *sqlx.Tx, key []any, event string, spent, limit int64, at time.Time) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO offer_budget_log (experiment, variant, kind, event, spent, budget, at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, key[0], key[1], key[2], event, spent, limit, b.now().UTC()); err != nil {
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, key[0], key[1], key[2], event, spent, limit, at); err != nil {
 		return fmt.Errorf("logging a budget change: %w", err)
 	}
 	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, experiments.NotifyChannel, key[0])

@@ -118,9 +118,12 @@ func TestOrdersOverspendOnceAndCloseTheBudget(t *testing.T) {
 	})
 	b := offers.NewBudgets(db, nil)
 	ctx := context.Background()
+	// The orders happened on four days before today, as a late report or the simulator's
+	// back-dated traffic sends them: the budget ran out on the third one's day.
+	day := time.Now().UTC().Truncate(time.Second).Add(-10 * 24 * time.Hour)
 	for i := range 4 {
 		res, err := charge(ctx, db, b, offers.Spend{Experiment: "orders", Variant: "bundle", ShopperID: "s", Kind: experiments.BudgetDiscount,
-			Amount: 300, Currency: "EUR", Base: 3000, Ref: fmt.Sprintf("o-%d", i), At: time.Now()})
+			Amount: 300, Currency: "EUR", Base: 3000, Ref: fmt.Sprintf("o-%d", i), At: day.Add(time.Duration(i) * 24 * time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,12 +139,18 @@ func TestOrdersOverspendOnceAndCloseTheBudget(t *testing.T) {
 		t.Fatalf("a repeated order: %+v %v", res, err)
 	}
 	st := status(t, db, b, "orders")
-	if len(st) != 1 || st[0].Spent != 1200 || st[0].Left != 0 || st[0].Overspent != 200 || !st[0].Exhausted || st[0].ExhaustedAt == nil {
-		t.Fatalf("status %+v", st)
+	closed := day.Add(2 * 24 * time.Hour)
+	if len(st) != 1 || st[0].Spent != 1200 || st[0].Left != 0 || st[0].Overspent != 200 || !st[0].Exhausted ||
+		st[0].ExhaustedAt == nil || !st[0].ExhaustedAt.Equal(closed) {
+		t.Fatalf("status %+v, want exhausted at %s (the third order's time)", st, closed)
 	}
-	var events []string
-	if err := db.Select(&events, `SELECT event FROM offer_budget_log WHERE experiment = 'orders' ORDER BY id`); err != nil || len(events) != 1 || events[0] != "exhausted" {
-		t.Fatalf("budget log %v %v", events, err)
+	var log []struct {
+		Event string    `db:"event"`
+		At    time.Time `db:"at"`
+	}
+	if err := db.Select(&log, `SELECT event, at FROM offer_budget_log WHERE experiment = 'orders' ORDER BY id`); err != nil ||
+		len(log) != 1 || log[0].Event != "exhausted" || !log[0].At.Equal(closed) {
+		t.Fatalf("budget log %v %v, want one exhausted at %s", log, err, closed)
 	}
 }
 

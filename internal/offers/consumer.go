@@ -37,10 +37,14 @@ type Spender struct {
 	log        *slog.Logger
 }
 
-// NewSpender returns the spender of budgets over db, run every every (1 s when 0).
+// DefaultSpendEvery is how often a server's spender charges new orders: the delay between an
+// order and the close of the budget it spent, beyond which offers are overspent.
+const DefaultSpendEvery = time.Second
+
+// NewSpender returns the spender of budgets over db, run every every (DefaultSpendEvery when 0).
 func NewSpender(db *sqlx.DB, budgets *Budgets, q *database.Quarantine, every time.Duration, log *slog.Logger) *Spender {
 	if every <= 0 {
-		every = time.Second
+		every = DefaultSpendEvery
 	}
 	if q == nil {
 		q = database.NewQuarantine(nil, nil)

@@ -31,13 +31,13 @@ const shardCount = 256
 // shard holds the shoppers whose hash falls in it, and the marks counted here since the last
 // flush. The padding keeps two shards' locks off one cache line.
 type shard struct {
-	mu    sync.Mutex
-	index map[uint64]span // shopper → their marks in arena (arena.go)
-	arena []mark
-	holes int // marks of the arena no shopper's list uses
-	rows  []pendingRow
-	ids   []uint32 // the experiment numbers of rows, each row a stretch of them
-	_     [64]byte
+	mu     sync.Mutex
+	index  map[uint64]span // shopper → their marks in the arena (arena.go)
+	blocks [][]mark        // the arena
+	holes  int             // marks of the arena no shopper's list uses
+	rows   []pendingRow
+	ids    []uint32 // the experiment numbers of rows, each row a stretch of them
+	_      [64]byte
 }
 
 // pendingRow is what one request counted here: experiments ids[off:off+n] of its shard.
@@ -96,11 +96,14 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	hz := c.ids.horizons()
-	sh.prune(h, t, hz)
-	sp, list := sh.list(h)
+	sp := sh.prune(h, sh.index[h], t, hz)
+	var list []mark
+	if sp.n > 0 {
+		list = sh.marks(sp)
+	}
 	var tl tally
 	tl.index(cands)
-	tl.add(list, t, cands)
+	tl.add(list, t)
 	used := 0
 	if global != nil {
 		used = tl.total(global.Per)
@@ -109,12 +112,13 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 	added := buf[:0] // this request's opportunities, pushed at once
 	for i := range cands {
 		cand := &cands[i]
-		n := tl.count(i, cands, list, added, t)
-		capped := global != nil && used >= global.Offers
-		for _, cp := range cand.Caps {
-			capped = capped || (cp != nil && n[class(cp.Per)] >= cp.Offers)
+		var n [classes]int // opportunities within each period, this request's included
+		if o := tl.owner(i); o >= 0 {
+			n = tl.n[o]
+		} else {
+			n = scan(cand.ID, list, added, t)
 		}
-		if capped {
+		if (global != nil && used >= global.Offers) || cand.Limits.Reached(n) {
 			cand.Result = experiments.VerdictCapped
 			continue
 		}
@@ -124,14 +128,18 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 		}
 		if count {
 			added = append(added, mark{at: t, id: cand.ID})
-			tl.bump(i, cands)
+			tl.bump(i)
 			used++
 		}
 	}
 	if len(added) == 0 {
 		return
 	}
-	sh.push(h, sp, added, 4*len(cands), hz)
+	room := 0
+	if int(sp.n)+len(added) > int(sp.cap) {
+		room = roomFor(cands, global)
+	}
+	sh.push(h, sp, added, room, hz)
 	if c.pending.Add(int64(len(added))) > c.maxPending {
 		// The database has been away too long: other servers will not learn of these.
 		c.pending.Add(-int64(len(added)))
@@ -145,6 +153,28 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 	sh.rows = append(sh.rows, pendingRow{shopper: shopperID, at: t, off: off, n: uint32(len(added))})
 }
 
+// roomPerCap bounds what roomFor counts for one experiment: a cap above it is reached by
+// fewer shoppers, whose lists then move (and double) rather than every shopper reserving it.
+const roomPerCap = 8
+
+// roomFor is how many marks a shopper given these candidates can come to hold, as far as
+// their caps tell: each experiment's largest cap (at most roomPerCap), and for those without
+// one the global cap's offers (each mark of an experiment with neither expires at once).
+func roomFor(cands []experiments.Candidate, global *experiments.FrequencyCap) int {
+	own, rest := 0, 0
+	for i := range cands {
+		if l := cands[i].Limits.Largest(); l > 0 {
+			own += min(l, roomPerCap)
+		} else {
+			rest++
+		}
+	}
+	if global != nil {
+		rest = min(rest*roomPerCap, max(global.Offers, rest))
+	}
+	return own + rest
+}
+
 // apply adds marks another server counted (or a closure) to a shopper.
 func (c *Counter) apply(shopperID string, ids []uint32, at uint32) {
 	h := maphash.String(c.seed, shopperID)
@@ -154,8 +184,7 @@ func (c *Counter) apply(shopperID string, ids []uint32, at uint32) {
 		ms[i] = mark{at: at, id: id}
 	}
 	sh.mu.Lock()
-	sp, _ := sh.list(h)
-	sh.push(h, sp, ms, len(ids), c.ids.horizons())
+	sh.push(h, sh.index[h], ms, len(ids), c.ids.horizons())
 	sh.mu.Unlock()
 }
 
@@ -205,8 +234,8 @@ func (c *Counter) sweep(now time.Time) (shoppers, total int) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for h := range sh.index {
-			sh.prune(h, t, hz)
+		for h, sp := range sh.index {
+			sh.prune(h, sp, t, hz)
 		}
 		sh.compact()
 		for _, sp := range sh.index {

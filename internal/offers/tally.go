@@ -1,20 +1,22 @@
 package offers
 
 import (
-	"math"
-
 	"github.com/xsell/xsell/internal/experiments"
 )
 
 // tally is what one request counts of a shopper's marks, in one pass over them: for each
-// candidate, its experiment's opportunities by age class and whether its offer is closed, and
-// every opportunity by age class for the global cap. It lives on the request's stack. The
-// first maxFast candidates with distinct numbers (modulo 256) are counted in the pass; any
-// other candidate is counted by a scan of its own (a request of more experiments than that,
-// or two experiments numbered alike modulo 256).
+// candidate, its experiment's opportunities within each period and whether its offer is
+// closed, and every opportunity within each period for the global cap. It lives on the
+// request's stack. The first maxFast candidates with distinct numbers (modulo 256) are
+// counted in the pass, and candidates of the same experiment share one count; any other
+// candidate is counted by a scan of its own (a request of more experiments than that, or two
+// experiments numbered alike modulo 256).
 type tally struct {
-	slot   [256]uint8 // experiment number mod 256 → 1 + index of its candidate, 0 for none
-	n      [maxFast][classes]uint16
+	slot [256]uint8 // experiment number mod 256 → 1 + index of its candidate, 0 for none
+	ids  [maxFast]uint32
+	// own is, for candidate i, 1 + the index whose counts stand for it, 0 when none does.
+	own    [maxFast]uint8
+	n      [maxFast][classes]int // within each period, once add has run
 	closed [maxFast]bool
 	all    [classes]int
 }
@@ -52,31 +54,33 @@ func ageClass(age uint32) int {
 	return classes
 }
 
+// index prepares the tally for the request's candidates.
 func (tl *tally) index(cands []experiments.Candidate) {
 	for i := range min(len(cands), maxFast) {
-		s := cands[i].ID & 255
-		if tl.slot[s] == 0 {
-			tl.slot[s] = uint8(i + 1)
+		id := cands[i].ID
+		switch s := &tl.slot[id&255]; {
+		case *s == 0:
+			*s, tl.ids[i], tl.own[i] = uint8(i+1), id, uint8(i+1)
+		case tl.ids[*s-1] == id:
+			tl.own[i] = *s
 		}
 	}
 }
 
 // owner is the index whose counts stand for candidate i, or -1 when it has none.
-func (tl *tally) owner(i int, cands []experiments.Candidate) int {
-	id := cands[i].ID
-	o := int(tl.slot[id&255]) - 1
-	if o < 0 || cands[o].ID != id {
+func (tl *tally) owner(i int) int {
+	if i >= maxFast {
 		return -1
 	}
-	return o
+	return int(tl.own[i]) - 1
 }
 
 // add counts a shopper's marks as of time t.
-func (tl *tally) add(list []mark, t uint32, cands []experiments.Candidate) {
+func (tl *tally) add(list []mark, t uint32) {
 	for _, k := range list {
 		if k.id&closedBit != 0 {
 			id := k.id &^ closedBit
-			if s := int(tl.slot[id&255]) - 1; s >= 0 && cands[s].ID == id && k.at > t {
+			if s := int(tl.slot[id&255]) - 1; s >= 0 && tl.ids[s] == id && k.at > t {
 				tl.closed[s] = true
 			}
 			continue
@@ -89,33 +93,26 @@ func (tl *tally) add(list []mark, t uint32, cands []experiments.Candidate) {
 			continue
 		}
 		tl.all[cl]++
-		if s := int(tl.slot[k.id&255]) - 1; s >= 0 && cands[s].ID == k.id && tl.n[s][cl] < math.MaxUint16 {
+		if s := int(tl.slot[k.id&255]) - 1; s >= 0 && tl.ids[s] == k.id {
 			tl.n[s][cl]++
 		}
 	}
-}
-
-// cumulative turns counts by age class into counts within each period.
-func cumulative[T uint16 | int](n [classes]T) [classes]int {
-	var out [classes]int
-	sum := 0
-	for i, x := range n {
-		sum += int(x)
-		out[i] = sum
+	// From counts by age class to counts within each period.
+	for s := range tl.n {
+		tl.n[s][1] += tl.n[s][0]
+		tl.n[s][2] += tl.n[s][1]
 	}
-	return out
+	tl.all[1] += tl.all[0]
+	tl.all[2] += tl.all[1]
 }
 
 // total is every opportunity within the period.
-func (tl *tally) total(p experiments.Window) int { return cumulative(tl.all)[class(p)] }
+func (tl *tally) total(p experiments.Window) int { return tl.all[class(p)] }
 
-// count is candidate i's opportunities within each period, this request's added ones included.
-func (tl *tally) count(i int, cands []experiments.Candidate, list, added []mark, t uint32) [classes]int {
-	if o := tl.owner(i, cands); o >= 0 {
-		return cumulative(tl.n[o])
-	}
+// scan counts experiment id's opportunities within each period, this request's added ones
+// included, by a pass of its own: for a candidate the tally does not count.
+func scan(id uint32, list, added []mark, t uint32) [classes]int {
 	var n [classes]int
-	id := cands[i].ID
 	n[0] = countOf(added, id)
 	for _, k := range list {
 		if k.id == id && k.at <= t {
@@ -124,7 +121,9 @@ func (tl *tally) count(i int, cands []experiments.Candidate, list, added []mark,
 			}
 		}
 	}
-	return cumulative(n)
+	n[1] += n[0]
+	n[2] += n[1]
+	return n
 }
 
 // countOf is how many of this request's opportunities are of experiment id.
@@ -140,7 +139,7 @@ func countOf(added []mark, id uint32) int {
 
 // closedFor reports whether a per-shopper limit closed candidate i's offer at time t.
 func (tl *tally) closedFor(i int, cands []experiments.Candidate, list []mark, t uint32) bool {
-	if o := tl.owner(i, cands); o >= 0 {
+	if o := tl.owner(i); o >= 0 {
 		return tl.closed[o]
 	}
 	for _, k := range list {
@@ -152,9 +151,13 @@ func (tl *tally) closedFor(i int, cands []experiments.Candidate, list []mark, t 
 }
 
 // bump counts one more opportunity of candidate i, just given.
-func (tl *tally) bump(i int, cands []experiments.Candidate) {
-	if o := tl.owner(i, cands); o >= 0 && tl.n[o][0] < math.MaxUint16 {
-		tl.n[o][0]++
+func (tl *tally) bump(i int) {
+	if o := tl.owner(i); o >= 0 {
+		for cl := range classes {
+			tl.n[o][cl]++
+		}
 	}
-	tl.all[0]++
+	for cl := range classes {
+		tl.all[cl]++
+	}
 }

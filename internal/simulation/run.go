@@ -76,6 +76,8 @@ type Summary struct {
 	LoyaltyReady bool         // every order's points were credited before the run ended
 	Warning      string       // what the run could not make sure of, if anything
 	Bandit       []BanditStep // the updates of a bandit's weights, day by day
+	Annoyance    *Annoyance   // the scenario's planted harm of too many offers, if any
+	Budgets      []BudgetDay  // the experiment's budgets that ran out, and on which day
 	Elapsed      time.Duration
 }
 
@@ -85,6 +87,10 @@ type ArmSummary struct {
 	Strategy  string
 	Effect    Effect
 	Shoppers  int64
+	Visits    int64 // answers: one a visit
+	Shown     int64 // answers that showed the variant's offer
+	HeldBack  int64 // answers that held it back: "capped" or "budget_exhausted"
+	Exhausted int64 // of them, "budget_exhausted"
 	Viewed    int64
 	Accepted  int64
 	Orders    int64
@@ -199,7 +205,7 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 		return nil, errors.New("the catalog needs a product with a weight that is not one of the experiment's target products: shoppers come for something else")
 	}
 	sum := &Summary{Experiment: x.Key, Phase: x.Phase, Shoppers: sc.Shoppers, Days: sc.Days,
-		From: m.start, To: m.start.Add(m.span), Currency: sc.Currency, Targets: targets(x)}
+		From: m.start, To: m.start.Add(m.span), Currency: sc.Currency, Targets: targets(x), Annoyance: sc.Annoyance}
 	arms := map[string]*ArmSummary{}
 	for _, v := range x.Variants {
 		a := &ArmSummary{Variant: v.Key, Strategy: v.Strategy.Type, Effect: sc.EffectFor(v.Key, v.Strategy.Type)}
@@ -235,6 +241,11 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 		return nil, err
 	}
 
+	// charged is what each variant's orders so far spend of discount budgets; with budgets,
+	// each day waits until the server has charged them, as it would within a second live.
+	charged := map[string]int64{}
+	budgeted := hasBudget(x, "discount")
+
 	var lastOrder Event // the last order with points to earn, sent after every other event
 	for day := 0; day < sc.Days; day++ {
 		lo, hi := dayRange(sc, day)
@@ -245,17 +256,10 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 		evs := make([][]Event, hi-lo)
 		outs := make([]outcome, hi-lo)
 		err := parallel(ctx, cfg.Concurrency, hi-lo, func(k int) error {
-			s := m.shopper(lo + k)
-			a, err := c.assign(ctx, x.Key, s, true)
-			if err != nil {
-				return err
-			}
-			if a.Reason == "not_running" || a.Reason == "unknown_experiment" {
-				return fmt.Errorf("experiment %s: assignment answered %q", x.Key, a.Reason)
-			}
-			evs[k], outs[k] = m.behave(s, a)
+			var err error
+			evs[k], outs[k], err = m.visit(ctx, c, x.Key, m.shopper(lo+k))
 			prog.Assigned.Add(1)
-			return nil
+			return err
 		})
 		if err != nil {
 			return nil, err
@@ -270,6 +274,7 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 			arm.add(o)
 			if o.variant != "" {
 				inExperiment++
+				charged[o.variant] += o.charged
 			}
 			flat = append(flat, evs[k]...)
 		}
@@ -301,6 +306,13 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 			}
 			tail = tail[n:]
 		}
+		if budgeted {
+			prog.setStage(fmt.Sprintf("day %d of %d: waiting for the discounts to be charged to budgets", day+1, sc.Days))
+			if err := waitCharged(ctx, c, x.Key, charged, time.Minute); err != nil {
+				sum.Warning = joinWarning(sum.Warning, "budgets: "+err.Error())
+				budgeted = false
+			}
+		}
 		prog.Shoppers.Add(int64(hi - lo))
 		if isBandit && day+1 < sc.Days && schedule.due(day+1) {
 			prog.setStage(fmt.Sprintf("day %d of %d: updating the bandit's weights", day+1, sc.Days))
@@ -329,10 +341,63 @@ func Run(ctx context.Context, sc *Scenario, cfg Config, prog *Progress) (*Summar
 			sum.Arms = append(sum.Arms, *a)
 		}
 	}
+	if hasBudget(x, "discount") || hasBudget(x, "points") {
+		if sum.Budgets, err = budgetDays(ctx, c, x.Key, m.start); err != nil {
+			return nil, err
+		}
+	}
 	sum.Requests, sum.Retries = c.requests.Load(), c.retries.Load()
 	sum.Elapsed = time.Since(began)
 	prog.setStage("done")
 	return sum, nil
+}
+
+// visit runs a shopper's visits of their day in order, each an assignment and what the
+// shopper does with its answer (the next visit's answer depends on this one's: caps count
+// them), and returns all their events and the sum of the outcomes.
+func (m *model) visit(ctx context.Context, c *api, experiment string, s *shopper) ([]Event, outcome, error) {
+	var evs []Event
+	var sum outcome
+	for {
+		a, err := c.assign(ctx, experiment, s, true)
+		if err != nil {
+			return nil, sum, err
+		}
+		if a.Reason == "not_running" || a.Reason == "unknown_experiment" {
+			return nil, sum, fmt.Errorf("experiment %s: assignment answered %q", experiment, a.Reason)
+		}
+		e, o := m.behave(s, a)
+		evs = append(evs, e...)
+		o.visits = 1
+		switch a.Offer {
+		case client.OfferCapped:
+			o.heldBack = 1
+		case client.OfferBudgetExhausted:
+			o.heldBack, o.exhausted = 1, 1
+		}
+		sum.merge(o)
+		if !s.next(m.end()) {
+			return evs, sum, nil
+		}
+	}
+}
+
+// merge adds the outcome of another visit of the same shopper.
+func (o *outcome) merge(v outcome) {
+	o.variant = v.variant // a shopper keeps their variant
+	o.visits += v.visits
+	o.shown += v.shown
+	o.heldBack += v.heldBack
+	o.exhausted += v.exhausted
+	o.viewed += v.viewed
+	o.accepted += v.accepted
+	o.orders += v.orders
+	o.crossSell += v.crossSell
+	o.revenue += v.revenue
+	o.discount += v.discount
+	o.refunds += v.refunds
+	o.refunded += v.refunded
+	o.charged += v.charged
 }
 
 func joinWarning(a, b string) string {
@@ -344,6 +409,10 @@ func joinWarning(a, b string) string {
 
 func (a *ArmSummary) add(o outcome) {
 	a.Shoppers++
+	a.Visits += o.visits
+	a.Shown += o.shown
+	a.HeldBack += o.heldBack
+	a.Exhausted += o.exhausted
 	a.Viewed += o.viewed
 	a.Accepted += o.accepted
 	a.Orders += o.orders
@@ -418,6 +487,75 @@ func waitMetric(ctx context.Context, c *api, name string, want float64, timeout 
 		v, err := c.metric(ctx, name)
 		return v >= want, err
 	}, func() string { return fmt.Sprintf("%s did not reach %.0f within %s", name, want, timeout) })
+}
+
+// hasBudget says whether the experiment or a variant has a budget of the kind.
+func hasBudget(x *client.Experiment, kind string) bool {
+	has := func(b *client.Budget) bool {
+		return b != nil && ((kind == "discount" && b.Discount != nil) || (kind == "points" && b.Points != nil))
+	}
+	if has(x.Budget) {
+		return true
+	}
+	for _, v := range x.Variants {
+		if has(v.Budget) {
+			return true
+		}
+	}
+	return false
+}
+
+// BudgetDay is a budget that ran out during the run: on which simulated day (1 = the first)
+// and when.
+type BudgetDay struct {
+	Variant string // "" for the experiment's own
+	Kind    string
+	Day     int
+	At      time.Time
+}
+
+// budgetDays reads which of the experiment's budgets are spent, and on which day since start.
+func budgetDays(ctx context.Context, c *api, key string, start time.Time) ([]BudgetDay, error) {
+	x, err := c.admin.GetExperiment(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var out []BudgetDay
+	for _, b := range x.BudgetStatus {
+		if b.ExhaustedAt != nil {
+			out = append(out, BudgetDay{Variant: b.Variant, Kind: b.Kind, At: *b.ExhaustedAt,
+				Day: int(b.ExhaustedAt.Sub(start)/(24*time.Hour)) + 1})
+		}
+	}
+	return out, nil
+}
+
+// waitCharged polls the experiment until each discount budget has charged what the orders
+// sent so far spend of it (charged, by variant): a simulated day takes a second, and the next
+// day's answers must see the budget a real shop's would, the spender a second behind.
+func waitCharged(ctx context.Context, c *api, key string, charged map[string]int64, timeout time.Duration) error {
+	var total int64
+	for _, v := range charged {
+		total += v
+	}
+	return poll(ctx, timeout, 50*time.Millisecond, func() (bool, error) {
+		x, err := c.admin.GetExperiment(ctx, key)
+		if err != nil {
+			return false, err
+		}
+		for _, b := range x.BudgetStatus {
+			want := total
+			if b.Variant != "" {
+				want = charged[b.Variant]
+			}
+			if b.Kind == "discount" && b.Spent < want {
+				return false, nil
+			}
+		}
+		return true, nil
+	}, func() string {
+		return "the order discounts sent were not all charged to the budgets within " + timeout.String()
+	})
 }
 
 // waitCredited polls the shopper's loyalty account until it has earned points.

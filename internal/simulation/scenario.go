@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -37,6 +38,8 @@ type Scenario struct {
 	// Effects are the true effects per arm, keyed by variant key or, failing that, by strategy
 	// type (none, suggestion, bundle, loyalty_points); an arm with neither behaves as control.
 	Effects map[string]Effect `yaml:"effects"`
+	// Annoyance, when set, plants the harm of showing a shopper too many offers.
+	Annoyance *Annoyance `yaml:"annoyance"`
 	// Experiment is the body of POST /v1/experiments, created and started by Create; optional
 	// when the experiment already runs.
 	Experiment map[string]any `yaml:"experiment"`
@@ -65,6 +68,24 @@ type Behaviour struct {
 	Refund float64 `yaml:"refund"`
 	// MaxItems caps the lines of a basket.
 	MaxItems int `yaml:"max_items"`
+	// Visits is how many visits a shopper makes on their day: number of visits → share of
+	// shoppers. Empty: one visit each. Each visit is a session of its own (an assignment,
+	// perhaps an order), 20 to 90 minutes after the one before; a visit that would start less
+	// than an hour before the end of the simulated days is not made.
+	Visits map[int]float64 `yaml:"visits"`
+}
+
+// MaxVisits bounds the visits of one simulated shopper.
+const MaxVisits = 50
+
+// Annoyance is the planted harm of too many offers: every offer a shopper is shown beyond the
+// first After — the one of the visit included — multiplies their chance of ordering on that
+// visit and every later one by 1 + Conversion (−0.25: a quarter less for each). An offer is
+// shown when the answer tells checkout to show the variant's offer (not when it is capped or
+// its budget is spent), on any page; the control shows none.
+type Annoyance struct {
+	After      int     `yaml:"after"`
+	Conversion float64 `yaml:"conversion"`
 }
 
 // LogNormal is a log-normal distribution given by its median and the σ of its logarithm.
@@ -209,6 +230,23 @@ func (s *Scenario) Validate() error {
 	}
 	if s.Shopper.MaxItems < 1 || s.Shopper.MaxItems > 100 {
 		bad("shopper.max_items", "must be between 1 and 100, got %d", s.Shopper.MaxItems)
+	}
+	for _, n := range slices.Sorted(maps.Keys(s.Shopper.Visits)) {
+		share := s.Shopper.Visits[n]
+		if n < 1 || n > MaxVisits {
+			bad(fmt.Sprintf("shopper.visits.%d", n), "must be a number of visits between 1 and %d", MaxVisits)
+		}
+		if !(share > 0) || math.IsInf(share, 0) {
+			bad(fmt.Sprintf("shopper.visits.%d", n), "must be a positive share, got %v", share)
+		}
+	}
+	if a := s.Annoyance; a != nil {
+		if a.After < 0 {
+			bad("annoyance.after", "must be 0 or more offers, got %d", a.After)
+		}
+		if !(a.Conversion >= -1 && a.Conversion <= 0) {
+			bad("annoyance.conversion", "must be a relative change between -1 and 0, got %v", a.Conversion)
+		}
 	}
 	for _, k := range sortedKeys(s.Effects) {
 		e := s.Effects[k]

@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -43,6 +44,10 @@ type model struct {
 	pick    []string
 	pickCum []float64
 	attrs   []attribute
+	// visits and visitsCum are the numbers of visits a shopper may make and their cumulative
+	// shares; empty: one each.
+	visits    []int
+	visitsCum []float64
 	// targets are the SKUs whose purchase counts as a cross-sell, for the summary.
 	targets []string
 }
@@ -68,11 +73,45 @@ type shopper struct {
 	// primary is the product the shopper came for: the context of their assignment, for
 	// strategies that choose their products from it (learned complements).
 	primary string
+	// visits is how many visits the shopper makes; visit (0-based) is the one under way, and
+	// arrival its start. shown is how many offers they have been shown so far.
+	visits, visit, shown int
+}
+
+// tag names the visit under way in event and order ids: the shopper id on the first visit,
+// so that a one-visit scenario's ids are what they always were.
+func (s *shopper) tag() string {
+	if s.visit == 0 {
+		return s.id
+	}
+	return fmt.Sprintf("%s-v%d", s.id, s.visit+1)
+}
+
+// next moves the shopper to their next visit, 20 to 90 minutes after the last began; false
+// when they make no more, or it would start after end.
+func (s *shopper) next(end time.Time) bool {
+	if s.visit+1 >= s.visits {
+		return false
+	}
+	at := s.arrival.Add(between(s.rng, 20*time.Minute, 90*time.Minute))
+	if !at.Before(end) {
+		return false
+	}
+	s.visit++
+	s.arrival = at
+	return true
 }
 
 // outcome is what one shopper sent, for the summary.
 type outcome struct {
 	variant   string // "" when not in the experiment
+	visits    int64
+	shown     int64 // visits whose answer showed the variant's offer
+	heldBack  int64 // visits whose answer held the offer back: capped or budget spent
+	exhausted int64 // of them, for a spent budget
+	// charged is what the orders' discounts spend of a budget once the refunds sent with
+	// them gave back their share (docs/offers.md's rule).
+	charged   int64
 	viewed    int64
 	accepted  int64
 	orders    int64
@@ -104,6 +143,12 @@ func newModel(sc *Scenario, experiment, prefix string, targets []string, now tim
 			m.pickCum = append(m.pickCum, total)
 		}
 	}
+	cum := 0.0
+	for _, n := range slices.Sorted(maps.Keys(sc.Shopper.Visits)) {
+		cum += sc.Shopper.Visits[n]
+		m.visits = append(m.visits, n)
+		m.visitsCum = append(m.visitsCum, cum)
+	}
 	for _, name := range sortedKeys(sc.Attributes) {
 		a := attribute{name: name}
 		t := 0.0
@@ -129,8 +174,16 @@ func (m *model) shopper(i int) *shopper {
 		s.attrs[a.name] = a.values[pickIndex(a.cum, rng)]
 	}
 	s.primary = m.pick[pickIndex(m.pickCum, rng)]
+	s.visits = 1
+	if len(m.visits) > 0 {
+		s.visits = m.visits[pickIndex(m.visitsCum, rng)]
+	}
 	return s
 }
+
+// end is when the last visit may start: an hour before now, so that every session (at most
+// ~45 minutes) is over.
+func (m *model) end() time.Time { return m.start.Add(m.span) }
 
 // dayOf is the simulated day (0-based) of shopper i.
 func (m *model) dayOf(i int) int { return i * m.sc.Days / m.sc.Shoppers }
@@ -169,7 +222,7 @@ func (m *model) behave(s *shopper, a Assignment) ([]Event, outcome) {
 	n := 0
 	add := func(e Event) {
 		n++
-		e.ID = fmt.Sprintf("%s-e%d", s.id, n)
+		e.ID = fmt.Sprintf("%s-e%d", s.tag(), n)
 		e.ShopperID = s.id
 		e.OccurredAt = e.OccurredAt.Truncate(time.Millisecond)
 		if a.InExperiment {
@@ -191,6 +244,11 @@ func (m *model) behave(s *shopper, a Assignment) ([]Event, outcome) {
 	if !offered {
 		eff = Effect{}
 	}
+	if offered {
+		s.shown++
+	}
+	out.shown = int64(btoi(offered))
+	conversion := m.sc.Shopper.Conversion * (1 + eff.Conversion) * m.annoyance(s)
 
 	t0 := s.arrival
 	var viewAt time.Time
@@ -207,7 +265,7 @@ func (m *model) behave(s *shopper, a Assignment) ([]Event, outcome) {
 		add(Event{Type: offerViewed, OccurredAt: viewAt})
 		out.viewed++
 	}
-	if !chance(rng, clamp01(m.sc.Shopper.Conversion*(1+eff.Conversion))) {
+	if !chance(rng, clamp01(conversion)) {
 		return evs, out
 	}
 	if before && timing != "product_page" {
@@ -276,6 +334,16 @@ func (m *model) behave(s *shopper, a Assignment) ([]Event, outcome) {
 	return evs, out
 }
 
+// annoyance is what the offers shown so far do to the shopper's chance of ordering
+// (Annoyance): a factor of 1 + Conversion for each beyond the first After.
+func (m *model) annoyance(s *shopper) float64 {
+	a := m.sc.Annoyance
+	if a == nil || s.shown <= a.After {
+		return 1
+	}
+	return math.Pow(1+a.Conversion, float64(s.shown-a.After))
+}
+
 // order reports an order and perhaps, days later, its refund.
 func (m *model) order(s *shopper, rng *rand.Rand, out *outcome, add func(Event), lines []Item,
 	at time.Time, st Strategy, accepted bool, eff Effect, n int) {
@@ -284,7 +352,7 @@ func (m *model) order(s *shopper, rng *rand.Rand, out *outcome, add func(Event),
 	if accepted && st.Type == "bundle" {
 		discount = bundleDiscount(lines, st, m.sc.Currency)
 	}
-	id := fmt.Sprintf("%s-o%d", s.id, n)
+	id := fmt.Sprintf("%s-o%d", s.tag(), n)
 	ev := Event{Type: orderCompleted, OccurredAt: at, OrderID: id, Amount: &amount, Currency: m.sc.Currency, Items: lines}
 	if discount > 0 {
 		ev.Discount = &discount
@@ -302,6 +370,7 @@ func (m *model) order(s *shopper, rng *rand.Rand, out *outcome, add func(Event),
 	whole := chance(rng, 0.7)
 	line := lines[rng.IntN(len(lines))]
 	refundAt := at.Add(between(rng, 24*time.Hour, 10*24*time.Hour))
+	out.charged += discount
 	if !refund || !refundAt.Before(m.now) {
 		return
 	}
@@ -309,6 +378,9 @@ func (m *model) order(s *shopper, rng *rand.Rand, out *outcome, add func(Event),
 	back := paid
 	if !whole {
 		back = min(line.UnitPrice*line.Quantity, paid)
+	}
+	if discount > 0 {
+		out.charged -= discount * back / amount // back < amount: never the whole order
 	}
 	add(Event{Type: orderRefunded, OccurredAt: refundAt, OrderID: id, Amount: &back, Currency: m.sc.Currency})
 	out.refunds++

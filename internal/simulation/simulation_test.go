@@ -195,3 +195,47 @@ experiment: {name: no key}
 		t.Errorf("a misspelt effect was not refused: %v", err)
 	}
 }
+
+// TestPlantedAnnoyance checks the annoyance against its definition, worked out by hand: with
+// eight visits each and the offer shown at every one, the chance to order on visit k
+// (1-based) is 0.4 × 0.7^max(0, k − 2), the k-th offer being the (k − 2)-th beyond the
+// second; held back (the control's experience) it stays 0.4 on every visit.
+func TestPlantedAnnoyance(t *testing.T) {
+	sc := parse(t, testScenario+"annoyance: {after: 2, conversion: -0.3}\n")
+	sc.Shopper.Visits = map[int]float64{8: 1}
+	sc.Shopper.Refund = 0
+	const shoppers = 20000
+	// Twice as many shoppers in the scenario, so that the ones drawn here arrive in its first
+	// half, with room for all their visits before the end.
+	sc.Shoppers = 2 * shoppers
+	m := newModel(sc, "x", "s", []string{"conditioner"}, time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	for _, arm := range []string{"bundle", "control"} {
+		orders := make([]int, 8)
+		for i := range shoppers {
+			s := m.shopper(i)
+			if s.visits != 8 {
+				t.Fatalf("shopper %d makes %d visits, the scenario says 8", i, s.visits)
+			}
+			for {
+				_, o := m.behave(s, assignment(arm))
+				orders[s.visit] += int(o.orders)
+				if !s.next(m.end()) {
+					break
+				}
+			}
+			if s.visit != 7 {
+				t.Fatalf("shopper %d made %d visits, want 8", i, s.visit+1)
+			}
+		}
+		for k, n := range orders {
+			want := 0.4
+			if arm == "bundle" {
+				want *= math.Pow(0.7, math.Max(0, float64(k+1-2)))
+			}
+			got := float64(n) / shoppers
+			if se := math.Sqrt(want * (1 - want) / shoppers); math.Abs(got-want) > 4*se {
+				t.Errorf("%s, visit %d: %.4f of shoppers order, the annoyance implies %.4f (±%.4f)", arm, k+1, got, want, se)
+			}
+		}
+	}
+}
