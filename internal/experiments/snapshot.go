@@ -12,8 +12,21 @@ import (
 // compiled is an experiment prepared for assignment: everything that does not depend on the
 // shopper is worked out once, when the cache loads, not per request.
 type compiled struct {
-	key           string
-	status        Status
+	key    string
+	status Status
+	// The offer pipeline's (Snapshot.Limit), next to what every assignment reads so that a
+	// capped request touches no other memory of the experiment: whether the limiter rules on
+	// its answers (a cap or a per-shopper limit somewhere, or the global cap), the answer as
+	// the limiter takes it (its number and the experiment's caps), and each variant's limits
+	// when some variant has a cap of its own (nil otherwise).
+	limiting      bool
+	cand          Candidate
+	variantLimits []CapLimits
+	// control is the control's strategy and swaps what each override of overrides changes in
+	// each variant's answer (overrideIn).
+	control json.RawMessage
+	swaps   [len(overrides)][]swap
+
 	phase         int
 	seed          targeting.Seed
 	hashAttribute string
@@ -31,12 +44,8 @@ type compiled struct {
 	// once. -1: not memoised.
 	condSlot, layerSlot int
 	answers
-	// The offer pipeline's: whether the limiter rules on its answers (a cap or a per-shopper
-	// limit somewhere), each variant's answer as the limiter takes it (its number and caps,
-	// prepared here so that a request only copies it), and which variants' budgets are spent.
-	limited    bool
-	candidates []Candidate
-	exhausted  []bool
+	// exhausted says which variants' budgets are spent.
+	exhausted []bool
 }
 
 func compile(e *Experiment, o *SnapshotOptions) (*compiled, error) {
@@ -84,25 +93,32 @@ func compile(e *Experiment, o *SnapshotOptions) (*compiled, error) {
 	}
 	c.answers = prepareAnswers(c, strategies, control)
 	c.prepareLearned(e.Variants)
+	c.control = control
+	c.prepareSwaps()
 	c.compileLimits(e, o)
 	return c, nil
 }
 
 // compileLimits works out what the offer pipeline needs of the experiment.
 func (c *compiled) compileLimits(e *Experiment, o *SnapshotOptions) {
-	c.limited = e.FrequencyCap != nil || (e.Budget != nil && e.Budget.PerShopper != nil)
+	limited := e.FrequencyCap != nil || (e.Budget != nil && e.Budget.PerShopper != nil)
 	horizon := o.State.GlobalCap.window()
+	ownCaps := false
 	for _, v := range e.Variants {
-		c.limited = c.limited || v.FrequencyCap != nil || (v.Budget != nil && v.Budget.PerShopper != nil)
+		limited = limited || v.FrequencyCap != nil || (v.Budget != nil && v.Budget.PerShopper != nil)
+		ownCaps = ownCaps || v.FrequencyCap != nil
 		horizon = max(horizon, e.FrequencyCap.window(), v.FrequencyCap.window())
 	}
-	if o.Limiter != nil && (c.limited || o.State.GlobalCap != nil) {
-		id := o.Limiter.ID(e.Key, horizon)
-		c.candidates = make([]Candidate, len(e.Variants))
-		for i, v := range e.Variants {
-			c.candidates[i] = Candidate{ID: id}
-			c.candidates[i].Limits.add(e.FrequencyCap)
-			c.candidates[i].Limits.add(v.FrequencyCap)
+	if o.Limiter != nil && (limited || o.State.GlobalCap != nil) {
+		c.limiting = true
+		c.cand = Candidate{ID: o.Limiter.ID(e.Key, horizon)}
+		c.cand.Limits.add(e.FrequencyCap)
+		if ownCaps {
+			c.variantLimits = make([]CapLimits, len(e.Variants))
+			for i, v := range e.Variants {
+				c.variantLimits[i] = c.cand.Limits
+				c.variantLimits[i].add(v.FrequencyCap)
+			}
 		}
 	}
 	c.exhausted = e.exhausted(o.State.Budgets)

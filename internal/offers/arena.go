@@ -4,6 +4,11 @@ package offers
 // a map of plain numbers: neither holds a pointer, so the garbage collector never walks a
 // million shoppers' state, and no shopper costs an allocation of their own.
 //
+// A shopper's list is a sequence of groups, each what one request counted (or one row of the
+// feed brought): the time once, then the experiments' numbers. A request of 20 capped
+// experiments reads and keeps 22 words of 4 bytes, not 20 marks of 8, and works out the age
+// of its opportunities once.
+//
 // The arena is a list of blocks that never move: a shopper's stretch lies in one block, and a
 // new one is carved from the last block, or from a new block when the last is full, so that
 // growing the arena never copies it. A shopper's first stretch is sized for what their caps
@@ -11,8 +16,9 @@ package offers
 // outgrows its stretch anyway (caps raised, more experiments) moves to one twice as large.
 // The holes left behind are counted and squeezed out by the sweep (compact).
 
-// span is a shopper's place in the arena: marks [off, off+n) of block blk, room for cap.
-// Before next (Unix seconds) none of them can have expired, so that a request need not look.
+// span is a shopper's place in the arena: words [off, off+n) of block blk, room for cap.
+// Before next (Unix seconds) none of their marks can have expired, so that a request need
+// not look.
 type span struct {
 	next   uint32
 	off    uint16
@@ -20,62 +26,115 @@ type span struct {
 	n, cap uint16
 }
 
+// A group is two words, its time (Unix seconds; a closure's end) and its head, followed by
+// its experiments' numbers when it has more than one: the head of a group of one is that
+// number with the flags.
 const (
-	// maxMarks bounds one shopper's list: a shopper at every cap of the experiments they can
+	closedFlag = 1 << 31 // the group closes offers until its time (a per-shopper limit)
+	multiFlag  = 1 << 30 // the group's numbers follow its head, which holds their count
+	idMask     = 1<<30 - 1
+	countMask  = 1<<16 - 1
+)
+
+const (
+	// maxWords bounds one shopper's list: a shopper at every cap of the experiments they can
 	// be in holds far fewer (caps allow at most MaxCapOffers each).
-	maxMarks = 1<<16 - 1
-	// firstBlock and blockMarks size the blocks: a shard's first is small (most shards of a
-	// quiet server hold few shoppers), each next one twice the last, up to blockMarks (32 kB,
+	maxWords = 1<<16 - 1
+	// firstBlock and blockWords size the blocks: a shard's first is small (most shards of a
+	// quiet server hold few shoppers), each next one twice the last, up to blockWords (32 kB,
 	// the largest allocation Go serves from its size classes). A stretch longer than that
 	// gets a block of its own.
-	firstBlock = 256
-	blockMarks = 4096
+	firstBlock = 512
+	blockWords = 8192
 	// maxBlocks bounds a shard's blocks (their number is a span's blk).
 	maxBlocks = 1<<16 - 1
 )
 
-// marks is the stretch of sp.
-func (sh *shard) marks(sp span) []mark {
+// groupLen is the words of a group of n experiments.
+func groupLen(n int) int {
+	if n == 1 {
+		return 2
+	}
+	return 2 + n
+}
+
+// groupAt reads the group that starts at list[i]: its time, its head, its experiments'
+// numbers (to be masked with idMask) and where the next group starts.
+func groupAt(list []uint32, i int) (at, head uint32, ids []uint32, next int) {
+	at, head = list[i], list[i+1]
+	if head&multiFlag == 0 {
+		return at, head, list[i+1 : i+2], i + 2
+	}
+	next = i + 2 + int(head&countMask)
+	return at, head, list[i+2 : next], next
+}
+
+// putGroup writes the group of ids (at most maxWords of them, none with a flag) at dst's
+// start.
+func putGroup(dst []uint32, at uint32, closed bool, ids []uint32) {
+	var flags uint32
+	if closed {
+		flags = closedFlag
+	}
+	dst[0] = at
+	if len(ids) == 1 {
+		dst[1] = ids[0] | flags
+		return
+	}
+	dst[1] = uint32(len(ids)) | multiFlag | flags
+	copy(dst[2:], ids)
+}
+
+// idsIn is the number of marks, opportunities and closures, in a list.
+func idsIn(list []uint32) int {
+	n := 0
+	for i := 0; i < len(list); {
+		_, _, ids, next := groupAt(list, i)
+		n, i = n+len(ids), next
+	}
+	return n
+}
+
+// words is the stretch of sp.
+func (sh *shard) words(sp span) []uint32 {
 	return sh.blocks[sp.blk][sp.off : int(sp.off)+int(sp.n)]
 }
 
-// push appends marks to the shopper's list, whose place is sp (zero when they have none),
-// and returns the new place. A list that must move gets room for room marks (Admit's
+// push appends a group to the shopper's list, whose place is sp (zero when they have none),
+// and returns the new place. A list that must move gets room for room words (Admit's
 // estimate of what the shopper can hold), and at least twice its old room.
-func (sh *shard) push(h uint64, sp span, ks []mark, room int, horizons []uint32) span {
-	n := int(sp.n) + len(ks)
-	if n > maxMarks {
+func (sh *shard) push(h uint64, sp span, at uint32, closed bool, ids []uint32, room int, horizons []uint32) span {
+	n := int(sp.n) + groupLen(len(ids))
+	if n > maxWords || len(ids) == 0 {
 		return sp // cannot happen within the caps' bounds; never grow without one
 	}
 	if sp.n == 0 {
 		sp.next = ^uint32(0)
 	}
-	for _, k := range ks {
-		sp.next = min(sp.next, expiry(k, horizons))
-	}
+	sp.next = min(sp.next, groupExpiry(at, closed, ids, horizons))
 	if n <= int(sp.cap) {
-		copy(sh.blocks[sp.blk][int(sp.off)+int(sp.n):], ks)
+		putGroup(sh.blocks[sp.blk][int(sp.off)+int(sp.n):], at, closed, ids)
 		sp.n = uint16(n)
 		sh.index[h] = sp
 		return sp
 	}
-	room = min(max(room, n, 2*int(sp.cap)), maxMarks)
+	room = min(max(room, n, 2*int(sp.cap)), maxWords)
 	blk, off, ok := sh.carve(room)
 	if !ok {
 		return sp
 	}
 	dst := sh.blocks[blk][off : off+room]
 	if sp.cap > 0 {
-		copy(dst, sh.marks(sp))
+		copy(dst, sh.words(sp))
 		sh.holes += int(sp.cap)
 	}
-	copy(dst[sp.n:], ks)
+	putGroup(dst[sp.n:], at, closed, ids)
 	sp = span{next: sp.next, off: uint16(off), blk: uint16(blk), n: uint16(n), cap: uint16(room)}
 	sh.index[h] = sp
 	return sp
 }
 
-// carve takes a stretch of room marks from the arena: from the last block when it has the
+// carve takes a stretch of room words from the arena: from the last block when it has the
 // room, else from a new block (the last one's unused rest becomes a hole).
 func (sh *shard) carve(room int) (blk, off int, ok bool) {
 	if last := len(sh.blocks) - 1; last >= 0 {
@@ -91,45 +150,68 @@ func (sh *shard) carve(room int) (blk, off int, ok bool) {
 	size := firstBlock
 	if last := len(sh.blocks) - 1; last >= 0 {
 		sh.holes += cap(sh.blocks[last]) - len(sh.blocks[last])
-		size = min(2*cap(sh.blocks[last]), blockMarks)
+		size = min(2*cap(sh.blocks[last]), blockWords)
 	}
 	size = max(size, room)
-	sh.blocks = append(sh.blocks, make([]mark, room, size))
+	sh.blocks = append(sh.blocks, make([]uint32, room, size))
 	return len(sh.blocks) - 1, 0, true
 }
 
 // prune drops the shopper's opportunities older than their experiment's horizon and their
 // closures that ended, and returns their place after it (zero, and forgotten, when none is
-// left).
+// left). Groups are squeezed in place.
 func (sh *shard) prune(h uint64, sp span, t uint32, horizons []uint32) span {
 	if sp.cap == 0 || t < sp.next {
 		return sp
 	}
-	list := sh.marks(sp)
-	kept := list[:0]
+	list := sh.words(sp)
+	w := 0
 	sp.next = ^uint32(0)
-	for _, k := range list {
-		if keep(k, t, horizons) {
-			kept = append(kept, k)
-			sp.next = min(sp.next, expiry(k, horizons))
+	for i := 0; i < len(list); {
+		start := i
+		at, head, ids, next := groupAt(list, i)
+		i = next
+		if head&closedFlag != 0 || head&multiFlag == 0 {
+			// A closure, or one experiment: kept or dropped whole.
+			id := ids[0] & idMask
+			if (head&closedFlag != 0 && at > t) || (head&closedFlag == 0 && keep(at, id, t, horizons)) {
+				sp.next = min(sp.next, groupExpiry(at, head&closedFlag != 0, ids, horizons))
+				w += copy(list[w:], list[start:next])
+			}
+			continue
+		}
+		// The kept numbers move down to w+2 on: never past the one being read.
+		k := 0
+		for _, id := range ids {
+			if keep(at, id, t, horizons) {
+				list[w+2+k] = id
+				k++
+				sp.next = min(sp.next, at+horizon(id, horizons))
+			}
+		}
+		switch k {
+		case 0:
+		case 1:
+			list[w], list[w+1] = at, list[w+2]
+			w += 2
+		default:
+			list[w], list[w+1] = at, uint32(k)|multiFlag
+			w += 2 + k
 		}
 	}
-	if len(kept) == 0 {
+	if w == 0 {
 		delete(sh.index, h)
 		sh.holes += int(sp.cap)
 		return span{}
 	}
-	sp.n = uint16(len(kept))
+	sp.n = uint16(w)
 	sh.index[h] = sp
 	return sp
 }
 
-// keep says whether a mark still counts at time t.
-func keep(k mark, t uint32, horizons []uint32) bool {
-	if k.id&closedBit != 0 {
-		return k.at > t
-	}
-	return k.at > t || t-k.at < horizon(k.id, horizons)
+// keep says whether an opportunity of experiment id at time at still counts at time t.
+func keep(at, id, t uint32, horizons []uint32) bool {
+	return at > t || t-at < horizon(id, horizons)
 }
 
 // horizon is how long an experiment's opportunities are kept, in seconds.
@@ -140,13 +222,17 @@ func horizon(id uint32, horizons []uint32) uint32 {
 	return maxHorizon
 }
 
-// expiry is when a mark stops counting: a closure's end, an opportunity's time plus its
-// experiment's horizon.
-func expiry(k mark, horizons []uint32) uint32 {
-	if k.id&closedBit != 0 {
-		return k.at
+// groupExpiry is when the first of a group's marks stops counting: a closure's end, the
+// earliest of its opportunities' times plus their experiment's horizon.
+func groupExpiry(at uint32, closed bool, ids []uint32, horizons []uint32) uint32 {
+	if closed {
+		return at
 	}
-	return k.at + horizon(k.id, horizons)
+	e := ^uint32(0)
+	for _, id := range ids {
+		e = min(e, at+horizon(id&idMask, horizons))
+	}
+	return e
 }
 
 // compact rebuilds the arena without holes once they are most of it, each stretch keeping
@@ -163,7 +249,7 @@ func (sh *shard) compact() {
 	sh.blocks, sh.holes = nil, 0
 	for h, sp := range sh.index {
 		blk, off, ok := sh.carve(int(sp.cap))
-		if !ok { // maxBlocks blocks of live marks: 2^28 marks in one shard, cannot happen
+		if !ok { // maxBlocks blocks of live marks: 2^29 words in one shard, cannot happen
 			delete(sh.index, h)
 			continue
 		}
