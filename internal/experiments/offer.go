@@ -171,11 +171,10 @@ func (s *Snapshot) Limit(shopperID string, out []Assignment, count bool, at time
 		if c == nil || !c.limiting || a.Reason != ReasonAssigned || a.Offer == OfferHoldout {
 			continue
 		}
-		cand := c.cand
+		cand := Candidate{ID: c.limitID, Limits: c.limits, index: uint16(i)}
 		if c.variantLimits != nil {
 			cand.Limits = c.variantLimits[a.variant]
 		}
-		cand.index = uint16(i)
 		cands = append(cands, cand)
 	}
 	if len(cands) == 0 {

@@ -12,23 +12,18 @@ import (
 // compiled is an experiment prepared for assignment: everything that does not depend on the
 // shopper is worked out once, when the cache loads, not per request.
 type compiled struct {
+	// The fields up to answers.assigned are what every assignment reads: they are kept in
+	// three cache lines (the limiter's among them, in what would be padding).
 	key    string
 	status Status
-	// The offer pipeline's (Snapshot.Limit), next to what every assignment reads so that a
-	// capped request touches no other memory of the experiment: whether the limiter rules on
-	// its answers (a cap or a per-shopper limit somewhere, or the global cap), the answer as
-	// the limiter takes it (its number and the experiment's caps), and each variant's limits
-	// when some variant has a cap of its own (nil otherwise).
+	phase  int
+	seed   targeting.Seed
+	// limitID and limits are the answer as the offer pipeline's limiter takes it (Limit): its
+	// number and the experiment's caps; limiting says whether the limiter rules on its answers
+	// at all (a cap or a per-shopper limit somewhere, or the global cap).
+	limitID       uint32
+	limits        CapLimits
 	limiting      bool
-	cand          Candidate
-	variantLimits []CapLimits
-	// control is the control's strategy and swaps what each override of overrides changes in
-	// each variant's answer (overrideIn).
-	control json.RawMessage
-	swaps   [len(overrides)][]swap
-
-	phase         int
-	seed          targeting.Seed
 	hashAttribute string
 	condition     *targeting.Condition // nil: everyone is targeted
 	layer         *Layer
@@ -42,10 +37,16 @@ type compiled struct {
 	// condSlot and layerSlot index a request's memo: experiments with the same targeting, or
 	// the same layer and hash attribute, share a slot, so that one request evaluates each
 	// once. -1: not memoised.
-	condSlot, layerSlot int
+	condSlot, layerSlot int32
 	answers
 	// exhausted says which variants' budgets are spent.
 	exhausted []bool
+	// variantLimits are each variant's limits when some variant has a cap of its own (nil
+	// otherwise), control is the control's strategy and swaps what each override of
+	// overrides changes in each variant's answer (overrideIn).
+	variantLimits []CapLimits
+	control       json.RawMessage
+	swaps         [len(overrides)][]swap
 }
 
 func compile(e *Experiment, o *SnapshotOptions) (*compiled, error) {
@@ -111,12 +112,12 @@ func (c *compiled) compileLimits(e *Experiment, o *SnapshotOptions) {
 	}
 	if o.Limiter != nil && (limited || o.State.GlobalCap != nil) {
 		c.limiting = true
-		c.cand = Candidate{ID: o.Limiter.ID(e.Key, horizon)}
-		c.cand.Limits.add(e.FrequencyCap)
+		c.limitID = o.Limiter.ID(e.Key, horizon)
+		c.limits.add(e.FrequencyCap)
 		if ownCaps {
 			c.variantLimits = make([]CapLimits, len(e.Variants))
 			for i, v := range e.Variants {
-				c.variantLimits[i] = c.cand.Limits
+				c.variantLimits[i] = c.limits
 				c.variantLimits[i].add(v.FrequencyCap)
 			}
 		}
@@ -174,7 +175,7 @@ func NewSnapshotWith(list []*Experiment, loaded time.Time, o SnapshotOptions) (*
 	}
 	s := &Snapshot{Generation: generations.Add(1), byKey: make(map[string]*compiled, len(list)), Loaded: loaded,
 		holdout: compileHoldout(o.State.Holdout), globalCap: o.State.GlobalCap, limiter: o.Limiter}
-	conds, layers := map[string]int{}, map[[2]string]int{}
+	conds, layers := map[string]int32{}, map[[2]string]int32{}
 	for _, e := range list {
 		c, err := compile(e, &o)
 		if err != nil {
@@ -211,14 +212,14 @@ func (s *Snapshot) Len() int { return len(s.byKey) }
 const memoSlots = 64
 
 // memoSlot numbers a distinct key, up to memoSlots; beyond them, -1.
-func memoSlot[K comparable](slots map[K]int, k K) int {
+func memoSlot[K comparable](slots map[K]int32, k K) int32 {
 	if i, ok := slots[k]; ok {
 		return i
 	}
 	if len(slots) == memoSlots {
 		return -1
 	}
-	slots[k] = len(slots)
+	slots[k] = int32(len(slots))
 	return slots[k]
 }
 

@@ -2,6 +2,7 @@ package offers
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,11 +127,12 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 	if len(added) == 0 {
 		return
 	}
+	repeat := len(added) > 1 && slices.Equal(tl.last, added)
 	room := 0
-	if int(sp.n)+groupLen(len(added)) > int(sp.cap) {
+	if int(sp.n)+groupLen(len(added), repeat) > int(sp.cap) {
 		room = roomFor(cands, global)
 	}
-	sh.push(h, sp, t, false, added, room, hz)
+	sh.push(h, sp, t, false, added, repeat, room, hz)
 	if c.pending.Add(int64(len(added))) > c.maxPending {
 		// The database has been away too long: other servers will not learn of these.
 		c.pending.Add(-int64(len(added)))
@@ -147,25 +149,19 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 const roomPerCap = 8
 
 // roomFor is how many words a shopper given these candidates can come to hold, as far as
-// their caps tell: for each experiment its largest cap's marks (at most roomPerCap), and for
-// those without one the global cap's offers (each mark of an experiment with neither expires
-// at once); and a group's time and head for each request that can still count one, as many as
-// the largest of those caps.
+// their caps tell, when they come back with the same candidates: one group listing them, and
+// the time and head of a group for each request that can still count one — as many as the
+// largest of their caps (at most roomPerCap), or of the global cap's offers. A shopper whose
+// requests count other experiments each time outgrows it, and moves.
 func roomFor(cands []experiments.Candidate, global *experiments.FrequencyCap) int {
-	own, rest, groups := 0, 0, 1
+	groups := 1
 	for i := range cands {
-		if l := min(cands[i].Limits.Largest(), roomPerCap); l > 0 {
-			own += l
-			groups = max(groups, l)
-		} else {
-			rest++
-		}
+		groups = max(groups, min(cands[i].Limits.Largest(), roomPerCap))
 	}
 	if global != nil {
-		rest = min(rest*roomPerCap, max(global.Offers, rest))
 		groups = max(groups, min(global.Offers, roomPerCap))
 	}
-	return own + rest + 2*groups
+	return len(cands) + 2*groups
 }
 
 // apply adds marks another server counted, or closures until at, to a shopper: ids are
@@ -174,7 +170,7 @@ func (c *Counter) apply(shopperID string, ids []uint32, at uint32, closed bool) 
 	h := maphash.String(c.seed, shopperID)
 	sh := &c.shards[h%shardCount]
 	sh.mu.Lock()
-	sh.push(h, sh.index[h], at, closed, ids, groupLen(len(ids)), c.ids.horizons())
+	sh.push(h, sh.index[h], at, closed, ids, false, groupLen(len(ids), false), c.ids.horizons())
 	sh.mu.Unlock()
 }
 
@@ -229,7 +225,7 @@ func (c *Counter) sweep(now time.Time) (shoppers, total int) {
 		}
 		sh.compact()
 		for _, sp := range sh.index {
-			total += idsIn(sh.words(sp))
+			total += liveIn(sh.words(sp), t, hz)
 		}
 		shoppers += len(sh.index)
 		sh.mu.Unlock()

@@ -19,6 +19,9 @@ type tally struct {
 	n      [maxFast][classes]int32 // within each period, once add has run
 	closed [maxFast]bool
 	all    [classes]int
+	// last are the numbers of the list's last group when it counted opportunities: a request
+	// counting the same ones repeats it.
+	last []uint32
 }
 
 const (
@@ -77,9 +80,13 @@ func (tl *tally) owner(i int) int {
 
 // add counts a shopper's marks (their list of groups) as of time t.
 func (tl *tally) add(list []uint32, t uint32) {
-	for i := 0; i < len(list); {
-		at, head, ids, next := groupAt(list, i)
-		i = next
+	g := groups{list: list}
+	for {
+		at, head, ids, ok := g.next()
+		if !ok {
+			break
+		}
+		tl.last = nil
 		if head&closedFlag != 0 {
 			if at > t {
 				for _, id := range ids {
@@ -90,6 +97,9 @@ func (tl *tally) add(list []uint32, t uint32) {
 				}
 			}
 			continue
+		}
+		if head&(multiFlag|repeatFlag) != 0 {
+			tl.last = ids
 		}
 		if at > t {
 			continue // counted at a later time than this request's (a back-dated request)
@@ -123,9 +133,12 @@ func (tl *tally) total(p experiments.Window) int { return tl.all[class(p)] }
 func scan(id uint32, list, added []uint32, t uint32) [classes]int32 {
 	var n [classes]int32
 	n[0] = countOf(added, id)
-	for i := 0; i < len(list); {
-		at, head, ids, next := groupAt(list, i)
-		i = next
+	g := groups{list: list}
+	for {
+		at, head, ids, ok := g.next()
+		if !ok {
+			break
+		}
 		if head&closedFlag != 0 || at > t {
 			continue
 		}
@@ -154,14 +167,16 @@ func (tl *tally) closedFor(i int, cands []experiments.Candidate, list []uint32, 
 	if o := tl.owner(i); o >= 0 {
 		return tl.closed[o]
 	}
-	for j := 0; j < len(list); {
-		at, head, ids, next := groupAt(list, j)
-		j = next
+	g := groups{list: list}
+	for {
+		at, head, ids, ok := g.next()
+		if !ok {
+			return false
+		}
 		if head&closedFlag != 0 && at > t && countOf(ids, cands[i].ID&idMask) > 0 {
 			return true
 		}
 	}
-	return false
 }
 
 // bump counts one more opportunity of candidate i, just given.
