@@ -147,13 +147,22 @@ func (c *compiled) prepareSwaps() {
 			c.swaps[o][i] = swap{raw: a.raw, learned: a.learned}
 		}
 	}
+	copy(c.capped[:], c.swaps[overCapped])
 }
+
+// inlineSwaps is how many variants' capped answers the compiled experiment keeps in itself.
+const inlineSwaps = 4
 
 // overrideIn turns a, variant a.variant's answer, into what override o (an index of
 // overrides) answers: the same as c.override(overrides[o], a.variant), writing only the
 // fields that differ, from memory the experiment keeps together.
 func (c *compiled) overrideIn(a *Assignment, o int) {
-	w := &c.swaps[o][a.variant]
+	var w *swap
+	if o == overCapped && a.variant < inlineSwaps {
+		w = &c.capped[a.variant]
+	} else {
+		w = &c.swaps[o][a.variant]
+	}
 	a.Offer, a.Strategy, a.raw, a.learned = overrides[o], c.control, w.raw, w.learned
 }
 

@@ -43,9 +43,11 @@ type compiled struct {
 	exhausted []bool
 	// variantLimits are each variant's limits when some variant has a cap of its own (nil
 	// otherwise), control is the control's strategy and swaps what each override of
-	// overrides changes in each variant's answer (overrideIn).
+	// overrides changes in each variant's answer (overrideIn); the first variants' capped
+	// ones are kept here too, beside control, the override a busy shop's requests get most.
 	variantLimits []CapLimits
 	control       json.RawMessage
+	capped        [inlineSwaps]swap
 	swaps         [len(overrides)][]swap
 }
 

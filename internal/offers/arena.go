@@ -154,7 +154,7 @@ func (sh *shard) push(h uint64, sp span, at uint32, closed bool, ids []uint32, r
 	if n <= int(sp.cap) {
 		putGroup(sh.blocks[sp.blk][int(sp.off)+int(sp.n):], at, closed, ids, repeat)
 		sp.n = uint16(n)
-		sh.index[h] = sp
+		sh.index.set(h, sp)
 		return sp
 	}
 	room = min(max(room, n, 2*int(sp.cap)), maxWords)
@@ -169,7 +169,7 @@ func (sh *shard) push(h uint64, sp span, at uint32, closed bool, ids []uint32, r
 	}
 	putGroup(dst[sp.n:], at, closed, ids, repeat)
 	sp = span{next: sp.next, off: uint16(off), blk: uint16(blk), n: uint16(n), cap: uint16(room)}
-	sh.index[h] = sp
+	sh.index.set(h, sp)
 	return sp
 }
 
@@ -252,12 +252,12 @@ func (sh *shard) prune(h uint64, sp span, t uint32, horizons []uint32) span {
 		}
 	}
 	if w == 0 {
-		delete(sh.index, h)
+		sh.index.del(h)
 		sh.holes += int(sp.cap)
 		return span{}
 	}
 	sp.n = uint16(w)
-	sh.index[h] = sp
+	sh.index.set(h, sp)
 	return sp
 }
 
@@ -299,14 +299,17 @@ func (sh *shard) compact() {
 	}
 	old := sh.blocks
 	sh.blocks, sh.holes = nil, 0
-	for h, sp := range sh.index {
-		blk, off, ok := sh.carve(int(sp.cap))
-		if !ok { // maxBlocks blocks of live marks: 2^29 words in one shard, cannot happen
-			delete(sh.index, h)
+	for i := range sh.index.slots {
+		s := &sh.index.slots[i]
+		if s.h <= deadSlot {
 			continue
 		}
-		copy(sh.blocks[blk][off:], old[sp.blk][sp.off:int(sp.off)+int(sp.n)])
-		sp.blk, sp.off = uint16(blk), uint16(off)
-		sh.index[h] = sp
+		blk, off, ok := sh.carve(int(s.sp.cap))
+		if !ok { // maxBlocks blocks of live marks: 2^29 words in one shard, cannot happen
+			sh.index.del(s.h)
+			continue
+		}
+		copy(sh.blocks[blk][off:], old[s.sp.blk][s.sp.off:int(s.sp.off)+int(s.sp.n)])
+		s.sp.blk, s.sp.off = uint16(blk), uint16(off)
 	}
 }

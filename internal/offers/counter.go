@@ -33,9 +33,9 @@ const shardCount = 256
 // flush. The padding keeps two shards' locks off one cache line.
 type shard struct {
 	mu     sync.Mutex
-	index  map[uint64]span // shopper → their marks in the arena (arena.go)
-	blocks [][]uint32      // the arena
-	holes  int             // words of the arena no shopper's list uses
+	index  table      // shopper → their marks in the arena (arena.go, table.go)
+	blocks [][]uint32 // the arena
+	holes  int        // words of the arena no shopper's list uses
 	rows   []pendingRow
 	ids    []uint32 // the experiment numbers of rows, each row a stretch of them
 	_      [64]byte
@@ -65,9 +65,6 @@ func NewCounter(maxPending int) *Counter {
 		maxPending = DefaultMaxPending
 	}
 	c := &Counter{seed: maphash.MakeSeed(), maxPending: int64(maxPending)}
-	for i := range c.shards {
-		c.shards[i].index = map[uint64]span{}
-	}
 	c.ids.init()
 	return c
 }
@@ -87,7 +84,7 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	hz := c.ids.horizons()
-	sp := sh.prune(h, sh.index[h], t, hz)
+	sp := sh.prune(h, sh.index.get(h), t, hz)
 	var list []uint32
 	if sp.n > 0 {
 		list = sh.words(sp)
@@ -170,7 +167,7 @@ func (c *Counter) apply(shopperID string, ids []uint32, at uint32, closed bool) 
 	h := maphash.String(c.seed, shopperID)
 	sh := &c.shards[h%shardCount]
 	sh.mu.Lock()
-	sh.push(h, sh.index[h], at, closed, ids, false, groupLen(len(ids), false), c.ids.horizons())
+	sh.push(h, sh.index.get(h), at, closed, ids, false, groupLen(len(ids), false), c.ids.horizons())
 	sh.mu.Unlock()
 }
 
@@ -220,14 +217,19 @@ func (c *Counter) sweep(now time.Time) (shoppers, total int) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for h, sp := range sh.index {
-			sh.prune(h, sp, t, hz)
+		for _, s := range sh.index.slots {
+			if s.h > deadSlot {
+				sh.prune(s.h, s.sp, t, hz)
+			}
 		}
+		sh.index.tidy()
 		sh.compact()
-		for _, sp := range sh.index {
-			total += liveIn(sh.words(sp), t, hz)
+		for _, s := range sh.index.slots {
+			if s.h > deadSlot {
+				total += liveIn(sh.words(s.sp), t, hz)
+			}
 		}
-		shoppers += len(sh.index)
+		shoppers += sh.index.used
 		sh.mu.Unlock()
 	}
 	return shoppers, total
