@@ -36,6 +36,13 @@ const (
 // order of answers.overridden.
 var overrides = [...]Offer{OfferCapped, OfferBudgetExhausted, OfferHoldout}
 
+// The overrides' indexes in overrides.
+const (
+	overCapped = iota
+	overBudget
+	overHoldout
+)
+
 // Assignment is one experiment's answer for one shopper.
 type Assignment struct {
 	Experiment   string  `json:"experiment"`
@@ -125,14 +132,48 @@ func prepareAnswers(c *compiled, strategies []json.RawMessage, control json.RawM
 	return a
 }
 
+// swap is what an override changes in a variant's answer besides its offer and strategy.
+type swap struct {
+	raw     []byte
+	learned *learnedAnswer
+}
+
+// prepareSwaps lists what each override changes in each variant's answer, once the answers
+// are prepared, learned ones included.
+func (c *compiled) prepareSwaps() {
+	for o := range c.overridden {
+		c.swaps[o] = make([]swap, len(c.overridden[o]))
+		for i, a := range c.overridden[o] {
+			c.swaps[o][i] = swap{raw: a.raw, learned: a.learned}
+		}
+	}
+	copy(c.capped[:], c.swaps[overCapped])
+}
+
+// inlineSwaps is how many variants' capped answers the compiled experiment keeps in itself.
+const inlineSwaps = 4
+
+// overrideIn turns a, variant a.variant's answer, into what override o (an index of
+// overrides) answers: the same as c.override(overrides[o], a.variant), writing only the
+// fields that differ, from memory the experiment keeps together.
+func (c *compiled) overrideIn(a *Assignment, o int) {
+	var w *swap
+	if o == overCapped && a.variant < inlineSwaps {
+		w = &c.capped[a.variant]
+	} else {
+		w = &c.swaps[o][a.variant]
+	}
+	a.Offer, a.Strategy, a.raw, a.learned = overrides[o], c.control, w.raw, w.learned
+}
+
 // override is variant i's answer with offer o (one of overrides) instead of its strategy.
 func (a *answers) override(o Offer, i int) Assignment {
 	switch o {
 	case OfferCapped:
-		return a.overridden[0][i]
+		return a.overridden[overCapped][i]
 	case OfferBudgetExhausted:
-		return a.overridden[1][i]
+		return a.overridden[overBudget][i]
 	default:
-		return a.overridden[2][i]
+		return a.overridden[overHoldout][i]
 	}
 }

@@ -68,7 +68,7 @@ func (s *Snapshot) applyHoldout(shopperID string, attrs map[string]any, out []As
 		}
 		seen = true
 		if held {
-			*a = a.c.override(OfferHoldout, a.variant)
+			a.c.overrideIn(a, overHoldout)
 		}
 	}
 	if seen && record != nil {

@@ -111,8 +111,9 @@ func (l *CapLimits) add(cap *FrequencyCap) {
 func (l CapLimits) Largest() int { return int(max(l[0], l[1], l[2])) }
 
 // Reached reports whether opportunities within each window (n, Windows' order) reach a limit.
-func (l CapLimits) Reached(n [3]int) bool {
-	return (l[0] != 0 && n[0] >= int(l[0])) || (l[1] != 0 && n[1] >= int(l[1])) || (l[2] != 0 && n[2] >= int(l[2]))
+// n is read in place: the counter keeps its counts in 32 bits.
+func (l CapLimits) Reached(n *[3]int32) bool {
+	return (l[0] != 0 && n[0] >= int32(l[0])) || (l[1] != 0 && n[1] >= int32(l[1])) || (l[2] != 0 && n[2] >= int32(l[2]))
 }
 
 // Verdict is the limiter's ruling on a candidate.
@@ -167,11 +168,13 @@ func (s *Snapshot) Limit(shopperID string, out []Assignment, count bool, at time
 	for i := range out {
 		a := &out[i]
 		c := a.c
-		if c == nil || a.Reason != ReasonAssigned || a.Offer == OfferHoldout || c.candidates == nil {
+		if c == nil || !c.limiting || a.Reason != ReasonAssigned || a.Offer == OfferHoldout {
 			continue
 		}
-		cand := c.candidates[a.variant]
-		cand.index = uint16(i)
+		cand := Candidate{ID: c.limitID, Limits: c.limits, index: uint16(i)}
+		if c.variantLimits != nil {
+			cand.Limits = c.variantLimits[a.variant]
+		}
 		cands = append(cands, cand)
 	}
 	if len(cands) == 0 {
@@ -182,9 +185,9 @@ func (s *Snapshot) Limit(shopperID string, out []Assignment, count bool, at time
 		a := &out[cand.index]
 		switch {
 		case cand.Result == VerdictCapped:
-			*a = a.c.override(OfferCapped, a.variant)
+			a.c.overrideIn(a, overCapped)
 		case cand.Result == VerdictClosed && a.Offer == OfferShow:
-			*a = a.c.override(OfferBudgetExhausted, a.variant)
+			a.c.overrideIn(a, overBudget)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package experiments
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -46,6 +47,36 @@ func TestOverriddenAnswersKeepTheVariantAndGiveTheControlsExperience(t *testing.
 	}
 	if u := assignOne(s, "s-1", nil, "nope"); u.Offer != OfferShow {
 		t.Fatalf("unknown experiment: offer %q", u.Offer)
+	}
+}
+
+// TestAnOverrideInPlaceIsTheOverriddenAnswer checks that overriding an answer's changed
+// fields in place (what a request does) leaves exactly the answer prepared for the override,
+// for plain and learned variants and a learned control.
+func TestAnOverrideInPlaceIsTheOverriddenAnswer(t *testing.T) {
+	learned := offerExperiment("ol")
+	pct := 10.0
+	learned.Variants[1].Strategy = Strategy{Type: StrategyBundle, Source: SourceComplements, DiscountPercent: &pct, Timing: TimingCart}
+	learned.Variants[0].Strategy = Strategy{Type: StrategySuggestion, Source: SourceComplements, Timing: TimingCart}
+	learned.Normalize()
+	s := snapshotOf(t, offerExperiment("ov"), learned)
+	for _, key := range []string{"ov", "ol"} {
+		c := s.byKey[key]
+		if key == "ol" && (c.override(OfferCapped, 1).learned == nil || c.assigned[1].learned == nil) {
+			t.Fatal("the learned control's overrides are not learned: the test would not cover them")
+		}
+		for o, offer := range overrides {
+			for i := range c.variantKeys {
+				got := c.assigned[i]
+				c.overrideIn(&got, o)
+				if want := c.override(offer, i); !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s, variant %d overridden %s in place:\n%+v\nwant\n%+v", key, i, offer, got, want)
+				}
+				if want := c.override(offer, i); string(got.AppendJSON(nil)) != string(want.AppendJSON(nil)) {
+					t.Fatalf("%s, variant %d overridden %s in place encodes as %s, want %s", key, i, offer, got.AppendJSON(nil), want.AppendJSON(nil))
+				}
+			}
+		}
 	}
 }
 

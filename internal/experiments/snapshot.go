@@ -12,10 +12,18 @@ import (
 // compiled is an experiment prepared for assignment: everything that does not depend on the
 // shopper is worked out once, when the cache loads, not per request.
 type compiled struct {
-	key           string
-	status        Status
-	phase         int
-	seed          targeting.Seed
+	// The fields up to answers.assigned are what every assignment reads: they are kept in
+	// three cache lines (the limiter's among them, in what would be padding).
+	key    string
+	status Status
+	phase  int
+	seed   targeting.Seed
+	// limitID and limits are the answer as the offer pipeline's limiter takes it (Limit): its
+	// number and the experiment's caps; limiting says whether the limiter rules on its answers
+	// at all (a cap or a per-shopper limit somewhere, or the global cap).
+	limitID       uint32
+	limits        CapLimits
+	limiting      bool
 	hashAttribute string
 	condition     *targeting.Condition // nil: everyone is targeted
 	layer         *Layer
@@ -29,14 +37,18 @@ type compiled struct {
 	// condSlot and layerSlot index a request's memo: experiments with the same targeting, or
 	// the same layer and hash attribute, share a slot, so that one request evaluates each
 	// once. -1: not memoised.
-	condSlot, layerSlot int
+	condSlot, layerSlot int32
 	answers
-	// The offer pipeline's: whether the limiter rules on its answers (a cap or a per-shopper
-	// limit somewhere), each variant's answer as the limiter takes it (its number and caps,
-	// prepared here so that a request only copies it), and which variants' budgets are spent.
-	limited    bool
-	candidates []Candidate
-	exhausted  []bool
+	// exhausted says which variants' budgets are spent.
+	exhausted []bool
+	// variantLimits are each variant's limits when some variant has a cap of its own (nil
+	// otherwise), control is the control's strategy and swaps what each override of
+	// overrides changes in each variant's answer (overrideIn); the first variants' capped
+	// ones are kept here too, beside control, the override a busy shop's requests get most.
+	variantLimits []CapLimits
+	control       json.RawMessage
+	capped        [inlineSwaps]swap
+	swaps         [len(overrides)][]swap
 }
 
 func compile(e *Experiment, o *SnapshotOptions) (*compiled, error) {
@@ -84,25 +96,32 @@ func compile(e *Experiment, o *SnapshotOptions) (*compiled, error) {
 	}
 	c.answers = prepareAnswers(c, strategies, control)
 	c.prepareLearned(e.Variants)
+	c.control = control
+	c.prepareSwaps()
 	c.compileLimits(e, o)
 	return c, nil
 }
 
 // compileLimits works out what the offer pipeline needs of the experiment.
 func (c *compiled) compileLimits(e *Experiment, o *SnapshotOptions) {
-	c.limited = e.FrequencyCap != nil || (e.Budget != nil && e.Budget.PerShopper != nil)
+	limited := e.FrequencyCap != nil || (e.Budget != nil && e.Budget.PerShopper != nil)
 	horizon := o.State.GlobalCap.window()
+	ownCaps := false
 	for _, v := range e.Variants {
-		c.limited = c.limited || v.FrequencyCap != nil || (v.Budget != nil && v.Budget.PerShopper != nil)
+		limited = limited || v.FrequencyCap != nil || (v.Budget != nil && v.Budget.PerShopper != nil)
+		ownCaps = ownCaps || v.FrequencyCap != nil
 		horizon = max(horizon, e.FrequencyCap.window(), v.FrequencyCap.window())
 	}
-	if o.Limiter != nil && (c.limited || o.State.GlobalCap != nil) {
-		id := o.Limiter.ID(e.Key, horizon)
-		c.candidates = make([]Candidate, len(e.Variants))
-		for i, v := range e.Variants {
-			c.candidates[i] = Candidate{ID: id}
-			c.candidates[i].Limits.add(e.FrequencyCap)
-			c.candidates[i].Limits.add(v.FrequencyCap)
+	if o.Limiter != nil && (limited || o.State.GlobalCap != nil) {
+		c.limiting = true
+		c.limitID = o.Limiter.ID(e.Key, horizon)
+		c.limits.add(e.FrequencyCap)
+		if ownCaps {
+			c.variantLimits = make([]CapLimits, len(e.Variants))
+			for i, v := range e.Variants {
+				c.variantLimits[i] = c.limits
+				c.variantLimits[i].add(v.FrequencyCap)
+			}
 		}
 	}
 	c.exhausted = e.exhausted(o.State.Budgets)
@@ -158,7 +177,7 @@ func NewSnapshotWith(list []*Experiment, loaded time.Time, o SnapshotOptions) (*
 	}
 	s := &Snapshot{Generation: generations.Add(1), byKey: make(map[string]*compiled, len(list)), Loaded: loaded,
 		holdout: compileHoldout(o.State.Holdout), globalCap: o.State.GlobalCap, limiter: o.Limiter}
-	conds, layers := map[string]int{}, map[[2]string]int{}
+	conds, layers := map[string]int32{}, map[[2]string]int32{}
 	for _, e := range list {
 		c, err := compile(e, &o)
 		if err != nil {
@@ -195,14 +214,14 @@ func (s *Snapshot) Len() int { return len(s.byKey) }
 const memoSlots = 64
 
 // memoSlot numbers a distinct key, up to memoSlots; beyond them, -1.
-func memoSlot[K comparable](slots map[K]int, k K) int {
+func memoSlot[K comparable](slots map[K]int32, k K) int32 {
 	if i, ok := slots[k]; ok {
 		return i
 	}
 	if len(slots) == memoSlots {
 		return -1
 	}
-	slots[k] = len(slots)
+	slots[k] = int32(len(slots))
 	return slots[k]
 }
 

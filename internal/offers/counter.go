@@ -2,6 +2,7 @@ package offers
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,9 +33,9 @@ const shardCount = 256
 // flush. The padding keeps two shards' locks off one cache line.
 type shard struct {
 	mu     sync.Mutex
-	index  map[uint64]span // shopper → their marks in the arena (arena.go)
-	blocks [][]mark        // the arena
-	holes  int             // marks of the arena no shopper's list uses
+	index  table      // shopper → their marks in the arena (arena.go, table.go)
+	blocks [][]uint32 // the arena
+	holes  int        // words of the arena no shopper's list uses
 	rows   []pendingRow
 	ids    []uint32 // the experiment numbers of rows, each row a stretch of them
 	_      [64]byte
@@ -46,16 +47,6 @@ type pendingRow struct {
 	at      uint32
 	off, n  uint32
 }
-
-// mark is one of a shopper's opportunities (at = when) or closures (at = until, closedBit
-// set in id). 8 bytes: a time in Unix seconds and the experiment's number.
-type mark struct {
-	at uint32
-	id uint32
-}
-
-// closedBit marks a closure: the shopper's offer of experiment id is closed until at.
-const closedBit = 1 << 31
 
 // outRow is what one request counted here, as the feed takes it to write.
 type outRow struct {
@@ -74,9 +65,6 @@ func NewCounter(maxPending int) *Counter {
 		maxPending = DefaultMaxPending
 	}
 	c := &Counter{seed: maphash.MakeSeed(), maxPending: int64(maxPending)}
-	for i := range c.shards {
-		c.shards[i].index = map[uint64]span{}
-	}
 	c.ids.init()
 	return c
 }
@@ -96,10 +84,10 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	hz := c.ids.horizons()
-	sp := sh.prune(h, sh.index[h], t, hz)
-	var list []mark
+	sp := sh.prune(h, sh.index.get(h), t, hz)
+	var list []uint32
 	if sp.n > 0 {
-		list = sh.marks(sp)
+		list = sh.words(sp)
 	}
 	var tl tally
 	tl.index(cands)
@@ -108,17 +96,18 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 	if global != nil {
 		used = tl.total(global.Per)
 	}
-	var buf [24]mark
-	added := buf[:0] // this request's opportunities, pushed at once
+	var buf [32]uint32
+	added := buf[:0] // the experiments of this request's opportunities, pushed as one group
 	for i := range cands {
 		cand := &cands[i]
-		var n [classes]int // opportunities within each period, this request's included
-		if o := tl.owner(i); o >= 0 {
-			n = tl.n[o]
-		} else {
-			n = scan(cand.ID, list, added, t)
+		capped := global != nil && used >= global.Offers
+		if o := tl.owner(i); !capped && o >= 0 {
+			capped = cand.Limits.Reached(&tl.n[o])
+		} else if !capped {
+			n := scan(cand.ID, list, added, t)
+			capped = cand.Limits.Reached(&n)
 		}
-		if (global != nil && used >= global.Offers) || cand.Limits.Reached(n) {
+		if capped {
 			cand.Result = experiments.VerdictCapped
 			continue
 		}
@@ -127,7 +116,7 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 			cand.Result = experiments.VerdictClosed
 		}
 		if count {
-			added = append(added, mark{at: t, id: cand.ID})
+			added = append(added, cand.ID&idMask)
 			tl.bump(i)
 			used++
 		}
@@ -135,11 +124,12 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 	if len(added) == 0 {
 		return
 	}
+	repeat := len(added) > 1 && slices.Equal(tl.last, added)
 	room := 0
-	if int(sp.n)+len(added) > int(sp.cap) {
+	if int(sp.n)+groupLen(len(added), repeat) > int(sp.cap) {
 		room = roomFor(cands, global)
 	}
-	sh.push(h, sp, added, room, hz)
+	sh.push(h, sp, t, false, added, repeat, room, hz)
 	if c.pending.Add(int64(len(added))) > c.maxPending {
 		// The database has been away too long: other servers will not learn of these.
 		c.pending.Add(-int64(len(added)))
@@ -147,9 +137,7 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 		return
 	}
 	off := uint32(len(sh.ids))
-	for _, k := range added {
-		sh.ids = append(sh.ids, k.id)
-	}
+	sh.ids = append(sh.ids, added...)
 	sh.rows = append(sh.rows, pendingRow{shopper: shopperID, at: t, off: off, n: uint32(len(added))})
 }
 
@@ -157,34 +145,29 @@ func (c *Counter) Admit(shopperID string, at time.Time, count bool, global *expe
 // fewer shoppers, whose lists then move (and double) rather than every shopper reserving it.
 const roomPerCap = 8
 
-// roomFor is how many marks a shopper given these candidates can come to hold, as far as
-// their caps tell: each experiment's largest cap (at most roomPerCap), and for those without
-// one the global cap's offers (each mark of an experiment with neither expires at once).
+// roomFor is how many words a shopper given these candidates can come to hold, as far as
+// their caps tell, when they come back with the same candidates: one group listing them, and
+// the time and head of a group for each request that can still count one — as many as the
+// largest of their caps (at most roomPerCap), or of the global cap's offers. A shopper whose
+// requests count other experiments each time outgrows it, and moves.
 func roomFor(cands []experiments.Candidate, global *experiments.FrequencyCap) int {
-	own, rest := 0, 0
+	groups := 1
 	for i := range cands {
-		if l := cands[i].Limits.Largest(); l > 0 {
-			own += min(l, roomPerCap)
-		} else {
-			rest++
-		}
+		groups = max(groups, min(cands[i].Limits.Largest(), roomPerCap))
 	}
 	if global != nil {
-		rest = min(rest*roomPerCap, max(global.Offers, rest))
+		groups = max(groups, min(global.Offers, roomPerCap))
 	}
-	return own + rest
+	return len(cands) + 2*groups
 }
 
-// apply adds marks another server counted (or a closure) to a shopper.
-func (c *Counter) apply(shopperID string, ids []uint32, at uint32) {
+// apply adds marks another server counted, or closures until at, to a shopper: ids are
+// experiments' numbers.
+func (c *Counter) apply(shopperID string, ids []uint32, at uint32, closed bool) {
 	h := maphash.String(c.seed, shopperID)
 	sh := &c.shards[h%shardCount]
-	ms := make([]mark, len(ids))
-	for i, id := range ids {
-		ms[i] = mark{at: at, id: id}
-	}
 	sh.mu.Lock()
-	sh.push(h, sh.index[h], ms, len(ids), c.ids.horizons())
+	sh.push(h, sh.index.get(h), at, closed, ids, false, groupLen(len(ids), false), c.ids.horizons())
 	sh.mu.Unlock()
 }
 
@@ -234,14 +217,19 @@ func (c *Counter) sweep(now time.Time) (shoppers, total int) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for h, sp := range sh.index {
-			sh.prune(h, sp, t, hz)
+		for _, s := range sh.index.slots {
+			if s.h > deadSlot {
+				sh.prune(s.h, s.sp, t, hz)
+			}
 		}
+		sh.index.tidy()
 		sh.compact()
-		for _, sp := range sh.index {
-			total += int(sp.n)
+		for _, s := range sh.index.slots {
+			if s.h > deadSlot {
+				total += liveIn(sh.words(s.sp), t, hz)
+			}
 		}
-		shoppers += len(sh.index)
+		shoppers += sh.index.used
 		sh.mu.Unlock()
 	}
 	return shoppers, total

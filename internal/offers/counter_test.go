@@ -180,3 +180,48 @@ func countOf(opps []refOpp, e int, now, window int64) int {
 	}
 	return n
 }
+
+// TestManyCandidatesAreCountedLikeFew checks the counter's slow path against the plain count:
+// requests of 40 experiments (past the 32 a request tallies in one pass), two of them numbered
+// alike modulo 256, each capped at 2 a day, alternating two candidate sets so that groups are
+// both repeated and new.
+func TestManyCandidatesAreCountedLikeFew(t *testing.T) {
+	const day = 24 * 60 * 60
+	c := offers.NewCounter(1 << 30)
+	var ids []uint32
+	for i := range 300 {
+		id := c.ID(fmt.Sprintf("k%d", i), 24*time.Hour)
+		if i < 39 || i == 256 {
+			ids = append(ids, id)
+		}
+	}
+	exps := make([]refExp, len(ids))
+	in := make([]experiments.Candidate, len(ids))
+	for i := range exps {
+		exps[i] = refExp{caps: map[int64]int{day: 2}, horizon: day}
+	}
+	var ref []refOpp
+	now := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).Unix()
+	r := rand.New(rand.NewPCG(7, 11))
+	for req := range 60 {
+		now += int64(r.IntN(4 * 60 * 60))
+		var cands []int
+		for e := range ids {
+			if req%3 != 2 || e%2 == 0 {
+				cands = append(cands, e)
+			}
+		}
+		in = in[:0]
+		for _, e := range cands {
+			in = append(in, experiments.Candidate{Limits: experiments.CapLimits{2, 0, 0}, ID: ids[e]})
+		}
+		c.Admit("shopper", time.Unix(now, 0), true, nil, in)
+		var want []bool
+		want, ref = refAdmit(ref, exps, nil, now, cands)
+		for i, e := range cands {
+			if got := in[i].Result == experiments.VerdictCapped; got != want[i] {
+				t.Fatalf("request %d, experiment %d (number %d): capped %v, the plain count says %v", req, e, ids[e], got, want[i])
+			}
+		}
+	}
+}

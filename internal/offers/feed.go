@@ -271,11 +271,8 @@ func (f *Feed) applyRow(r feedRow, loading bool) {
 			// An experiment this server's cache has not compiled yet: keep its marks until it does.
 			id = f.c.ids.id(key, maxHorizon*time.Second)
 		}
-		if r.Kind == "closed" {
-			id |= closedBit
-		}
-		ids = append(ids, id)
+		ids = append(ids, id&idMask)
 	}
-	f.c.apply(r.ShopperID, ids, uint32(max(at, 0)))
+	f.c.apply(r.ShopperID, ids, uint32(max(at, 0)), r.Kind == "closed")
 	f.metrics.read.Add(float64(len(ids)))
 }

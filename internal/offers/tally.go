@@ -16,9 +16,12 @@ type tally struct {
 	ids  [maxFast]uint32
 	// own is, for candidate i, 1 + the index whose counts stand for it, 0 when none does.
 	own    [maxFast]uint8
-	n      [maxFast][classes]int // within each period, once add has run
+	n      [maxFast][classes]int32 // within each period, once add has run
 	closed [maxFast]bool
 	all    [classes]int
+	// last are the numbers of the list's last group when it counted opportunities: a request
+	// counting the same ones repeats it.
+	last []uint32
 }
 
 const (
@@ -75,26 +78,42 @@ func (tl *tally) owner(i int) int {
 	return int(tl.own[i]) - 1
 }
 
-// add counts a shopper's marks as of time t.
-func (tl *tally) add(list []mark, t uint32) {
-	for _, k := range list {
-		if k.id&closedBit != 0 {
-			id := k.id &^ closedBit
-			if s := int(tl.slot[id&255]) - 1; s >= 0 && tl.ids[s] == id && k.at > t {
-				tl.closed[s] = true
+// add counts a shopper's marks (their list of groups) as of time t.
+func (tl *tally) add(list []uint32, t uint32) {
+	g := groups{list: list}
+	for {
+		at, head, ids, ok := g.next()
+		if !ok {
+			break
+		}
+		tl.last = nil
+		if head&closedFlag != 0 {
+			if at > t {
+				for _, id := range ids {
+					id &= idMask
+					if s := int(tl.slot[id&255]) - 1; s >= 0 && tl.ids[s] == id {
+						tl.closed[s] = true
+					}
+				}
 			}
 			continue
 		}
-		if k.at > t {
+		if head&(multiFlag|repeatFlag) != 0 {
+			tl.last = ids
+		}
+		if at > t {
 			continue // counted at a later time than this request's (a back-dated request)
 		}
-		cl := ageClass(t - k.at)
+		cl := ageClass(t - at)
 		if cl == classes {
 			continue
 		}
-		tl.all[cl]++
-		if s := int(tl.slot[k.id&255]) - 1; s >= 0 && tl.ids[s] == k.id {
-			tl.n[s][cl]++
+		tl.all[cl] += len(ids)
+		for _, id := range ids {
+			id &= idMask
+			if s := int(tl.slot[id&255]) - 1; s >= 0 && tl.ids[s] == id {
+				tl.n[s][cl]++
+			}
 		}
 	}
 	// From counts by age class to counts within each period.
@@ -111,14 +130,20 @@ func (tl *tally) total(p experiments.Window) int { return tl.all[class(p)] }
 
 // scan counts experiment id's opportunities within each period, this request's added ones
 // included, by a pass of its own: for a candidate the tally does not count.
-func scan(id uint32, list, added []mark, t uint32) [classes]int {
-	var n [classes]int
+func scan(id uint32, list, added []uint32, t uint32) [classes]int32 {
+	var n [classes]int32
 	n[0] = countOf(added, id)
-	for _, k := range list {
-		if k.id == id && k.at <= t {
-			if cl := ageClass(t - k.at); cl < classes {
-				n[cl]++
-			}
+	g := groups{list: list}
+	for {
+		at, head, ids, ok := g.next()
+		if !ok {
+			break
+		}
+		if head&closedFlag != 0 || at > t {
+			continue
+		}
+		if cl := ageClass(t - at); cl < classes {
+			n[cl] += countOf(ids, id)
 		}
 	}
 	n[1] += n[0]
@@ -126,11 +151,11 @@ func scan(id uint32, list, added []mark, t uint32) [classes]int {
 	return n
 }
 
-// countOf is how many of this request's opportunities are of experiment id.
-func countOf(added []mark, id uint32) int {
-	n := 0
-	for _, k := range added {
-		if k.id == id {
+// countOf is how many of a group's numbers (or this request's) are experiment id's.
+func countOf(ids []uint32, id uint32) int32 {
+	var n int32
+	for _, k := range ids {
+		if k&idMask == id {
 			n++
 		}
 	}
@@ -138,16 +163,20 @@ func countOf(added []mark, id uint32) int {
 }
 
 // closedFor reports whether a per-shopper limit closed candidate i's offer at time t.
-func (tl *tally) closedFor(i int, cands []experiments.Candidate, list []mark, t uint32) bool {
+func (tl *tally) closedFor(i int, cands []experiments.Candidate, list []uint32, t uint32) bool {
 	if o := tl.owner(i); o >= 0 {
 		return tl.closed[o]
 	}
-	for _, k := range list {
-		if k.id == cands[i].ID|closedBit && k.at > t {
+	g := groups{list: list}
+	for {
+		at, head, ids, ok := g.next()
+		if !ok {
+			return false
+		}
+		if head&closedFlag != 0 && at > t && countOf(ids, cands[i].ID&idMask) > 0 {
 			return true
 		}
 	}
-	return false
 }
 
 // bump counts one more opportunity of candidate i, just given.
