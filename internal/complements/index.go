@@ -140,7 +140,7 @@ func (x *index) complementsOf(r uint32) []edge {
 
 // suggestion is the suggestion of a record's SKU with score.
 func (x *index) suggestion(r uint32, score float64) Suggestion {
-	s := Suggestion{SKU: x.sku(r), Score: score, plain: true}
+	s := Suggestion{SKU: x.sku(r), Score: score, plain: true, record: r}
 	if x.escaped != nil {
 		if q, ok := x.escaped[r]; ok {
 			s.quoted, s.plain = q, false

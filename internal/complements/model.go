@@ -129,6 +129,7 @@ type Suggestion struct {
 
 	plain  bool   // SKU needs no escape as a JSON string (the model checked)
 	quoted string // SKU as a JSON string, when the model found it needs escapes
+	record uint32 // where the model keeps the SKU, when the model made the suggestion
 }
 
 // AppendSKU appends the suggestion's SKU as a JSON string.
