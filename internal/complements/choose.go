@@ -1,35 +1,43 @@
 package complements
 
 import (
-	"hash/maphash"
+	"encoding/binary"
 	"math"
+	"strconv"
 	"sync/atomic"
 )
-
-// choiceSlots is the number of contexts whose choice a model remembers (a power of two).
-const choiceSlots = 16384
 
 // rememberedList bounds a remembered list: a longer one is chosen afresh on every request
 // (max_products is at most 20).
 const rememberedList = 20
 
-// The words of a slot of choices. A slot is a sequence lock (seq, odd while a writer fills
-// it) over the key — two independent 64-bit hashes of the context's SKUs and max, and
-// min_lift's bits — and the list, as ids and scores: numbers only, so that the table holds no
-// pointer and the garbage collector never scans it (a table of pointers to remembered lists
-// cost a scan of every one at every collection: docs/benchmarks.md). The key is hashed from
-// the context's strings rather than their ids, so that a remembered choice costs no look-up
-// of the context in the model's map (a cache miss each); two contexts taken for one need
-// both 64-bit hashes to collide.
+// Remembered choices live in two tables of slots: one of narrow slots, three cache lines
+// each, for lists of up to narrowList products (max_products's default is 3), and one of
+// wide slots, four lines, for longer ones, made when first needed. A slot is words of
+// numbers only, so that the table holds no pointer and the garbage collector never scans it
+// (a table of pointers to remembered lists cost a scan of every one at every collection:
+// docs/benchmarks.md):
+//
+//	word 0     a sequence lock: seq<<16 | len(list)<<8 | max; seq is odd while a writer
+//	           fills the slot
+//	word 1     the key: a 64-bit hash of the context's SKUs, max and min_lift
+//	word 2     the length of the list's JSON (0: not kept) and where its scores start
+//	JSON       narrow slots: the list as JSON (ChooseJSON), when it fits
+//	records    the list's SKUs, as their records in the index, two a word
+//	scores     the list's scores
+//
+// An answer needs only the list's JSON, which a narrow slot keeps in its first two lines:
+// a remembered answer reads those and nothing of the model. The key is hashed from the
+// context's strings rather than their records, so that a remembered choice costs no look-up
+// of the context in the model; two contexts taken for one need their 64-bit keys to collide,
+// from hashes seeded per model, out of an attacker's reach.
 const (
-	wSeq      = 0
-	wHash     = 1
-	wCheck    = 2
-	wLift     = 3
-	wSizes    = 4 // max | len(list)<<8
-	wList     = 5 // two ids a word
-	wScores   = wList + rememberedList/2
-	slotWords = wScores + rememberedList
+	narrowList  = 4
+	narrowJSON  = 15                                         // words
+	narrowWords = 3 + narrowJSON + narrowList/2 + narrowList // 24: three cache lines
+	narrowSlots = 16384
+	wideWords   = 3 + rememberedList/2 + rememberedList // 33
+	wideSlots   = 4096
 )
 
 // choices remembers recent choices for contexts: product pages and carts repeat across
@@ -37,13 +45,72 @@ const (
 // slot holds the last choice that hashed to it; a collision replaces it, and a writer that
 // finds the slot being written skips remembering.
 type choices struct {
-	seed, check maphash.Seed
-	words       []atomic.Uint64 // choiceSlots slots of slotWords
-	computed    atomic.Int64    // choices computed rather than remembered, for tests
+	// narrow and wide are the tables; a large allocation starts on a page, so that a narrow
+	// slot fills whole cache lines.
+	narrow   []atomic.Uint64
+	wide     atomic.Pointer[[]atomic.Uint64]
+	computed atomic.Int64 // choices computed rather than remembered, for tests
 }
 
 func newChoices() *choices {
-	return &choices{seed: maphash.MakeSeed(), check: maphash.MakeSeed(), words: make([]atomic.Uint64, choiceSlots*slotWords)}
+	return &choices{narrow: make([]atomic.Uint64, narrowSlots*narrowWords)}
+}
+
+// slot is where a choice is remembered.
+type slot struct {
+	w    []atomic.Uint64
+	json int // words of JSON it keeps (0 for a wide slot)
+	size int // products it keeps
+}
+
+func (s slot) records() int { return 3 + s.json }
+func (s slot) scores() int  { return 3 + s.json + s.size/2 }
+
+// slot returns the slot of key for lists of max products.
+func (c *choices) slot(key uint64, max int) slot {
+	if max <= narrowList {
+		i := key & (narrowSlots - 1)
+		return slot{w: c.narrow[i*narrowWords : (i+1)*narrowWords], json: narrowJSON, size: narrowList}
+	}
+	wide := c.wide.Load()
+	if wide == nil {
+		t := make([]atomic.Uint64, wideSlots*wideWords)
+		if !c.wide.CompareAndSwap(nil, &t) {
+			wide = c.wide.Load()
+		} else {
+			wide = &t
+		}
+	}
+	i := key & (wideSlots - 1)
+	return slot{w: (*wide)[i*wideWords : (i+1)*wideWords], size: rememberedList}
+}
+
+// key is the key of a choice, and the hashes of the context's products (up to maxHashed of
+// them, for looking them up).
+func (m *Model) key(context []string, max int, minLift float64, hashes *[maxHashed]uint64) uint64 {
+	key := mix(math.Float64bits(minLift) ^ uint64(max)<<56)
+	for i, p := range context {
+		h := m.hash(p)
+		if i < maxHashed {
+			hashes[i] = h
+		}
+		key = mix(key ^ h)
+	}
+	return key
+}
+
+// maxHashed is the largest context whose products' hashes Choose keeps for looking them up
+// (a product page or a cart of usual size; a larger one's are computed again).
+const maxHashed = 16
+
+// mix is a bijective mixing of 64 bits (splitmix64's finalizer), so that the key of a
+// context differs from another's that differs in one product.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // Choose is ForContext remembered: the same context, max and minLift on the same model get
@@ -56,86 +123,178 @@ func (m *Model) Choose(context []string, max int, minLift float64, out []Suggest
 		m.choices.computed.Add(1)
 		return m.ForContext(context, max, minLift, out)
 	}
-	c := m.choices
-	h, check := uint64(max), uint64(max)
-	for _, p := range context {
-		h = h*0x100000001b3 ^ maphash.String(c.seed, p)
-		check = check*0x100000001b3 ^ maphash.String(c.check, p)
-	}
-	slot := c.words[(h&(choiceSlots-1))*slotWords:][:slotWords]
-	if got, ok := m.recall(slot, h, check, max, minLift, out); ok {
+	var hashes [maxHashed]uint64
+	key := m.key(context, max, minLift, &hashes)
+	s := m.choices.slot(key, max)
+	if got, ok := m.recall(s, key, max, out); ok {
 		return got
 	}
-	c.computed.Add(1)
 	start := len(out)
-	var small [16]int32
-	ids := m.known(context, small[:0])
-	if len(ids) == 0 {
-		return out
-	}
-	out = m.forIDs(ids, max, minLift, out)
-	remember(slot, h, check, max, minLift, out[start:], m.ids)
+	out = m.compute(context, &hashes, max, minLift, out)
+	remember(s, key, max, out[start:], nil, 0)
 	return out
 }
 
+// ChooseJSON appends to dst the JSON of what Choose chooses: its SKUs as the elements of an
+// array, then its scores as the elements of another, which start at scores. A remembered
+// choice is read as JSON, without its list; a choice computed here is appended to out too,
+// and listed reports it (otherwise ForContext gives the list again).
+func (m *Model) ChooseJSON(context []string, max int, minLift float64, dst []byte, out []Suggestion) (json []byte, scores int, list []Suggestion, listed bool) {
+	start := len(out)
+	if len(context) == 0 || max < 1 || max > rememberedList {
+		out = m.Choose(context, max, minLift, out)
+		dst, scores = AppendJSON(dst, out[start:])
+		return dst, scores, out, true
+	}
+	var hashes [maxHashed]uint64
+	key := m.key(context, max, minLift, &hashes)
+	s := m.choices.slot(key, max)
+	if json, scores, ok := recallJSON(s, key, max, dst); ok {
+		return json, scores, out, false
+	}
+	var remembered bool
+	if out, remembered = m.recall(s, key, max, out); !remembered {
+		out = m.compute(context, &hashes, max, minLift, out)
+	}
+	from := len(dst)
+	dst, scores = AppendJSON(dst, out[start:])
+	if !remembered || s.json > 0 && len(dst)-from <= 8*s.json {
+		remember(s, key, max, out[start:], dst[from:], scores-from)
+	}
+	return dst, scores, out, true
+}
+
+// compute appends the choice for the context, whose first products' hashes are known.
+func (m *Model) compute(context []string, hashes *[maxHashed]uint64, max int, minLift float64, out []Suggestion) []Suggestion {
+	m.choices.computed.Add(1)
+	var known []uint64 // the hashes, unless the context is too long to have kept them
+	if len(context) <= maxHashed {
+		known = hashes[:len(context)]
+	}
+	var small [16]uint32
+	var buf [smallCandidates]candidate
+	for _, c := range m.rank(m.known(context, known, small[:0]), max, minLift, buf[:0]) {
+		out = append(out, m.suggestion(c.record, c.score))
+	}
+	return out
+}
+
+// AppendJSON appends the list's SKUs as the elements of a JSON array, then its scores as the
+// elements of another, which start at scores.
+func AppendJSON(dst []byte, list []Suggestion) (json []byte, scores int) {
+	for i := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = list[i].AppendSKU(dst)
+	}
+	scores = len(dst)
+	for i := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendScore(dst, list[i].Score)
+	}
+	return dst, scores
+}
+
 // recall appends the choice the slot holds for this key, if it holds it whole.
-func (m *Model) recall(slot []atomic.Uint64, h, check uint64, max int, minLift float64, out []Suggestion) ([]Suggestion, bool) {
-	seq := slot[wSeq].Load()
-	if seq&1 != 0 || slot[wHash].Load() != h || slot[wCheck].Load() != check || slot[wLift].Load() != math.Float64bits(minLift) {
+func (m *Model) recall(s slot, key uint64, max int, out []Suggestion) ([]Suggestion, bool) {
+	head := s.w[0].Load()
+	if head&(1<<16) != 0 || s.w[1].Load() != key || int(head&0xff) != max {
 		return out, false
 	}
-	sizes := slot[wSizes].Load()
-	n := int(sizes >> 8 & 0xff)
-	if int(sizes&0xff) != max || n > rememberedList {
+	n := int(head >> 8 & 0xff)
+	if n > s.size {
 		return out, false
 	}
-	var listIDs [rememberedList]int32
+	var records [rememberedList]uint32
 	var scores [rememberedList]float64
 	for i := range n {
-		listIDs[i] = halfWord(slot, wList, i)
-		scores[i] = math.Float64frombits(slot[wScores+i].Load())
+		records[i] = uint32(s.w[s.records()+i/2].Load() >> (32 * (i % 2)))
+		scores[i] = math.Float64frombits(s.w[s.scores()+i].Load())
 	}
-	if slot[wSeq].Load() != seq {
+	if s.w[0].Load() != head {
 		return out, false // rewritten meanwhile
 	}
 	for i := range n {
-		id := listIDs[i]
-		out = append(out, Suggestion{SKU: m.skus[id], Score: scores[i], quoted: m.quoted[id]})
+		out = append(out, m.suggestion(records[i], scores[i]))
 	}
 	return out, true
 }
 
-// remember stores a choice in the slot, unless another writer is filling it.
-func remember(slot []atomic.Uint64, h, check uint64, max int, minLift float64, list []Suggestion, byID map[string]int32) {
-	seq := slot[wSeq].Load()
-	if seq&1 != 0 || !slot[wSeq].CompareAndSwap(seq, seq+1) {
+// recallJSON appends the JSON of the choice the slot holds for this key, if it holds it
+// whole.
+func recallJSON(s slot, key uint64, max int, dst []byte) ([]byte, int, bool) {
+	head := s.w[0].Load()
+	if head&(1<<16) != 0 || s.w[1].Load() != key || int(head&0xff) != max {
+		return dst, 0, false
+	}
+	lens := s.w[2].Load()
+	size, scores := int(lens&0xffff), int(lens>>16&0xffff)
+	if size == 0 && head>>8&0xff != 0 || size > 8*s.json || scores > size {
+		return dst, 0, false // not kept as JSON
+	}
+	from := len(dst)
+	for i := 0; i < size; i += 8 {
+		dst = binary.LittleEndian.AppendUint64(dst, s.w[3+i/8].Load())
+	}
+	dst = dst[:from+size]
+	if s.w[0].Load() != head {
+		return dst[:from], 0, false // rewritten meanwhile
+	}
+	return dst, from + scores, true
+}
+
+// remember stores a choice in the slot, with its JSON when the slot has room for it (json
+// is nil for none; its scores start at scores), unless another writer is filling the slot.
+func remember(s slot, key uint64, max int, list []Suggestion, json []byte, scores int) {
+	head := s.w[0].Load()
+	if head&(1<<16) != 0 || !s.w[0].CompareAndSwap(head, head+1<<16) {
 		return
 	}
-	slot[wHash].Store(h)
-	slot[wCheck].Store(check)
-	slot[wLift].Store(math.Float64bits(minLift))
-	slot[wSizes].Store(uint64(max) | uint64(len(list))<<8)
-	var listIDs [rememberedList]int32
-	for i := range list {
-		listIDs[i] = byID[list[i].SKU]
-		slot[wScores+i].Store(math.Float64bits(list[i].Score))
+	s.w[1].Store(key)
+	if len(json) > 8*s.json || (json == nil && len(list) > 0) {
+		json, scores = nil, 0
+	}
+	s.w[2].Store(uint64(len(json)) | uint64(scores)<<16)
+	for i := 0; i < len(json); i += 8 {
+		var word [8]byte
+		copy(word[:], json[i:])
+		s.w[3+i/8].Store(binary.LittleEndian.Uint64(word[:]))
 	}
 	for i := 0; i < len(list); i += 2 {
-		slot[wList+i/2].Store(pair(listIDs[:len(list)], i))
+		w := uint64(list[i].record)
+		if i+1 < len(list) {
+			w |= uint64(list[i+1].record) << 32
+		}
+		s.w[s.records()+i/2].Store(w)
 	}
-	slot[wSeq].Store(seq + 2)
+	for i := range list {
+		s.w[s.scores()+i].Store(math.Float64bits(list[i].Score))
+	}
+	seq := head>>16 + 2
+	s.w[0].Store(seq<<16 | uint64(len(list))<<8 | uint64(max))
 }
 
-// pair packs ids i and i+1 (0 past the end) into a word.
-func pair(ids []int32, i int) uint64 {
-	w := uint64(uint32(ids[i]))
-	if i+1 < len(ids) {
-		w |= uint64(uint32(ids[i+1])) << 32
+// AppendScore appends a score (≥ 0) rounded to three decimals, as the shortest decimal:
+// 51.783, 40, 0.5. strconv's shortest formatting of a float was a tenth of a learned
+// answer's time; a score is a finite, non-negative sum of G² values.
+func AppendScore(dst []byte, score float64) []byte {
+	if !(score >= 0 && score < 1e15) {
+		return strconv.AppendFloat(dst, score, 'g', -1, 64)
 	}
-	return w
-}
-
-// halfWord reads id i of the ids packed two a word from word base on.
-func halfWord(slot []atomic.Uint64, base, i int) int32 {
-	return int32(uint32(slot[base+i/2].Load() >> (32 * (i % 2))))
+	milli := int64(math.Round(score * 1000))
+	dst = strconv.AppendInt(dst, milli/1000, 10)
+	frac := milli % 1000
+	if frac == 0 {
+		return dst
+	}
+	digits := [3]byte{byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := 3
+	for digits[n-1] == '0' {
+		n--
+	}
+	dst = append(dst, '.')
+	return append(dst, digits[:n]...)
 }

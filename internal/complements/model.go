@@ -30,22 +30,10 @@ type Complement struct {
 type Model struct {
 	Snapshot
 	by map[string][]Complement
-	// What ForContext reads, made by index: every SKU the model holds (as a product or a
-	// complement) numbered, its JSON string encoded once, and each product's complements as
-	// compact edges, so that choosing for a context touches a few cache lines and compares
-	// numbers rather than strings.
-	ids    map[string]int32
-	skus   []string // by id
-	quoted []string // by id
-	edges  [][]edge // by the product's id
+	// index is what ForContext and Choose read (index.go).
+	index
 	// choices remembers what Choose chose for recent contexts (choose.go).
 	choices *choices
-}
-
-// edge is a complement as ForContext reads it.
-type edge struct {
-	score, lift float64
-	id          int32
 }
 
 // emptyModel is what a server holds before any snapshot was built.
@@ -114,37 +102,14 @@ func LoadModel(ctx context.Context, db *sqlx.DB, snap *Snapshot) (*Model, error)
 		return nil, database.Wrap(err, "loading complements snapshot %d", snap.Version)
 	}
 	flush()
-	m.index()
+	m.prepare()
 	return m, nil
 }
 
-// index numbers the model's SKUs in byte order, so that ids compare as SKUs do, and builds
-// what ForContext and Choose read.
-func (m *Model) index() {
+// prepare builds what ForContext and Choose read.
+func (m *Model) prepare() {
 	m.choices = newChoices()
-	seen := make(map[string]bool, len(m.by))
-	for p, list := range m.by {
-		seen[p] = true
-		for _, c := range list {
-			seen[c.SKU] = true
-		}
-	}
-	m.skus = slices.Sorted(maps.Keys(seen))
-	m.ids = make(map[string]int32, len(m.skus))
-	m.quoted = make([]string, len(m.skus))
-	for i, sku := range m.skus {
-		m.ids[sku] = int32(i)
-		m.quoted[i] = jsonString(sku)
-	}
-	m.edges = make([][]edge, len(m.skus))
-	all := make([]edge, 0, m.Pairs)
-	for p, list := range m.by {
-		start := len(all)
-		for _, c := range list {
-			all = append(all, edge{score: c.Score, lift: c.Lift, id: m.ids[c.SKU]})
-		}
-		m.edges[m.ids[p]] = all[start:len(all):len(all)]
-	}
+	m.index = newIndex(m.by)
 }
 
 func internString(m map[string]string, s string) string {
@@ -162,12 +127,19 @@ type Suggestion struct {
 	SKU   string  `json:"sku"`
 	Score float64 `json:"score"`
 
-	quoted string // SKU as a JSON string, as the model encoded it
+	plain  bool   // SKU needs no escape as a JSON string (the model checked)
+	quoted string // SKU as a JSON string, when the model found it needs escapes
+	record uint32 // where the model keeps the SKU, when the model made the suggestion
 }
 
 // AppendSKU appends the suggestion's SKU as a JSON string.
 func (s *Suggestion) AppendSKU(dst []byte) []byte {
-	if s.quoted != "" {
+	switch {
+	case s.plain:
+		dst = append(dst, '"')
+		dst = append(dst, s.SKU...)
+		return append(dst, '"')
+	case s.quoted != "":
 		return append(dst, s.quoted...)
 	}
 	return append(dst, jsonString(s.SKU)...)
@@ -189,61 +161,108 @@ func jsonString(s string) string {
 // equal), best first, ties by SKU. A product of the context is never suggested. The result is
 // appended to out.
 //
-// It runs on every assign request with learned strategies: a usual context's few dozen
-// candidates are gathered on the stack and the best picked by selection, without a map or a
-// sort (docs/benchmarks.md).
+// It runs on every assign request with learned strategies whose choice is not remembered
+// (Choose): a usual context's few dozen candidates are gathered on the stack and the best
+// picked by selection, without a map or a sort (docs/benchmarks.md).
 func (m *Model) ForContext(context []string, max int, minLift float64, out []Suggestion) []Suggestion {
-	var small [16]int32
-	return m.forIDs(m.known(context, small[:0]), max, minLift, out)
-}
-
-// known appends to ids the context's products the model knows, each once, in order (a product
-// it does not know has no complements and is offered by none): what a choice depends on.
-func (m *Model) known(context []string, ids []int32) []int32 {
-	for _, p := range context {
-		if id, ok := m.ids[p]; ok && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
-// forIDs is ForContext for the context's known products.
-func (m *Model) forIDs(ids []int32, max int, minLift float64, out []Suggestion) []Suggestion {
-	bound := 0
-	for _, id := range ids {
-		bound += len(m.edges[id])
-	}
-	var t candidates
-	t.init(bound)
-	for _, id := range ids {
-		for _, e := range m.edges[id] {
-			// What the cart holds already is not offered.
-			if e.lift >= minLift && !slices.Contains(ids, e.id) {
-				t.add(e.id, e.score)
-			}
-		}
-	}
-	// The best max by selection (max is small); only the chosen ones' SKUs are read.
-	cand := t.list
-	for i := range min(max, len(cand)) {
-		best := i
-		for j := i + 1; j < len(cand); j++ {
-			if cand[j].better(cand[best]) {
-				best = j
-			}
-		}
-		cand[i], cand[best] = cand[best], cand[i]
-		c := cand[i]
-		out = append(out, Suggestion{SKU: m.skus[c.id], Score: c.score, quoted: m.quoted[c.id]})
+	var small [16]uint32
+	var buf [smallCandidates]candidate
+	for _, c := range m.rank(m.known(context, nil, small[:0]), max, minLift, buf[:0]) {
+		out = append(out, m.suggestion(c.record, c.score))
 	}
 	return out
 }
 
+// known appends to records those of the context's products the model knows, each once, in
+// order (a product it does not know has no complements and is offered by none): what a
+// choice depends on. hashes are the products' hashes when the caller has them (nil: computed
+// here).
+func (m *Model) known(context []string, hashes []uint64, records []uint32) []uint32 {
+	for i, p := range context {
+		var h uint64
+		if hashes != nil {
+			h = hashes[i]
+		} else {
+			h = m.hash(p)
+		}
+		if r, ok := m.find(p, h); ok && !slices.Contains(records, r) {
+			records = append(records, r)
+		}
+	}
+	return records
+}
+
+// rank returns the best max candidates for the context's known products, best first, in
+// buf's memory when it has room.
+func (m *Model) rank(context []uint32, max int, minLift float64, buf []candidate) []candidate {
+	bound := 0
+	for _, r := range context {
+		bound += len(m.complementsOf(r))
+	}
+	// Candidates in order of arrival; a candidate met again is found through seen (its
+	// position+1 at a slot its id hashes to, for a usual context) or big (for a large one).
+	list := buf[:0]
+	var seen [2 * smallCandidates]uint8
+	var big map[int32]int
+	if bound > smallCandidates {
+		big = make(map[int32]int, bound)
+	}
+	for _, r := range context {
+		for _, e := range m.complementsOf(r) {
+			// What the cart holds already is not offered.
+			if e.lift < minLift || slices.Contains(context, e.record) {
+				continue
+			}
+			if big != nil {
+				if p, ok := big[e.id]; ok {
+					list[p].score += e.score
+					continue
+				}
+				big[e.id] = len(list)
+				list = append(list, candidate{score: e.score, id: e.id, record: e.record})
+				continue
+			}
+			i := uint32(e.id) * 0x9e3779b1 >> 26 // 6 bits: len(seen) is 64
+			for seen[i] != 0 && list[seen[i]-1].id != e.id {
+				i = (i + 1) % uint32(len(seen))
+			}
+			if seen[i] != 0 {
+				list[seen[i]-1].score += e.score
+				continue
+			}
+			list = append(list, candidate{score: e.score, id: e.id, record: e.record})
+			seen[i] = uint8(len(list))
+		}
+	}
+	// The best max, in place: list[:n] is kept sorted, best first, and a candidate better
+	// than its last is inserted (one comparison for most candidates, max being small).
+	n := min(max, len(list))
+	for i := 1; i < n; i++ {
+		insert(list[:i+1], list[i])
+	}
+	for i := n; i < len(list); i++ {
+		if c := list[i]; c.better(list[n-1]) {
+			list[i] = list[n-1]
+			insert(list[:n], c)
+		}
+	}
+	return list[:n]
+}
+
+// insert puts c into top, sorted best first but for its last place, which it overwrites.
+func insert(top []candidate, c candidate) {
+	j := len(top) - 1
+	for ; j > 0 && c.better(top[j-1]); j-- {
+		top[j] = top[j-1]
+	}
+	top[j] = c
+}
+
 // candidate is a product ForContext may offer, with its score so far.
 type candidate struct {
-	score float64
-	id    int32
+	score  float64
+	id     int32
+	record uint32
 }
 
 // better orders candidates: the higher score first, then the SKU in byte order, which ids
@@ -255,44 +274,11 @@ func (c candidate) better(d candidate) bool {
 	return c.id < d.id
 }
 
-// smallCandidates is how many candidates ForContext finds by scanning a list on the stack; a
-// context whose products have more complements in all (more than 3 products with the default
-// 10 each) uses a map, so that a context of 100 products costs a linear, not a quadratic, time.
+// smallCandidates is how many candidates rank finds by scanning a list on the caller's stack;
+// a context whose products have more complements in all (more than 3 products with the
+// default 10 each) uses a map, so that a context of 100 products costs a linear, not a
+// quadratic, time.
 const smallCandidates = 32
-
-// candidates gathers ForContext's candidates in order of arrival.
-type candidates struct {
-	list  []candidate
-	big   map[int32]int // id → position in list, for a large context
-	stack [smallCandidates]candidate
-}
-
-// init prepares for at most bound candidates.
-func (t *candidates) init(bound int) {
-	t.list = t.stack[:0]
-	if bound > smallCandidates {
-		t.big = make(map[int32]int, bound)
-	}
-}
-
-// add adds score to id's candidate, making it if new.
-func (t *candidates) add(id int32, score float64) {
-	if t.big != nil {
-		if pos, ok := t.big[id]; ok {
-			t.list[pos].score += score
-			return
-		}
-		t.big[id] = len(t.list)
-	} else {
-		for i := range t.list {
-			if t.list[i].id == id {
-				t.list[i].score += score
-				return
-			}
-		}
-	}
-	t.list = append(t.list, candidate{score: score, id: id})
-}
 
 // NewModel returns a model of the given complements per product, for tests, benchmarks and
 // tools that build one without the database. The lists must be best first.
@@ -301,6 +287,6 @@ func NewModel(snap Snapshot, by map[string][]Complement) *Model {
 		by = map[string][]Complement{}
 	}
 	m := &Model{Snapshot: snap, by: by}
-	m.index()
+	m.prepare()
 	return m
 }

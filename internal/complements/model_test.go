@@ -178,8 +178,69 @@ func TestChooseUnderConcurrentRequests(t *testing.T) {
 					t.Errorf("%v: remembered %v, computed %v", ctx, brief(got), brief(want))
 					return
 				}
+				json, _, _, _ := m.ChooseJSON(ctx, 3, 1, nil, nil)
+				if wantJSON, _ := complements.AppendJSON(nil, want); string(json) != string(wantJSON) {
+					t.Errorf("%v: remembered %s, computed %s", ctx, json, wantJSON)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+func TestScoresAreWrittenToThreeDecimals(t *testing.T) {
+	for score, want := range map[float64]string{0: "0", 40: "40", 51.78277304132055: "51.783", 22.09237570334111: "22.092",
+		0.5: "0.5", 0.0004: "0", 0.0005: "0.001", 1.10: "1.1", 999.9999: "1000", 12.305: "12.305"} {
+		if got := string(complements.AppendScore(nil, score)); got != want {
+			t.Errorf("complements.AppendScore(%v) = %s, want %s", score, got, want)
+		}
+	}
+}
+
+// ChooseJSON answers with the JSON of the list ForContext computes, whether the choice was
+// computed, remembered as JSON (a narrow slot that has room), or remembered as a list (long
+// SKUs, or more than 4 products).
+func TestChooseJSONIsTheJSONOfTheChoice(t *testing.T) {
+	long := strings.Repeat("x", 40)
+	by := map[string][]complements.Complement{
+		"shampoo": {{SKU: "conditioner", Score: 40.12345, Lift: 3}, {SKU: "mask", Score: 10, Lift: 1.2}, {SKU: `a "quoted" <sku>`, Score: 5, Lift: 2}},
+		"razor":   {{SKU: "gel", Score: 30, Lift: 5}, {SKU: "conditioner", Score: 15, Lift: 1.6}},
+		"long":    {{SKU: long + "1", Score: 3, Lift: 2}, {SKU: long + "2", Score: 2, Lift: 2}, {SKU: long + "3", Score: 1, Lift: 2}},
+	}
+	for _, p := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		by["many"] = append(by["many"], complements.Complement{SKU: p, Score: float64(len(by["many"]) + 1), Lift: 2})
+	}
+	m := complements.NewModel(complements.Snapshot{Version: 1}, by)
+	for _, tc := range []struct {
+		context []string
+		max     int
+		asJSON  bool // the second answer is read from the remembered JSON
+	}{
+		{[]string{"razor", "shampoo"}, 3, true},
+		{[]string{"shampoo"}, 4, true},
+		{[]string{"no-such-sku"}, 3, true},
+		{[]string{"long"}, 3, false}, // 3 × 43 bytes: more than a slot keeps
+		{[]string{"many"}, 6, false}, // a wide slot keeps lists only
+		{[]string{"many"}, 30, false},
+	} {
+		want, wantAt := complements.AppendJSON([]byte("prefix"), m.ForContext(tc.context, tc.max, 1, nil))
+		for round := range 2 {
+			computed := complements.Computed(m)
+			got, at, list, listed := m.ChooseJSON(tc.context, tc.max, 1, []byte("prefix"), []complements.Suggestion{{SKU: "kept"}})
+			if string(got) != string(want) || at != wantAt {
+				t.Errorf("%v max %d, round %d: %s (scores at %d), want %s (at %d)", tc.context, tc.max, round, got, at, want, wantAt)
+			}
+			fromJSON := round == 1 && tc.asJSON
+			if listed == fromJSON || len(list) < 1 || list[0].SKU != "kept" {
+				t.Errorf("%v max %d, round %d: listed %v, list %v", tc.context, tc.max, round, listed, brief(list))
+			}
+			if listed && !slices.Equal(brief(list[1:]), brief(m.ForContext(tc.context, tc.max, 1, nil))) {
+				t.Errorf("%v max %d, round %d: list %v", tc.context, tc.max, round, brief(list))
+			}
+			if again := complements.Computed(m) - computed; round == 1 && tc.max <= 20 && again != 0 {
+				t.Errorf("%v max %d: the same context was computed again", tc.context, tc.max)
+			}
+		}
+	}
 }

@@ -3,9 +3,7 @@ package experiments
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"slices"
-	"strconv"
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/complements"
@@ -184,46 +182,27 @@ func (a *Assignment) Offered(offers *Offers) []complements.Suggestion {
 // Learned reports whether the answer's products are chosen per request (Offered).
 func (a *Assignment) Learned() bool { return a.learned != nil }
 
-// appendScore appends a score (≥ 0) rounded to three decimals, as the shortest decimal:
-// 51.783, 40, 0.5. strconv's shortest formatting of a float was a tenth of a learned
-// answer's time; a score is a finite, non-negative sum of G² values.
-func appendScore(dst []byte, score float64) []byte {
-	if !(score >= 0 && score < 1e15) {
-		return strconv.AppendFloat(dst, score, 'g', -1, 64)
-	}
-	milli := int64(math.Round(score * 1000))
-	dst = strconv.AppendInt(dst, milli/1000, 10)
-	frac := milli % 1000
-	if frac == 0 {
-		return dst
-	}
-	digits := [3]byte{byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
-	n := 3
-	for digits[n-1] == '0' {
-		n--
-	}
-	dst = append(dst, '.')
-	return append(dst, digits[:n]...)
-}
-
 // Offers chooses, for one request, the products of learned strategies: from the complements
 // model, for the products the shopper is looking at. A nil *Offers, or one without a model or
-// context, offers nothing. It remembers each (min_lift, max_products)'s choice, and its JSON,
-// so that experiments with the same learned strategy share one look-up and one encoding (and
-// the model remembers choices across requests: complements.Model.Choose); Reset reuses its
-// memory.
+// context, offers nothing. It remembers each (min_lift, max_products)'s choice as JSON, so
+// that experiments with the same learned strategy share one look-up and one encoding (and
+// the model remembers choices across requests, as JSON: complements.Model.ChooseJSON), and
+// lists the products only when asked what was offered; Reset reuses its memory.
 type Offers struct {
 	model   *complements.Model
 	context []string
 	memo    []offerMemo
-	chosen  []complements.Suggestion // every memo's list, one after the other
+	chosen  []complements.Suggestion // the memos' lists, one after the other
 	json    []byte                   // every memo's SKUs and scores as JSON array elements
 }
 
 type offerMemo struct {
-	minLift    float64
-	max        int
-	start, end int // the list in chosen
+	minLift float64
+	max     int
+	// listed says whether chosen[start:end] is the list (a list remembered as JSON is listed
+	// when asked for).
+	listed     bool
+	start, end int
 	// json[from:skus] are the list's SKUs as JSON, json[skus:scores] its scores.
 	from, skus, scores int
 }
@@ -239,23 +218,29 @@ func (o *Offers) Reset(model *complements.Model, context []string) {
 
 // choose returns up to max products for the context with a lift of at least minLift.
 func (o *Offers) choose(minLift float64, max int) []complements.Suggestion {
-	if m := o.find(minLift, max); m != nil {
-		return o.chosen[m.start:m.end:m.end]
+	m := o.find(minLift, max)
+	if m == nil {
+		return nil
 	}
-	return nil
+	if !m.listed {
+		start := len(o.chosen)
+		o.chosen = o.model.ForContext(o.context, max, minLift, o.chosen)
+		m.start, m.end, m.listed = start, len(o.chosen), true
+	}
+	return o.chosen[m.start:m.end:m.end]
 }
 
 // encoded returns choose's products as the elements of a JSON array of SKUs and one of scores.
 func (o *Offers) encoded(minLift float64, max int) (skus, scores []byte) {
 	m := o.find(minLift, max)
-	if m == nil || m.start == m.end {
+	if m == nil || m.from == m.scores {
 		return nil, nil
 	}
 	return o.json[m.from:m.skus], o.json[m.skus:m.scores]
 }
 
-// find returns the memo of (minLift, max), choosing and encoding its products when new; nil
-// when nothing can be offered.
+// find returns the memo of (minLift, max), choosing its products when new; nil when nothing
+// can be offered.
 func (o *Offers) find(minLift float64, max int) *offerMemo {
 	if o == nil || o.model == nil || len(o.context) == 0 {
 		return nil
@@ -265,22 +250,9 @@ func (o *Offers) find(minLift float64, max int) *offerMemo {
 			return m
 		}
 	}
-	start, from := len(o.chosen), len(o.json)
-	o.chosen = o.model.Choose(o.context, max, minLift, o.chosen)
-	list := o.chosen[start:]
-	for i := range list {
-		if i > 0 {
-			o.json = append(o.json, ',')
-		}
-		o.json = list[i].AppendSKU(o.json)
-	}
-	skus := len(o.json)
-	for i := range list {
-		if i > 0 {
-			o.json = append(o.json, ',')
-		}
-		o.json = appendScore(o.json, list[i].Score)
-	}
-	o.memo = append(o.memo, offerMemo{minLift: minLift, max: max, start: start, end: len(o.chosen), from: from, skus: skus, scores: len(o.json)})
+	m := offerMemo{minLift: minLift, max: max, start: len(o.chosen), from: len(o.json)}
+	o.json, m.skus, o.chosen, m.listed = o.model.ChooseJSON(o.context, max, minLift, o.json, o.chosen)
+	m.end, m.scores = len(o.chosen), len(o.json)
+	o.memo = append(o.memo, m)
 	return &o.memo[len(o.memo)-1]
 }

@@ -210,12 +210,3 @@ func hasDetail(e *apperr.Error, field, code string) bool {
 	}
 	return false
 }
-
-func TestScoresAreWrittenToThreeDecimals(t *testing.T) {
-	for score, want := range map[float64]string{0: "0", 40: "40", 51.78277304132055: "51.783", 22.09237570334111: "22.092",
-		0.5: "0.5", 0.0004: "0", 0.0005: "0.001", 1.10: "1.1", 999.9999: "1000", 12.305: "12.305"} {
-		if got := string(appendScore(nil, score)); got != want {
-			t.Errorf("appendScore(%v) = %s, want %s", score, got, want)
-		}
-	}
-}

@@ -42,7 +42,12 @@ func encode(req Request) item {
 		it.refused, it.attrs = "shopper_id "+why, req.Attributes
 		return it
 	}
-	attrs := attributesJSON(req.Attributes)
+	// A row of offers alone (a returning shopper's new cart) merges no exposure, the one
+	// reader of its attributes: they are not encoded.
+	attrs := []byte("{}")
+	if len(req.Exposures) > 0 {
+		attrs = attributesJSON(req.Attributes)
+	}
 	rows := pgcopy.Rows{B: make([]byte, 0, 64+len(req.ShopperID)+len(attrs)+24*len(req.Exposures))}
 	var at [40]byte
 	rows.Text(req.ShopperID).Raw(pgcopy.AppendTimestamp(at[:0], req.At)).Bytes(attrs)

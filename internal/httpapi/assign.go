@@ -40,6 +40,10 @@ type assignRequest struct {
 
 	// ctx is where the fast decoder puts Context, reused with the request's pooled state.
 	ctx assignContext
+	// contextAt is where the fast decoder found Context's value in the body (zero when it
+	// did not), so that a returning shopper's exposures are known as recorded whatever the
+	// cart (requestDigests).
+	contextAt [2]int
 }
 
 // assignContext is the "context" of an assign request.
@@ -86,24 +90,20 @@ func (s *Server) assign(c *gin.Context) {
 	}
 	snap := s.deps.Assignments.Snapshot()
 	model := s.complementsModel()
-	// The same body under the same snapshot gets the same answers: once its exposures are
-	// queued, a returning shopper's request costs one probe, not one per experiment. With a
-	// context, the complements model's version counts too: a new model may offer other
-	// products, which are recorded.
-	digest := maphash.Bytes(requestSeed, body) ^ snap.Generation*0x9e3779b97f4a7c15
-	if model != nil && req.Context != nil {
-		digest ^= uint64(model.Version) * 0xbf58476d1ce4e5b9
-	}
+	d := requestDigests(body, req, snap.Generation, model)
 	rec := s.deps.Exposures
+	track := req.Track == nil || *req.Track
+	d.exposures = d.exposures && track && !rec.Recorded(d.exposureDigest)
+	d.offers = d.offers && track && !rec.Recorded(d.offerDigest)
 	var record func(experiments.Exposure)
-	if (req.Track == nil || *req.Track) && !rec.Recorded(digest) {
+	if d.exposures || d.offers {
 		st.exps = st.exps[:0]
 		record = func(e experiments.Exposure) {
 			st.exps = append(st.exps, exposures.Exposure{Experiment: e.Experiment, Phase: e.Phase, Variant: e.Variant})
 		}
 	}
 	st.out = snap.Assign(req.ShopperID, req.Attributes, req.Experiments, st.out[:0], record)
-	snap.Limit(req.ShopperID, st.out, req.Track == nil || *req.Track, answeredAt(req.At))
+	snap.Limit(req.ShopperID, st.out, track, answeredAt(req.At))
 	// Each answer was encoded when the cache loaded; the response is their concatenation, with
 	// the products of learned strategies chosen for the request's context.
 	st.offers.Reset(model, req.contextProducts())
@@ -121,19 +121,24 @@ func (s *Server) assign(c *gin.Context) {
 	// Recorded once the products are chosen, so that what learned strategies offered is
 	// recorded with the exposures.
 	if record != nil {
-		s.recordExposures(st, req, digest, pooledAttrs)
+		s.recordExposures(st, req, d, pooledAttrs)
 	}
 	writeJSON(c, http.StatusOK, b)
 }
 
-// recordExposures hands the request's exposures to the recorder, as one row, and remembers the
-// request once they are all queued.
-func (s *Server) recordExposures(st *assignState, req *assignRequest, digest uint64, pooledAttrs bool) {
+// recordExposures hands the request's exposures and offers (those d says are not known as
+// recorded) to the recorder, as one row, and remembers the request once they are queued.
+func (s *Server) recordExposures(st *assignState, req *assignRequest, d digests, pooledAttrs bool) {
 	rec := s.deps.Exposures
+	r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes}
+	if d.exposures {
+		r.Exposures = st.exps
+	}
+	if d.offers {
+		r.Offers = st.offeredProducts()
+	}
 	queued := true
-	if len(st.exps) > 0 {
-		r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes, Exposures: st.exps,
-			Offers: st.offeredProducts()}
+	if len(r.Exposures) > 0 || len(r.Offers) > 0 {
 		if req.At != nil {
 			r.At = req.At.UTC()
 		}
@@ -144,10 +149,55 @@ func (s *Server) recordExposures(st *assignState, req *assignRequest, digest uin
 			st.attrs = make(map[string]any, 8)
 		}
 	}
-	if queued {
-		rec.MarkRecorded(digest)
+	if !queued {
+		return
+	}
+	if d.exposures {
+		rec.MarkRecorded(d.exposureDigest)
+	}
+	if d.offers {
+		rec.MarkRecorded(d.offerDigest)
 	}
 }
+
+// digests say what of a request may need recording, and how it is known as recorded. The same
+// body under the same snapshot gets the same answers: once its exposures are queued, a
+// returning shopper's request costs one probe, not one per experiment. Exposures do not depend
+// on the context, so when the fast decoder says where the context is, the exposures' digest
+// leaves it out: a returning shopper with a new cart records only what learned strategies
+// offered (their digest covers the context and the complements model's version, since a new
+// model may offer other products).
+type digests struct {
+	exposures, offers           bool // whether there may be exposures or offers to record
+	exposureDigest, offerDigest uint64
+}
+
+func requestDigests(body []byte, req *assignRequest, generation uint64, model *complements.Model) digests {
+	d := digests{exposures: true}
+	at := req.contextAt
+	if at[1] == 0 {
+		d.exposureDigest = maphash.Bytes(requestSeed, body)
+	} else {
+		var h maphash.Hash
+		h.SetSeed(requestSeed)
+		h.Write(body[:at[0]])
+		h.WriteByte(0) // where the context was
+		h.Write(body[at[1]:])
+		d.exposureDigest = h.Sum64()
+	}
+	d.exposureDigest ^= generation * 0x9e3779b97f4a7c15
+	if model == nil || req.Context == nil {
+		return d
+	}
+	d.offers = true
+	d.offerDigest = d.exposureDigest ^ uint64(model.Version)*0xbf58476d1ce4e5b9
+	if at[1] != 0 {
+		d.offerDigest ^= maphash.Bytes(contextSeed, body[at[0]:at[1]])
+	}
+	return d
+}
+
+var contextSeed = maphash.MakeSeed()
 
 // offeredProducts lists the products that the learned answers of the request's recorded
 // exposures offered (st.offered, reused), for analysis to judge those shoppers' cross-sell

@@ -158,6 +158,7 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 			if !once(4) {
 				return false
 			}
+			valueAt := p.i
 			if p.null() {
 				req.Context = nil
 				break
@@ -195,6 +196,7 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 			}
 			req.ctx.Products = products
 			req.Context = &req.ctx
+			req.contextAt = [2]int{valueAt, p.i}
 		default:
 			return false // "at", a misspelt key or an unknown one
 		}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"testing"
 )
@@ -90,6 +91,16 @@ func checkParseAssign(t *testing.T, body []byte) bool {
 		got.Context = &c
 	}
 	got.ctx = assignContext{}
+	// contextAt spans the context's value, and only it: the exposures' digest leaves it out.
+	if at := got.contextAt; at != [2]int{} {
+		var c assignContext
+		if got.Context == nil || json.Unmarshal(body[at[0]:at[1]], &c) != nil || !reflect.DeepEqual(c.Products, got.Context.Products) {
+			t.Fatalf("parseAssign(%q): context at %v is %q", body, at, body[at[0]:at[1]])
+		}
+		got.contextAt = [2]int{}
+	} else if got.Context != nil {
+		t.Fatalf("parseAssign(%q) did not say where the context is", body)
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("parseAssign(%q) = %#v\nthe strict decoder gives %#v", body, got, want)
 	}
