@@ -332,6 +332,11 @@ func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
+	for _, set := range p.Source.settings() {
+		if _, err := tx.ExecContext(ctx, set); err != nil {
+			return nil, fmt.Errorf("reading %q: %w", req.Experiment, err)
+		}
+	}
 	stage("aggregating exposures and events")
 	var rows []aggRow
 	if err := tx.SelectContext(ctx, &rows, p.SQL, p.Args...); err != nil {
