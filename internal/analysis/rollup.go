@@ -139,6 +139,7 @@ type RollupProgress struct {
 // transactions of at most Batch order events, and says what it did.
 func (r *Rollups) Advance(ctx context.Context) (RollupProgress, error) {
 	start := time.Now()
+	checked := start
 	var total RollupProgress
 	for {
 		p, more, err := r.pass(ctx)
@@ -156,13 +157,22 @@ func (r *Rollups) Advance(ctx context.Context) (RollupProgress, error) {
 		}
 		if !more || ctx.Err() != nil {
 			if (total.Rebuilt || total.Events+total.Queue+total.Sealed > 0) && ctx.Err() == nil {
-				total.Analysed = r.freshenStatistics(ctx)
+				total.Analysed = append(total.Analysed, r.freshenStatistics(ctx)...)
 			}
 			total.Duration = time.Since(start)
 			return total, ctx.Err()
 		}
+		// A backlog takes many passes: the tables' growth meanwhile counts too.
+		if time.Since(checked) >= statisticsEvery {
+			total.Analysed = append(total.Analysed, r.freshenStatistics(ctx)...)
+			checked = time.Now()
+		}
 	}
 }
+
+// statisticsEvery is how often a long Advance (a backlog) checks its tables' statistics
+// between passes; a check that finds nothing stale reads only the statistics views.
+const statisticsEvery = 10 * time.Second
 
 // rollupTables are the tables the job fills, whose statistics its own statements and reports
 // plan with; the job keeps the report's tables' statistics fresh too, since a report on a

@@ -31,16 +31,22 @@ func analyseStale(ctx context.Context, db *sqlx.DB, tables []string) ([]string, 
 		return nil, nil
 	}
 	var stale []string
-	// A partition's counters stand for its partitioned parent, which has none of its own.
+	// An ordinary table: by its own counters, as autovacuum judges it. A partitioned one has
+	// no counters of its own, and its partitions' are reset when autovacuum analyses them (not
+	// it): it is stale when its partitions hold a fifth more or fewer rows than it had when it
+	// was last analysed, or never was.
 	if err := db.SelectContext(ctx, &stale, `
-		SELECT DISTINCT coalesce(parent.relname, c.relname)
-		FROM pg_stat_user_tables t
-		JOIN pg_class c ON c.oid = t.relid
-		LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
-		LEFT JOIN pg_class parent ON parent.oid = i.inhparent
-		WHERE coalesce(parent.relname, c.relname) = ANY($1)
+		SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables t ON t.relid = c.oid
+		WHERE c.relname = ANY($1) AND c.relkind = 'r'
 		  AND (coalesce(t.last_analyze, t.last_autoanalyze) IS NULL AND pg_relation_size(c.oid) > 0
 		       OR t.n_mod_since_analyze > greatest(0.2 * t.n_live_tup, 200))
+		UNION
+		SELECT p.relname FROM pg_class p
+		JOIN pg_inherits i ON i.inhparent = p.oid JOIN pg_stat_user_tables t ON t.relid = i.inhrelid
+		WHERE p.relname = ANY($1) AND p.relkind = 'p'
+		GROUP BY p.relname, p.reltuples
+		HAVING p.reltuples < 0 AND sum(pg_relation_size(t.relid)) > 0
+		    OR abs(sum(t.n_live_tup) - p.reltuples) > greatest(0.2 * p.reltuples, 200)
 		ORDER BY 1`, pq.Array(tables)); err != nil {
 		return nil, fmt.Errorf("finding tables with stale statistics: %w", err)
 	}
