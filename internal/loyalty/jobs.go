@@ -16,15 +16,12 @@ type Jobs struct {
 	Log         *slog.Logger
 }
 
-// DefaultCreditEvery credits orders every second, so that points show up while the shopper
-// is still on the confirmation page: an order waits for the next run, so the period is most
-// of crediting's lag behind ingestion, which the run itself, a few statements per batch,
-// adds little to (docs/benchmarks.md, "Crediting and the rollups under the events load"); a
-// run with nothing to read is one indexed read. DefaultExpireEvery expires lots every ten
+// DefaultCreditEvery credits orders every two seconds, so that points show up while the
+// shopper is still on the confirmation page; DefaultExpireEvery expires lots every ten
 // minutes: balances never count a lapsed lot anyway, so the job only writes the ledger
 // entries down.
 const (
-	DefaultCreditEvery = time.Second
+	DefaultCreditEvery = 2 * time.Second
 	DefaultExpireEvery = 10 * time.Minute
 )
 
