@@ -147,6 +147,18 @@ func TestReportOnHotStandby(t *testing.T) {
 		t.Fatalf("the standby holds %d shoppers in two variants (%v), want the primary's 4", excluded, err)
 	}
 
+	// The standby cannot analyse: the planner statistics its reports use are those the
+	// primary's rollup job made (the rollups, and events, a partitioned table autovacuum never
+	// analyses), replicated with the data.
+	var tables []string
+	if err := sdb.Select(&tables, `SELECT DISTINCT tablename::text FROM pg_stats
+		WHERE schemaname = 'public' AND tablename IN ('analysis_rollups', 'events') ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(tables, ",") != "analysis_rollups,events" {
+		t.Errorf("the standby has statistics of %v, want analysis_rollups and events from the primary's job", tables)
+	}
+
 	report := func(url string, flags ...string) map[string]any {
 		t.Helper()
 		args := append([]string{"report", "--experiment", "replica", "--format", "json"}, flags...)

@@ -22,7 +22,7 @@ var holdoutAggregateSQL = sqlJoin(
 	fmt.Sprintf(exposedSQL, "0", " AND ($9::timestamptz IS NULL OR first_seen >= $9::timestamptz)"),
 	fmt.Sprintf(fromEventsSQL, "x WHERE NOT multiple_variants"),
 	holdoutFiguresSQL+",",
-	programPointValueSQL, fmt.Sprintf(perFromEventsSQL, "per"), percentileCapsSQL, cappedSQL)
+	programPointValueSQL, fmt.Sprintf(perFromEventsSQL, "per"), percentileCapsSQL, fmt.Sprintf(cappedSQL, excludedFromExposuresSQL))
 
 // holdoutFiguresSQL is figuresSQL with the programme's bonus rule in place of the variant's.
 var holdoutFiguresSQL = strings.Replace(figuresSQL, bonusOfVariantSQL, holdoutBonusSQL, 1)

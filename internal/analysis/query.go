@@ -332,6 +332,11 @@ func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
+	for _, set := range p.Source.settings() {
+		if _, err := tx.ExecContext(ctx, set); err != nil {
+			return nil, fmt.Errorf("reading %q: %w", req.Experiment, err)
+		}
+	}
 	stage("aggregating exposures and events")
 	var rows []aggRow
 	if err := tx.SelectContext(ctx, &rows, p.SQL, p.Args...); err != nil {
@@ -379,36 +384,13 @@ func (s *Source) readTx(ctx context.Context) (*sqlx.Tx, error) {
 // reportTables are the tables the aggregate reads; events and order_items are partitioned.
 var reportTables = []string{"exposures", "events", "order_items", "loyalty_entries"}
 
-// freshenStatistics runs ANALYZE on the report's tables whose statistics are missing or stale.
-// Right after a bulk load (a demo, a backfill) autovacuum has not analysed them yet, and the
-// planner, guessing, picks far slower plans than with statistics; and autovacuum never
-// analyses a partitioned table's parent at all. ANALYZE samples rows, so its cost stays small
-// however large the tables (docs/benchmarks.md, analyze report). Failure (not the owner) only
-// means the report may plan worse.
+// freshenStatistics analyses the report's tables whose statistics are missing or stale
+// (analyseStale). Right after a bulk load (a demo, a backfill) autovacuum has not analysed them
+// yet, and the planner, guessing, picks far slower plans than with statistics. On a standby it
+// does nothing: the primary's rollup job analyses these tables too, and its statistics come
+// with the data.
 func (s *Source) freshenStatistics(ctx context.Context) {
-	// A hot standby (or a read-only session) cannot run ANALYZE; its statistics come from
-	// the primary's, replicated with the data.
-	var readOnly bool
-	if err := s.db.GetContext(ctx, &readOnly, `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool`); err != nil || readOnly {
-		return
-	}
-	var stale []string
-	err := sqlx.SelectContext(ctx, s.db, &stale, `
-		SELECT DISTINCT coalesce(parent.relname, c.relname)
-		FROM pg_stat_user_tables t
-		JOIN pg_class c ON c.oid = t.relid
-		LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
-		LEFT JOIN pg_class parent ON parent.oid = i.inhparent
-		WHERE coalesce(parent.relname, c.relname) = ANY($1)
-		  AND (coalesce(t.last_analyze, t.last_autoanalyze) IS NULL
-		       OR t.n_mod_since_analyze > 0.2 * greatest(t.n_live_tup, 1000))`, pq.Array(reportTables))
-	if err != nil {
-		return
-	}
-	for _, table := range stale {
-		// The name comes from our own list above, never from input.
-		_, _ = s.db.ExecContext(ctx, `ANALYZE `+pq.QuoteIdentifier(table))
-	}
+	_, _ = analyseStale(ctx, s.db, reportTables)
 }
 
 // build turns the aggregate rows into the report.

@@ -130,6 +130,8 @@ type RollupProgress struct {
 	Queue    int   // queue rows (statements of other writers) read
 	Sealed   int   // phases whose end clipped rows
 	Poisoned int   // shoppers whose rows the database refused, left to be read from events
+	// Analysed lists the tables whose planner statistics the call renewed (analyseStale).
+	Analysed []string
 	Duration time.Duration
 }
 
@@ -137,6 +139,7 @@ type RollupProgress struct {
 // transactions of at most Batch order events, and says what it did.
 func (r *Rollups) Advance(ctx context.Context) (RollupProgress, error) {
 	start := time.Now()
+	checked := start
 	var total RollupProgress
 	for {
 		p, more, err := r.pass(ctx)
@@ -153,10 +156,41 @@ func (r *Rollups) Advance(ctx context.Context) (RollupProgress, error) {
 			return total, fmt.Errorf("advancing the analysis rollups: %w", err)
 		}
 		if !more || ctx.Err() != nil {
+			if (total.Rebuilt || total.Events+total.Queue+total.Sealed > 0) && ctx.Err() == nil {
+				total.Analysed = append(total.Analysed, r.freshenStatistics(ctx)...)
+			}
 			total.Duration = time.Since(start)
 			return total, ctx.Err()
 		}
+		// A backlog takes many passes: the tables' growth meanwhile counts too.
+		if time.Since(checked) >= statisticsEvery {
+			total.Analysed = append(total.Analysed, r.freshenStatistics(ctx)...)
+			checked = time.Now()
+		}
 	}
+}
+
+// statisticsEvery is how often a long Advance (a backlog) checks its tables' statistics
+// between passes; a check that finds nothing stale reads only the statistics views.
+const statisticsEvery = 10 * time.Second
+
+// rollupTables are the tables the job fills, whose statistics its own statements and reports
+// plan with; the job keeps the report's tables' statistics fresh too, since a report on a
+// standby cannot.
+var rollupTables = append([]string{"analysis_rollups", "analysis_rollup_groups", "analysis_rollup_shoppers",
+	"analysis_rollup_due"}, reportTables...)
+
+// freshenStatistics analyses the tables the job writes and reads when they changed a lot
+// since their last analysis: a server that starts on a fresh database, or after a bulk load,
+// would otherwise plan its passes and the reports on guesses until autovacuum comes by (a
+// minute or more; never for the partitioned events). A failure is logged: the rows are right
+// either way, only slower to compute.
+func (r *Rollups) freshenStatistics(ctx context.Context) []string {
+	done, err := analyseStale(ctx, r.db, rollupTables)
+	if err != nil && ctx.Err() == nil {
+		r.log.Warn("analysis rollups: renewing planner statistics", "error", err)
+	}
+	return done
 }
 
 // Lag is how long ago the oldest order or refund the rollups have not read was received; 0
@@ -240,6 +274,13 @@ func (r *Rollups) pass(ctx context.Context) (p RollupProgress, more bool, err er
 			}
 		}
 		more = len(evs) == r.batch || n == queueBatch
+		if len(shoppers) > 0 {
+			// This pass's writes count in the tables' statistics as soon as it commits (not up
+			// to a second later), so that freshenStatistics at the end of Advance sees them.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+				return fmt.Errorf("flushing the pass's table statistics: %w", err)
+			}
+		}
 		dtx.OnCommit(func() { r.events.Add(float64(len(evs))) })
 		return nil
 	})

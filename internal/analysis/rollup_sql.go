@@ -59,7 +59,7 @@ func groupColumns(prefix, sep string) string {
 
 // rollupColumns are analysis_rollups' columns after its key, in table order.
 const rollupColumns = `variant, first_seen, state, orders, cross_sell, refunded, revenue, discount, bonus_points,
-    cost, net, pre_revenue, currency_min, currency_max, pre_currency_min, pre_currency_max, last_at`
+    cost, net, pre_revenue, currency_min, currency_max, pre_currency_min, pre_currency_max, last_at, attributes`
 
 // deltaRow turns rows of analysis_rollups (or of the same shape) aliased %[1]s into the group
 // key, the sign %[2]s and the values groupSums reads, exact.
@@ -104,7 +104,7 @@ t AS (SELECT key, ARRAY(SELECT jsonb_array_elements_text(target_products)) AS ta
 lv AS (` + learnedVariantsSQL + `
 ),
 u0 AS MATERIALIZED (
-    SELECT x.experiment_key, x.phase, x.shopper_id, x.variant, x.first_seen,
+    SELECT x.experiment_key, x.phase, x.shopper_id, x.variant, x.first_seen, x.attributes,
            COALESCE(p.ended_at, 'infinity'::timestamptz) AS until,
            CASE WHEN x.first_seen >= COALESCE(p.ended_at, 'infinity'::timestamptz) THEN 'late'
                 WHEN x.multiple_variants THEN 'multiple' ELSE 'unit' END AS state,
@@ -129,7 +129,7 @@ new AS MATERIALIZED (
            COALESCE(ev.pre_revenue, 0)::bigint AS pre_revenue,
            ev.cur_min AS currency_min, ev.cur_max AS currency_max,
            ev.pre_cur_min AS pre_currency_min, ev.pre_cur_max AS pre_currency_max,
-           GREATEST(ev.last_at, xs.last_at, b.last_at) AS last_at
+           GREATEST(ev.last_at, xs.last_at, b.last_at) AS last_at, u.attributes
     FROM u0 AS u CROSS JOIN st` + figuresJoin + `
 ),
 old AS MATERIALIZED (

@@ -90,7 +90,23 @@ func chooseSource(ctx context.Context, q sqlx.QueryerContext, req ReportRequest,
 
 // note is the comment InlineSQL puts above the statement, so that --sql says what it reads.
 func (d DataSource) note() string {
+	if d.Form == FormRollupRows {
+		return d.what() + "-- analyze runs it with jit = off and enable_sort = off (PGOPTIONS='-c jit=off -c enable_sort=off' for psql):\n" +
+			"-- compiling it costs more than it saves, and the planner, guessing many groups, would sort every row.\n"
+	}
 	return d.what() + "-- analyze runs it with jit = off (PGOPTIONS='-c jit=off' for psql): compiling it costs more than it saves.\n"
+}
+
+// settings are what the statement of d runs with besides jit = off (readTx), SET LOCAL in its
+// transaction. The rows form groups every unit by variant, segment and day: the planner cannot
+// know how few segments there are (an attribute's values), guesses hundreds of thousands of
+// groups, and sorts every row for them; hashed, the same grouping takes a third less time
+// (docs/benchmarks.md, analyze report).
+func (d DataSource) settings() []string {
+	if d.Form == FormRollupRows {
+		return []string{"SET LOCAL enable_sort = off"}
+	}
+	return nil
 }
 
 func (d DataSource) what() string {
@@ -100,8 +116,8 @@ func (d DataSource) what() string {
 			"-- event %d), corrected for the shoppers it caps and for those whose rows are behind, which are\n"+
 			"-- computed from events.\n", d.RollupSeq)
 	case FormRollupRows:
-		return fmt.Sprintf("-- Reads each shopper's rollup row (analysis_rollups, up to event %d) with the segment attribute\n"+
-			"-- from exposures; the shoppers whose rows are behind are computed from events.\n", d.RollupSeq)
+		return fmt.Sprintf("-- Reads each shopper's rollup row (analysis_rollups, up to event %d), the segment attribute\n"+
+			"-- included; the shoppers whose rows are behind are computed from events.\n", d.RollupSeq)
 	}
 	return "-- Reads every shopper's figures from events: " + d.Reason + ".\n"
 }

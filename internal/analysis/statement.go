@@ -14,8 +14,9 @@ import (
 //     (found through the indexes of the largest and smallest values) and for the shoppers
 //     whose rows are behind (stale), whose figures are computed from events. Its cost does
 //     not grow with the number of shoppers.
-//   - rows (a segment): one rollup row per shopper, joined with exposures for the segment
-//     attribute, the stale shoppers computed from events.
+//   - rows (a segment): one rollup row per shopper, which holds the exposure's attributes and
+//     so the segment, capped with the caps the groups form finds; the stale shoppers computed
+//     from events. It reads no exposure but the stale shoppers'.
 //   - events: every shopper's figures computed from events (figuresSQL), where the rollups
 //     cannot answer: a conversion window, rollups not built or being brought up to date.
 //
@@ -108,20 +109,22 @@ const perFromEventsSQL = `
     FROM u CROSS JOIN pv` + figuresJoin
 
 // perFromRowsSQL is per for the rows form: the stale shoppers from events (pst), and everyone
-// else's rollup row. The pre-exposure figures count only with CUPED, as they do when computed
-// from events with a lookback of 0.
+// else's rollup row, whose segment attribute it keeps (so no exposure is read for it). The
+// pre-exposure figures count only with CUPED, as they do when computed from events with a
+// lookback of 0.
 const perFromRowsSQL = `
 per AS (
     SELECT * FROM pst
     UNION ALL
-    SELECT x.variant, x.segment, (x.first_seen AT TIME ZONE 'UTC')::date, 0, false,
+    SELECT r.variant, CASE WHEN $6::text = '' THEN '' ELSE COALESCE(r.attributes ->> $6::text, '') END,
+           (r.first_seen AT TIME ZONE 'UTC')::date, 0, false,
            r.orders, r.cross_sell, r.refunded, r.revenue::float8, r.cost::float8,
            CASE WHEN $7::float8 > 0 THEN r.pre_revenue ELSE 0 END::float8,
            CASE WHEN $7::float8 > 0 THEN LEAST(r.currency_min, r.pre_currency_min) ELSE r.currency_min END,
            CASE WHEN $7::float8 > 0 THEN GREATEST(r.currency_max, r.pre_currency_max) ELSE r.currency_max END
-    FROM x JOIN analysis_rollups r ON r.experiment_key = $1 AND r.phase = $2 AND r.shopper_id = x.shopper_id
-    WHERE NOT x.multiple_variants AND r.state = 'unit'
-      AND NOT EXISTS (SELECT 1 FROM stale s WHERE s.shopper_id = x.shopper_id)
+    FROM analysis_rollups r
+    WHERE r.experiment_key = $1 AND r.phase = $2 AND r.state = 'unit'
+      AND NOT EXISTS (SELECT 1 FROM stale s WHERE s.shopper_id = r.shopper_id)
 ),`
 
 // percentileCapsSQL closes per and finds the caps: the pooled percentiles of every unit's
@@ -177,19 +180,28 @@ SELECT false AS excluded, variant, segment, day, period,
        (SELECT net FROM caps) AS cap_net, (SELECT pre FROM caps) AS cap_pre
 FROM capped GROUP BY variant, segment, day, period
 UNION ALL
-SELECT true, '', '', NULL, 0, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-       0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', NULL, NULL, NULL, NULL
-FROM x WHERE multiple_variants`
+SELECT true, '', '', NULL, 0, %s, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+       0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', NULL, NULL, NULL, NULL`
+
+// excludedFromExposuresSQL counts the shoppers seen in two variants among the exposures x (the
+// whole phase's); excludedFromRollupsSQL counts them as the groups form does: the rollups'
+// count, less the stale rows (sr), plus the stale shoppers' exposures (x holds only those).
+const (
+	excludedFromExposuresSQL = `(SELECT count(*) FROM x WHERE multiple_variants)`
+	excludedFromRollupsSQL   = `(SELECT COALESCE(sum(units), 0) FROM analysis_rollup_groups WHERE experiment_key = $1 AND phase = $2 AND state = 'multiple')
+       - (SELECT count(*) FROM sr WHERE state = 'multiple') + (SELECT count(*) FROM x WHERE multiple_variants)`
+)
 
 var (
 	// eventsAggregateSQL computes every shopper's figures from events.
 	eventsAggregateSQL = sqlJoin(fmt.Sprintf(exposedSQL, "width_bucket(first_seen, $9::text[]::timestamptz[])", ""), fmt.Sprintf(fromEventsSQL, "x WHERE NOT multiple_variants"), figuresSQL+",",
-		programPointValueSQL, fmt.Sprintf(perFromEventsSQL, "per"), percentileCapsSQL, cappedSQL)
+		programPointValueSQL, fmt.Sprintf(perFromEventsSQL, "per"), percentileCapsSQL, fmt.Sprintf(cappedSQL, excludedFromExposuresSQL))
 	// staleFromEventsSQL computes the stale shoppers of x from events (pst).
 	staleFromEventsSQL = sqlJoin(fmt.Sprintf(fromEventsSQL, "x WHERE NOT multiple_variants AND shopper_id IN (SELECT shopper_id FROM stale)"),
 		figuresSQL+",", rollupPointValueSQL, fmt.Sprintf(perFromEventsSQL, "pst")+"\n),")
 	// rowsAggregateSQL reads each shopper's rollup row, and computes the stale ones from events.
-	rowsAggregateSQL = sqlJoin(fmt.Sprintf(exposedSQL, "0", ""), staleSQL, staleFromEventsSQL, perFromRowsSQL, capsFromIndexesSQL, cappedSQL)
+	rowsAggregateSQL = sqlJoin("WITH "+strings.TrimSpace(staleSQL), staleExposedSQL, staleFromEventsSQL, perFromRowsSQL,
+		capsFromIndexesSQL, fmt.Sprintf(cappedSQL, excludedFromRollupsSQL))
 	// groupsAggregateSQL reads the groups' sums and corrects them (groups.go).
 	groupsAggregateSQL = sqlJoin("WITH "+strings.TrimSpace(staleSQL), staleExposedSQL, staleFromEventsSQL,
 		capsFromIndexesSQL, groupsTailSQL)

@@ -199,24 +199,24 @@ func (s *Service) earnOrders(ctx context.Context, tx *sqlx.Tx, orders []claimed,
 	if len(e.points) == 0 {
 		return nil
 	}
-	// An order has one base earn and one bonus per experiment: (order, experiment) finds an
-	// entry's lot times.
-	_, err := tx.ExecContext(ctx, `WITH x AS (
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+	// Each earn's entry and lot ids are drawn first, in the earns' order, so that the three
+	// inserts read the batch alone rather than joining one insert's RETURNING to the next.
+	_, err := tx.ExecContext(ctx, `WITH x AS MATERIALIZED (
+			SELECT x.*, nextval('loyalty_entries_id_seq') AS entry_id, nextval('loyalty_lots_id_seq') AS lot_id
+			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
 				$7::timestamptz[], $8::text[]) WITH ORDINALITY
 				AS x(shopper_id, points, reason, order_id, experiment, variant, available_at, expires_at, ord)
+			ORDER BY ord
 		), en AS (
-			INSERT INTO loyalty_entries (shopper_id, kind, points, source, reason, order_id, experiment, variant, created_at)
-			SELECT shopper_id, 'earn', points, 'order', reason, order_id, NULLIF(experiment, ''), NULLIF(variant, ''), $9
-			FROM x ORDER BY ord
-			RETURNING id, shopper_id, points, order_id, COALESCE(experiment, '') AS experiment
+			INSERT INTO loyalty_entries (id, shopper_id, kind, points, source, reason, order_id, experiment, variant, created_at)
+			SELECT entry_id, shopper_id, 'earn', points, 'order', reason, order_id, NULLIF(experiment, ''), NULLIF(variant, ''), $9
+			FROM x
 		), lot AS (
-			INSERT INTO loyalty_lots (shopper_id, entry_id, points, remaining, earned_at, available_at, expires_at)
-			SELECT en.shopper_id, en.id, en.points, en.points, $9, x.available_at, NULLIF(x.expires_at, '')::timestamptz
-			FROM en JOIN x USING (order_id, experiment) ORDER BY en.id
-			RETURNING id, entry_id, points
+			INSERT INTO loyalty_lots (id, shopper_id, entry_id, points, remaining, earned_at, available_at, expires_at)
+			SELECT lot_id, shopper_id, entry_id, points, points, $9, available_at, NULLIF(expires_at, '')::timestamptz
+			FROM x
 		)
-		INSERT INTO loyalty_lot_moves (entry_id, lot_id, points) SELECT entry_id, id, points FROM lot`,
+		INSERT INTO loyalty_lot_moves (entry_id, lot_id, points) SELECT entry_id, lot_id, points FROM x`,
 		pq.StringArray(e.shoppers), pq.Int64Array(e.points), pq.StringArray(e.reasons), pq.StringArray(e.orders),
 		pq.StringArray(e.experiments), pq.StringArray(e.variants), pq.StringArray(e.available), pq.StringArray(e.expires), now)
 	if err != nil {

@@ -149,6 +149,24 @@ func (f *fixture) checkBooks(t *testing.T) {
 			WHERE e.points <> (SELECT COALESCE(sum(points), 0) FROM loyalty_lot_moves m WHERE m.entry_id = e.id)`},
 		{"lots with a negative or excess remainder", `
 			SELECT count(*) FROM loyalty_lots WHERE remaining < 0 OR remaining > points OR debt < 0`},
+		// The references the database checks per statement (migration 00015), checked here
+		// again over the whole ledger, independently of those triggers.
+		{"entries of a shopper without an account", `
+			SELECT count(*) FROM loyalty_entries e
+			WHERE NOT EXISTS (SELECT 1 FROM loyalty_accounts a WHERE a.shopper_id = e.shopper_id)`},
+		{"reversals of no entry of their shopper", `
+			SELECT count(*) FROM loyalty_entries r LEFT JOIN loyalty_entries o ON o.id = r.reverses
+			WHERE r.reverses IS NOT NULL AND o.shopper_id IS DISTINCT FROM r.shopper_id`},
+		{"lots not made by an earn of their shopper for their points", `
+			SELECT count(*) FROM loyalty_lots l LEFT JOIN loyalty_entries e ON e.id = l.entry_id
+			WHERE e.kind IS DISTINCT FROM 'earn' OR e.shopper_id <> l.shopper_id OR e.points <> l.points`},
+		{"earns without exactly one lot", `
+			SELECT count(*) FROM loyalty_entries e
+			WHERE e.kind = 'earn' AND (SELECT count(*) FROM loyalty_lots l WHERE l.entry_id = e.id) <> 1`},
+		{"moves of no entry, no lot, or an entry and a lot of two shoppers", `
+			SELECT count(*) FROM loyalty_lot_moves m
+			LEFT JOIN loyalty_entries e ON e.id = m.entry_id LEFT JOIN loyalty_lots l ON l.id = m.lot_id
+			WHERE e.shopper_id IS NULL OR l.shopper_id IS NULL OR e.shopper_id <> l.shopper_id`},
 		{"transactions reversed beyond their points", `
 			SELECT count(*) FROM loyalty_entries o
 			WHERE (SELECT COALESCE(sum(abs(r.points) + r.shortfall), 0) FROM loyalty_entries r WHERE r.reverses = o.id)

@@ -122,7 +122,15 @@ type orderBatch struct {
 // exposure is a shopper's variant in a running experiment, with the experiment's variants.
 type exposure struct {
 	ShopperID, Experiment, Variant string
-	Variants                       []byte
+	Variants                       *variantsDef
+}
+
+// variantsDef is an experiment's variants as crediting reads them, decoded once per batch;
+// err, when the definition does not decode, fails each order that would read it, as decoding
+// it per order did (so the batch goes event by event and those orders to quarantine).
+type variantsDef struct {
+	list []strategyVariant
+	err  error
 }
 
 // readExposed reads the variants the shoppers were exposed to in running experiments, merged
@@ -150,9 +158,13 @@ func readExposed(ctx context.Context, tx *sqlx.Tx, buyers []string) ([]exposure,
 		WHERE x.status = 'running'`, pq.StringArray(keys), pq.Int64Array(phases)); err != nil {
 		return nil, fmt.Errorf("reading the variants of the experiments a batch's shoppers are in: %w", err)
 	}
-	variants := make(map[string][]byte, len(defs))
+	variants := make(map[string]*variantsDef, len(defs))
 	for _, d := range defs {
-		variants[d.Key] = d.Variants
+		v := &variantsDef{}
+		if err := json.Unmarshal(d.Variants, &v.list); err != nil {
+			v.err = fmt.Errorf("experiment %s: variants: %w", d.Key, err)
+		}
+		variants[d.Key] = v
 	}
 	out := make([]exposure, 0, len(seen))
 	for _, v := range seen {
@@ -355,10 +367,10 @@ func orderBonuses(batch *orderBatch, ev orderEvent, base int64) ([]bonus, error)
 	exposed, skus := batch.exposed[ev.ShopperID], batch.skus[ev.ID]
 	var out []bonus
 	for _, x := range exposed {
-		var variants []strategyVariant
-		if err := json.Unmarshal(x.Variants, &variants); err != nil {
-			return nil, fmt.Errorf("experiment %s: variants: %w", x.Experiment, err)
+		if x.Variants.err != nil {
+			return nil, x.Variants.err
 		}
+		variants := x.Variants.list
 		i := slices.IndexFunc(variants, func(v strategyVariant) bool { return v.Key == x.Variant })
 		if i < 0 || variants[i].Strategy.Type != "loyalty_points" {
 			continue

@@ -138,8 +138,11 @@ bench() { # label, analyze flags...
 	head -3 "$work/q.sql" | sed 's/^/    /'
 	local s e q r ev
 	lock_on
-	# jit = off, as analyze runs it (the statement's own comment says so).
-	s=$(now); PGOPTIONS='-c jit=off' "${psql[@]}" -f "$work/q.sql" -o /dev/null; e=$(now); q=$(echo "$e - $s" | bc)
+	# With the settings analyze runs it with, which the statement's own comment names (jit = off;
+	# enable_sort = off for a segment).
+	local opts
+	opts=$(sed -n "s/.*(PGOPTIONS='\([^']*\)' for psql).*/\1/p" "$work/q.sql" | head -1)
+	s=$(now); PGOPTIONS="$opts" "${psql[@]}" -f "$work/q.sql" -o /dev/null; e=$(now); q=$(echo "$e - $s" | bc)
 	s=$(now); "$work/analyze" report --experiment bench --format json "$@" >"$work/rollups.json"; e=$(now); r=$(echo "$e - $s" | bc)
 	lock_off
 	# The reference, outside the lock and at the script's priority: the slow part.
