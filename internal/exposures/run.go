@@ -42,7 +42,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	return nil
 }
 
-// stageLoop stages the queue every FlushInterval, or as soon as Record finds it filling up,
+// stageLoop stages the queue every FlushInterval, or as soon as Record finds a batch queued,
 // in COPYs of at most BatchSize requests, retrying with back-off while the database is
 // unreachable (the queue absorbs meanwhile). It returns the unwritten batch when ctx ends.
 //
