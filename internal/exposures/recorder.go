@@ -6,6 +6,7 @@ package exposures
 import (
 	"hash/maphash"
 	"log/slog"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,12 @@ type Request struct {
 	// Attributes are the request's attributes, kept with each exposure for segmentation. The
 	// recorder owns the map once Record queued it.
 	Attributes map[string]any
+	// AttributesJSON, when not empty, is Attributes as a JSON object that Postgres stores as
+	// the same jsonb value as Attributes encoded: the request body's own bytes, which the
+	// caller has checked (strings without escapes or control characters, valid UTF-8, each
+	// number spelt as the encoder spells it, no repeated names). The row is then written
+	// without encoding the map again. Record does not keep it.
+	AttributesJSON string
 	// At is when the shopper was exposed; zero means now.
 	At        time.Time
 	Exposures []Exposure
@@ -134,8 +141,12 @@ type Recorder struct {
 	queued  atomic.Int64 // exposures in the queue
 	losses  *losses
 	merged  chan struct{} // nudges the merger after a COPY
-	metrics metrics
-	now     func() time.Time
+	// filling nudges the stager when the queue holds fillingAt requests before its next
+	// FlushInterval: the stager does not wait on the queue itself (see stageLoop).
+	filling   chan struct{}
+	fillingAt int
+	metrics   metrics
+	now       func() time.Time
 	// failingSince is when staging started failing (Unix nanoseconds), 0 while it works.
 	failingSince atomic.Int64
 	// lastStaged is when the stager last wrote (Unix nanoseconds), for the merge's pace.
@@ -159,8 +170,8 @@ func New(db *sqlx.DB, cfg Config, reg prometheus.Registerer, log *slog.Logger) *
 	}
 	r := &Recorder{
 		db: db, cfg: cfg, log: log, queue: make(chan item, cfg.QueueSize), seed: maphash.MakeSeed(),
-		merged: make(chan struct{}, 1), now: time.Now, failingLog: rate.Sometimes{Interval: time.Second},
-		quarantine: cfg.Quarantine,
+		merged: make(chan struct{}, 1), filling: make(chan struct{}, 1), fillingAt: max(min(cfg.BatchSize, cfg.QueueSize/4), 1),
+		now: time.Now, failingLog: rate.Sometimes{Interval: time.Second}, quarantine: cfg.Quarantine,
 	}
 	size := bucketSlots
 	for size < cfg.SeenSize {
@@ -177,21 +188,26 @@ func New(db *sqlx.DB, cfg Config, reg prometheus.Registerer, log *slog.Logger) *
 	return r
 }
 
-// digest is a 64-bit stand-in for (experiment, phase, shopper, variant): comparing four
-// strings cost more than the rest of assignment. A collision (odds ~n²/2⁶⁴) would only skip a
-// redundant write; the database still keeps one row per shopper.
-func (r *Recorder) digest(shopper string, e *Exposure) uint64 {
-	var h maphash.Hash
-	h.SetSeed(r.seed)
-	h.WriteString(e.Experiment)
-	h.WriteByte(0)
-	h.WriteString(shopper)
-	h.WriteByte(0)
-	h.WriteString(e.Variant)
-	h.WriteByte(byte(e.Phase))
-	h.WriteByte(byte(e.Phase >> 8))
-	return h.Sum64() | 1 // never 0, the empty slot
+// digest is a 64-bit stand-in for (experiment, phase, shopper, variant), from the shopper id's
+// hash (shopperHash, also the bucket's): comparing four strings cost more than the rest of
+// assignment. Each string is hashed on its own and the hashes mixed, rather than the four
+// written into one maphash.Hash, which cost twice as much for a new shopper's sixteen
+// (docs/benchmarks.md). A collision (odds ~n²/2⁶⁴) would only skip a redundant write; the
+// database still keeps one row per shopper.
+func (r *Recorder) digest(shopper uint64, e *Exposure) uint64 {
+	x := shopper ^ maphash.String(r.seed, e.Experiment)*0x9e3779b97f4a7c15 ^
+		bits.RotateLeft64(maphash.String(r.seed, e.Variant), 29) ^ uint64(e.Phase)*0xbf58476d1ce4e5b9
+	// splitmix64's finaliser: every bit of x moves the slot the digest probes from.
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x | 1 // never 0, the empty slot
 }
+
+// shopperHash is the hash of a shopper id that picks their bucket and enters their digests.
+func (r *Recorder) shopperHash(shopper string) uint64 { return maphash.String(r.seed, shopper) }
 
 // offerDigest is a 64-bit stand-in for (experiment, phase, shopper, SKU), as digest is for
 // an exposure.
@@ -217,8 +233,8 @@ const bucketSlots = 32
 // memory, each a wait, which a profile under all-new load put at a third of recording. A
 // lossy, lock-free table rather than a locked map: bounded memory, and an exposure evicted
 // (by a shopper sharing the bucket) is at worst written twice.
-func (r *Recorder) bucketOf(shopper string) []atomic.Uint64 {
-	return bucketIn(r.seen, maphash.String(r.seed, shopper))
+func (r *Recorder) bucketOf(shopper uint64) []atomic.Uint64 {
+	return bucketIn(r.seen, shopper)
 }
 
 // offerBucketOf is the bucket of offered that holds the shopper's offers.
@@ -254,11 +270,12 @@ func probe(b []atomic.Uint64, k uint64) (slot *atomic.Uint64, found bool) {
 // whether the recorder holds on to req.Attributes (the caller must then not reuse the map):
 // only for a request it will quarantine.
 func (r *Recorder) Record(req Request) (queued, kept bool) {
-	b := r.bucketOf(req.ShopperID)
+	hs := r.shopperHash(req.ShopperID)
+	b := r.bucketOf(hs)
 	var fresh []Exposure
 	for i := range req.Exposures {
 		e := &req.Exposures[i]
-		k := r.digest(req.ShopperID, e)
+		k := r.digest(hs, e)
 		slot, found := probe(b, k)
 		if found {
 			continue
@@ -289,6 +306,12 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 			r.closing.RUnlock()
 			r.queued.Add(int64(len(fresh)))
 			r.metrics.recorded.Add(float64(len(fresh)))
+			if len(r.queue) >= r.fillingAt {
+				select {
+				case r.filling <- struct{}{}:
+				default:
+				}
+			}
 			return true, it.attrs != nil
 		default:
 			reason = reasonQueueFull
@@ -298,7 +321,7 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 	r.losses.add(req.At, fresh, offers, reason)
 	// Forget them, so that the shopper's next request tries again.
 	for i := range fresh {
-		k := r.digest(req.ShopperID, &fresh[i])
+		k := r.digest(hs, &fresh[i])
 		if slot, found := probe(b, k); found {
 			slot.CompareAndSwap(k, 0)
 		}

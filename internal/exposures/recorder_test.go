@@ -123,6 +123,48 @@ func TestOneExposureRowPerShopperAfterManyCalls(t *testing.T) {
 	}
 }
 
+// TestAttributesGivenAsJSONAreStoredAsTheMapEncoded records shoppers once with attributes as a
+// map, which the recorder encodes, and once with the same attributes as the caller's JSON
+// (AttributesJSON, the request body's own bytes): Postgres keeps the same attributes for
+// both. JSON the database refuses is quarantined, and the rest written.
+func TestAttributesGivenAsJSONAreStoredAsTheMapEncoded(t *testing.T) {
+	db := dbtest.New(t)
+	r := start(t, newRecorder(t, db, Config{}))
+	cases := []struct {
+		attrs map[string]any
+		json  string
+	}{
+		{map[string]any{"country": "IT", "device": "mobile", "visits": 5.0, "shopper_id": "s"},
+			`{"country":"IT","device":"mobile","visits":5,"shopper_id":"s"}`},
+		{map[string]any{"city": "Köln", "tag": "<b>&</b>", "x": 2.5, "neg": -0.001, "t": true, "f": false, "z": nil},
+			"{ \"z\" : null ,\n\t\"f\":false,\"t\":true,\"neg\":-0.001,\"x\":2.5,\"tag\":\"<b>&</b>\",\"city\":\"Köln\"}"},
+		{map[string]any{"shopper_id": "s"}, `{"shopper_id":"s"}`},
+		{map[string]any{"back\\slash": "a\\b"}, `{"back\\slash":"a\\b"}`},
+	}
+	for i, c := range cases {
+		r.Record(req(fmt.Sprintf("map-%d", i), c.attrs, exp("e", 1, "a")))
+		r.Record(Request{ShopperID: fmt.Sprintf("json-%d", i), Attributes: c.attrs, AttributesJSON: c.json,
+			Exposures: []Exposure{exp("e", 1, "a")}})
+	}
+	r.Record(Request{ShopperID: "broken", AttributesJSON: `{"a":`, Exposures: []Exposure{exp("e", 1, "a")}})
+	r.stop()
+	for i := range cases {
+		var m, j string
+		if err := db.Get(&m, `SELECT attributes::text FROM exposures WHERE shopper_id = $1`, fmt.Sprintf("map-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Get(&j, `SELECT attributes::text FROM exposures WHERE shopper_id = $1`, fmt.Sprintf("json-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if m != j {
+			t.Errorf("case %d: attributes stored %s from the JSON, %s from the map", i, j, m)
+		}
+	}
+	if q := quarantinedRows(t, db, StagingConsumer); len(q) != 1 || !strings.Contains(fmt.Sprint(q), `"broken"`) {
+		t.Errorf("quarantine = %v, want the row with broken JSON", q)
+	}
+}
+
 func TestFirstExposureWinsAndASecondVariantFlagsTheShopper(t *testing.T) {
 	db := dbtest.New(t)
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)

@@ -42,49 +42,63 @@ func (r *Recorder) Run(ctx context.Context) error {
 	return nil
 }
 
-// stageLoop adds queued requests to a batch as they come and writes it when full or every
-// FlushInterval, retrying with back-off while the database is unreachable (the queue absorbs
-// meanwhile). It returns the unwritten batch when ctx ends.
+// stageLoop stages the queue every FlushInterval, or as soon as Record finds a batch queued,
+// in COPYs of at most BatchSize requests, retrying with back-off while the database is
+// unreachable (the queue absorbs meanwhile). It returns the unwritten batch when ctx ends.
+//
+// It takes the queue as it is when it wakes rather than each request as it comes: a stager
+// waiting on the queue was woken by every new shopper's request, a wake-up that cost the
+// request path more than handing over the row (docs/benchmarks.md).
 func (r *Recorder) stageLoop(ctx context.Context) *batch {
 	b := &batch{}
 	tick := time.NewTicker(r.cfg.FlushInterval)
 	defer tick.Stop()
 	var backoff time.Duration
 	var retryAt time.Time
-	flush := func() {
-		if b.len() == 0 || time.Now().Before(retryAt) {
-			return
+	flush := func() bool {
+		if time.Now().Before(retryAt) {
+			return false
 		}
 		if err := r.write(ctx, b); err != nil {
 			if ctx.Err() != nil {
-				return
+				return false
 			}
 			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
 			retryAt = time.Now().Add(backoff)
 			r.failingSince.CompareAndSwap(0, time.Now().UnixNano())
 			r.log.Warn("staging exposures failed; keeping them and retrying", "rows", b.len()-b.next,
 				"retry_in", backoff.String(), "error", err)
-			return
+			return false
 		}
 		r.failingSince.Store(0)
 		backoff, retryAt = 0, time.Time{}
 		b.reset()
+		return true
 	}
 	for {
-		var in chan item
-		if b.len() < r.cfg.BatchSize {
-			in = r.queue
-		}
 		select {
-		case it := <-in:
-			b.add(it)
-			if b.len() >= r.cfg.BatchSize {
-				flush()
-			}
 		case <-tick.C:
-			flush()
+		case <-r.filling:
 		case <-ctx.Done():
 			return b
+		}
+		for {
+			r.fill(b)
+			if b.len() == 0 || !flush() || len(r.queue) == 0 {
+				break
+			}
+		}
+	}
+}
+
+// fill moves queued requests into the batch, up to BatchSize, without waiting.
+func (r *Recorder) fill(b *batch) {
+	for b.len() < r.cfg.BatchSize {
+		select {
+		case it := <-r.queue:
+			b.add(it)
+		default:
+			return
 		}
 	}
 }
@@ -172,15 +186,7 @@ func (r *Recorder) stageRest(ctx context.Context, b *batch) {
 	r.stopped.Store(true)
 	r.closing.Unlock()
 	for {
-	fill:
-		for b.len() < r.cfg.BatchSize {
-			select {
-			case it := <-r.queue:
-				b.add(it)
-			default:
-				break fill
-			}
-		}
+		r.fill(b)
 		if b.len() == 0 {
 			return
 		}

@@ -35,7 +35,8 @@ type item struct {
 }
 
 // encode makes req's item. Attributes are kept with what Postgres cannot store replaced (see
-// attributesJSON); a shopper id it cannot store makes the item refused.
+// attributesJSON), or as the caller's AttributesJSON; a shopper id it cannot store makes the
+// item refused.
 func encode(req Request) item {
 	it := item{shopper: req.ShopperID, at: req.At, exposures: req.Exposures, offers: req.Offers}
 	if why := unstorable(req.ShopperID); why != "" {
@@ -44,13 +45,21 @@ func encode(req Request) item {
 	}
 	// A row of offers alone (a returning shopper's new cart) merges no exposure, the one
 	// reader of its attributes: they are not encoded.
-	attrs := []byte("{}")
-	if len(req.Exposures) > 0 {
+	var attrs []byte
+	switch {
+	case len(req.Exposures) == 0:
+		attrs = []byte("{}")
+	case req.AttributesJSON == "":
 		attrs = attributesJSON(req.Attributes)
 	}
-	rows := pgcopy.Rows{B: make([]byte, 0, 64+len(req.ShopperID)+len(attrs)+24*len(req.Exposures))}
+	rows := pgcopy.Rows{B: make([]byte, 0, 64+len(req.ShopperID)+len(attrs)+len(req.AttributesJSON)+24*len(req.Exposures))}
 	var at [40]byte
-	rows.Text(req.ShopperID).Raw(pgcopy.AppendTimestamp(at[:0], req.At)).Bytes(attrs)
+	rows.Text(req.ShopperID).Raw(pgcopy.AppendTimestamp(at[:0], req.At))
+	if attrs == nil {
+		rows.Text(req.AttributesJSON) // escaped: white space between its tokens may be a tab or a newline
+	} else {
+		rows.Bytes(attrs)
+	}
 	var arr [256]byte
 	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Experiment) }))
 	rows.Raw(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return strconv.AppendInt(dst, int64(e.Phase), 10) }))
@@ -126,6 +135,14 @@ func appendOffers(rows *pgcopy.Rows, offers []Offer) {
 // spelled "null" is not read as NULL.
 func appendElement(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		plain = s[i] != '"' && s[i] != '\\'
+	}
+	if plain { // every key the API accepts: copied whole rather than byte by byte
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] == '"' || s[i] == '\\' {
 			dst = append(dst, '\\')

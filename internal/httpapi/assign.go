@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +45,11 @@ type assignRequest struct {
 	// did not), so that a returning shopper's exposures are known as recorded whatever the
 	// cart (requestDigests).
 	contextAt [2]int
+	// attrsJSON is the attributes object as the body spells it, when the fast decoder found
+	// it fit to be stored as is (see storedAttributes); empty otherwise. attrsKeys is the
+	// number of attributes it holds.
+	attrsJSON string
+	attrsKeys int
 }
 
 // assignContext is the "context" of an assign request.
@@ -130,7 +136,7 @@ func (s *Server) assign(c *gin.Context) {
 // recorded) to the recorder, as one row, and remembers the request once they are queued.
 func (s *Server) recordExposures(st *assignState, req *assignRequest, d digests, pooledAttrs bool) {
 	rec := s.deps.Exposures
-	r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes}
+	r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes, AttributesJSON: req.storedAttributes()}
 	if d.exposures {
 		r.Exposures = st.exps
 	}
@@ -223,6 +229,35 @@ func (st *assignState) offeredProducts() []exposures.Offer {
 }
 
 var requestSeed = maphash.MakeSeed()
+
+// storedAttributes is req.Attributes as JSON for the exposure's row, made from the body's own
+// bytes (attrsJSON) rather than by encoding the map, or "" when the map must be encoded: a
+// new shopper's attributes are stored with each exposure, and encoding them was a third of
+// recording (docs/benchmarks.md). Assignment adds the shopper_id attribute to the map when
+// the body has none; it is added to the JSON the same way. Any other difference between the
+// map and the body's object leaves the map to the encoder.
+func (r *assignRequest) storedAttributes() string {
+	switch len(r.Attributes) {
+	case r.attrsKeys:
+		return r.attrsJSON
+	case r.attrsKeys + 1:
+		if r.attrsJSON == "" {
+			return ""
+		}
+		if id, ok := r.Attributes["shopper_id"].(string); !ok || id != r.ShopperID {
+			return ""
+		}
+		// The id came from the body as a string without escapes or control characters,
+		// valid UTF-8: its JSON spelling is itself.
+		obj := strings.TrimRight(r.attrsJSON[:len(r.attrsJSON)-1], " \t\r\n") // without its "}"
+		sep := ","
+		if r.attrsKeys == 0 {
+			sep = ""
+		}
+		return obj + sep + `"shopper_id":"` + r.ShopperID + `"}`
+	}
+	return ""
+}
 
 // answeredAt is when an assignment counts as given: now, or the past time an admin's
 // back-dated request names.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -16,7 +17,9 @@ import (
 // against the general decoder in docs/benchmarks.md; FuzzDecoders checks that the two agree.
 //
 // attrs receives the attributes (it should be empty); the strings of req share one
-// allocation, made from body; a context goes into req's own ctx, whose list it reuses.
+// allocation, made from body; a context goes into req's own ctx, whose list it reuses. When
+// every attribute number is spelt as the encoder would spell it, req.attrsJSON is the
+// attributes object as the body has it ("{}" without one), for the exposure's row.
 func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 	p := assignParser{b: body}
 	if !p.skip('{') {
@@ -71,6 +74,7 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 			}
 			sawAttrs = true
 			clear(attrs)
+			objStart, asEncoded := p.i-1, true
 			if !p.skip('}') {
 				for {
 					ks, ke, ok := p.key()
@@ -91,11 +95,14 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 					case p.literal("false"):
 						v = false
 					default:
+						p.space()
+						ns := p.i
 						f, ok := p.number()
 						if !ok {
 							return false
 						}
 						v = f
+						asEncoded = asEncoded && spelledAsEncoded(body[ns:p.i], f)
 					}
 					k := keep(ks, ke)
 					if _, dup := attrs[k]; dup {
@@ -111,6 +118,10 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 					break
 				}
 			}
+			if asEncoded {
+				req.attrsJSON = keep(objStart, p.i)
+			}
+			req.attrsKeys = len(attrs)
 		case "experiments":
 			if !once(2) {
 				return false
@@ -216,8 +227,21 @@ func parseAssign(body []byte, req *assignRequest, attrs map[string]any) bool {
 		req.Attributes = attrs
 	} else {
 		req.Attributes = nil
+		req.attrsJSON, req.attrsKeys = "{}", 0
 	}
 	return true
+}
+
+// spelledAsEncoded reports whether tok, a JSON number, is spelt as encoding/json (and the
+// recorder's encoder) writes f: then Postgres stores the body's attributes as the same jsonb
+// value as the encoded map, where "5.0" or "1e2" would keep a different spelling.
+// Numbers the encoder writes with an exponent are left to it.
+func spelledAsEncoded(tok []byte, f float64) bool {
+	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
+		return false
+	}
+	var buf [32]byte
+	return string(strconv.AppendFloat(buf[:0], f, 'f', -1, 64)) == string(tok)
 }
 
 // trackTrue and trackFalse are what Track points at after the fast decoder, which allocates

@@ -101,10 +101,88 @@ func checkParseAssign(t *testing.T, body []byte) bool {
 	} else if got.Context != nil {
 		t.Fatalf("parseAssign(%q) did not say where the context is", body)
 	}
+	if got.attrsJSON != "" {
+		checkAttrsJSON(t, body, got.attrsJSON, got.attrsKeys, want.Attributes)
+	}
+	got.attrsJSON, got.attrsKeys = "", 0
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("parseAssign(%q) = %#v\nthe strict decoder gives %#v", body, got, want)
 	}
 	return true
+}
+
+// checkAttrsJSON fails unless attrsJSON, the attributes the fast decoder would have stored as
+// the body spells them, is the JSON that encoding the decoded attributes gives, up to white
+// space and the order of names (which jsonb does not keep): every number spelt as the
+// encoder writes it, every string the same.
+func checkAttrsJSON(t *testing.T, body []byte, attrsJSON string, keys int, attrs map[string]any) {
+	t.Helper()
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	encoded, err := json.Marshal(attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asNumbers := func(b []byte) (m map[string]any) {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil {
+			t.Fatalf("body %q: attributes %q: %v", body, b, err)
+		}
+		return m
+	}
+	if got, want := asNumbers([]byte(attrsJSON)), asNumbers(encoded); !reflect.DeepEqual(got, want) || keys != len(attrs) {
+		t.Fatalf("body %q: attributes kept as %s (%d names), but encoded they are %s", body, attrsJSON, keys, encoded)
+	}
+}
+
+// TestTheBodysAttributesAreStoredAsTheEncoderWouldWriteThem checks what the exposure's row
+// gets for the attributes (storedAttributes): the body's own object, with the shopper_id
+// assignment adds, when that is the JSON the map encodes to; else nothing, and the recorder
+// encodes the map.
+func TestTheBodysAttributesAreStoredAsTheEncoderWouldWriteThem(t *testing.T) {
+	for _, c := range []struct{ body, stored string }{
+		{`{"shopper_id":"s-1","attributes":{"country":"IT","device":"mobile","visits":5}}`,
+			`{"country":"IT","device":"mobile","visits":5,"shopper_id":"s-1"}`},
+		{`{"attributes": { "visits" : 2.5 } , "shopper_id":"Zoë"}`, `{ "visits" : 2.5,"shopper_id":"Zoë"}`},
+		{`{"shopper_id":"s-1","attributes":{}}`, `{"shopper_id":"s-1"}`},
+		{`{"shopper_id":"s-1","attributes":{ }}`, `{"shopper_id":"s-1"}`},
+		{`{"shopper_id":"s-1"}`, `{"shopper_id":"s-1"}`},
+		{`{"shopper_id":"s-1","attributes":null}`, `{"shopper_id":"s-1"}`},
+		{`{"shopper_id":"s-1","attributes":{"shopper_id":"other","n":-3}}`, `{"shopper_id":"other","n":-3}`},
+		// Spelt otherwise than the encoder writes them: left to it.
+		{`{"shopper_id":"s-1","attributes":{"visits":5.0}}`, ``},
+		{`{"shopper_id":"s-1","attributes":{"visits":1e2}}`, ``},
+		{`{"shopper_id":"s-1","attributes":{"big":12345678901234567890}}`, ``},
+		{`{"shopper_id":"s-1","attributes":{"tiny":0.0000001}}`, ``},
+		// The general decoder's bodies: always encoded.
+		{`{"shopper_id":"s-1","attributes":{"city":"K\u00f6ln"}}`, ``},
+	} {
+		var req assignRequest
+		attrs := map[string]any{}
+		if !parseAssign([]byte(c.body), &req, attrs) {
+			req = assignRequest{}
+			if err := strictDecode([]byte(c.body), &req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if req.Attributes == nil {
+			req.Attributes = attrs
+		}
+		// What assignment does to the map (experiments.Snapshot.Assign).
+		if _, ok := req.Attributes["shopper_id"]; !ok {
+			req.Attributes["shopper_id"] = req.ShopperID
+		}
+		got := req.storedAttributes()
+		if got != c.stored {
+			t.Errorf("body %s: attributes stored as %q, want %q", c.body, got, c.stored)
+			continue
+		}
+		if got != "" {
+			checkAttrsJSON(t, []byte(c.body), got, len(req.Attributes), req.Attributes)
+		}
+	}
 }
 
 func TestParseAssignDecodesAsTheStrictDecoderDoes(t *testing.T) {
