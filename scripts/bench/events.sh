@@ -106,7 +106,8 @@ lags() {
 	curl -s "http://127.0.0.1:$port/metrics" | grep -E '^xsell_(quarantined_total|analysis_rollup_events_total)' | sed 's/^/  /' || true
 	if [ -s "$tmp/server.log" ]; then echo "server log (warnings and errors):"; tail -5 "$tmp/server.log"; fi
 	if [ "${PROFILE:-off}" = on ]; then
-		echo "statements over a second (auto_explain):"
+		echo "statements over a second (auto_explain; the whole server log copied to ${PROFILE_LOG:=/tmp/xsell-events-profile.log}):"
+		cp "$tmp/pg/postgres.log" "$PROFILE_LOG"
 		grep -A200 'duration: [0-9.]* ms  plan:' "$tmp/pg/postgres.log" | cut -c1-240 | head -${PROFILE_LINES:-400} || true
 	fi
 }
