@@ -11,6 +11,8 @@
 #   PIN=1 scripts/bench/assign.sh                          # wrk on CPU 0, servers on CPU 1
 #   ROUNDS=3 (each round: bare, returning, bare, mixed, bare, all-new), WRK_THREADS=2,
 #   WORKLOADS="returning mixed new" (a subset runs only those)
+#   PACE_MS=2: each connection waits 2 ms between an answer and its next request (bare and
+#   xsell alike), to compare the tails below saturation (~12,000 requests a second at 32)
 #   XSELL_LOG_LEVEL, XSELL_ASSIGN_LOG_SAMPLE, XSELL_EXPOSURE_QUEUE pass through to the server.
 #   LOGCOST=1: instead, what the access log costs: returning shoppers on this server (log level
 #   info, as by default) and on a second one at warn (no access log), alternating ROUNDS times.
