@@ -39,7 +39,6 @@ request = function()
     ["Authorization"] = "Bearer dev-checkout",
   }, body)
 end
-end
 
 -- PACE_MS=D: each connection waits D milliseconds after an answer before its next request, so
 -- that the handlers are measured at a rate below their capacity (32 connections at 2 ms: some
