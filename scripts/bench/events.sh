@@ -88,14 +88,15 @@ lags() {
 			-clients "$clients" -batch "$batch" -batches "$batches")
 		echo "$out" | sed 's/^/  /'
 		if [ "$r" = backlog ]; then released=$(release); fi
-		local total
+		local total last
 		total=$(psql_ -At -c "SELECT count(*) FROM events WHERE seq > $start AND type IN ('order_completed', 'order_refunded')")
+		last=$(psql_ -At -c "SELECT max(seq) FROM events WHERE seq > $start AND type IN ('order_completed', 'order_refunded')")
 		for _ in $(seq 1200); do # until both have read it all, at most 10 minutes
-			[ "$(tail -1 "$tmp/lag.$r" | cut -d'|' -f3,4)" = "$total|$total" ] && break
+			[ "$(tail -1 "$tmp/lag.$r" | cut -d'|' -f3,4)" = "$last|$last" ] && break
 			sleep 0.5
 		done
 		kill "$spid"; wait "$spid" 2>/dev/null || true
-		python3 scripts/bench/lag.py "$tmp/lag.$r" "$total" $(sed -n 's/^window: //p' <<<"$out") $released
+		python3 scripts/bench/lag.py "$tmp/lag.$r" "$total" "$last" $(sed -n 's/^window: //p' <<<"$out") $released
 		echo "  load average after $(cut -d' ' -f1-3 /proc/loadavg)"
 		# Round 0 warms up: the server's tables then hold a load's rows with their planner
 		# statistics, as on a server that has been running (autovacuum's analyze comes a
@@ -116,6 +117,7 @@ lags() {
 profile() {
 	echo "  statements by total time (pg_stat_statements):"
 	psql_ -c "SELECT calls, round(total_exec_time) AS total_ms, round(mean_exec_time::numeric, 2) AS mean_ms, rows,
+			round((jit_generation_time + jit_inlining_time + jit_optimization_time + jit_emission_time)::numeric) AS jit_ms,
 			left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
 		FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" | sed 's/^/    /'
 	psql_ -Atc 'SELECT pg_stat_statements_reset()' >/dev/null
@@ -138,18 +140,22 @@ release() {
 	python3 -c 'import time; print("%.3f" % time.time())'
 }
 
-# sampler START: twice a second, the time, the order events after seq START, how many of them
-# crediting (loyalty_event_cursor) and the rollup job (analysis_rollup_state) have read, and each
-# one's lag: how long ago the oldest order event it has not read was received (0 if none).
+# sampler START: twice a second, the time, the seq of the newest order event after seq START,
+# how far crediting (loyalty_event_cursor) and the rollup job (analysis_rollup_state) have read
+# (at most that seq), and each one's lag: how long ago the oldest order event it has not read
+# was received (0 if none). Each figure is an index probe: counting the load's events at every
+# sample, as this did before, cost a third of a core by the end of a round.
 sampler() {
 	while :; do
 		# jit off: the cursor tables have no statistics, and compiling took seconds under load.
-		PGOPTIONS='-c jit=off' psql_ -At -c "SELECT round(extract(epoch FROM clock_timestamp())::numeric, 3), count(*),
-			count(*) FILTER (WHERE e.seq <= c.seq), count(*) FILTER (WHERE e.seq <= r.seq),
-			round(COALESCE(extract(epoch FROM clock_timestamp() - min(e.received_at) FILTER (WHERE e.seq > c.seq)), 0)::numeric, 3),
-			round(COALESCE(extract(epoch FROM clock_timestamp() - min(e.received_at) FILTER (WHERE e.seq > r.seq)), 0)::numeric, 3)
-			FROM events e, loyalty_event_cursor c, analysis_rollup_state r
-			WHERE e.seq > $1 AND e.type IN ('order_completed', 'order_refunded')" || true
+		PGOPTIONS='-c jit=off' psql_ -At -c "SELECT round(extract(epoch FROM clock_timestamp())::numeric, 3), l.seq,
+				LEAST(c.seq, l.seq), LEAST(r.seq, l.seq),
+				round(COALESCE(extract(epoch FROM clock_timestamp() - (SELECT received_at FROM events
+					WHERE seq > GREATEST(c.seq, $1) AND type IN ('order_completed', 'order_refunded') ORDER BY seq LIMIT 1)), 0)::numeric, 3),
+				round(COALESCE(extract(epoch FROM clock_timestamp() - (SELECT received_at FROM events
+					WHERE seq > GREATEST(r.seq, $1) AND type IN ('order_completed', 'order_refunded') ORDER BY seq LIMIT 1)), 0)::numeric, 3)
+			FROM (SELECT COALESCE(max(seq), $1) AS seq FROM events WHERE seq > $1 AND type IN ('order_completed', 'order_refunded')) l,
+				loyalty_event_cursor c, analysis_rollup_state r" || true
 		sleep 0.5
 	done
 }
