@@ -21,7 +21,8 @@ import (
 // in a batch and one charged by an earlier batch, a refund read before its order, refunds of
 // orders charged earlier, a refund of an order of its own batch, an experiment whose budget the
 // orders run past, and an order of an experiment that does not exist. (The batches with the
-// last three go one by one on both sides; the others take the batch path.)
+// last three, and the first, which charges the bounded experiment, go one by one on both
+// sides; the other two take the batch path.)
 func TestSpenderChargesABatchAsOneByOne(t *testing.T) {
 	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	type ev struct {
