@@ -18,8 +18,6 @@ for arg in "$@"; do
 	esac
 done
 
-missing=()
-
 # The same places internal/pgcluster looks: pg_config's bindir, Debian's versioned directories
 # (kept out of PATH), then PATH.
 have_postgres() {
@@ -31,23 +29,37 @@ have_postgres() {
 	command -v initdb >/dev/null
 }
 
-if [ -z "${DATABASE_URL:-}" ] && ! have_postgres; then
-	missing+=(postgresql)
-fi
-if [ -n "$want_chromium" ] && ! command -v chromium >/dev/null; then
-	missing+=(chromium)
-fi
+missing=()
+find_missing() {
+	missing=()
+	if [ -z "${DATABASE_URL:-}" ] && ! have_postgres; then
+		missing+=(postgresql)
+	fi
+	if [ -n "$want_chromium" ] && ! command -v chromium >/dev/null; then
+		missing+=(chromium)
+	fi
+}
 
+find_missing
 if [ ${#missing[@]} -gt 0 ]; then
 	cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
 	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
 		printf 'setup: missing: %s. Install it with:\n  sudo sh -c "%s"\nor set DATABASE_URL to a PostgreSQL server you have.\n' "${missing[*]}" "$cmd" >&2
 		exit 1
 	fi
+	# Two clones set up at once (two `make test` on a fresh machine) would both run apt-get,
+	# and the second would fail on apt's lock: one setup installs at a time, and the next one
+	# looks again for what is still missing once the first is done. DPkg::Lock::Timeout waits
+	# for any other apt-get rather than failing at once.
+	exec 9>/var/lock/xsell-setup.lock
+	flock 9
+	find_missing
+fi
+if [ ${#missing[@]} -gt 0 ]; then
 	printf 'setup: installing %s (you are root): %s\n' "${missing[*]}" "$cmd" >&2
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	apt-get -o DPkg::Lock::Timeout=600 update -qq
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # As root, the cluster runs as the postgres user (initdb refuses root); Debian's package makes

@@ -11,6 +11,8 @@
 #   PIN=1 scripts/bench/assign.sh                          # wrk on CPU 0, servers on CPU 1
 #   ROUNDS=3 (each round: bare, returning, bare, mixed, bare, all-new), WRK_THREADS=2,
 #   WORKLOADS="returning mixed new" (a subset runs only those)
+#   PACE_MS=2: each connection waits 2 ms between an answer and its next request (bare and
+#   xsell alike), to compare the tails below saturation (~12,000 requests a second at 32)
 #   XSELL_LOG_LEVEL, XSELL_ASSIGN_LOG_SAMPLE, XSELL_EXPOSURE_QUEUE pass through to the server.
 #   LOGCOST=1: instead, what the access log costs: returning shoppers on this server (log level
 #   info, as by default) and on a second one at warn (no access log), alternating ROUNDS times.
@@ -87,6 +89,11 @@ run() {
   local before; before=$(ticks "$5")
   CART=${6:-} SHOPPERS=$3 NEW=$4 PREFIX=$2 "${wrkcpu[@]}" wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"$duration" --latency -s scripts/bench/assign.lua "http://127.0.0.1:$1/v1/assign" >"$work/$2.txt"
   echo $(( $(ticks "$5") - before )) >"$work/$2.ticks"
+  # Figures of error answers would say nothing of assignment (a script wrk could not load, say,
+  # sends GET /v1/assign to every request): stop rather than print them.
+  if grep -q 'Non-2xx' "$work/$2.txt"; then
+    echo "wrk run $2 got error answers, its figures are not assignment's:" >&2; cat "$work/$2.txt" >&2; exit 1
+  fi
 }
 # Server CPU per request, in microseconds: steadier than req/s on a shared VM.
 cpu() { python3 -c "print(round($(cat "$work/$1.ticks") * 1e6 / $(getconf CLK_TCK) / $(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$work/$1.txt"), 1))"; }
