@@ -85,21 +85,53 @@ func (c *choices) slot(key uint64, max int) slot {
 	return slot{w: (*wide)[i*wideWords : (i+1)*wideWords], size: rememberedList}
 }
 
-// key is the key of a choice, and the hashes of the context's products (up to maxHashed of
-// them, for looking them up).
-func (m *Model) key(context []string, max int, minLift float64, hashes *[maxHashed]uint64) uint64 {
-	key := mix(math.Float64bits(minLift) ^ uint64(max)<<56)
-	for i, p := range context {
-		h := m.hash(p)
-		if i < maxHashed {
-			hashes[i] = h
-		}
-		key = mix(key ^ h)
-	}
-	return key
+// Context is the products choices are made for (the product on the page, or the cart's lines),
+// hashed once under a model: every choice of a request (one per max_products and min_lift of
+// its learned strategies) and the request's own digest (Key) reuse the hashes, rather than
+// hashing the SKUs again for each. Reset fills it; its memory is reused.
+type Context struct {
+	Products []string
+	model    *Model
+	hashes   [maxHashed]uint64 // the first products' hashes, for looking them up
+	sum      uint64            // every product's hash, mixed in order
 }
 
-// maxHashed is the largest context whose products' hashes Choose keeps for looking them up
+// Reset sets the context to products, hashed under m (which may be nil: no choice then).
+func (c *Context) Reset(m *Model, products []string) {
+	c.Products, c.model, c.sum = products, m, 0
+	if m == nil {
+		return
+	}
+	sum := mix(uint64(len(products)))
+	for i, p := range products {
+		h := m.hash(p)
+		if i < maxHashed {
+			c.hashes[i] = h
+		}
+		sum = mix(sum ^ h)
+	}
+	c.sum = sum
+}
+
+// Key is a 64-bit digest of the context's products, in order, under its model: two contexts
+// of the same products have the same key, and others the same key only by a collision of
+// hashes seeded per model, out of an attacker's reach.
+func (c *Context) Key() uint64 { return c.sum }
+
+// known are the hashes of the context's products, unless it is too long to have kept them.
+func (c *Context) known() []uint64 {
+	if len(c.Products) > maxHashed {
+		return nil
+	}
+	return c.hashes[:len(c.Products)]
+}
+
+// key is the key of a choice for the context, max and minLift.
+func (c *Context) key(max int, minLift float64) uint64 {
+	return mix(c.sum ^ mix(math.Float64bits(minLift)^uint64(max)<<56))
+}
+
+// maxHashed is the largest context whose products' hashes Context keeps for looking them up
 // (a product page or a cart of usual size; a larger one's are computed again).
 const maxHashed = 16
 
@@ -116,45 +148,52 @@ func mix(x uint64) uint64 {
 // Choose is ForContext remembered: the same context, max and minLift on the same model get
 // the same list, computed once. The list is appended to out.
 func (m *Model) Choose(context []string, max int, minLift float64, out []Suggestion) []Suggestion {
-	if len(context) == 0 {
+	var c Context
+	c.Reset(m, context)
+	return c.Choose(max, minLift, out)
+}
+
+// Choose is Model.Choose for the context, on the model it was hashed under.
+func (c *Context) Choose(max int, minLift float64, out []Suggestion) []Suggestion {
+	m := c.model
+	if m == nil || len(c.Products) == 0 {
 		return out
 	}
 	if max < 1 || max > rememberedList {
 		m.choices.computed.Add(1)
-		return m.ForContext(context, max, minLift, out)
+		return m.ForContext(c.Products, max, minLift, out)
 	}
-	var hashes [maxHashed]uint64
-	key := m.key(context, max, minLift, &hashes)
+	key := c.key(max, minLift)
 	s := m.choices.slot(key, max)
 	if got, ok := m.recall(s, key, max, out); ok {
 		return got
 	}
 	start := len(out)
-	out = m.compute(context, &hashes, max, minLift, out)
+	out = m.compute(c, max, minLift, out)
 	remember(s, key, max, out[start:], nil, 0)
 	return out
 }
 
-// ChooseJSON appends to dst the JSON of what Choose chooses: its SKUs as the elements of an
-// array, then its scores as the elements of another, which start at scores. A remembered
-// choice is read as JSON, without its list; a choice computed here is appended to out too,
-// and listed reports it (otherwise ForContext gives the list again).
-func (m *Model) ChooseJSON(context []string, max int, minLift float64, dst []byte, out []Suggestion) (json []byte, scores int, list []Suggestion, listed bool) {
+// ChooseJSON appends to dst the JSON of what Choose chooses for the context: its SKUs as the
+// elements of an array, then its scores as the elements of another, which start at scores. A
+// remembered choice is read as JSON, without its list; a choice computed here is appended to
+// out too, and listed reports it (otherwise Choose gives the list again).
+func (c *Context) ChooseJSON(max int, minLift float64, dst []byte, out []Suggestion) (json []byte, scores int, list []Suggestion, listed bool) {
 	start := len(out)
-	if len(context) == 0 || max < 1 || max > rememberedList {
-		out = m.Choose(context, max, minLift, out)
+	m := c.model
+	if m == nil || len(c.Products) == 0 || max < 1 || max > rememberedList {
+		out = c.Choose(max, minLift, out)
 		dst, scores = AppendJSON(dst, out[start:])
 		return dst, scores, out, true
 	}
-	var hashes [maxHashed]uint64
-	key := m.key(context, max, minLift, &hashes)
+	key := c.key(max, minLift)
 	s := m.choices.slot(key, max)
 	if json, scores, ok := recallJSON(s, key, max, dst); ok {
 		return json, scores, out, false
 	}
 	var remembered bool
 	if out, remembered = m.recall(s, key, max, out); !remembered {
-		out = m.compute(context, &hashes, max, minLift, out)
+		out = m.compute(c, max, minLift, out)
 	}
 	from := len(dst)
 	dst, scores = AppendJSON(dst, out[start:])
@@ -164,17 +203,13 @@ func (m *Model) ChooseJSON(context []string, max int, minLift float64, dst []byt
 	return dst, scores, out, true
 }
 
-// compute appends the choice for the context, whose first products' hashes are known.
-func (m *Model) compute(context []string, hashes *[maxHashed]uint64, max int, minLift float64, out []Suggestion) []Suggestion {
+// compute appends the choice for the context.
+func (m *Model) compute(c *Context, max int, minLift float64, out []Suggestion) []Suggestion {
 	m.choices.computed.Add(1)
-	var known []uint64 // the hashes, unless the context is too long to have kept them
-	if len(context) <= maxHashed {
-		known = hashes[:len(context)]
-	}
 	var small [16]uint32
 	var buf [smallCandidates]candidate
-	for _, c := range m.rank(m.known(context, known, small[:0]), max, minLift, buf[:0]) {
-		out = append(out, m.suggestion(c.record, c.score))
+	for _, cand := range m.rank(m.known(c.Products, c.known(), small[:0]), max, minLift, buf[:0]) {
+		out = append(out, m.suggestion(cand.record, cand.score))
 	}
 	return out
 }

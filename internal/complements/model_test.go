@@ -178,7 +178,9 @@ func TestChooseUnderConcurrentRequests(t *testing.T) {
 					t.Errorf("%v: remembered %v, computed %v", ctx, brief(got), brief(want))
 					return
 				}
-				json, _, _, _ := m.ChooseJSON(ctx, 3, 1, nil, nil)
+				var c complements.Context
+				c.Reset(m, ctx)
+				json, _, _, _ := c.ChooseJSON(3, 1, nil, nil)
 				if wantJSON, _ := complements.AppendJSON(nil, want); string(json) != string(wantJSON) {
 					t.Errorf("%v: remembered %s, computed %s", ctx, json, wantJSON)
 					return
@@ -227,7 +229,9 @@ func TestChooseJSONIsTheJSONOfTheChoice(t *testing.T) {
 		want, wantAt := complements.AppendJSON([]byte("prefix"), m.ForContext(tc.context, tc.max, 1, nil))
 		for round := range 2 {
 			computed := complements.Computed(m)
-			got, at, list, listed := m.ChooseJSON(tc.context, tc.max, 1, []byte("prefix"), []complements.Suggestion{{SKU: "kept"}})
+			var c complements.Context
+			c.Reset(m, tc.context)
+			got, at, list, listed := c.ChooseJSON(tc.max, 1, []byte("prefix"), []complements.Suggestion{{SKU: "kept"}})
 			if string(got) != string(want) || at != wantAt {
 				t.Errorf("%v max %d, round %d: %s (scores at %d), want %s (at %d)", tc.context, tc.max, round, got, at, want, wantAt)
 			}

@@ -184,13 +184,14 @@ func (a *Assignment) Learned() bool { return a.learned != nil }
 
 // Offers chooses, for one request, the products of learned strategies: from the complements
 // model, for the products the shopper is looking at. A nil *Offers, or one without a model or
-// context, offers nothing. It remembers each (min_lift, max_products)'s choice as JSON, so
-// that experiments with the same learned strategy share one look-up and one encoding (and
-// the model remembers choices across requests, as JSON: complements.Model.ChooseJSON), and
-// lists the products only when asked what was offered; Reset reuses its memory.
+// context, offers nothing. It hashes the context once (ContextKey), remembers each
+// (min_lift, max_products)'s choice as JSON, so that experiments with the same learned
+// strategy share one look-up and one encoding (and the model remembers choices across
+// requests, as JSON: complements.Context.ChooseJSON), and lists the products only when asked
+// what was offered; Reset reuses its memory.
 type Offers struct {
 	model   *complements.Model
-	context []string
+	context complements.Context
 	memo    []offerMemo
 	chosen  []complements.Suggestion // the memos' lists, one after the other
 	json    []byte                   // every memo's SKUs and scores as JSON array elements
@@ -209,12 +210,18 @@ type offerMemo struct {
 
 // Reset sets the model and context of a new request.
 func (o *Offers) Reset(model *complements.Model, context []string) {
-	o.model, o.context = model, context
+	o.model = model
+	o.context.Reset(model, context)
 	o.memo = o.memo[:0]
 	clear(o.chosen) // let the strings go
 	o.chosen = o.chosen[:0]
 	o.json = o.json[:0]
 }
+
+// ContextKey is a 64-bit digest of the request's context under the model (Reset's
+// products, in order), for the caller's digest of what the request offered; 0 without a
+// model.
+func (o *Offers) ContextKey() uint64 { return o.context.Key() }
 
 // choose returns up to max products for the context with a lift of at least minLift.
 func (o *Offers) choose(minLift float64, max int) []complements.Suggestion {
@@ -224,7 +231,7 @@ func (o *Offers) choose(minLift float64, max int) []complements.Suggestion {
 	}
 	if !m.listed {
 		start := len(o.chosen)
-		o.chosen = o.model.ForContext(o.context, max, minLift, o.chosen)
+		o.chosen = o.context.Choose(max, minLift, o.chosen)
 		m.start, m.end, m.listed = start, len(o.chosen), true
 	}
 	return o.chosen[m.start:m.end:m.end]
@@ -242,7 +249,7 @@ func (o *Offers) encoded(minLift float64, max int) (skus, scores []byte) {
 // find returns the memo of (minLift, max), choosing its products when new; nil when nothing
 // can be offered.
 func (o *Offers) find(minLift float64, max int) *offerMemo {
-	if o == nil || o.model == nil || len(o.context) == 0 {
+	if o == nil || o.model == nil || len(o.context.Products) == 0 {
 		return nil
 	}
 	for i := range o.memo {
@@ -251,7 +258,7 @@ func (o *Offers) find(minLift float64, max int) *offerMemo {
 		}
 	}
 	m := offerMemo{minLift: minLift, max: max, start: len(o.chosen), from: len(o.json)}
-	o.json, m.skus, o.chosen, m.listed = o.model.ChooseJSON(o.context, max, minLift, o.json, o.chosen)
+	o.json, m.skus, o.chosen, m.listed = o.context.ChooseJSON(max, minLift, o.json, o.chosen)
 	m.end, m.scores = len(o.chosen), len(o.json)
 	o.memo = append(o.memo, m)
 	return &o.memo[len(o.memo)-1]

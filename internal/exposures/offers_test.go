@@ -66,8 +66,9 @@ func TestEveryDistinctOfferIsKeptWithItsFirstTime(t *testing.T) {
 	}
 }
 
-// Offers are de-duplicated in memory like exposures: a request that offers nothing new to a
-// shopper already recorded queues nothing.
+// Offers are de-duplicated in memory like exposures: a request that offers a shopper the list
+// already recorded for them queues nothing; another list is queued whole (the merge keeps each
+// product once, TestEveryDistinctOfferIsKeptWithItsFirstTime).
 func TestRepeatedOffersQueueNothing(t *testing.T) {
 	r := newRecorder(t, nil, Config{}) // not running: the queue holds what Record queued
 	q := Request{ShopperID: "s-1", Exposures: []Exposure{exp("e", 1, "learned")}, Offers: []Offer{offer("e", 1, "learned", "A")}}
@@ -82,13 +83,23 @@ func TestRepeatedOffersQueueNothing(t *testing.T) {
 	q.Offers = []Offer{offer("e", 1, "learned", "A"), offer("e", 1, "learned", "B")}
 	r.Record(q)
 	if len(r.queue) != 2 {
-		t.Fatalf("%d rows queued, want 2: B is a new offer", len(r.queue))
+		t.Fatalf("%d rows queued, want 2: A and B is a new list", len(r.queue))
+	}
+	// The same products in another experiment are other offers.
+	q.Offers = []Offer{offer("f", 1, "learned", "A"), offer("f", 1, "learned", "B")}
+	r.Record(q)
+	r.Record(q)
+	if len(r.queue) != 3 {
+		t.Fatalf("%d rows queued, want 3: experiment f's offers are new, once", len(r.queue))
 	}
 	if it := <-r.queue; len(it.offers) != 1 || len(it.exposures) != 1 {
 		t.Fatalf("first row holds %d exposures and %d offers, want 1 and 1", len(it.exposures), len(it.offers))
 	}
-	if it := <-r.queue; len(it.offers) != 1 || it.offers[0].SKU != "B" || len(it.exposures) != 0 {
-		t.Fatalf("second row = %+v, want the offer of B only", it)
+	if it := <-r.queue; fmt.Sprint(it.offers) != fmt.Sprint([]Offer{offer("e", 1, "learned", "A"), offer("e", 1, "learned", "B")}) || len(it.exposures) != 0 {
+		t.Fatalf("second row = %+v, want the offers of A and B in e, no exposure", it)
+	}
+	if it := <-r.queue; len(it.offers) != 2 || it.offers[0].Experiment != "f" || len(it.exposures) != 0 {
+		t.Fatalf("third row = %+v, want the offers of A and B in f, no exposure", it)
 	}
 }
 

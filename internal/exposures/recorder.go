@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +52,9 @@ type Request struct {
 	At        time.Time
 	Exposures []Exposure
 	// Offers are the products learned strategies offered in this request, whether or not the
-	// exposure is new: a returning shopper may be offered other products. Record copies what
-	// it keeps, so the caller may reuse the slice.
+	// exposure is new: a returning shopper may be offered other products. They are recorded
+	// as a list: all of them unless the same list was recorded for the shopper already.
+	// Record copies what it keeps, so the caller may reuse the slice.
 	Offers []Offer
 }
 
@@ -135,8 +137,9 @@ type Recorder struct {
 	// requests holds digests of whole requests whose exposures are all queued. A table of
 	// its own, so that returning shoppers' requests and exposures do not evict each other.
 	requests []atomic.Uint64
-	// offered holds digests of offers already queued, in buckets like seen: a table of its
-	// own, so that a shopper's offers and exposures do not evict each other.
+	// offered holds digests of requests' offers already queued (offersDigest), in buckets
+	// like seen: a table of its own, so that a shopper's offers and exposures do not evict
+	// each other.
 	offered []atomic.Uint64
 	queued  atomic.Int64 // exposures in the queue
 	losses  *losses
@@ -197,31 +200,39 @@ func New(db *sqlx.DB, cfg Config, reg prometheus.Registerer, log *slog.Logger) *
 func (r *Recorder) digest(shopper uint64, e *Exposure) uint64 {
 	x := shopper ^ maphash.String(r.seed, e.Experiment)*0x9e3779b97f4a7c15 ^
 		bits.RotateLeft64(maphash.String(r.seed, e.Variant), 29) ^ uint64(e.Phase)*0xbf58476d1ce4e5b9
-	// splitmix64's finaliser: every bit of x moves the slot the digest probes from.
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x | 1 // never 0, the empty slot
+	return mix(x) | 1 // never 0, the empty slot
 }
 
 // shopperHash is the hash of a shopper id that picks their bucket and enters their digests.
 func (r *Recorder) shopperHash(shopper string) uint64 { return maphash.String(r.seed, shopper) }
 
-// offerDigest is a 64-bit stand-in for (experiment, phase, shopper, SKU), as digest is for
-// an exposure.
-func (r *Recorder) offerDigest(shopper string, o *Offer) uint64 {
-	var h maphash.Hash
-	h.SetSeed(r.seed)
-	h.WriteString(o.Experiment)
-	h.WriteByte(0)
-	h.WriteString(shopper)
-	h.WriteByte(1) // not an exposure's digest, were the tables ever shared
-	h.WriteString(o.SKU)
-	h.WriteByte(byte(o.Phase))
-	h.WriteByte(byte(o.Phase >> 8))
-	return h.Sum64() | 1
+// offersDigest is a 64-bit stand-in for a request's offers to a shopper: the experiments'
+// phases and the SKUs each offered, in order — in effect one digest per (shopper, context),
+// since a context's products are chosen the same for every request under the same model.
+// One digest for the request rather than one per (experiment, SKU), which cost a new cart a
+// hash of four strings per product offered (docs/benchmarks.md); a request that offers one
+// product more than an earlier one records its whole list again, and the merge keeps each
+// product once per shopper and experiment phase (offersSQL). Strings are hashed on their own
+// and mixed, as in digest; an experiment is hashed once for its products.
+func (r *Recorder) offersDigest(shopper uint64, offers []Offer) uint64 {
+	x := mix(shopper ^ 0x6a09e667f3bcc908) // not an exposure's digest, were the tables ever shared
+	for i := range offers {
+		o := &offers[i]
+		if i == 0 || o.Experiment != offers[i-1].Experiment || o.Phase != offers[i-1].Phase {
+			x = mix(x ^ maphash.String(r.seed, o.Experiment) ^ uint64(o.Phase)*0xbf58476d1ce4e5b9)
+		}
+		x = mix(x ^ bits.RotateLeft64(maphash.String(r.seed, o.SKU), 17))
+	}
+	return x | 1 // never 0, the empty slot
+}
+
+// mix is splitmix64's finaliser: every bit of x moves the slot a digest probes from.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // bucketSlots is the size of a bucket of seen: 32 digests, four adjacent cache lines.
@@ -238,8 +249,8 @@ func (r *Recorder) bucketOf(shopper uint64) []atomic.Uint64 {
 }
 
 // offerBucketOf is the bucket of offered that holds the shopper's offers.
-func (r *Recorder) offerBucketOf(shopper string) []atomic.Uint64 {
-	return bucketIn(r.offered, maphash.String(r.seed, shopper))
+func (r *Recorder) offerBucketOf(shopper uint64) []atomic.Uint64 {
+	return bucketIn(r.offered, shopper)
 }
 
 // bucketIn is the bucket of table that hash h picks.
@@ -264,8 +275,9 @@ func probe(b []atomic.Uint64, k uint64) (slot *atomic.Uint64, found bool) {
 	return &b[home], false
 }
 
-// Record queues the request's exposures and offers that this process has not queued already,
-// encoded as one row to stage. It never blocks: with the queue full it drops them, counts each
+// Record queues the request's exposures that this process has not queued already, and its
+// offers unless this process queued the same list for the shopper already, encoded as one row
+// to stage. It never blocks: with the queue full it drops them, counts each
 // as lost for its experiment, phase and variant, and reports queued false. kept reports
 // whether the recorder holds on to req.Attributes (the caller must then not reuse the map):
 // only for a request it will quarantine.
@@ -287,8 +299,13 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 		fresh = append(fresh, *e)
 	}
 	var offers []Offer
+	var offersKey uint64
 	if len(req.Offers) > 0 {
-		offers = r.freshOffers(req.ShopperID, req.Offers)
+		offersKey = r.offersDigest(hs, req.Offers)
+		if slot, found := probe(r.offerBucketOf(hs), offersKey); !found {
+			slot.Store(offersKey)
+			offers = slices.Clone(req.Offers)
+		}
 	}
 	if len(fresh) == 0 && len(offers) == 0 {
 		return true, false
@@ -326,34 +343,12 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 			slot.CompareAndSwap(k, 0)
 		}
 	}
-	ob := r.offerBucketOf(req.ShopperID)
-	for i := range offers {
-		k := r.offerDigest(req.ShopperID, &offers[i])
-		if slot, found := probe(ob, k); found {
-			slot.CompareAndSwap(k, 0)
+	if len(offers) > 0 {
+		if slot, found := probe(r.offerBucketOf(hs), offersKey); found {
+			slot.CompareAndSwap(offersKey, 0)
 		}
 	}
 	return false, false
-}
-
-// freshOffers returns the offers not queued already, and notes them as queued.
-func (r *Recorder) freshOffers(shopper string, offers []Offer) []Offer {
-	b := r.offerBucketOf(shopper)
-	var fresh []Offer
-	for i := range offers {
-		o := &offers[i]
-		k := r.offerDigest(shopper, o)
-		slot, found := probe(b, k)
-		if found {
-			continue
-		}
-		slot.Store(k)
-		if fresh == nil {
-			fresh = make([]Offer, 0, len(offers)-i)
-		}
-		fresh = append(fresh, *o)
-	}
-	return fresh
 }
 
 // Recorded reports whether every exposure of a request with this digest has been queued

@@ -52,7 +52,7 @@ func encode(req Request) item {
 	case req.AttributesJSON == "":
 		attrs = attributesJSON(req.Attributes)
 	}
-	rows := pgcopy.Rows{B: make([]byte, 0, 64+len(req.ShopperID)+len(attrs)+len(req.AttributesJSON)+24*len(req.Exposures))}
+	rows := pgcopy.Rows{B: make([]byte, 0, 64+len(req.ShopperID)+len(attrs)+len(req.AttributesJSON)+24*len(req.Exposures)+32*len(req.Offers))}
 	var at [40]byte
 	rows.Text(req.ShopperID).Raw(pgcopy.AppendTimestamp(at[:0], req.At))
 	if attrs == nil {
@@ -64,7 +64,7 @@ func encode(req Request) item {
 	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Experiment) }))
 	rows.Raw(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return strconv.AppendInt(dst, int64(e.Phase), 10) }))
 	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Variant) }))
-	appendOffers(&rows, req.Offers)
+	appendOffers(&rows, req.Offers, arr[:0])
 	rows.End()
 	it.line = rows.B
 	return it
@@ -119,13 +119,13 @@ func appendArray[T any](dst []byte, es []T, elem func([]byte, *T) []byte) []byte
 }
 
 // appendOffers appends the offers' three columns: NULL for a request that offered nothing new,
-// nearly every request, so that its row stays as short as before offers were recorded.
-func appendOffers(rows *pgcopy.Rows, offers []Offer) {
+// nearly every request, so that its row stays as short as before offers were recorded. arr is
+// memory for an array literal.
+func appendOffers(rows *pgcopy.Rows, offers []Offer, arr []byte) {
 	if len(offers) == 0 {
 		rows.Opt("").Opt("").Opt("")
 		return
 	}
-	arr := make([]byte, 0, 32*len(offers))
 	rows.Bytes(appendArray(arr, offers, func(dst []byte, o *Offer) []byte { return appendElement(dst, o.Experiment) }))
 	rows.Raw(appendArray(arr[:0], offers, func(dst []byte, o *Offer) []byte { return strconv.AppendInt(dst, int64(o.Phase), 10) }))
 	rows.Bytes(appendArray(arr[:0], offers, func(dst []byte, o *Offer) []byte { return appendElement(dst, o.SKU) }))

@@ -26,7 +26,10 @@ func learnedBenchAPI(b testing.TB, learned int) http.Handler {
 }
 
 // assignBody is shopper i's request, with a 3-product context of benchModel's products,
-// different for each cart n (no context when n < 0). Built with appends into one allocation
+// different for each cart n (no context when n < 0): carts below 10,000 as they always were,
+// and no two carts alike up to 100,000,000 (cart n and n+10,000 differ in two products:
+// without the n/10,000 terms they were the same, and a "new" cart came back every 10,000
+// requests). Built with appends into one allocation
 // whatever the context: the bodies are made before a batch's clock starts, but their garbage
 // is collected while requests are timed, so every config's must weigh the same (with
 // fmt.Sprintf, a context's body made four times the garbage of one without).
@@ -37,7 +40,8 @@ func assignBody(i, n int) []byte {
 	b = append(b, `","attributes":{"country":"IT","device":"mobile","visits":5}`...)
 	if n >= 0 {
 		b = append(b, `,"context":{"products":[`...)
-		for k, sku := range [3]int{n % 10000, (n*7 + 4242) % 10000, (n*13 + 9001) % 10000} {
+		q := n / 10000
+		for k, sku := range [3]int{n % 10000, (n*7 + 4242 + q) % 10000, (n*13 + 9001 + 31*q) % 10000} {
 			if k > 0 {
 				b = append(b, ',')
 			}

@@ -16,6 +16,14 @@
 #   XSELL_LOG_LEVEL, XSELL_ASSIGN_LOG_SAMPLE, XSELL_EXPOSURE_QUEUE pass through to the server.
 #   LOGCOST=1: instead, what the access log costs: returning shoppers on this server (log level
 #   info, as by default) and on a second one at warn (no access log), alternating ROUNDS times.
+#   LEARNED=1: instead, what learned strategies cost (issue 18): returning shoppers on this
+#   server (20 fixed experiments, no context: "fixed") against a second server, on a database
+#   of its own, where 5 of the 20 are learned bundles ("source": "complements") over a model
+#   built from seeded orders, every body carrying a 3-product context ("learned"); each
+#   learned run right after a fixed one, ROUNDS times, for LEARNED_WORKLOADS of "carts" (each
+#   shopper's own cart, one of 1,000), "new" (a cart never seen on every request) and "same"
+#   (one cart for all); default "carts new". Prints the ratios learned/fixed of req/s and of
+#   the server's CPU per request.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-15s}
@@ -41,19 +49,28 @@ xpid=$!
 for _ in $(seq 100); do curl -sf "127.0.0.1:$xport/readyz" >/dev/null && break; sleep 0.1; done
 
 admin=(-H 'Authorization: Bearer dev-admin' -H 'Content-Type: application/json')
-for i in $(seq -w 1 20); do
-  layer=''
-  if [ $((10#$i % 2)) -eq 0 ]; then layer=', "layer": {"name": "checkout", "range": [0, 0.8]}'; fi
-  curl -sf "${admin[@]}" -X POST "127.0.0.1:$xport/v1/experiments" -d '{
-    "key": "bench-'"$i"'", "name": "bench", "coverage": 0.9,
-    "targeting": {"country": {"$in": ["IT", "FR", "DE"]}, "device": "mobile", "visits": {"$gt": 2}},
-    "variants": [
-      {"key": "control", "name": "C", "weight": 0.34, "strategy": {"type": "none"}},
-      {"key": "bundle", "name": "B", "weight": 0.33, "strategy": {"type": "bundle", "products": ["sku-2"], "discount_percent": 10, "timing": "cart"}},
-      {"key": "points", "name": "P", "weight": 0.33, "strategy": {"type": "loyalty_points", "products": ["sku-2"], "bonus_points": 100, "timing": "checkout"}}
-    ]'"$layer"'}' >/dev/null
-  curl -sf "${admin[@]}" -X POST "127.0.0.1:$xport/v1/experiments/bench-$i/start" >/dev/null
-done
+# experiments PORT LEARNED: the 20 running experiments, of which the first LEARNED have a
+# learned bundle (its products chosen per request from the complements model) instead of a
+# fixed one.
+experiments() {
+  local i layer bundle
+  for i in $(seq -w 1 20); do
+    layer=''
+    if [ $((10#$i % 2)) -eq 0 ]; then layer=', "layer": {"name": "checkout", "range": [0, 0.8]}'; fi
+    bundle='"products": ["sku-2"]'
+    if [ $((10#$i)) -le "$2" ]; then bundle='"source": "complements"'; fi
+    curl -sf "${admin[@]}" -X POST "127.0.0.1:$1/v1/experiments" -d '{
+      "key": "bench-'"$i"'", "name": "bench", "coverage": 0.9,
+      "targeting": {"country": {"$in": ["IT", "FR", "DE"]}, "device": "mobile", "visits": {"$gt": 2}},
+      "variants": [
+        {"key": "control", "name": "C", "weight": 0.34, "strategy": {"type": "none"}},
+        {"key": "bundle", "name": "B", "weight": 0.33, "strategy": {"type": "bundle", '"$bundle"', "discount_percent": 10, "timing": "cart"}},
+        {"key": "points", "name": "P", "weight": 0.33, "strategy": {"type": "loyalty_points", "products": ["sku-2"], "bonus_points": 100, "timing": "checkout"}}
+      ]'"$layer"'}' >/dev/null
+    curl -sf "${admin[@]}" -X POST "127.0.0.1:$1/v1/experiments/bench-$i/start" >/dev/null
+  done
+}
+experiments "$xport" 0
 # The bare handler answers with a real answer's bytes.
 curl -sf -H 'Authorization: Bearer dev-checkout' -H 'Content-Type: application/json' -X POST "127.0.0.1:$xport/v1/assign" \
   -d '{"shopper_id":"shopper-1-1","attributes":{"country":"IT","device":"mobile","visits":5}}' >"$work/body.json"
@@ -66,10 +83,11 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load ave
 echo "answer size: $(wc -c <"$work/body.json") bytes, $(grep -o '"experiment"' "$work/body.json" | wc -l) assignments"
 # CPU time (user + system, in clock ticks) a process has used so far.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# run PORT NAME SHOPPERS NEW PID: one wrk run, its output in $work/NAME.txt, the CPU it cost PID.
+# run PORT NAME SHOPPERS NEW PID [CART]: one wrk run, its output in $work/NAME.txt, the CPU it
+# cost PID; CART is assign.lua's (a context in every body).
 run() {
   local before; before=$(ticks "$5")
-  SHOPPERS=$3 NEW=$4 PREFIX=$2 "${wrkcpu[@]}" wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"$duration" --latency -s scripts/bench/assign.lua "http://127.0.0.1:$1/v1/assign" >"$work/$2.txt"
+  CART=${6:-} SHOPPERS=$3 NEW=$4 PREFIX=$2 "${wrkcpu[@]}" wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"$duration" --latency -s scripts/bench/assign.lua "http://127.0.0.1:$1/v1/assign" >"$work/$2.txt"
   echo $(( $(ticks "$5") - before )) >"$work/$2.ticks"
   # Figures of error answers would say nothing of assignment (a script wrk could not load, say,
   # sends GET /v1/assign to every request): stop rather than print them.
@@ -82,7 +100,8 @@ cpu() { python3 -c "print(round($(cat "$work/$1.ticks") * 1e6 / $(getconf CLK_TC
 rps() { sed -n 's/^Requests\/sec: *//p' "$work/$1.txt"; }
 p99() { awk '$1=="99%"{print $2}' "$work/$1.txt"; }
 errors() { grep -E 'Non-2xx|Socket errors' "$work/$1.txt" || true; }
-metrics() { curl -s "127.0.0.1:$xport/metrics"; }
+# The server metrics and settle read: $xport's, or $sport's when set.
+metrics() { curl -s "127.0.0.1:${sport:-$xport}/metrics"; }
 # sum NAME: a metric summed over its labels.
 sum() { metrics | awk -v m="$1" 'index($0, m) == 1 && ($0 ~ "^" m "[ {]") {s += $NF} END {printf "%d\n", s}'; }
 # The server's own latency histogram for /v1/assign (le and cumulative count per line), and the
@@ -106,7 +125,7 @@ PY
 settle() {
   local t0; t0=$(date +%s.%N)
   for _ in $(seq 3600); do
-    [ "$(sum xsell_exposures_queued)" = 0 ] && [ "$(psqlq 'select count(*) from exposure_log')" = 0 ] && break
+    [ "$(sum xsell_exposures_queued)" = 0 ] && [ "$(psql "${sdb:-$DATABASE_URL}" -Atc 'select count(*) from exposure_log')" = 0 ] && break
     sleep 0.5
   done
   python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')"
@@ -129,8 +148,9 @@ stored() { psqlq "select count(*) from exposures where shopper_id like '$1-%'"; 
 # Warm-up, not counted: every pool shopper is assigned, so that their exposures are written
 # once, as for shoppers seen before; until the pool's 10,000 are all stored.
 pooled() { psqlq "select count(distinct shopper_id) from exposures where shopper_id like 'shopper-%'"; }
+# warm DURATION [CART]: on $xport, or $sport when set.
 warm() {
-  SHOPPERS=10000 WARM=${WRK_THREADS:-2} "${wrkcpu[@]}" wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"$1" -s scripts/bench/assign.lua "http://127.0.0.1:$xport/v1/assign" >/dev/null
+  CART=${2:-} SHOPPERS=10000 WARM=${WRK_THREADS:-2} "${wrkcpu[@]}" wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"$1" -s scripts/bench/assign.lua "http://127.0.0.1:${sport:-$xport}/v1/assign" >/dev/null
   settle >/dev/null
 }
 for round in 1 2 3 4 5; do
@@ -138,6 +158,61 @@ for round in 1 2 3 4 5; do
   [ "$(pooled)" -ge 10000 ] && break
 done
 echo "warm-up: $round round(s) of 5 s; pool shoppers stored $(pooled), exposures $(psqlq 'select count(*) from exposures'), lost $(sum xsell_exposures_lost_total)"
+if [ "${LEARNED:-0}" = 1 ]; then
+  # The learned server's database, in the same cluster: 100,000 orders of 1–5 lines over 1,000
+  # products in 100 families of 10 (sku-0…9, sku-10…19, …), every line of an order from its
+  # family, so that each product has complements (about 9, at most the model's 10).
+  lurl=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/learned")))' "$DATABASE_URL")
+  psqlq "CREATE DATABASE learned" >/dev/null
+  DATABASE_URL=$lurl "$work/server" migrate >/dev/null 2>&1
+  psql "$lurl" -X -q -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO order_items (event_id, line, occurred_at, order_id, shopper_id, sku, quantity, unit_price)
+SELECT 'e' || o, l, at, 'o' || o, 's' || (o % 50000), 'sku-' || (f * 10 + floor(10 * random())::int), 1, 1000
+FROM (SELECT o, now() - random() * interval '80 days' AS at, floor(100 * random())::int AS f
+      FROM generate_series(1, 100000) o) orders,
+     LATERAL (SELECT l FROM generate_series(1, 1 + o % 5) l) lines;
+ANALYZE order_items;
+SQL
+  DATABASE_URL=$lurl "$work/server" complements build >"$work/complements.log" 2>&1
+  lq() { psql "$lurl" -Atc "$1"; }
+  echo "complements model: $(lq 'select count(distinct sku) from complements') products with complements, $(lq 'select count(*) from complements') complements"
+  lport=$(port)
+  DATABASE_URL=$lurl XSELL_ADDR=127.0.0.1:$lport "${srvcpu[@]}" "$work/server" >"$work/server-learned.log" 2>&1 &
+  lpid=$!
+  for _ in $(seq 100); do curl -sf "127.0.0.1:$lport/readyz" >/dev/null && break; sleep 0.1; done
+  experiments "$lport" 5
+  # Its answer to one cart, to check that learned bundles do offer products.
+  curl -sf -H 'Authorization: Bearer dev-checkout' -H 'Content-Type: application/json' -X POST "127.0.0.1:$lport/v1/assign" \
+    -d '{"shopper_id":"shopper-1-1","attributes":{"country":"IT","device":"mobile","visits":5},"context":{"products":["sku-17","sku-311","sku-743"]}}' >"$work/learned.json"
+  echo "learned answer: $(wc -c <"$work/learned.json") bytes (fixed $(wc -c <"$work/body.json")), $(grep -o '"source":"complements"' "$work/learned.json" | wc -l) learned, $(grep -o 'no_complements' "$work/learned.json" | wc -l) no_complements"
+  # Its pool shoppers' exposures and carts' offers stored, as on the fixed server.
+  for round in 1 2 3 4 5; do
+    sport=$lport sdb=$lurl warm 5s shopper
+    [ "$(lq "select count(distinct shopper_id) from exposures where shopper_id like 'shopper-%'")" -ge 10000 ] && break
+  done
+  echo "learned warm-up: $round round(s) of 5 s; offers stored for $(lq 'select count(distinct shopper_id) from exposure_offers') shoppers"
+  lworkloads=${LEARNED_WORKLOADS:-carts new}
+  cart() { case $1 in carts) echo shopper ;; *) echo "$1" ;; esac; }
+  for r in $(seq "${ROUNDS:-3}"); do
+    for w in $lworkloads; do
+      echo "== round $r: fixed, then learned ($w carts)"
+      run "$xport" "fixed-$w$r" 10000 0 "$xpid"
+      run "$lport" "learned-$w$r" 10000 0 "$lpid" "$(cart "$w")"
+      errors "fixed-$w$r"; errors "learned-$w$r"
+      sport=$lport sdb=$lurl settle >/dev/null
+    done
+  done
+  ratio3() { python3 -c "print(f'{$1/$2:.3f}')"; }
+  echo
+  echo "summary (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server log level ${XSELL_LOG_LEVEL:-info}):"
+  for r in $(seq "${ROUNDS:-3}"); do
+    for w in $lworkloads; do
+      echo "  round $r $w: learned $(rps "learned-$w$r") req/s vs fixed $(rps "fixed-$w$r") = $(ratio3 "$(rps "learned-$w$r")" "$(rps "fixed-$w$r")"); CPU $(cpu "learned-$w$r") vs $(cpu "fixed-$w$r") µs/req = $(ratio3 "$(cpu "learned-$w$r")" "$(cpu "fixed-$w$r")"); p99 $(p99 "learned-$w$r") vs $(p99 "fixed-$w$r")"
+    done
+  done
+  echo "  learned server: exposure rows $(lq 'select count(*) from exposures'), (shopper, experiment) rows of offers $(lq 'select count(*) from exposure_offers'), lost on the record $(lq 'select coalesce(sum(lost), 0) from exposure_losses') exposures and $(lq 'select coalesce(sum(offers_lost), 0) from exposure_losses') offers"
+  exit 0
+fi
 if [ "${LOGCOST:-0}" = 1 ]; then
   wport=$(port)
   XSELL_ADDR=127.0.0.1:$wport XSELL_LOG_LEVEL=warn "${srvcpu[@]}" "$work/server" >"$work/server-warn.log" 2>&1 &
