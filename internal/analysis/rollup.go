@@ -234,6 +234,13 @@ func (r *Rollups) pass(ctx context.Context) (p RollupProgress, more bool, err er
 				return err
 			}
 		}
+		// A pass's statement is long (some hundred expressions) and its cost estimate large
+		// whenever the planner overrates a few thousand shoppers' events; compiling it then
+		// took longer than running it, every pass (docs/benchmarks.md, "Crediting and the
+		// rollups under the events load"). The rebuild above, over every row, keeps the default.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL jit = off`); err != nil {
+			return err
+		}
 		var evs []struct {
 			Seq       int64  `db:"seq"`
 			ShopperID string `db:"shopper_id"`

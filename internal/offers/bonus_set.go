@@ -19,9 +19,21 @@ import (
 // summed into their budgets with two statements for the whole batch. Otherwise they go one by
 // one, in order, since each may find its budget changed by the ones before.
 func (b *Budgets) ChargeBonuses(ctx context.Context, tx *sqlx.Tx, bonuses []loyalty.Bonus) error {
-	set, err := unboundedBonuses(ctx, tx, bonuses)
-	if err != nil {
-		return err
+	spends := make([]Spend, 0, len(bonuses))
+	for _, bonus := range bonuses {
+		if bonus.Strict {
+			spends = nil
+			break
+		}
+		spends = append(spends, Spend{Experiment: bonus.Experiment, Variant: bonus.Variant, ShopperID: bonus.ShopperID,
+			Kind: experiments.BudgetPoints, Amount: bonus.Points, Ref: bonus.Ref, At: bonus.At})
+	}
+	var set []Spend
+	if spends != nil {
+		var err error
+		if set, err = unboundedSpends(ctx, tx, spends); err != nil {
+			return err
+		}
 	}
 	if set == nil {
 		for _, bonus := range bonuses {
@@ -31,27 +43,26 @@ func (b *Budgets) ChargeBonuses(ctx context.Context, tx *sqlx.Tx, bonuses []loya
 		}
 		return nil
 	}
-	return chargeUnbounded(ctx, tx, set)
+	_, err := chargeUnbounded(ctx, tx, experiments.BudgetPoints, set)
+	return err
 }
 
-// unboundedBonuses returns the spends of the bonuses when none can meet a bound, each with the
-// variant Charge would record (none when the experiment lacks it), leaving out those of
-// experiments that do not exist (Charge records nothing for them); nil when one is bounded.
-func unboundedBonuses(ctx context.Context, tx *sqlx.Tx, bonuses []loyalty.Bonus) ([]Spend, error) {
+// unboundedSpends returns the spends (none strict, all of one kind) when none can meet a
+// bound, each with the variant Charge would record (none when the experiment lacks it),
+// leaving out those Charge records nothing for (no amount, an experiment that does not
+// exist); nil when one is bounded.
+func unboundedSpends(ctx context.Context, tx *sqlx.Tx, spends []Spend) ([]Spend, error) {
 	defs := map[[2]string]*definition{}
-	set := make([]Spend, 0, len(bonuses))
-	for _, bonus := range bonuses {
-		if bonus.Strict {
-			return nil, nil
-		}
-		if bonus.Points <= 0 || bonus.Experiment == "" {
+	set := make([]Spend, 0, len(spends))
+	for _, s := range spends {
+		if s.Amount <= 0 || s.Experiment == "" {
 			continue
 		}
-		key := [2]string{bonus.Experiment, bonus.Variant}
+		key := [2]string{s.Experiment, s.Variant}
 		d, seen := defs[key]
 		if !seen {
 			var err error
-			if d, err = loadDefinition(ctx, tx, bonus.Experiment, bonus.Variant); err != nil {
+			if d, err = loadDefinition(ctx, tx, s.Experiment, s.Variant); err != nil {
 				return nil, err
 			}
 			defs[key] = d
@@ -59,8 +70,6 @@ func unboundedBonuses(ctx context.Context, tx *sqlx.Tx, bonuses []loyalty.Bonus)
 		if d == nil {
 			continue
 		}
-		s := Spend{Experiment: bonus.Experiment, Variant: bonus.Variant, ShopperID: bonus.ShopperID,
-			Kind: experiments.BudgetPoints, Amount: bonus.Points, Ref: bonus.Ref, At: bonus.At}
 		if d.variant == nil {
 			s.Variant = ""
 		}
@@ -72,37 +81,43 @@ func unboundedBonuses(ctx context.Context, tx *sqlx.Tx, bonuses []loyalty.Bonus)
 	return set, nil
 }
 
-// chargeUnbounded records spends no bound applies to (duplicates of a recorded spend charge
-// nothing, as in Charge) and adds the new ones to the budgets of their experiments and
-// variants, whose rows are locked in key order, the order Charge locks them in.
-func chargeUnbounded(ctx context.Context, tx *sqlx.Tx, set []Spend) error {
+// chargeUnbounded records spends of one kind no bound applies to (duplicates of a recorded
+// spend charge nothing, as in Charge; of two in set with one ref, the first is recorded) and
+// adds the new ones to the budgets of their experiments and variants in their currencies,
+// whose rows are locked in key order, the order Charge locks them in. It returns the refs of
+// the spends recorded.
+func chargeUnbounded(ctx context.Context, tx *sqlx.Tx, kind experiments.BudgetKind, set []Spend) ([]string, error) {
 	if len(set) == 0 {
-		return nil
+		return nil, nil
 	}
-	var exps, variants, shoppers, refs, ats []string
-	var amounts []int64
+	var exps, variants, shoppers, refs, ats, currencies []string
+	var amounts, bases []int64
 	for _, s := range set {
 		exps, variants, shoppers = append(exps, s.Experiment), append(variants, s.Variant), append(shoppers, s.ShopperID)
 		refs, amounts, ats = append(refs, s.Ref), append(amounts, s.Amount), append(ats, s.At.Format(time.RFC3339Nano))
+		currencies, bases = append(currencies, s.Currency), append(bases, s.Base)
 	}
-	_, err := tx.ExecContext(ctx, `WITH s AS (
-			INSERT INTO offer_spends (experiment, variant, shopper_id, kind, ref, amount, at)
-			SELECT e, v, sh, $7, r, a, t FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[])
-				WITH ORDINALITY AS x(e, v, sh, r, a, t, ord) ORDER BY ord
+	var recorded []string
+	err := tx.SelectContext(ctx, &recorded, `WITH s AS (
+			INSERT INTO offer_spends (experiment, variant, shopper_id, kind, ref, amount, at, currency, base)
+			SELECT e, v, sh, $7, r, a, t, c, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+				$6::timestamptz[], $8::text[], $9::bigint[]) WITH ORDINALITY AS x(e, v, sh, r, a, t, c, b, ord) ORDER BY ord
 			ON CONFLICT (experiment, kind, ref) DO NOTHING
-			RETURNING experiment, variant, amount
+			RETURNING experiment, variant, currency, amount, ref
 		), scoped AS (
-			SELECT experiment, '' AS variant, amount FROM s
-			UNION ALL SELECT experiment, variant, amount FROM s WHERE variant <> ''
+			SELECT experiment, '' AS variant, currency, amount FROM s
+			UNION ALL SELECT experiment, variant, currency, amount FROM s WHERE variant <> ''
+		), charged AS (
+			INSERT INTO offer_budgets AS b (experiment, variant, kind, currency, spent)
+			SELECT experiment, variant, $7, currency, sum(amount)::bigint FROM scoped
+			GROUP BY experiment, variant, currency ORDER BY experiment, variant, currency
+			ON CONFLICT (experiment, variant, kind, currency) DO UPDATE SET spent = b.spent + EXCLUDED.spent
 		)
-		INSERT INTO offer_budgets AS b (experiment, variant, kind, currency, spent)
-		SELECT experiment, variant, $7, '', sum(amount)::bigint FROM scoped
-		GROUP BY experiment, variant ORDER BY experiment, variant
-		ON CONFLICT (experiment, variant, kind, currency) DO UPDATE SET spent = b.spent + EXCLUDED.spent`,
+		SELECT ref FROM s`,
 		pq.StringArray(exps), pq.StringArray(variants), pq.StringArray(shoppers), pq.StringArray(refs),
-		pq.Int64Array(amounts), pq.StringArray(ats), string(experiments.BudgetPoints))
+		pq.Int64Array(amounts), pq.StringArray(ats), string(kind), pq.StringArray(currencies), pq.Int64Array(bases))
 	if err != nil {
-		return fmt.Errorf("charging the bonuses of a batch to their budgets: %w", err)
+		return nil, fmt.Errorf("charging the %s spends of a batch to their budgets: %w", kind, err)
 	}
-	return nil
+	return recorded, nil
 }

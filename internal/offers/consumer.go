@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/xsell/xsell/internal/database"
 	"github.com/xsell/xsell/internal/events"
@@ -35,6 +36,8 @@ type Spender struct {
 	quarantine *database.Quarantine
 	every      time.Duration
 	log        *slog.Logger
+	// oneByOne turns the batch path (chargeSet) off, for the tests that compare the two.
+	oneByOne bool
 }
 
 // DefaultSpendEvery is how often a server's spender charges new orders: the delay between an
@@ -77,7 +80,7 @@ func (s *Spender) ChargeOrders(ctx context.Context) (int, error) {
 
 // outbox is the spender as a reader of the events table.
 func (s *Spender) outbox() *database.Outbox[orderEvent] {
-	return &database.Outbox[orderEvent]{
+	o := &database.Outbox[orderEvent]{
 		Name: SpendConsumer, Cursor: "offer_spend_cursor", Limit: spendBatch, Quarantine: s.quarantine,
 		Read: readOrderEvents,
 		Prepare: func(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) (func(orderEvent) error, error) {
@@ -90,6 +93,108 @@ func (s *Spender) outbox() *database.Outbox[orderEvent] {
 		Seq: func(ev orderEvent) int64 { return ev.Seq },
 		Key: func(ev orderEvent) string { return ev.ID },
 	}
+	if !s.oneByOne {
+		o.Set = s.chargeSet
+	}
+	return o
+}
+
+// chargeSet charges a batch as charging its events one by one would, with a few statements
+// for the batch's orders when the order of the charges cannot matter: no experiment among
+// them bounds the discount (no budget in the order's currency, no per-shopper limit, on the
+// experiment or the variant) and no refund of the batch is of an order the batch charges.
+// Otherwise the batch goes one by one, and the refunds (few, each of which may give back to a
+// bounded budget) always do. Every order of the batch is a few statements one by one, and under the events
+// load those were more of the database's time than crediting (docs/benchmarks.md).
+func (s *Spender) chargeSet(ctx context.Context, tx *sqlx.Tx, evs []orderEvent) error {
+	variants, err := variantsOf(ctx, tx, evs)
+	if err != nil {
+		return err
+	}
+	oneByOne := func(evs []orderEvent) error {
+		for _, ev := range evs {
+			if err := s.charge(ctx, tx, ev, variants); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var spends []Spend
+	var refunds []orderEvent
+	seqOf := map[string]int64{}
+	for _, ev := range evs {
+		if ev.Type == "order_refunded" {
+			refunds = append(refunds, ev)
+			continue
+		}
+		if _, dup := seqOf[ev.OrderID]; !dup {
+			seqOf[ev.OrderID] = ev.Seq
+		}
+		spends = append(spends, s.spendOf(ev, variants))
+	}
+	for _, ev := range refunds {
+		if _, ok := seqOf[ev.OrderID]; ok {
+			return oneByOne(evs)
+		}
+	}
+	set, err := unboundedSpends(ctx, tx, spends)
+	if err != nil {
+		return err
+	}
+	// An order of an experiment that does not exist records nothing, but is not a duplicate
+	// either: charge gives back its earlier refunds, after every event of it. Rare; one by one.
+	if set == nil || len(set) != len(spends) {
+		return oneByOne(evs)
+	}
+	recorded, err := chargeUnbounded(ctx, tx, experiments.BudgetDiscount, set)
+	if err != nil {
+		return err
+	}
+	if err := s.refundEarlier(ctx, tx, recorded, seqOf); err != nil {
+		return err
+	}
+	for _, ev := range refunds {
+		if err := s.refund(ctx, tx, ev.OrderID, ev.Amount); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refundEarlier gives back, for the orders just charged, what refunds read before their order
+// event (events out of order) gave nothing back for then, as charge does after each order.
+func (s *Spender) refundEarlier(ctx context.Context, tx *sqlx.Tx, orders []string, seqOf map[string]int64) error {
+	if len(orders) == 0 {
+		return nil
+	}
+	seqs := make([]int64, len(orders))
+	for i, o := range orders {
+		seqs[i] = seqOf[o]
+	}
+	var rows []struct {
+		OrderID  string `db:"order_id"`
+		Refunded int64  `db:"refunded"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `SELECT o.order_id, sum(e.amount)::bigint AS refunded
+		FROM unnest($1::text[], $2::bigint[]) AS o(order_id, seq)
+		JOIN events e ON e.order_id = o.order_id AND e.type = 'order_refunded' AND e.seq < o.seq
+		GROUP BY o.order_id, o.seq ORDER BY o.seq`, pq.StringArray(orders), pq.Int64Array(seqs)); err != nil {
+		return fmt.Errorf("reading earlier refunds of a batch's orders: %w", err)
+	}
+	for _, r := range rows {
+		if err := s.refund(ctx, tx, r.OrderID, r.Refunded); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// spendOf is the spend of an order's discount.
+func (s *Spender) spendOf(ev orderEvent, variants map[string]string) Spend {
+	key := ev.Experiment.String
+	return Spend{Experiment: key, Variant: variants[key+" "+ev.ShopperID],
+		ShopperID: ev.ShopperID, Kind: experiments.BudgetDiscount, Amount: ev.Discount, Currency: ev.Currency,
+		Base: ev.Amount, Ref: ev.OrderID, At: ev.OccurredAt.UTC()}
 }
 
 // readOrderEvents reads the order events after seq that can spend or give back a budget.
@@ -125,10 +230,7 @@ func (s *Spender) charge(ctx context.Context, tx *sqlx.Tx, ev orderEvent, varian
 	if ev.Type == "order_refunded" {
 		return s.refund(ctx, tx, ev.OrderID, ev.Amount)
 	}
-	key := ev.Experiment.String
-	res, err := s.budgets.Charge(ctx, tx, Spend{Experiment: key, Variant: variants[key+" "+ev.ShopperID],
-		ShopperID: ev.ShopperID, Kind: experiments.BudgetDiscount, Amount: ev.Discount, Currency: ev.Currency,
-		Base: ev.Amount, Ref: ev.OrderID, At: ev.OccurredAt.UTC()})
+	res, err := s.budgets.Charge(ctx, tx, s.spendOf(ev, variants))
 	if err != nil || res.Duplicate {
 		return err
 	}

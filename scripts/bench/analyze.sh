@@ -12,10 +12,13 @@
 #   SCALE=10 REPORTS="report cuped" nice -n 10 scripts/bench/analyze.sh     10M / 50M, two reports
 #
 # SCALE multiplies every count (0.01 for a quick try). REPORTS picks among report, cuped, segment, window (all by
-# default). Run it under nice: the generation, the rollup build and the reference reports
-# (--from events) run at that priority and outside the bench lock; only the timed reports (the
-# statement in psql and `analyze report` from the rollups) hold /work/wt/bench.lock, with the
-# cluster's processes put back to priority 0 for them.
+# default). REFERENCE=off skips the reference reports (--from events), which at SCALE=10 take
+# half an hour each; the figures' equality to 1e-9 is then left to the 1M runs and the tests.
+# EXPLAIN=on prints EXPLAIN (ANALYZE, BUFFERS) of each report's statement after its timed run.
+# Run it under nice: the generation, the rollup build and the reference reports (--from events)
+# run at that priority and outside the bench lock; only the timed reports (the statement in psql
+# and `analyze report` from the rollups) hold /work/wt/bench.lock, with the cluster's processes
+# put back to priority 0 for them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -36,7 +39,7 @@ scale=${SCALE:-1}
 reports=${REPORTS:-report cuped segment window}
 lock=/work/wt/bench.lock
 k=$(python3 -c "print(round($scale * 1000))") # thousands of shoppers
-echo "generating $((k * 1000)) exposures and $((k * 5000)) events..."
+echo "$(date -u +%H:%M:%S) generating $((k * 1000)) exposures and $((k * 5000)) events..."
 t0=$(now)
 "${psql[@]}" -v k="$k" <<'SQL'
 SET synchronous_commit = off;
@@ -90,7 +93,7 @@ printf 'generated in %.0f s\n' "$(echo "$t1 - $t0" | bc)"
 "${psql[@]}" -At -c "SELECT 'exposures', count(*) FROM exposures UNION ALL SELECT 'events', count(*) FROM events
   UNION ALL SELECT 'order_items', count(*) FROM order_items UNION ALL SELECT 'loyalty_entries', count(*) FROM loyalty_entries"
 
-echo "building the rollups (server rollups)..."
+echo "$(date -u +%H:%M:%S) building the rollups (server rollups)..."
 t0=$(now)
 "$work/server" rollups >/dev/null
 t1=$(now)
@@ -145,13 +148,20 @@ bench() { # label, analyze flags...
 	s=$(now); PGOPTIONS="$opts" "${psql[@]}" -f "$work/q.sql" -o /dev/null; e=$(now); q=$(echo "$e - $s" | bc)
 	s=$(now); "$work/analyze" report --experiment bench --format json "$@" >"$work/rollups.json"; e=$(now); r=$(echo "$e - $s" | bc)
 	lock_off
+	if [ "${EXPLAIN:-off}" = on ]; then
+		{ echo 'EXPLAIN (ANALYZE, BUFFERS)'; cat "$work/q.sql"; } | PGOPTIONS="$opts" "${psql[@]}" -f - | sed 's/^/    | /'
+	fi
+	if [ "${REFERENCE:-on}" = off ]; then
+		printf '%-28s bare query (psql): %.2f s   analyze report: %.2f s   --from events: not run (REFERENCE=off)\n' "$label" "$q" "$r"
+		return
+	fi
 	# The reference, outside the lock and at the script's priority: the slow part.
 	s=$(now); "$work/analyze" report --experiment bench --format json --from events "$@" >"$work/events.json"; e=$(now); ev=$(echo "$e - $s" | bc)
 	printf '%-28s bare query (psql): %.2f s   analyze report: %.2f s   --from events: %.2f s   ' "$label" "$q" "$r" "$ev"
 	same "$work/rollups.json" "$work/events.json"
 }
 echo
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(psql --version); $(go version | cut -d' ' -f3); load: $(cut -d' ' -f1-3 /proc/loadavg); nice $base_nice"
+echo "$(date -u +%H:%M:%S) machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(psql --version); $(go version | cut -d' ' -f3); load: $(cut -d' ' -f1-3 /proc/loadavg); nice $base_nice"
 for report in $reports; do
 	case $report in
 	report) bench "report" ;;

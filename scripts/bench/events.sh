@@ -18,6 +18,12 @@
 # the load, and its rate. Round 0 warms up; a last round, "backlog", keeps both consumers
 # waiting until the load is over, then times how fast they read it. Run it under the bench
 # lock: LOYALTY_JOBS=on flock /work/wt/bench.lock scripts/bench/events.sh 16 100 300
+#
+# PROFILE=on (with LOYALTY_JOBS=on) loads pg_stat_statements and auto_explain into the
+# server's cluster and prints, after each round, the statements that took the most time in it
+# (then resets them), and at the end the plans of the statements that took over a second
+# (auto_explain, with their timings). It costs some time of its own: its figures are a
+# profile, not the benchmark's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -41,6 +47,18 @@ go build -o "$tmp/server" ./cmd/server
 go build -o "$tmp/eventsload" ./scripts/bench/eventsload
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
+if [ "${PROFILE:-off}" = on ]; then
+	# The cluster made (and migrated) first, so that the libraries are loaded at its start.
+	XSELL_DATA_DIR="$tmp/pg" XSELL_LOG_LEVEL=warn "$tmp/server" migrate >/dev/null
+	cat >>"$tmp/pg/data/postgresql.auto.conf" <<'CONF'
+shared_preload_libraries = 'pg_stat_statements, auto_explain'
+pg_stat_statements.track = 'all'
+auto_explain.log_min_duration = '1s'
+auto_explain.log_analyze = on
+auto_explain.log_buffers = on
+auto_explain.log_nested_statements = on
+CONF
+fi
 # Loyalty jobs off by default: the server then does what psql does, ingestion alone, as an
 # ingestion instance of a fleet whose crediting runs on a worker. LOYALTY_JOBS=on measures the
 # all-in-one server, whose crediting job reads and credits the orders during the load.
@@ -70,22 +88,39 @@ lags() {
 			-clients "$clients" -batch "$batch" -batches "$batches")
 		echo "$out" | sed 's/^/  /'
 		if [ "$r" = backlog ]; then released=$(release); fi
-		local total
+		local total last
 		total=$(psql_ -At -c "SELECT count(*) FROM events WHERE seq > $start AND type IN ('order_completed', 'order_refunded')")
+		last=$(psql_ -At -c "SELECT max(seq) FROM events WHERE seq > $start AND type IN ('order_completed', 'order_refunded')")
 		for _ in $(seq 1200); do # until both have read it all, at most 10 minutes
-			[ "$(tail -1 "$tmp/lag.$r" | cut -d'|' -f3,4)" = "$total|$total" ] && break
+			[ "$(tail -1 "$tmp/lag.$r" | cut -d'|' -f3,4)" = "$last|$last" ] && break
 			sleep 0.5
 		done
 		kill "$spid"; wait "$spid" 2>/dev/null || true
-		python3 scripts/bench/lag.py "$tmp/lag.$r" "$total" $(sed -n 's/^window: //p' <<<"$out") $released
+		python3 scripts/bench/lag.py "$tmp/lag.$r" "$total" "$last" $(sed -n 's/^window: //p' <<<"$out") $released
 		echo "  load average after $(cut -d' ' -f1-3 /proc/loadavg)"
 		# Round 0 warms up: the server's tables then hold a load's rows with their planner
 		# statistics, as on a server that has been running (autovacuum's analyze comes a
 		# minute or more after a table's first rows, and the plans before it are no guide).
+		[ "${PROFILE:-off}" = on ] && profile
 		[ "$r" = 0 ] && { echo "  (round 0 warms up; analysing)"; psql_ -c ANALYZE; }
 	done
 	curl -s "http://127.0.0.1:$port/metrics" | grep -E '^xsell_(quarantined_total|analysis_rollup_events_total)' | sed 's/^/  /' || true
 	if [ -s "$tmp/server.log" ]; then echo "server log (warnings and errors):"; tail -5 "$tmp/server.log"; fi
+	if [ "${PROFILE:-off}" = on ]; then
+		echo "statements over a second (auto_explain; the whole server log copied to ${PROFILE_LOG:=/tmp/xsell-events-profile.log}):"
+		cp "$tmp/pg/postgres.log" "$PROFILE_LOG"
+		grep -A200 'duration: [0-9.]* ms  plan:' "$tmp/pg/postgres.log" | cut -c1-240 | head -${PROFILE_LINES:-400} || true
+	fi
+}
+
+# profile prints the statements that took the most time since the last call, and resets them.
+profile() {
+	echo "  statements by total time (pg_stat_statements):"
+	psql_ -c "SELECT calls, round(total_exec_time) AS total_ms, round(mean_exec_time::numeric, 2) AS mean_ms, rows,
+			round((jit_generation_time + jit_inlining_time + jit_optimization_time + jit_emission_time)::numeric) AS jit_ms,
+			left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+		FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" | sed 's/^/    /'
+	psql_ -Atc 'SELECT pg_stat_statements_reset()' >/dev/null
 }
 
 # hold keeps both consumers' cursor rows locked (they wait on them) until release, which
@@ -105,18 +140,22 @@ release() {
 	python3 -c 'import time; print("%.3f" % time.time())'
 }
 
-# sampler START: twice a second, the time, the order events after seq START, how many of them
-# crediting (loyalty_event_cursor) and the rollup job (analysis_rollup_state) have read, and each
-# one's lag: how long ago the oldest order event it has not read was received (0 if none).
+# sampler START: twice a second, the time, the seq of the newest order event after seq START,
+# how far crediting (loyalty_event_cursor) and the rollup job (analysis_rollup_state) have read
+# (at most that seq), and each one's lag: how long ago the oldest order event it has not read
+# was received (0 if none). Each figure is an index probe: counting the load's events at every
+# sample, as this did before, cost a third of a core by the end of a round.
 sampler() {
 	while :; do
 		# jit off: the cursor tables have no statistics, and compiling took seconds under load.
-		PGOPTIONS='-c jit=off' psql_ -At -c "SELECT round(extract(epoch FROM clock_timestamp())::numeric, 3), count(*),
-			count(*) FILTER (WHERE e.seq <= c.seq), count(*) FILTER (WHERE e.seq <= r.seq),
-			round(COALESCE(extract(epoch FROM clock_timestamp() - min(e.received_at) FILTER (WHERE e.seq > c.seq)), 0)::numeric, 3),
-			round(COALESCE(extract(epoch FROM clock_timestamp() - min(e.received_at) FILTER (WHERE e.seq > r.seq)), 0)::numeric, 3)
-			FROM events e, loyalty_event_cursor c, analysis_rollup_state r
-			WHERE e.seq > $1 AND e.type IN ('order_completed', 'order_refunded')" || true
+		PGOPTIONS='-c jit=off' psql_ -At -c "SELECT round(extract(epoch FROM clock_timestamp())::numeric, 3), l.seq,
+				LEAST(c.seq, l.seq), LEAST(r.seq, l.seq),
+				round(COALESCE(extract(epoch FROM clock_timestamp() - (SELECT received_at FROM events
+					WHERE seq > GREATEST(c.seq, $1) AND type IN ('order_completed', 'order_refunded') ORDER BY seq LIMIT 1)), 0)::numeric, 3),
+				round(COALESCE(extract(epoch FROM clock_timestamp() - (SELECT received_at FROM events
+					WHERE seq > GREATEST(r.seq, $1) AND type IN ('order_completed', 'order_refunded') ORDER BY seq LIMIT 1)), 0)::numeric, 3)
+			FROM (SELECT COALESCE(max(seq), $1) AS seq FROM events WHERE seq > $1 AND type IN ('order_completed', 'order_refunded')) l,
+				loyalty_event_cursor c, analysis_rollup_state r" || true
 		sleep 0.5
 	done
 }
@@ -125,6 +164,7 @@ rounds=${ROUNDS:-3}
 if [ "${LOYALTY_JOBS:-off}" = on ]; then
 	# The load's shoppers in a running loyalty_points experiment, and one event so that the
 	# rollup job's first pass (a rebuild from scratch) is done before the load.
+	[ "${PROFILE:-off}" = on ] && psql_ -c 'CREATE EXTENSION pg_stat_statements'
 	psql_ <<'SQL'
 INSERT INTO experiments (key, name, status, phase, seed, hash_attribute, coverage, variants, target_products, metrics, started_at)
 VALUES ('pdp-bundle', 'Benchmark', 'running', 1, 'bench', 'shopper_id', 1,
