@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/xsell/xsell/internal/hashmix"
 )
 
 // rememberedList bounds a remembered list: a longer one is chosen afresh on every request
@@ -102,13 +104,13 @@ func (c *Context) Reset(m *Model, products []string) {
 	if m == nil {
 		return
 	}
-	sum := mix(uint64(len(products)))
+	sum := hashmix.Mix(uint64(len(products)))
 	for i, p := range products {
 		h := m.hash(p)
 		if i < maxHashed {
 			c.hashes[i] = h
 		}
-		sum = mix(sum ^ h)
+		sum = hashmix.Mix(sum ^ h)
 	}
 	c.sum = sum
 }
@@ -128,22 +130,12 @@ func (c *Context) known() []uint64 {
 
 // key is the key of a choice for the context, max and minLift.
 func (c *Context) key(max int, minLift float64) uint64 {
-	return mix(c.sum ^ mix(math.Float64bits(minLift)^uint64(max)<<56))
+	return hashmix.Mix(c.sum ^ hashmix.Mix(math.Float64bits(minLift)^uint64(max)<<56))
 }
 
 // maxHashed is the largest context whose products' hashes Context keeps for looking them up
 // (a product page or a cart of usual size; a larger one's are computed again).
 const maxHashed = 16
-
-// mix is a bijective mixing of 64 bits (splitmix64's finalizer), so that the key of a
-// context differs from another's that differs in one product.
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
-}
 
 // Choose is ForContext remembered: the same context, max and minLift on the same model get
 // the same list, computed once. The list is appended to out.

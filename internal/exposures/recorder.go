@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/xsell/xsell/internal/database"
+	"github.com/xsell/xsell/internal/hashmix"
 )
 
 // Exposure is one experiment's answer that put a shopper in a variant by randomisation.
@@ -200,7 +201,7 @@ func New(db *sqlx.DB, cfg Config, reg prometheus.Registerer, log *slog.Logger) *
 func (r *Recorder) digest(shopper uint64, e *Exposure) uint64 {
 	x := shopper ^ maphash.String(r.seed, e.Experiment)*0x9e3779b97f4a7c15 ^
 		bits.RotateLeft64(maphash.String(r.seed, e.Variant), 29) ^ uint64(e.Phase)*0xbf58476d1ce4e5b9
-	return mix(x) | 1 // never 0, the empty slot
+	return hashmix.Mix(x) | 1 // never 0, the empty slot
 }
 
 // shopperHash is the hash of a shopper id that picks their bucket and enters their digests.
@@ -215,24 +216,15 @@ func (r *Recorder) shopperHash(shopper string) uint64 { return maphash.String(r.
 // product once per shopper and experiment phase (offersSQL). Strings are hashed on their own
 // and mixed, as in digest; an experiment is hashed once for its products.
 func (r *Recorder) offersDigest(shopper uint64, offers []Offer) uint64 {
-	x := mix(shopper ^ 0x6a09e667f3bcc908) // not an exposure's digest, were the tables ever shared
+	x := hashmix.Mix(shopper ^ 0x6a09e667f3bcc908) // not an exposure's digest, were the tables ever shared
 	for i := range offers {
 		o := &offers[i]
 		if i == 0 || o.Experiment != offers[i-1].Experiment || o.Phase != offers[i-1].Phase {
-			x = mix(x ^ maphash.String(r.seed, o.Experiment) ^ uint64(o.Phase)*0xbf58476d1ce4e5b9)
+			x = hashmix.Mix(x ^ maphash.String(r.seed, o.Experiment) ^ uint64(o.Phase)*0xbf58476d1ce4e5b9)
 		}
-		x = mix(x ^ bits.RotateLeft64(maphash.String(r.seed, o.SKU), 17))
+		x = hashmix.Mix(x ^ bits.RotateLeft64(maphash.String(r.seed, o.SKU), 17))
 	}
 	return x | 1 // never 0, the empty slot
-}
-
-// mix is splitmix64's finaliser: every bit of x moves the slot a digest probes from.
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
 }
 
 // bucketSlots is the size of a bucket of seen: 32 digests, four adjacent cache lines.
