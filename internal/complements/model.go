@@ -195,6 +195,9 @@ func (m *Model) known(context []string, hashes []uint64, records []uint32) []uin
 // rank returns the best max candidates for the context's known products, best first, in
 // buf's memory when it has room.
 func (m *Model) rank(context []uint32, max int, minLift float64, buf []candidate) []candidate {
+	if max < 1 {
+		return buf[:0]
+	}
 	bound := 0
 	for _, r := range context {
 		bound += len(m.complementsOf(r))

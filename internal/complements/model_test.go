@@ -42,6 +42,9 @@ func TestForContextRanksBySummedScore(t *testing.T) {
 		{"repeated line", []string{"shampoo", "shampoo"}, 3, 0, []string{"conditioner 40", "mask 10"}},
 		{"unknown product", []string{"no-such-sku"}, 3, 0, []string{}},
 		{"no context", nil, 3, 0, []string{}},
+		// The exported API takes any max; none asked, none given (and no panic).
+		{"none asked", []string{"razor", "shampoo"}, 0, 0, []string{}},
+		{"a negative max", []string{"shampoo"}, -1, 0, []string{}},
 	} {
 		got := brief(m.ForContext(tc.context, tc.max, tc.minLift, []complements.Suggestion{}))
 		if !slices.Equal(got, tc.want) {
