@@ -154,7 +154,7 @@ func (c *compiled) prepareSwaps() {
 const inlineSwaps = 4
 
 // overrideIn turns a, variant a.variant's answer, into what override o (an index of
-// overrides) answers: the same as c.override(overrides[o], a.variant), writing only the
+// overrides) answers: the same as answers.overridden[o][a.variant], writing only the
 // fields that differ, from memory the experiment keeps together.
 func (c *compiled) overrideIn(a *Assignment, o int) {
 	var w *swap
@@ -164,16 +164,4 @@ func (c *compiled) overrideIn(a *Assignment, o int) {
 		w = &c.swaps[o][a.variant]
 	}
 	a.Offer, a.Strategy, a.raw, a.learned = overrides[o], c.control, w.raw, w.learned
-}
-
-// override is variant i's answer with offer o (one of overrides) instead of its strategy.
-func (a *answers) override(o Offer, i int) Assignment {
-	switch o {
-	case OfferCapped:
-		return a.overridden[overCapped][i]
-	case OfferBudgetExhausted:
-		return a.overridden[overBudget][i]
-	default:
-		return a.overridden[overHoldout][i]
-	}
 }

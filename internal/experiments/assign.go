@@ -116,10 +116,11 @@ func (c *compiled) assign(shopperID string, attrs map[string]any, memo *assignMe
 	if record != nil {
 		record(Exposure{Experiment: c.key, Phase: c.phase, ShopperID: shopperID, Variant: c.variantKeys[i], Attributes: attrs})
 	}
+	a := c.assigned[i]
 	if c.exhausted != nil && c.exhausted[i] {
-		return c.override(OfferBudgetExhausted, i)
+		c.overrideIn(&a, overBudget)
 	}
-	return c.assigned[i]
+	return a
 }
 
 // targets evaluates the experiment's targeting, once per distinct rule and request.

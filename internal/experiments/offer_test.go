@@ -296,3 +296,16 @@ func offerWith(d Definition, edit func(*Definition)) Definition {
 	edit(&d)
 	return d
 }
+
+// override is variant i's prepared answer with offer o (one of overrides) instead of its
+// strategy: what compiled.overrideIn must give, written whole.
+func (a *answers) override(o Offer, i int) Assignment {
+	switch o {
+	case OfferCapped:
+		return a.overridden[overCapped][i]
+	case OfferBudgetExhausted:
+		return a.overridden[overBudget][i]
+	default:
+		return a.overridden[overHoldout][i]
+	}
+}
