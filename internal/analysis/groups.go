@@ -209,8 +209,7 @@ SELECT false AS excluded, variant, '' AS segment, day, 0 AS period, units, from_
 FROM fin WHERE units > 0
 UNION ALL
 SELECT true, '', '', NULL, 0,
-       (SELECT COALESCE(sum(units), 0) FROM analysis_rollup_groups WHERE experiment_key = $1 AND phase = $2 AND state = 'multiple')
-       - (SELECT count(*) FROM sr WHERE state = 'multiple') + (SELECT count(*) FROM x WHERE multiple_variants),
+       ` + excludedFromRollupsSQL + `,
        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', NULL, NULL, NULL, NULL`)
 	return b.String()

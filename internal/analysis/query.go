@@ -332,15 +332,10 @@ func (s *Source) Report(ctx context.Context, req ReportRequest) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
-	for _, set := range p.Source.settings() {
-		if _, err := tx.ExecContext(ctx, set); err != nil {
-			return nil, fmt.Errorf("reading %q: %w", req.Experiment, err)
-		}
-	}
 	stage("aggregating exposures and events")
-	var rows []aggRow
-	if err := tx.SelectContext(ctx, &rows, p.SQL, p.Args...); err != nil {
-		return nil, fmt.Errorf("aggregating %q: %w", p.input.Experiment, err)
+	rows, err := aggregate(ctx, tx, p)
+	if err != nil {
+		return nil, err
 	}
 	stage("computing statistics")
 	rep, err := p.build(rows)
@@ -636,4 +631,25 @@ func literal(v any) (string, error) {
 		return quote(val.(string)), nil
 	}
 	return "", fmt.Errorf("no literal form for %T", v)
+}
+
+// aggregate runs the report's statement with its source's settings, which hold for it alone:
+// the rest of the report's transaction runs as the planner chooses.
+func aggregate(ctx context.Context, tx *sqlx.Tx, p *Prepared) ([]aggRow, error) {
+	sets := p.Source.settings()
+	for _, s := range sets {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL "+s.name+" = "+s.value); err != nil {
+			return nil, fmt.Errorf("reading %q: %w", p.input.Experiment, err)
+		}
+	}
+	var rows []aggRow
+	if err := tx.SelectContext(ctx, &rows, p.SQL, p.Args...); err != nil {
+		return nil, fmt.Errorf("aggregating %q: %w", p.input.Experiment, err)
+	}
+	for _, s := range sets {
+		if _, err := tx.ExecContext(ctx, "RESET "+s.name); err != nil {
+			return nil, fmt.Errorf("reading %q: %w", p.input.Experiment, err)
+		}
+	}
+	return rows, nil
 }

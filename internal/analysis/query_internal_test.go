@@ -1,6 +1,9 @@
 package analysis
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestSubstitutePlaceholders(t *testing.T) {
 	lits := []string{"'a $2'", "'it''s $1'", "3", "4", "5", "6", "7", "8", "9", "'ten'"}
@@ -21,6 +24,19 @@ func TestSubstitutePlaceholders(t *testing.T) {
 	for _, bad := range []string{"SELECT $11", "SELECT $0"} {
 		if _, err := substitutePlaceholders(bad, lits); err == nil {
 			t.Errorf("%q: no error for a placeholder without an argument", bad)
+		}
+	}
+}
+
+// TestTheNoteNamesTheSettingsPsqlNeeds: --sql's comment gives the PGOPTIONS the statement runs
+// with (scripts/bench/analyze.sh times psql with them), the rows form's enable_sort included.
+func TestTheNoteNamesTheSettingsPsqlNeeds(t *testing.T) {
+	for form, want := range map[string]string{
+		FormRollupRows:   "(PGOPTIONS='-c jit=off -c enable_sort=off' for psql)",
+		FormRollupGroups: "(PGOPTIONS='-c jit=off' for psql)",
+	} {
+		if note := (DataSource{Form: form}).note(); !strings.Contains(note, want) {
+			t.Errorf("form %s: note %q does not say %s", form, note, want)
 		}
 	}
 }

@@ -88,23 +88,33 @@ func chooseSource(ctx context.Context, q sqlx.QueryerContext, req ReportRequest,
 	return DataSource{Form: FormRollupGroups, RollupSeq: st.Seq}, nil
 }
 
-// note is the comment InlineSQL puts above the statement, so that --sql says what it reads.
+// note is the comment InlineSQL puts above the statement, so that --sql says what it reads and
+// with which settings (PGOPTIONS, made from settings, is what scripts/bench/analyze.sh runs psql
+// with).
 func (d DataSource) note() string {
-	if d.Form == FormRollupRows {
-		return d.what() + "-- analyze runs it with jit = off and enable_sort = off (PGOPTIONS='-c jit=off -c enable_sort=off' for psql):\n" +
-			"-- compiling it costs more than it saves, and the planner, guessing many groups, would sort every row.\n"
+	names, opts := "jit = off", "-c jit=off"
+	for _, s := range d.settings() {
+		names += " and " + s.name + " = " + s.value
+		opts += " -c " + s.name + "=" + s.value
 	}
-	return d.what() + "-- analyze runs it with jit = off (PGOPTIONS='-c jit=off' for psql): compiling it costs more than it saves.\n"
+	why := "compiling it costs more than it saves."
+	if d.Form == FormRollupRows {
+		why = "compiling it costs more than it saves,\n-- and the planner, guessing many groups, would sort every row."
+	}
+	return d.what() + "-- analyze runs it with " + names + " (PGOPTIONS='" + opts + "' for psql): " + why + "\n"
 }
 
-// settings are what the statement of d runs with besides jit = off (readTx), SET LOCAL in its
-// transaction. The rows form groups every unit by variant, segment and day: the planner cannot
-// know how few segments there are (an attribute's values), guesses hundreds of thousands of
-// groups, and sorts every row for them; hashed, the same grouping takes a third less time
-// (docs/benchmarks.md, analyze report).
-func (d DataSource) settings() []string {
+// setting is a planner setting the statement runs with, SET LOCAL before it and reset after.
+type setting struct{ name, value string }
+
+// settings are what the statement of d runs with besides jit = off (readTx). The rows form
+// groups every unit by variant, segment and day: the planner cannot know how few segments
+// there are (an attribute's values), guesses hundreds of thousands of groups, and sorts every
+// row for them; hashed, the same grouping takes a third less time (docs/benchmarks.md,
+// analyze report).
+func (d DataSource) settings() []setting {
 	if d.Form == FormRollupRows {
-		return []string{"SET LOCAL enable_sort = off"}
+		return []setting{{"enable_sort", "off"}}
 	}
 	return nil
 }
