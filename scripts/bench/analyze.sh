@@ -145,6 +145,8 @@ bench() { # label, analyze flags...
 	# enable_sort = off for a segment).
 	local opts
 	opts=$(sed -n "s/.*(PGOPTIONS='\([^']*\)' for psql).*/\1/p" "$work/q.sql" | head -1)
+	# Without them psql would time another plan (JIT on) than analyze runs: stop instead.
+	: "${opts:?the comment of the statement names no PGOPTIONS for psql (internal/analysis/source.go note)}"
 	s=$(now); PGOPTIONS="$opts" "${psql[@]}" -f "$work/q.sql" -o /dev/null; e=$(now); q=$(echo "$e - $s" | bc)
 	s=$(now); "$work/analyze" report --experiment bench --format json "$@" >"$work/rollups.json"; e=$(now); r=$(echo "$e - $s" | bc)
 	lock_off

@@ -90,7 +90,7 @@ lags() {
 		if [ "$r" = backlog ]; then released=$(release); fi
 		local total last
 		total=$(psql_ -At -c "SELECT count(*) FROM events WHERE seq > $start AND type IN ('order_completed', 'order_refunded')")
-		last=$(psql_ -At -c "SELECT max(seq) FROM events WHERE seq > $start AND type IN ('order_completed', 'order_refunded')")
+		last=$(psql_ -At -c "SELECT COALESCE(max(seq), $start) FROM events WHERE seq > $start AND type IN ('order_completed', 'order_refunded')")
 		for _ in $(seq 1200); do # until both have read it all, at most 10 minutes
 			[ "$(tail -1 "$tmp/lag.$r" | cut -d'|' -f3,4)" = "$last|$last" ] && break
 			sleep 0.5
