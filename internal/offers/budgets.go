@@ -65,12 +65,16 @@ type definition struct {
 	variant *experiments.Variant // nil when the spend names none, or one no longer defined
 }
 
+// loadDefinition reads what a spend needs of experiment key, and holds the experiment's row
+// (FOR SHARE) until the spend's transaction ends: a budget or limit added meanwhile waits for
+// the spends that read the definition without it, rather than letting a batch of them charged
+// as unbounded run past it.
 func loadDefinition(ctx context.Context, tx *sqlx.Tx, key, variant string) (*definition, error) {
 	var row struct {
 		Variants []byte `db:"variants"`
 		Budget   []byte `db:"budget"`
 	}
-	err := tx.GetContext(ctx, &row, `SELECT variants, budget FROM experiments WHERE key = $1`, key)
+	err := tx.GetContext(ctx, &row, `SELECT variants, budget FROM experiments WHERE key = $1 FOR SHARE`, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -2,12 +2,14 @@ package offers_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/xsell/xsell/internal/apperr"
 	"github.com/xsell/xsell/internal/database"
@@ -270,5 +272,43 @@ func TestAShoppersDiscountLimitRecordsTheOrderBeyondIt(t *testing.T) {
 	// 600 of 500 in the week: once the first order (300) leaves, 300 < 500.
 	if want := first.Add(7 * 24 * time.Hour); !until.Equal(want) {
 		t.Fatalf("closed until %s, want %s", until.UTC(), want)
+	}
+}
+
+// TestABudgetAddedWhileASpendIsInFlightWaitsForIt: a spend holds its experiment's definition
+// until it commits, so a budget added meanwhile cannot be passed by spends that read the
+// definition without it (the spender's batches charge unbounded spends as a set). The change
+// waits for the spend, then goes through.
+func TestABudgetAddedWhileASpendIsInFlightWaitsForIt(t *testing.T) {
+	db := dbtest.New(t)
+	started(t, db, "late", nil)
+	ctx := context.Background()
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // rolled back below; this only covers a failure
+	if _, err := offers.NewBudgets(db, nil).Charge(ctx, tx, offers.Spend{Experiment: "late", Variant: "bundle",
+		ShopperID: "s-1", Kind: experiments.BudgetDiscount, Amount: 300, Currency: "EUR", Ref: "o-1", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	change := func() error {
+		return database.Transact(ctx, db, nil, func(tx *database.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE experiments SET budget = '{"discount": {"amount": 1000, "currency": "EUR"}}' WHERE key = 'late'`)
+			return err
+		})
+	}
+	var pqErr *pq.Error
+	if err := change(); !errors.As(err, &pqErr) || pqErr.Code != "55P03" {
+		t.Fatalf("a definition change during a spend: %v, want it to wait on the spend's lock (55P03 here)", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := change(); err != nil {
+		t.Fatalf("the same change once the spend is over: %v", err)
 	}
 }
