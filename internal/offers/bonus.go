@@ -19,9 +19,14 @@ func (b *Budgets) ChargeBonus(ctx context.Context, tx *sqlx.Tx, bonus loyalty.Bo
 			return err
 		}
 	}
-	_, err := b.Charge(ctx, tx, Spend{Experiment: bonus.Experiment, Variant: bonus.Variant, ShopperID: bonus.ShopperID,
-		Kind: experiments.BudgetPoints, Amount: bonus.Points, Ref: bonus.Ref, At: bonus.At, Strict: bonus.Strict})
+	_, err := b.Charge(ctx, tx, bonusSpend(bonus))
 	return err
+}
+
+// bonusSpend is the spend of a bonus's points on its experiment's points budget.
+func bonusSpend(bonus loyalty.Bonus) Spend {
+	return Spend{Experiment: bonus.Experiment, Variant: bonus.Variant, ShopperID: bonus.ShopperID,
+		Kind: experiments.BudgetPoints, Amount: bonus.Points, Ref: bonus.Ref, At: bonus.At, Strict: bonus.Strict}
 }
 
 // ReturnBonus implements loyalty.BonusBudgets: points taken back go back to the budgets.

@@ -25,8 +25,7 @@ func (b *Budgets) ChargeBonuses(ctx context.Context, tx *sqlx.Tx, bonuses []loya
 			spends = nil
 			break
 		}
-		spends = append(spends, Spend{Experiment: bonus.Experiment, Variant: bonus.Variant, ShopperID: bonus.ShopperID,
-			Kind: experiments.BudgetPoints, Amount: bonus.Points, Ref: bonus.Ref, At: bonus.At})
+		spends = append(spends, bonusSpend(bonus))
 	}
 	var set []Spend
 	if spends != nil {

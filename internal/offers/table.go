@@ -70,11 +70,8 @@ func (t *table) set(h uint64, sp span) {
 	}
 	mask := len(t.slots) - 1
 	free := -1
-	for i := t.home(k); ; i = (i + 1) & mask {
+	for i := t.home(k); ; i = (i + 1) & mask { // k is not in the table: the loop above looked
 		switch t.slots[i].h {
-		case k:
-			t.slots[i].sp = sp
-			return
 		case deadSlot:
 			if free < 0 {
 				free = i
