@@ -3,7 +3,6 @@ package offers_test
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
 
@@ -61,31 +60,6 @@ func TestChargeBonusesAsOneByOne(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	type spend struct {
-		Experiment, Variant, ShopperID, Kind, Ref string
-		Amount, Over                              int64
-		At                                        time.Time
-	}
-	type budget struct {
-		Experiment, Variant, Kind, Currency string
-		Spent                               int64
-		Closed                              bool
-	}
-	state := func(t *testing.T, db *sqlx.DB) ([]spend, []budget) {
-		t.Helper()
-		var s []spend
-		if err := db.Select(&s, `SELECT experiment, variant, shopper_id AS shopperid, kind, ref, amount, over, at
-			FROM offer_spends ORDER BY experiment, ref`); err != nil {
-			t.Fatal(err)
-		}
-		var b []budget
-		if err := db.Select(&b, `SELECT experiment, variant, kind, currency, spent, exhausted_at IS NOT NULL AS closed
-			FROM offer_budgets ORDER BY experiment, variant, kind, currency`); err != nil {
-			t.Fatal(err)
-		}
-		return s, b
-	}
-
 	together, tb := setup(t)
 	oneByOne, ob := setup(t)
 	for _, db := range []struct {
@@ -105,14 +79,7 @@ func TestChargeBonusesAsOneByOne(t *testing.T) {
 			return nil
 		})
 	}
-	gotSpends, gotBudgets := state(t, together)
-	wantSpends, wantBudgets := state(t, oneByOne)
-	if !reflect.DeepEqual(gotSpends, wantSpends) {
-		t.Errorf("spends charged together:\n%+v\none by one:\n%+v", gotSpends, wantSpends)
-	}
-	if !reflect.DeepEqual(gotBudgets, wantBudgets) {
-		t.Errorf("budgets charged together:\n%+v\none by one:\n%+v", gotBudgets, wantBudgets)
-	}
+	gotBudgets := sameCharges(t, together, oneByOne)
 	// What an operator reads: the unbounded experiment charged 100+…+111 points once each
 	// (o3 in the earlier batch) to the variant's budget, and those and the 50 of a variant it
 	// lacks to the experiment's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -311,4 +312,43 @@ func TestABudgetAddedWhileASpendIsInFlightWaitsForIt(t *testing.T) {
 	if err := change(); err != nil {
 		t.Fatalf("the same change once the spend is over: %v", err)
 	}
+}
+
+// spendRow and budgetRow are what an operator reads of offer_spends and offer_budgets.
+type spendRow struct {
+	Experiment, Variant, ShopperID, Kind, Ref, Currency string
+	Amount, Base, Refunded, Returned, Over              int64
+	At                                                  time.Time
+}
+
+type budgetRow struct {
+	Experiment, Variant, Kind, Currency string
+	Spent                               int64
+	Closed                              bool
+}
+
+// sameCharges fails unless the spends and budgets charged in batches (db batched) are those
+// charged one by one (db oneByOne), and returns the batched budgets.
+func sameCharges(t *testing.T, batched, oneByOne *sqlx.DB) []budgetRow {
+	t.Helper()
+	state := func(db *sqlx.DB) (s []spendRow, b []budgetRow) {
+		if err := db.Select(&s, `SELECT experiment, variant, shopper_id AS shopperid, kind, ref, currency, amount, base,
+			refunded, returned, over, at FROM offer_spends ORDER BY experiment, ref`); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Select(&b, `SELECT experiment, variant, kind, currency, spent, exhausted_at IS NOT NULL AS closed
+			FROM offer_budgets ORDER BY experiment, variant, kind, currency`); err != nil {
+			t.Fatal(err)
+		}
+		return s, b
+	}
+	gotSpends, gotBudgets := state(batched)
+	wantSpends, wantBudgets := state(oneByOne)
+	if !reflect.DeepEqual(gotSpends, wantSpends) {
+		t.Errorf("spends charged in batches:\n%+v\none by one:\n%+v", gotSpends, wantSpends)
+	}
+	if !reflect.DeepEqual(gotBudgets, wantBudgets) {
+		t.Errorf("budgets charged in batches:\n%+v\none by one:\n%+v", gotBudgets, wantBudgets)
+	}
+	return gotBudgets
 }
