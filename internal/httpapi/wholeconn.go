@@ -35,7 +35,7 @@ const maxHeld = 16 << 10
 
 // heldBuffers keeps the held bytes' buffers between answers, so that an idle connection
 // holds none.
-var heldBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxHeld); return &b }}
+var heldBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // wholeConn is a server connection that can send the start of an answer together with its
 // end. Only the connection's serving goroutine calls Write and announce (net/http writes a
