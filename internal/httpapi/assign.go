@@ -355,12 +355,14 @@ func checkContext(p *apperr.Problems, ctx *assignContext) {
 var jsonContentType = []string{"application/json; charset=utf-8"}
 
 // writeJSON sends b, already encoded, with its length: without one, net/http sends a body
-// over 2 KB chunked, in two writes.
+// over 2 KB chunked, in two writes. With the length, the connection can send an answer
+// longer than net/http's buffer in one write (wholeconn.go).
 func writeJSON(c *gin.Context, status int, b []byte) {
 	h := c.Writer.Header()
 	h["Content-Type"] = jsonContentType
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	c.Status(status)
+	announceWhole(c.Request)
 	_, _ = c.Writer.Write(b)
 }
 

@@ -37,13 +37,11 @@ const maxHeaderBytes = 64 << 10
 // (up to cfg.ShutdownGrace) and returns. Zero durations take DefaultServeConfig's.
 func Serve(ctx context.Context, l net.Listener, h http.Handler, cfg ServeConfig) error {
 	cfg = cfg.withDefaults()
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
+	srv := newHTTPServer(h, cfg)
+	if cfg.TLSCert == "" {
+		// Over TLS the connection sees records, not answers: nothing to hold there.
+		l = wholeListener{l}
+		srv.ConnContext = withWholeConn
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -68,6 +66,18 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler, cfg ServeConfig)
 		return fmt.Errorf("draining in-flight requests: %w", err)
 	}
 	return nil
+}
+
+// newHTTPServer is the http.Server that Serve runs h with.
+func newHTTPServer(h http.Handler, cfg ServeConfig) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
 }
 
 func (c ServeConfig) withDefaults() ServeConfig {
