@@ -2,6 +2,7 @@ package exposures
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,40 @@ func TestARefusedRequestsOffersAreQuarantinedAndCounted(t *testing.T) {
 	}
 	if fmt.Sprint(lost) != "[{e 1 learned 1 2} {f 2 other 0 1}]" {
 		t.Fatalf("losses = %v, want e/1/learned's exposure and 2 offers, f/2/other's offer", lost)
+	}
+}
+
+// Keys, variants and SKUs are stored as they were given, whatever array literals and COPY text
+// make of their quotes, backslashes, tabs and newlines.
+func TestStringsThatAskForEscapesAreStoredAsGiven(t *testing.T) {
+	db := dbtest.New(t)
+	r := start(t, newRecorder(t, db, Config{}))
+	odd := []string{`a"b`, `c\d`, "e\tf", "g\nh\ri", "null", `\"`}
+	for i, s := range odd {
+		r.Record(Request{ShopperID: fmt.Sprintf("s-%d", i), Exposures: []Exposure{exp("k"+s, 1, "v"+s), exp("plain", 1, "a")},
+			Offers: []Offer{offer("k"+s, 1, "v"+s, "sku"+s), offer("k"+s, 1, "v"+s, "plain")}})
+	}
+	r.stop()
+	var got []string
+	for _, row := range exposureRows(t, db) {
+		if row.Experiment != "plain" {
+			got = append(got, row.Shopper+" "+row.Experiment+" "+row.Variant)
+		}
+	}
+	var offered []string
+	for _, row := range offeredRows(t, db) {
+		offered = append(offered, row.Shopper+" "+row.Experiment+" "+strings.Join(slices.Sorted(slices.Values(row.SKUs)), "|"))
+	}
+	var want, wantOffered []string
+	for i, s := range odd {
+		want = append(want, fmt.Sprintf("s-%d k%s v%s", i, s, s))
+		wantOffered = append(wantOffered, fmt.Sprintf("s-%d k%s plain|sku%s", i, s, s))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	slices.Sort(offered)
+	slices.Sort(wantOffered)
+	if !slices.Equal(got, want) || !slices.Equal(offered, wantOffered) {
+		t.Fatalf("stored\n%q\n%q\nwant\n%q\n%q", got, offered, want, wantOffered)
 	}
 }
