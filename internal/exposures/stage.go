@@ -29,10 +29,10 @@ type item struct {
 	at      time.Time
 	line    []byte // the row as COPY text, newline included; nil when refused
 	// kept is the request's exposures and offers (appendLists), for what reads them only
-	// when a row is lost or quarantined (lists). Bytes after the row's, in its allocation, rather than
-	// slices of strings: a queued item then holds one block the collector does not scan, and
-	// a request records one allocation, not three (docs/benchmarks.md, issue 18's sixth
-	// round).
+	// when a row is lost or quarantined (lists): bytes after the row's, in its allocation,
+	// rather than slices of strings, so that a queued item holds one block the collector
+	// does not scan, and recording allocates once, not twice (docs/benchmarks.md, "New
+	// carts").
 	kept []byte
 	// exposures is how many exposures the item holds, for the count of those queued.
 	exposures int
@@ -228,7 +228,7 @@ func appendOffers(rows *pgcopy.Rows, offers []Offer, arr []byte) {
 // only when one of them asked for it (asks, which it resets): each string is scanned once, for
 // what it asks of the array literal and of COPY text both, and an array of usual keys and SKUs
 // is written as it was built, where escaping it for COPY scanned every byte again
-// (docs/benchmarks.md, issue 18's sixth round).
+// (docs/benchmarks.md, "New carts").
 func stringColumn(rows *pgcopy.Rows, array []byte, asks *uint8) {
 	if *asks&escapeCopy == 0 {
 		rows.Raw(array)
