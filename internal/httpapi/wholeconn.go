@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -21,11 +23,15 @@ import (
 // wholeListener hands out wholeConns.
 type wholeListener struct{ net.Listener }
 
-// Accept wraps the accepted connection.
+// Accept wraps the accepted connection, unless it is TLS: net/http must see a *tls.Conn to
+// fill in r.TLS, and a TLS connection's writes are records, not answers.
 func (l wholeListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := c.(*tls.Conn); ok {
+		return c, nil
 	}
 	return &wholeConn{Conn: c}, nil
 }
@@ -39,19 +45,22 @@ var heldBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); retur
 
 // wholeConn is a server connection that can send the start of an answer together with its
 // end. Only the connection's serving goroutine calls Write and announce (net/http writes a
-// response from the goroutine that runs its handler); Close may come from another one and
-// touches none of the fields.
+// response from the goroutine that runs its handler); Close may come from another one
+// (Server.Close), hence the lock around what is held.
 type wholeConn struct {
 	net.Conn
+	mu        sync.Mutex   // held, pair; Write holds it, Close only tries it
 	announced bool         // the next Write starts an answer that is written whole
 	held      *[]byte      // the start of that answer, waiting for the rest of it
-	vec       net.Buffers  // held and the rest, for one writev
+	pair      [2][]byte    // held and the rest, for one writev
 	writes    atomic.Int64 // writes made on the connection underneath (tests count them)
 }
 
 // Write sends p, or holds it back when it is the start of an announced answer whose
 // Content-Length says more bytes follow; the next Write then sends both at once.
 func (c *wholeConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.held != nil {
 		return c.writeWithHeld(p)
 	}
@@ -73,10 +82,11 @@ func (c *wholeConn) Write(p []byte) (int, error) {
 func (c *wholeConn) writeWithHeld(p []byte) (int, error) {
 	h := c.held
 	c.held = nil
-	c.vec = append(c.vec[:0], *h, p)
+	c.pair = [2][]byte{*h, p}
+	vec := net.Buffers(c.pair[:]) // WriteTo consumes the slice, not the array
 	c.writes.Add(1)
-	n, err := c.vec.WriteTo(c.Conn)
-	c.vec = c.vec[:0]
+	n, err := vec.WriteTo(c.Conn)
+	c.pair = [2][]byte{}
 	n -= int64(len(*h))
 	heldBuffers.Put(h)
 	if n < 0 {
@@ -88,13 +98,47 @@ func (c *wholeConn) writeWithHeld(p []byte) (int, error) {
 // closeWriter is what net/http looks for to half-close a connection it is done with.
 type closeWriter interface{ CloseWrite() error }
 
+// Close sends what is held, then closes the connection. Bytes are held at close only when a
+// handler wrote less than its Content-Length said and net/http closes the connection on it:
+// the client then sees the answer cut, not missing. A Close that comes while a Write is under
+// way (Server.Close from another goroutine) closes at once and so ends that Write.
+func (c *wholeConn) Close() error {
+	if c.mu.TryLock() {
+		if c.held != nil {
+			_, _ = c.writeWithHeld(nil)
+		}
+		c.mu.Unlock()
+	}
+	return c.Conn.Close()
+}
+
 // CloseWrite half-closes the connection underneath, as net/http does with a bare
-// *net.TCPConn before closing it.
+// *net.TCPConn before closing it, once what is held has gone.
 func (c *wholeConn) CloseWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held != nil {
+		if _, err := c.writeWithHeld(nil); err != nil {
+			return err
+		}
+	}
 	if cw, ok := c.Conn.(closeWriter); ok {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// ReadFrom sends what is held, then copies r with the connection's own ReadFrom (sendfile or
+// splice for a file), which net/http uses when a handler copies a file into its answer.
+func (c *wholeConn) ReadFrom(r io.Reader) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held != nil {
+		if _, err := c.writeWithHeld(nil); err != nil {
+			return 0, err
+		}
+	}
+	return io.Copy(c.Conn, r)
 }
 
 // answerContinues reports whether p is the start of an HTTP/1.x response whose header is
@@ -140,9 +184,10 @@ func withWholeConn(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// announceWhole tells r's connection that the answer the handler writes next has a
-// Content-Length and will be written whole. A HEAD answer carries no body, so it is never
-// announced; a request served without a wholeConn (TLS, tests) is not affected.
+// announceWhole tells r's connection that the handler's next Write is its last and carries
+// exactly the body its Content-Length states; call it right before that Write. A HEAD answer
+// carries no body, so it is never announced; a request served without a wholeConn (TLS,
+// tests) is not affected.
 func announceWhole(r *http.Request) {
 	if r.Method == http.MethodHead {
 		return

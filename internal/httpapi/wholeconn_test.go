@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,14 +37,21 @@ func startWholeServer(t testing.TB) *wholeServer {
 	return ws
 }
 
-// answerOfSize writes n bytes of a repeating pattern, as writeJSON writes an answer.
+// answerOfSize reads the request's body, then writes n bytes of a repeating pattern, as
+// writeJSON writes an answer. Its X-Whole-Conn header says whether the request came over a
+// wholeConn.
 func answerOfSize(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
 	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	if _, ok := r.Context().Value(wholeConnKey{}).(*wholeConn); ok {
+		w.Header().Set("X-Whole-Conn", "yes")
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(n))
 	if r.URL.Query().Get("plain") == "" {
 		announceWhole(r)
 	}
-	_, _ = w.Write(pattern(n))
+	short, _ := strconv.Atoi(r.URL.Query().Get("short")) // a handler that writes less than it said
+	_, _ = w.Write(pattern(n - short))
 }
 
 func pattern(n int) []byte {
@@ -103,7 +110,12 @@ func dial(t testing.TB, addr string) *client {
 
 func (c *client) send(t testing.TB, method, query string) {
 	t.Helper()
-	if _, err := fmt.Fprintf(c.conn, "%s /?%s HTTP/1.1\r\nHost: x\r\n\r\n", method, query); err != nil {
+	c.sendRaw(t, method+" /?"+query+" HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+func (c *client) sendRaw(t testing.TB, raw string) {
+	t.Helper()
+	if _, err := io.WriteString(c.conn, raw); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -111,13 +123,21 @@ func (c *client) send(t testing.TB, method, query string) {
 // read reads one answer as it came on the wire and returns its header's length and its body.
 func (c *client) read(t testing.TB, method string) (int, []byte) {
 	t.Helper()
-	headLen, length := 0, 0
+	head, body := c.readAnswer(t, method)
+	return len(head), body
+}
+
+// readAnswer reads one answer as it came on the wire: its status line and header, and its body.
+func (c *client) readAnswer(t testing.TB, method string) (string, []byte) {
+	t.Helper()
+	var head []byte
+	length := 0
 	for {
 		line, err := c.r.ReadSlice('\n')
 		if err != nil {
 			t.Fatalf("reading the answer's header: %v", err)
 		}
-		headLen += len(line)
+		head = append(head, line...)
 		if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
 			length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
 		}
@@ -126,13 +146,21 @@ func (c *client) read(t testing.TB, method string) (int, []byte) {
 		}
 	}
 	if method == "HEAD" {
-		return headLen, nil
+		return string(head), nil
 	}
 	body := make([]byte, length)
 	if _, err := io.ReadFull(c.r, body); err != nil {
 		t.Fatalf("reading a body of %d bytes: %v", length, err)
 	}
-	return headLen, body
+	return string(head), body
+}
+
+// readEOF fails unless the server has closed the connection after the last answer.
+func (c *client) readEOF(t testing.TB) {
+	t.Helper()
+	if b, err := c.r.ReadByte(); err != io.EOF {
+		t.Fatalf("after the last answer: byte %q, error %v; want the connection closed", b, err)
+	}
 }
 
 // TestAnAnnouncedAnswerLeavesInOneWrite is what wholeConn is for: whatever an answer's length
@@ -229,8 +257,71 @@ func TestOnlyAnAnswerThatContinuesIsHeld(t *testing.T) {
 	}
 }
 
-// TestServeSendsTheAssignAnswerWhole runs Serve itself: an answer longer than the buffer
-// arrives intact over its connections.
+// TestTheLastAnswerOfAConnectionArrivesBeforeItCloses: when the server closes the connection
+// after an answer (the client asked to, or speaks HTTP/1.0), nothing held is left behind.
+func TestTheLastAnswerOfAConnectionArrivesBeforeItCloses(t *testing.T) {
+	for _, tc := range []struct{ name, raw string }{
+		{"Connection: close", "GET /?n=5000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+		{"HTTP/1.0", "GET /?n=5000 HTTP/1.0\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := startWholeServer(t)
+			c := dial(t, ws.addr)
+			c.sendRaw(t, tc.raw)
+			if _, body := c.read(t, "GET"); !bytes.Equal(body, pattern(5000)) {
+				t.Fatalf("a body of %d bytes, want 5000 of the pattern", len(body))
+			}
+			c.readEOF(t)
+			if got := ws.writes(); got != 1 {
+				t.Errorf("%d writes, want 1", got)
+			}
+		})
+	}
+}
+
+// TestAnAnswerCutShortStillArrives: a handler that writes less than its Content-Length gets
+// its connection closed by net/http; what it wrote still reaches the client, even when it
+// ended exactly where a held write would wait for more.
+func TestAnAnswerCutShortStillArrives(t *testing.T) {
+	ws := startWholeServer(t)
+	c := dial(t, ws.addr)
+	c.send(t, "GET", "n=3000")
+	headLen, _ := c.read(t, "GET")
+	written := 4096 - headLen // the header and this fill the buffer: one write, held
+	c.send(t, "GET", "n="+strconv.Itoa(written+1000)+"&short=1000")
+	head, err := c.r.ReadString('\n')
+	if err != nil || head != "HTTP/1.1 200 OK\r\n" {
+		t.Fatalf("status line %q, %v", head, err)
+	}
+	rest, err := io.ReadAll(c.r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(head) + len(rest); got != 4096 {
+		t.Fatalf("%d bytes arrived before the connection closed, want 4096", got)
+	}
+	if !bytes.HasSuffix(rest, pattern(written)) {
+		t.Fatalf("the answer does not end with the %d bytes written", written)
+	}
+}
+
+// TestAContinueComesBeforeTheAnswerItAnnounces: a client that waits for "100 Continue" gets
+// it on its own, then the whole answer.
+func TestAContinueComesBeforeTheAnswerItAnnounces(t *testing.T) {
+	ws := startWholeServer(t)
+	c := dial(t, ws.addr)
+	c.sendRaw(t, "POST /?n=6000 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	if head, _ := c.readAnswer(t, "HEAD"); head != "HTTP/1.1 100 Continue\r\n\r\n" {
+		t.Fatalf("first answer %q, want 100 Continue", head)
+	}
+	c.sendRaw(t, "hello")
+	if _, body := c.read(t, "POST"); !bytes.Equal(body, pattern(6000)) {
+		t.Fatalf("a body of %d bytes, want 6000 of the pattern", len(body))
+	}
+}
+
+// TestServeSendsTheAssignAnswerWhole runs Serve itself: its requests come over wholeConns,
+// and an answer longer than the buffer arrives intact.
 func TestServeSendsTheAssignAnswerWhole(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -242,7 +333,11 @@ func TestServeSendsTheAssignAnswerWhole(t *testing.T) {
 	c := dial(t, l.Addr().String())
 	for _, n := range []int{4000, 4100, 9000} {
 		c.send(t, "GET", "n="+strconv.Itoa(n))
-		if _, body := c.read(t, "GET"); !bytes.Equal(body, pattern(n)) {
+		head, body := c.readAnswer(t, "GET")
+		if !strings.Contains(head, "\r\nX-Whole-Conn: yes\r\n") {
+			t.Fatalf("the request did not come over a wholeConn: %q", head)
+		}
+		if !bytes.Equal(body, pattern(n)) {
 			t.Fatalf("an answer of %d bytes, want %d of the pattern", len(body), n)
 		}
 	}
