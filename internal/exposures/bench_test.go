@@ -32,6 +32,34 @@ func BenchmarkRecordNewShopper(b *testing.B) { benchRecord(b, true) }
 // general one: the difference is what storing the body's own JSON saves.
 func BenchmarkRecordNewShopperEncoded(b *testing.B) { benchRecord(b, false) }
 
+// BenchmarkRecordNewCart is the request path's share for a returning shopper's new cart, as
+// the assign handler records it: no new exposure, the offers of 2 learned experiments (3
+// products each) under a digest not seen before, one row of offers alone queued.
+func BenchmarkRecordNewCart(b *testing.B) {
+	r := New(nil, Config{QueueSize: 1 << 13}, nil, nil)
+	reqs := make([]Request, 1<<12)
+	for i := range reqs {
+		id := fmt.Sprintf("shopper-%d", i%1000)
+		var offers []Offer
+		for j := range 6 {
+			offers = append(offers, Offer{Experiment: fmt.Sprintf("bench-%02d", j/3), Phase: 1, Variant: "bundle", SKU: fmt.Sprintf("sku-%d", (i*7+j*13)%10000)})
+		}
+		reqs[i] = Request{ShopperID: id, Attributes: map[string]any{"country": "IT"}, Offers: offers}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i%len(reqs) == 0 && i > 0 {
+			clear(r.offered)
+			for len(r.queue) > 0 {
+				<-r.queue
+			}
+		}
+		r.Record(reqs[i%len(reqs)])
+		i++
+	}
+}
+
 func benchRecord(b *testing.B, asJSON bool) {
 	// A queue a little larger than a pass over the requests, emptied after each pass: a
 	// larger one would make the collector scan millions of queued rows.
@@ -67,7 +95,8 @@ func BenchmarkStageAndMerge(b *testing.B) {
 	ctx := context.Background()
 	items := make([]item, b.N)
 	for i := range items {
-		items[i] = encode(benchRequest(i))
+		req := benchRequest(i)
+		items[i] = encode(req, req.Exposures, nil)
 	}
 	b.ResetTimer()
 	start := time.Now()

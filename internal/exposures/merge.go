@@ -167,7 +167,7 @@ func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) 
 			return err
 		}
 		exps := stagedExposures(row.Experiments, row.Phases, row.Variants)
-		it = &item{shopper: row.Shopper, at: row.At, exposures: exps, offers: stagedOffers(row.Offers, exps)}
+		it = &item{shopper: row.Shopper, at: row.At, exposures: len(exps), kept: appendLists(nil, exps, stagedOffers(row.Offers, exps))}
 		key := "exposure_log row " + strconv.FormatInt(id, 10)
 		if err := r.quarantine.Put(ctx, tx, MergeConsumer, key, json.RawMessage(row.Payload), cause); err != nil {
 			return err

@@ -2,6 +2,8 @@ package exposures
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,14 +94,17 @@ func TestRepeatedOffersQueueNothing(t *testing.T) {
 	if len(r.queue) != 3 {
 		t.Fatalf("%d rows queued, want 3: experiment f's offers are new, once", len(r.queue))
 	}
-	if it := <-r.queue; len(it.offers) != 1 || len(it.exposures) != 1 {
-		t.Fatalf("first row holds %d exposures and %d offers, want 1 and 1", len(it.exposures), len(it.offers))
+	it := <-r.queue
+	if exps, offers := it.lists(); len(offers) != 1 || len(exps) != 1 || it.exposures != 1 {
+		t.Fatalf("first row holds %d exposures and %d offers, want 1 and 1", len(exps), len(offers))
 	}
-	if it := <-r.queue; fmt.Sprint(it.offers) != fmt.Sprint([]Offer{offer("e", 1, "learned", "A"), offer("e", 1, "learned", "B")}) || len(it.exposures) != 0 {
-		t.Fatalf("second row = %+v, want the offers of A and B in e, no exposure", it)
+	it = <-r.queue
+	if exps, offers := it.lists(); fmt.Sprint(offers) != fmt.Sprint([]Offer{offer("e", 1, "learned", "A"), offer("e", 1, "learned", "B")}) || len(exps) != 0 {
+		t.Fatalf("second row = %+v %+v, want the offers of A and B in e, no exposure", exps, offers)
 	}
-	if it := <-r.queue; len(it.offers) != 2 || it.offers[0].Experiment != "f" || len(it.exposures) != 0 {
-		t.Fatalf("third row = %+v, want the offers of A and B in f, no exposure", it)
+	it = <-r.queue
+	if exps, offers := it.lists(); len(offers) != 2 || offers[0].Experiment != "f" || len(exps) != 0 {
+		t.Fatalf("third row = %+v %+v, want the offers of A and B in f, no exposure", exps, offers)
 	}
 }
 
@@ -156,5 +161,74 @@ func TestDroppedOffersAreCountedAndRetried(t *testing.T) {
 	}
 	if rows := offeredRows(t, db); len(rows) != 1 || len(rows[0].SKUs) != 2 {
 		t.Fatalf("exposure_offers = %+v, want A and B from the retry", rows)
+	}
+}
+
+// A request the database cannot store is quarantined with the products it offered, and its
+// offers are counted as lost under their experiment, phase and variant.
+func TestARefusedRequestsOffersAreQuarantinedAndCounted(t *testing.T) {
+	db := dbtest.New(t)
+	r := start(t, newRecorder(t, db, Config{}))
+	r.Record(Request{ShopperID: "evil\x00x", Exposures: []Exposure{exp("e", 1, "learned")},
+		Offers: []Offer{offer("e", 1, "learned", "sku-A"), offer("e", 1, "learned", "sku-B"), offer("f", 2, "other", "sku-C")}})
+	r.stop()
+	byKey := quarantinedRows(t, db, StagingConsumer)
+	key := `exposures of shopper "evil\x00x": "e/1/learned e/1 offered sku-A e/1 offered sku-B f/2 offered sku-C"`
+	if _, ok := byKey[key]; !ok || len(byKey) != 1 {
+		t.Fatalf("quarantine = %v, want the request under %s", byKey, key)
+	}
+	var payload string
+	if err := db.Get(&payload, `SELECT payload::text FROM quarantine WHERE consumer = $1`, StagingConsumer); err != nil ||
+		!strings.Contains(payload, `"offers":[{"Experiment":"e","Phase":1,"Variant":"learned","SKU":"sku-A"},`) {
+		t.Fatalf("quarantined payload %s (%v), want the offers listed", payload, err)
+	}
+	var lost []struct {
+		Key     string `db:"experiment_key"`
+		Phase   int    `db:"phase"`
+		Variant string `db:"variant"`
+		Lost    int    `db:"lost"`
+		Offers  int    `db:"offers_lost"`
+	}
+	if err := db.Select(&lost, `SELECT experiment_key, phase, variant, lost, offers_lost FROM exposure_losses
+		WHERE reason = 'quarantined' ORDER BY experiment_key`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(lost) != "[{e 1 learned 1 2} {f 2 other 0 1}]" {
+		t.Fatalf("losses = %v, want e/1/learned's exposure and 2 offers, f/2/other's offer", lost)
+	}
+}
+
+// Keys, variants and SKUs are stored as they were given, whatever array literals and COPY text
+// make of their quotes, backslashes, tabs and newlines.
+func TestStringsThatAskForEscapesAreStoredAsGiven(t *testing.T) {
+	db := dbtest.New(t)
+	r := start(t, newRecorder(t, db, Config{}))
+	odd := []string{`a"b`, `c\d`, "e\tf", "g\nh\ri", "null", `\"`}
+	for i, s := range odd {
+		r.Record(Request{ShopperID: fmt.Sprintf("s-%d", i), Exposures: []Exposure{exp("k"+s, 1, "v"+s), exp("plain", 1, "a")},
+			Offers: []Offer{offer("k"+s, 1, "v"+s, "sku"+s), offer("k"+s, 1, "v"+s, "plain")}})
+	}
+	r.stop()
+	var got []string
+	for _, row := range exposureRows(t, db) {
+		if row.Experiment != "plain" {
+			got = append(got, row.Shopper+" "+row.Experiment+" "+row.Variant)
+		}
+	}
+	var offered []string
+	for _, row := range offeredRows(t, db) {
+		offered = append(offered, row.Shopper+" "+row.Experiment+" "+strings.Join(slices.Sorted(slices.Values(row.SKUs)), "|"))
+	}
+	var want, wantOffered []string
+	for i, s := range odd {
+		want = append(want, fmt.Sprintf("s-%d k%s v%s", i, s, s))
+		wantOffered = append(wantOffered, fmt.Sprintf("s-%d k%s plain|sku%s", i, s, s))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	slices.Sort(offered)
+	slices.Sort(wantOffered)
+	if !slices.Equal(got, want) || !slices.Equal(offered, wantOffered) {
+		t.Fatalf("stored\n%q\n%q\nwant\n%q\n%q", got, offered, want, wantOffered)
 	}
 }

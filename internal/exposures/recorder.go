@@ -7,7 +7,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math/bits"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +54,7 @@ type Request struct {
 	// Offers are the products learned strategies offered in this request, whether or not the
 	// exposure is new: a returning shopper may be offered other products. They are recorded
 	// as a list: all of them unless the same list was recorded for the shopper already.
-	// Record copies what it keeps, so the caller may reuse the slice.
+	// Record keeps none of the slice, so the caller may reuse it.
 	Offers []Offer
 }
 
@@ -276,7 +275,10 @@ func probe(b []atomic.Uint64, k uint64) (slot *atomic.Uint64, found bool) {
 func (r *Recorder) Record(req Request) (queued, kept bool) {
 	hs := r.shopperHash(req.ShopperID)
 	b := r.bucketOf(hs)
-	var fresh []Exposure
+	// The exposures not queued yet, on the stack for a usual request: the item keeps them
+	// as bytes (encode), not this list.
+	var room [24]Exposure
+	fresh := room[:0]
 	for i := range req.Exposures {
 		e := &req.Exposures[i]
 		k := r.digest(hs, e)
@@ -285,9 +287,6 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 			continue
 		}
 		slot.Store(k)
-		if fresh == nil {
-			fresh = make([]Exposure, 0, len(req.Exposures)-i)
-		}
 		fresh = append(fresh, *e)
 	}
 	var offers []Offer
@@ -296,17 +295,16 @@ func (r *Recorder) Record(req Request) (queued, kept bool) {
 		offersKey = r.offersDigest(hs, req.Offers)
 		if slot, found := probe(r.offerBucketOf(hs), offersKey); !found {
 			slot.Store(offersKey)
-			offers = slices.Clone(req.Offers)
+			offers = req.Offers
 		}
 	}
 	if len(fresh) == 0 && len(offers) == 0 {
 		return true, false
 	}
-	req.Exposures, req.Offers = fresh, offers
 	if req.At.IsZero() {
 		req.At = r.now()
 	}
-	it := encode(req)
+	it := encode(req, fresh, offers)
 	reason := reasonShutdown
 	r.closing.RLock()
 	if !r.stopped.Load() {

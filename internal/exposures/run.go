@@ -210,8 +210,9 @@ func (r *Recorder) stageRest(ctx context.Context, b *batch) {
 // dropAtShutdown counts what is left of the batch and the queue as lost.
 func (r *Recorder) dropAtShutdown(b *batch) {
 	lost := func(it item) {
-		r.queued.Add(-int64(len(it.exposures)))
-		r.losses.add(it.at, it.exposures, it.offers, reasonShutdown)
+		r.queued.Add(-int64(it.exposures))
+		exposures, offers := it.lists()
+		r.losses.add(it.at, exposures, offers, reasonShutdown)
 	}
 	for _, it := range b.items[b.next:] {
 		lost(it)

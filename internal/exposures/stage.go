@@ -3,8 +3,10 @@ package exposures
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -23,36 +25,46 @@ const copyStaged = `COPY exposure_log (shopper_id, at, attributes, experiments, 
 // text on the request path, so that the one writer goroutine, which competes for the CPU with
 // every request being served, only concatenates rows and sends them.
 type item struct {
-	shopper   string
-	at        time.Time
-	exposures []Exposure
-	offers    []Offer
-	line      []byte // the row as COPY text, newline included; nil when refused
+	shopper string
+	at      time.Time
+	line    []byte // the row as COPY text, newline included; nil when refused
+	// kept is the request's exposures and offers (appendLists), for what reads them only
+	// when a row is lost or quarantined (lists): bytes after the row's, in its allocation,
+	// rather than slices of strings, so that a queued item holds one block the collector
+	// does not scan, and recording allocates once, not twice (docs/benchmarks.md, "New
+	// carts").
+	kept []byte
+	// exposures is how many exposures the item holds, for the count of those queued.
+	exposures int
 	// refused says why a column cannot hold the shopper id; attrs is then kept for the
 	// quarantine, since changing the id would credit another shopper.
 	refused string
 	attrs   map[string]any
 }
 
-// encode makes req's item. Attributes are kept with what Postgres cannot store replaced (see
-// attributesJSON), or as the caller's AttributesJSON; a shopper id it cannot store makes the
-// item refused.
-func encode(req Request) item {
-	it := item{shopper: req.ShopperID, at: req.At, exposures: req.Exposures, offers: req.Offers}
+// encode makes the item of req's shopper, time and attributes with these exposures and offers
+// (those of req that Record queues; req's own lists are not read: passed apart from req, whose
+// strings and map go into the item, they may stay on the caller's stack). Attributes are kept with
+// what Postgres cannot store replaced (see attributesJSON), or as the caller's AttributesJSON;
+// a shopper id it cannot store makes the item refused.
+func encode(req Request, exposures []Exposure, offers []Offer) item {
+	it := item{shopper: req.ShopperID, at: req.At, exposures: len(exposures)}
 	if why := unstorable(req.ShopperID); why != "" {
 		it.refused, it.attrs = "shopper_id "+why, req.Attributes
+		it.kept = appendLists(nil, exposures, offers)
 		return it
 	}
 	// A row of offers alone (a returning shopper's new cart) merges no exposure, the one
 	// reader of its attributes: they are not encoded.
 	var attrs []byte
 	switch {
-	case len(req.Exposures) == 0:
+	case len(exposures) == 0:
 		attrs = []byte("{}")
 	case req.AttributesJSON == "":
 		attrs = attributesJSON(req.Attributes)
 	}
-	rows := pgcopy.Rows{B: make([]byte, 0, 64+len(req.ShopperID)+len(attrs)+len(req.AttributesJSON)+24*len(req.Exposures)+32*len(req.Offers))}
+	size := 64 + len(req.ShopperID) + len(attrs) + len(req.AttributesJSON) + 24*len(exposures) + 32*len(offers)
+	rows := pgcopy.Rows{B: make([]byte, 0, size+listsSize(exposures, offers))}
 	var at [40]byte
 	rows.Text(req.ShopperID).Raw(pgcopy.AppendTimestamp(at[:0], req.At))
 	if attrs == nil {
@@ -61,13 +73,93 @@ func encode(req Request) item {
 		rows.Bytes(attrs)
 	}
 	var arr [256]byte
-	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Experiment) }))
-	rows.Raw(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return strconv.AppendInt(dst, int64(e.Phase), 10) }))
-	rows.Bytes(appendArray(arr[:0], req.Exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Variant) }))
-	appendOffers(&rows, req.Offers, arr[:0])
+	var asks uint8
+	stringColumn(&rows, appendArray(arr[:0], exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Experiment, &asks) }), &asks)
+	rows.Raw(appendArray(arr[:0], exposures, func(dst []byte, e *Exposure) []byte { return strconv.AppendInt(dst, int64(e.Phase), 10) }))
+	stringColumn(&rows, appendArray(arr[:0], exposures, func(dst []byte, e *Exposure) []byte { return appendElement(dst, e.Variant, &asks) }), &asks)
+	appendOffers(&rows, offers, arr[:0])
 	rows.End()
-	it.line = rows.B
+	n := len(rows.B)
+	it.line = rows.B[:n:n]
+	it.kept = appendLists(rows.B[n:n], exposures, offers)
 	return it
+}
+
+// appendLists appends exposures and offers as lists reads them back: a count, then each
+// one's strings (length-prefixed) and phase, as varints.
+func appendLists(dst []byte, exposures []Exposure, offers []Offer) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(exposures)))
+	for i := range exposures {
+		e := &exposures[i]
+		dst = appendListString(dst, e.Experiment)
+		dst = binary.AppendVarint(dst, int64(e.Phase))
+		dst = appendListString(dst, e.Variant)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(offers)))
+	for i := range offers {
+		o := &offers[i]
+		dst = appendListString(dst, o.Experiment)
+		dst = binary.AppendVarint(dst, int64(o.Phase))
+		dst = appendListString(dst, o.Variant)
+		dst = appendListString(dst, o.SKU)
+	}
+	return dst
+}
+
+// listsSize is the number of bytes appendLists takes for exposures and offers.
+func listsSize(exposures []Exposure, offers []Offer) int {
+	n := uvarintSize(uint64(len(exposures))) + uvarintSize(uint64(len(offers)))
+	for i := range exposures {
+		e := &exposures[i]
+		n += stringSize(e.Experiment) + varintSize(int64(e.Phase)) + stringSize(e.Variant)
+	}
+	for i := range offers {
+		o := &offers[i]
+		n += stringSize(o.Experiment) + varintSize(int64(o.Phase)) + stringSize(o.Variant) + stringSize(o.SKU)
+	}
+	return n
+}
+
+func stringSize(s string) int  { return uvarintSize(uint64(len(s))) + len(s) }
+func uvarintSize(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+func varintSize(x int64) int   { return uvarintSize(uint64(x<<1) ^ uint64(x>>63)) }
+
+func appendListString(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+}
+
+// lists returns the item's exposures and offers (nil for none), as the request gave them.
+func (it *item) lists() (exposures []Exposure, offers []Offer) {
+	b := it.kept
+	count := func() int {
+		n, k := binary.Uvarint(b)
+		b = b[k:]
+		return int(n)
+	}
+	str := func() string {
+		n := count()
+		s := string(b[:n])
+		b = b[n:]
+		return s
+	}
+	phase := func() int {
+		v, k := binary.Varint(b)
+		b = b[k:]
+		return int(v)
+	}
+	if n := count(); n > 0 {
+		exposures = make([]Exposure, n)
+		for i := range exposures {
+			exposures[i] = Exposure{Experiment: str(), Phase: phase(), Variant: str()}
+		}
+	}
+	if n := count(); n > 0 {
+		offers = make([]Offer, n)
+		for i := range offers {
+			offers[i] = Offer{Experiment: str(), Phase: phase(), Variant: str(), SKU: str()}
+		}
+	}
+	return exposures, offers
 }
 
 // batch is items being staged: their rows written in one COPY, retried while the database is
@@ -126,20 +218,50 @@ func appendOffers(rows *pgcopy.Rows, offers []Offer, arr []byte) {
 		rows.Opt("").Opt("").Opt("")
 		return
 	}
-	rows.Bytes(appendArray(arr, offers, func(dst []byte, o *Offer) []byte { return appendElement(dst, o.Experiment) }))
+	var asks uint8
+	stringColumn(rows, appendArray(arr, offers, func(dst []byte, o *Offer) []byte { return appendElement(dst, o.Experiment, &asks) }), &asks)
 	rows.Raw(appendArray(arr[:0], offers, func(dst []byte, o *Offer) []byte { return strconv.AppendInt(dst, int64(o.Phase), 10) }))
-	rows.Bytes(appendArray(arr[:0], offers, func(dst []byte, o *Offer) []byte { return appendElement(dst, o.SKU) }))
+	stringColumn(rows, appendArray(arr[:0], offers, func(dst []byte, o *Offer) []byte { return appendElement(dst, o.SKU, &asks) }), &asks)
+}
+
+// stringColumn appends an array literal of appendElement's elements to rows, escaped for COPY
+// only when one of them asked for it (asks, which it resets): each string is scanned once, for
+// what it asks of the array literal and of COPY text both, and an array of usual keys and SKUs
+// is written as it was built, where escaping it for COPY scanned every byte again
+// (docs/benchmarks.md, "New carts").
+func stringColumn(rows *pgcopy.Rows, array []byte, asks *uint8) {
+	if *asks&escapeCopy == 0 {
+		rows.Raw(array)
+	} else {
+		rows.Bytes(array)
+	}
+	*asks = 0
+}
+
+// What a byte of an array element asks for: a backslash before it in the array literal, and
+// the literal escaped as COPY text (the backslash the array adds, or a tab, newline or
+// carriage return).
+const (
+	escapeElement uint8 = 1 << iota
+	escapeCopy
+)
+
+var escapes = [256]uint8{
+	'"': escapeElement | escapeCopy, '\\': escapeElement | escapeCopy,
+	'\t': escapeCopy, '\n': escapeCopy, '\r': escapeCopy,
 }
 
 // appendElement appends s as a quoted element of an array literal: quoted, so that a key
-// spelled "null" is not read as NULL.
-func appendElement(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		plain = s[i] != '"' && s[i] != '\\'
+// spelled "null" is not read as NULL. It adds to asks what the string's bytes ask for
+// (escapes).
+func appendElement(dst []byte, s string, asks *uint8) []byte {
+	var a uint8
+	for i := 0; i < len(s); i++ {
+		a |= escapes[s[i]]
 	}
-	if plain { // every key the API accepts: copied whole rather than byte by byte
+	*asks |= a
+	dst = append(dst, '"')
+	if a&escapeElement == 0 { // every key the API accepts: copied whole rather than byte by byte
 		dst = append(dst, s...)
 		return append(dst, '"')
 	}
@@ -204,11 +326,12 @@ func withoutNUL(v any) any {
 
 // describe names an item for a quarantine row, in printable ASCII whatever its bytes.
 func (it *item) describe() string {
-	keys := make([]string, 0, len(it.exposures)+len(it.offers))
-	for _, e := range it.exposures {
+	exposures, offers := it.lists()
+	keys := make([]string, 0, len(exposures)+len(offers))
+	for _, e := range exposures {
 		keys = append(keys, fmt.Sprintf("%s/%d/%s", e.Experiment, e.Phase, e.Variant))
 	}
-	for _, o := range it.offers {
+	for _, o := range offers {
 		keys = append(keys, fmt.Sprintf("%s/%d offered %s", o.Experiment, o.Phase, o.SKU))
 	}
 	return fmt.Sprintf("exposures of shopper %s: %s", strconv.QuoteToASCII(it.shopper), strconv.QuoteToASCII(strings.Join(keys, " ")))
@@ -217,6 +340,7 @@ func (it *item) describe() string {
 // payload is the item as the quarantine keeps it: the request when it was refused before
 // being encoded, else its row of COPY text.
 func (it *item) payload() any {
+	exposures, offers := it.lists()
 	return struct {
 		ShopperID  string         `json:"shopper_id"`
 		At         time.Time      `json:"at"`
@@ -224,7 +348,7 @@ func (it *item) payload() any {
 		Offers     []Offer        `json:"offers,omitempty"`
 		Attributes map[string]any `json:"attributes,omitempty"`
 		CopyRow    string         `json:"copy_row,omitempty"`
-	}{it.shopper, it.at.UTC(), it.exposures, it.offers, it.attrs, string(it.line)}
+	}{it.shopper, it.at.UTC(), exposures, offers, it.attrs, string(it.line)}
 }
 
 // write stages what is left of the batch. When the database refuses the COPY's data, it
@@ -257,7 +381,7 @@ func (r *Recorder) writeRange(ctx context.Context, b *batch, lo, hi int) error {
 	if err == nil {
 		n := 0
 		for i := range b.items[lo:hi] {
-			n += len(b.items[lo+i].exposures)
+			n += b.items[lo+i].exposures
 		}
 		r.metrics.staged.Add(float64(n))
 		r.queued.Add(-int64(n))
@@ -288,9 +412,10 @@ func (r *Recorder) writeRange(ctx context.Context, b *batch, lo, hi int) error {
 // row itself); queued says whether they were still counted as queued.
 func (r *Recorder) setAside(it *item, queued bool) {
 	if queued {
-		r.queued.Add(-int64(len(it.exposures)))
+		r.queued.Add(-int64(it.exposures))
 	}
-	r.losses.add(it.at, it.exposures, it.offers, reasonQuarantined)
+	exposures, offers := it.lists()
+	r.losses.add(it.at, exposures, offers, reasonQuarantined)
 }
 
 func (r *Recorder) nudgeMerger() {

@@ -138,9 +138,11 @@ func (s *Server) assign(c *gin.Context) {
 // recorded) to the recorder, as one row, and remembers the request once they are queued.
 func (s *Server) recordExposures(st *assignState, req *assignRequest, d digests, pooledAttrs bool) {
 	rec := s.deps.Exposures
-	r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes, AttributesJSON: req.storedAttributes()}
+	r := exposures.Request{ShopperID: req.ShopperID, Attributes: req.Attributes}
 	if d.exposures {
-		r.Exposures = st.exps
+		// Only a row with exposures stores the attributes: a returning shopper's new cart
+		// records its offers without building their JSON.
+		r.Exposures, r.AttributesJSON = st.exps, req.storedAttributes()
 	}
 	if d.offers {
 		r.Offers = st.offeredProducts()
