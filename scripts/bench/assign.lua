@@ -7,8 +7,10 @@
 --   CART=M      a 3-product "context" in every body, of the products sku-0 … sku-(PRODUCTS-1)
 --               (default 1000), for learned strategies: M is "shopper" (shopper k's own cart,
 --               one of CARTS carts, default 1000: carts repeat across shoppers and requests),
---               "new" (three products drawn on every request: a cart never seen) or "same"
---               (one cart for everyone, as on one product page). Without CART, no context.
+--               "new" (three products drawn on every request: a cart never seen), "same"
+--               (one cart for everyone, as on one product page) or "mixed" (the shopper's own
+--               cart, but a never-seen one on a share NEW_CARTS of requests, default 0.2, as
+--               when shoppers add to their carts). Without CART, no context.
 local pool = tonumber(os.getenv("SHOPPERS") or "10000")
 local new = tonumber(os.getenv("NEW") or "0")
 local prefix = os.getenv("PREFIX") or "new"
@@ -16,6 +18,7 @@ local warm = tonumber(os.getenv("WARM") or "0")
 local cart = os.getenv("CART") or ""
 local products = tonumber(os.getenv("PRODUCTS") or "1000")
 local carts = tonumber(os.getenv("CARTS") or "1000")
+local newcarts = tonumber(os.getenv("NEW_CARTS") or "0.2")
 if pool == 0 then new = 1 end
 
 local threads = 0
@@ -34,7 +37,7 @@ local function context(k)
   local a, b, c
   if cart == "" then
     return ""
-  elseif cart == "new" or k == nil then
+  elseif cart == "new" or k == nil or (cart == "mixed" and math.random() < newcarts) then
     a, b, c = math.random(0, products - 1), math.random(0, products - 1), math.random(0, products - 1)
   elseif cart == "same" then
     a, b, c = 17 % products, 311 % products, 743 % products

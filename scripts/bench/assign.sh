@@ -21,9 +21,10 @@
 #   of its own, where 5 of the 20 are learned bundles ("source": "complements") over a model
 #   built from seeded orders, every body carrying a 3-product context ("learned"); each
 #   learned run right after a fixed one, ROUNDS times, for LEARNED_WORKLOADS of "carts" (each
-#   shopper's own cart, one of 1,000), "new" (a cart never seen on every request) and "same"
-#   (one cart for all); default "carts new". Prints the ratios learned/fixed of req/s and of
-#   the server's CPU per request.
+#   shopper's own cart, one of 1,000), "new" (a cart never seen on every request), "same"
+#   (one cart for all) and "mixed" (own carts, a never-seen one on a share NEW_CARTS of
+#   requests, default 0.2); default "carts new". Prints the ratios learned/fixed of req/s and
+#   of the server's CPU per request.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-15s}
