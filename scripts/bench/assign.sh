@@ -84,12 +84,21 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load ave
 echo "answer size: $(wc -c <"$work/body.json") bytes, $(grep -o '"experiment"' "$work/body.json" | wc -l) assignments"
 # CPU time (user + system, in clock ticks) a process has used so far.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time the PostgreSQL cluster has used so far: the postmaster, its living children, and
+# (cutime, cstime) the children it has reaped.
+pgdir=$(psql "$DATABASE_URL" -Atc 'show data_directory')
+pgticks() {
+  local pm; pm=$(head -1 "$pgdir/postmaster.pid")
+  for p in $pm $(pgrep -P "$pm"); do cat "/proc/$p/stat" 2>/dev/null || true; done |
+    awk '{s += $14 + $15 + $16 + $17} END {print s}'
+}
 # run PORT NAME SHOPPERS NEW PID [CART]: one wrk run, its output in $work/NAME.txt, the CPU it
 # cost PID; CART is assign.lua's (a context in every body).
 run() {
-  local before; before=$(ticks "$5")
+  local before pgbefore; before=$(ticks "$5"); pgbefore=$(pgticks)
   CART=${6:-} SHOPPERS=$3 NEW=$4 PREFIX=$2 "${wrkcpu[@]}" wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"$duration" --latency -s scripts/bench/assign.lua "http://127.0.0.1:$1/v1/assign" >"$work/$2.txt"
   echo $(( $(ticks "$5") - before )) >"$work/$2.ticks"
+  echo $(( $(pgticks) - pgbefore )) >"$work/$2.pgticks"
   # Figures of error answers would say nothing of assignment (a script wrk could not load, say,
   # sends GET /v1/assign to every request): stop rather than print them.
   if grep -q 'Non-2xx' "$work/$2.txt"; then
@@ -98,6 +107,9 @@ run() {
 }
 # Server CPU per request, in microseconds: steadier than req/s on a shared VM.
 cpu() { python3 -c "print(round($(cat "$work/$1.ticks") * 1e6 / $(getconf CLK_TCK) / $(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$work/$1.txt"), 1))"; }
+# PostgreSQL's CPU per request over the same run (both servers' databases share the cluster;
+# one server runs at a time).
+pgcpu() { python3 -c "print(round($(cat "$work/$1.pgticks") * 1e6 / $(getconf CLK_TCK) / $(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$work/$1.txt"), 1))"; }
 rps() { sed -n 's/^Requests\/sec: *//p' "$work/$1.txt"; }
 p99() { awk '$1=="99%"{print $2}' "$work/$1.txt"; }
 errors() { grep -E 'Non-2xx|Socket errors' "$work/$1.txt" || true; }
@@ -208,7 +220,7 @@ SQL
   echo "summary (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server log level ${XSELL_LOG_LEVEL:-info}):"
   for r in $(seq "${ROUNDS:-3}"); do
     for w in $lworkloads; do
-      echo "  round $r $w: learned $(rps "learned-$w$r") req/s vs fixed $(rps "fixed-$w$r") = $(ratio3 "$(rps "learned-$w$r")" "$(rps "fixed-$w$r")"); CPU $(cpu "learned-$w$r") vs $(cpu "fixed-$w$r") µs/req = $(ratio3 "$(cpu "learned-$w$r")" "$(cpu "fixed-$w$r")"); p99 $(p99 "learned-$w$r") vs $(p99 "fixed-$w$r")"
+      echo "  round $r $w: learned $(rps "learned-$w$r") req/s vs fixed $(rps "fixed-$w$r") = $(ratio3 "$(rps "learned-$w$r")" "$(rps "fixed-$w$r")"); CPU $(cpu "learned-$w$r") vs $(cpu "fixed-$w$r") µs/req = $(ratio3 "$(cpu "learned-$w$r")" "$(cpu "fixed-$w$r")"); Postgres CPU $(pgcpu "learned-$w$r") vs $(pgcpu "fixed-$w$r") µs/req; p99 $(p99 "learned-$w$r") vs $(p99 "fixed-$w$r")"
     done
   done
   echo "  learned server: exposure rows $(lq 'select count(*) from exposures'), (shopper, experiment) rows of offers $(lq 'select count(*) from exposure_offers'), lost on the record $(lq 'select coalesce(sum(lost), 0) from exposure_losses') exposures and $(lq 'select coalesce(sum(offers_lost), 0) from exposure_losses') offers"
