@@ -143,7 +143,11 @@ func (r *Recorder) mergeIDs(ctx context.Context, ids []int64) error {
 // quarantineStaged moves one staged row the merge cannot write to the quarantine, with the
 // database's reason.
 func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) error {
-	var it *item
+	var (
+		it     *item
+		exps   []Exposure
+		offers []Offer
+	)
 	err := database.Transact(ctx, r.db, nil, func(tx *database.Tx) error {
 		var row struct {
 			Shopper     string    `db:"shopper_id"`
@@ -166,8 +170,9 @@ func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) 
 		if err != nil {
 			return err
 		}
-		exps := stagedExposures(row.Experiments, row.Phases, row.Variants)
-		it = &item{shopper: row.Shopper, at: row.At, exposures: len(exps), kept: appendLists(nil, exps, stagedOffers(row.Offers, exps))}
+		exps = stagedExposures(row.Experiments, row.Phases, row.Variants)
+		offers = stagedOffers(row.Offers, exps)
+		it = &item{shopper: row.Shopper, at: row.At, exposures: len(exps)}
 		key := "exposure_log row " + strconv.FormatInt(id, 10)
 		if err := r.quarantine.Put(ctx, tx, MergeConsumer, key, json.RawMessage(row.Payload), cause); err != nil {
 			return err
@@ -179,9 +184,39 @@ func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) 
 		return database.Wrap(err, "quarantining staged row %d", id)
 	}
 	if it != nil {
+		r.variantsOfOffers(ctx, it.shopper, offers)
+		it.kept = appendLists(nil, exps, offers)
 		r.setAside(it, false)
 	}
 	return nil
+}
+
+// variantsOfOffers gives the refused row's offers that its own exposures do not explain (a
+// returning shopper's request stages offers alone) the variant the shopper was exposed to, so
+// that they are counted lost under their arm. Best effort: the row is already quarantined, and
+// an offer whose variant cannot be read stays counted under "".
+func (r *Recorder) variantsOfOffers(ctx context.Context, shopper string, offers []Offer) {
+	var pairs []Pair
+	for _, o := range offers {
+		if o.Variant == "" {
+			pairs = append(pairs, Pair{Experiment: o.Experiment, ShopperID: shopper})
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	vs, err := VariantsOf(ctx, r.db, pairs)
+	if err != nil {
+		r.log.Warn("reading the variants of a quarantined row's offers", "shopper_id", shopper, "err", err)
+		return
+	}
+	for i := range offers {
+		for _, v := range vs {
+			if offers[i].Variant == "" && v.Experiment == offers[i].Experiment && v.Phase == offers[i].Phase {
+				offers[i].Variant = v.Variant
+			}
+		}
+	}
 }
 
 // stagedExposures pairs a staged row's arrays (as JSON) into exposures, however mismatched
@@ -209,7 +244,8 @@ func stagedExposures(exps, phases, variants string) []Exposure {
 
 // stagedOffers pairs a staged row's offer arrays (as one JSON array of the three) into offers,
 // however mismatched or null, each with the variant of the row's exposure to its experiment
-// and phase ("" when the row has none): what a refused row's offers are counted as lost under.
+// and phase ("" when the row has none, for variantsOfOffers to find): what a refused row's
+// offers are counted as lost under.
 func stagedOffers(arrays string, exps []Exposure) []Offer {
 	var cols struct {
 		e, s []*string

@@ -198,12 +198,46 @@ func TestARefusedRequestsOffersAreQuarantinedAndCounted(t *testing.T) {
 	}
 }
 
+// A returning shopper's request stages offers without exposures; when the merge refuses such a
+// row, its offers are counted lost under the variant the shopper was exposed to, not under "".
+func TestARefusedRowOfOffersAloneIsCountedUnderTheShoppersVariant(t *testing.T) {
+	db := dbtest.New(t)
+	if _, err := db.Exec(`INSERT INTO experiments (key, name, status, phase, seed, hash_attribute, coverage, variants)
+		VALUES ('e', 'e', 'running', 1, 'e', 'shopper_id', 1, '[]')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO exposures (experiment_key, phase, shopper_id, variant, first_seen)
+		VALUES ('e', 1, 's-1', 'learned', now())`); err != nil {
+		t.Fatal(err)
+	}
+	// The offer arrays disagree in length: the second offer's phase is null, which
+	// exposure_offers refuses.
+	if _, err := db.Exec(`INSERT INTO exposure_log (shopper_id, at, attributes, experiments, phases, variants,
+			offer_experiments, offer_phases, offer_skus)
+		VALUES ('s-1', now(), '{}', '{}', '{}', '{}', '{e,e}', '{1}', '{sku-A,sku-B}')`); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, newRecorder(t, db, Config{}))
+	r.stop()
+	if q := quarantinedRows(t, db, MergeConsumer); len(q) != 1 {
+		t.Fatalf("quarantine = %v, want the row of offers", q)
+	}
+	var lost []string
+	if err := db.Select(&lost, `SELECT experiment_key || '/' || phase || '/' || variant || ': ' || offers_lost
+		FROM exposure_losses WHERE reason = 'quarantined' ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(lost) != "[e/0/: 1 e/1/learned: 1]" {
+		t.Fatalf("offers lost %v, want sku-A under e/1/learned (and sku-B, whose phase is gone, under e/0)", lost)
+	}
+}
+
 // Keys, variants and SKUs are stored as they were given, whatever array literals and COPY text
 // make of their quotes, backslashes, tabs and newlines.
 func TestStringsThatAskForEscapesAreStoredAsGiven(t *testing.T) {
 	db := dbtest.New(t)
 	r := start(t, newRecorder(t, db, Config{}))
-	odd := []string{`a"b`, `c\d`, "e\tf", "g\nh\ri", "null", `\"`}
+	odd := []string{`a"b`, `c\d`, "e\tf", "g\nh\ri", "j\rk", "\r", "null", `\"`}
 	for i, s := range odd {
 		r.Record(Request{ShopperID: fmt.Sprintf("s-%d", i), Exposures: []Exposure{exp("k"+s, 1, "v"+s), exp("plain", 1, "a")},
 			Offers: []Offer{offer("k"+s, 1, "v"+s, "sku"+s), offer("k"+s, 1, "v"+s, "plain")}})
