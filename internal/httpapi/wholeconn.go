@@ -49,10 +49,11 @@ var heldBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); retur
 // (Server.Close), hence the lock around what is held.
 type wholeConn struct {
 	net.Conn
-	mu        sync.Mutex   // held, pair; Write holds it, Close only tries it
+	mu        sync.Mutex   // held, pair, vec; Write holds it, Close only tries it
 	announced bool         // the next Write starts an answer that is written whole
 	held      *[]byte      // the start of that answer, waiting for the rest of it
 	pair      [2][]byte    // held and the rest, for one writev
+	vec       net.Buffers  // over pair; WriteTo consumes the slice, not the array
 	writes    atomic.Int64 // writes made on the connection underneath (tests count them)
 }
 
@@ -83,10 +84,10 @@ func (c *wholeConn) writeWithHeld(p []byte) (int, error) {
 	h := c.held
 	c.held = nil
 	c.pair = [2][]byte{*h, p}
-	vec := net.Buffers(c.pair[:]) // WriteTo consumes the slice, not the array
+	c.vec = c.pair[:] // a field, not a local, which WriteTo's pointer would move to the heap
 	c.writes.Add(1)
-	n, err := vec.WriteTo(c.Conn)
-	c.pair = [2][]byte{}
+	n, err := c.vec.WriteTo(c.Conn)
+	c.pair, c.vec = [2][]byte{}, nil
 	n -= int64(len(*h))
 	heldBuffers.Put(h)
 	if n < 0 {
