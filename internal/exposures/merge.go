@@ -144,9 +144,11 @@ func (r *Recorder) mergeIDs(ctx context.Context, ids []int64) error {
 // database's reason.
 func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) error {
 	var (
-		it     *item
-		exps   []Exposure
-		offers []Offer
+		found   bool
+		shopper string
+		at      time.Time
+		exps    []Exposure
+		offers  []Offer
 	)
 	err := database.Transact(ctx, r.db, nil, func(tx *database.Tx) error {
 		var row struct {
@@ -164,15 +166,15 @@ func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) 
 				json_build_array(offer_experiments, offer_phases, offer_skus)::text AS offers
 			FROM exposure_log l WHERE id = $1 FOR UPDATE`, id)
 		if errors.Is(err, sql.ErrNoRows) {
-			it = nil // another server merged or quarantined it meanwhile
+			found = false // another server merged or quarantined it meanwhile
 			return nil
 		}
 		if err != nil {
 			return err
 		}
+		found, shopper, at = true, row.Shopper, row.At
 		exps = stagedExposures(row.Experiments, row.Phases, row.Variants)
 		offers = stagedOffers(row.Offers, exps)
-		it = &item{shopper: row.Shopper, at: row.At, exposures: len(exps)}
 		key := "exposure_log row " + strconv.FormatInt(id, 10)
 		if err := r.quarantine.Put(ctx, tx, MergeConsumer, key, json.RawMessage(row.Payload), cause); err != nil {
 			return err
@@ -183,10 +185,10 @@ func (r *Recorder) quarantineStaged(ctx context.Context, id int64, cause error) 
 	if err != nil {
 		return database.Wrap(err, "quarantining staged row %d", id)
 	}
-	if it != nil {
-		r.variantsOfOffers(ctx, it.shopper, offers)
-		it.kept = appendLists(nil, exps, offers)
-		r.setAside(it, false)
+	if found {
+		// Counted as setAside counts a queued item, from the row's lists (no longer queued).
+		r.variantsOfOffers(ctx, shopper, offers)
+		r.losses.add(at, exps, offers, reasonQuarantined)
 	}
 	return nil
 }
