@@ -40,8 +40,7 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler, cfg ServeConfig)
 	srv := newHTTPServer(h, cfg)
 	if cfg.TLSCert == "" {
 		// Over TLS the connection sees records, not answers: nothing to hold there.
-		l = wholeListener{l}
-		srv.ConnContext = withWholeConn
+		l = serveWhole(srv, l)
 	}
 	errc := make(chan error, 1)
 	go func() {

@@ -174,6 +174,13 @@ func parseLength(b []byte) (int, bool) {
 	return n, digits > 0 && bytes.HasPrefix(b[digits:], []byte("\r\n"))
 }
 
+// serveWhole makes srv's requests come over wholeConns accepted from l: the listener to serve
+// and the ConnContext that lets announceWhole find a request's connection.
+func serveWhole(srv *http.Server, l net.Listener) net.Listener {
+	srv.ConnContext = withWholeConn
+	return wholeListener{l}
+}
+
 // wholeConnKey finds a request's wholeConn in its context.
 type wholeConnKey struct{}
 

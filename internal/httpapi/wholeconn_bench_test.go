@@ -44,8 +44,7 @@ func startLoopbackServer(b *testing.B, whole bool) string {
 	srv := newHTTPServer(http.HandlerFunc(answerOfSize), DefaultServeConfig)
 	var l net.Listener = tcp
 	if whole {
-		l = wholeListener{tcp}
-		srv.ConnContext = withWholeConn
+		l = serveWhole(srv, tcp)
 	}
 	go func() { _ = srv.Serve(l) }()
 	b.Cleanup(func() { _ = srv.Close() })

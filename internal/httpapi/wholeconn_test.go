@@ -15,7 +15,7 @@ import (
 )
 
 // wholeServer serves answers of the size a request's ?n= asks for, announced whole unless
-// ?plain is set, with newHTTPServer and the listener and ConnContext that Serve installs; it
+// ?plain is set, with newHTTPServer and what Serve installs (serveWhole); it
 // keeps every connection so that tests can count the writes made on them.
 type wholeServer struct {
 	addr  string
@@ -31,8 +31,7 @@ func startWholeServer(t testing.TB) *wholeServer {
 	}
 	ws := &wholeServer{addr: tcp.Addr().String()}
 	srv := newHTTPServer(http.HandlerFunc(answerOfSize), DefaultServeConfig)
-	srv.ConnContext = withWholeConn
-	go func() { _ = srv.Serve(recordingListener{wholeListener{tcp}, ws}) }()
+	go func() { _ = srv.Serve(recordingListener{serveWhole(srv, tcp), ws}) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return ws
 }
